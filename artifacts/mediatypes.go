@@ -1,0 +1,18 @@
+// Package artifacts names every document stella-oras reads or writes: media
+// types, artifact types, predicate types, and the Go types of its own
+// documents.
+package artifacts
+
+// Media types of this tool's own documents.
+const (
+	MediaTypeScanManifest = "application/vnd.stella-ops.scan-manifest.v1+json"
+	MediaTypeVerdict      = "application/vnd.stella-ops.verdict.v1+json"
+	MediaTypeFeedSnapshot = "application/vnd.stella-ops.feed-snapshot.v1+json"
+	MediaTypePolicy       = "application/vnd.stella-ops.policy.v1+json"
+)
+
+// Document kinds, the "kind" member of each document.
+const (
+	KindScanManifest = "stella-ops/scan-manifest/v1"
+	KindVerdict      = "stella-ops/verdict/v1"
+)

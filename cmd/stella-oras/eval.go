@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/internal/load"
+)
+
+type evalOptions struct {
+	out          outputFlag
+	sbom         string
+	feed         string
+	vex          []string
+	dest         string
+	manifestOut  string
+	failOn       string
+	epoch        string
+	maxSBOMBytes int64
+}
+
+type evalResult struct {
+	Status         string              `json:"status"`
+	VerdictDigest  string              `json:"verdict_digest"`
+	ManifestDigest string              `json:"manifest_digest"`
+	Verdict        string              `json:"verdict_path,omitempty"`
+	Manifest       string              `json:"manifest_path,omitempty"`
+	RiskScore      int64               `json:"risk_score"`
+	UnknownsCount  int                 `json:"unknowns_count"`
+	Summary        artifacts.Summary   `json:"summary"`
+	Findings       []artifacts.Finding `json:"findings"`
+	Inputs         artifacts.Inputs    `json:"inputs"`
+}
+
+func newEvalCmd(s *streams) *cobra.Command {
+	var o evalOptions
+	cmd := &cobra.Command{
+		Use:   "eval --sbom FILE --feed SNAPSHOT|DIR|ZIP [-o verdict.json]",
+		Short: "Judge an SBOM against a feed snapshot and write a canonical verdict",
+		Long: `Judge an SBOM (CycloneDX or SPDX JSON) against a vulnerability-feed snapshot
+(or a directory or zip of OSV records, frozen in memory) under the built-in
+default policy: fail on a critical or high finding, warn on a medium one and
+on one whose advisory carries no severity. The verdict and its scan manifest
+are canonical JSON: the same inputs give the same bytes on every machine.
+
+Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
+1 the tool could not run, 2 usage.`,
+		Example: `  stella-oras eval --sbom sbom.cdx.json --feed feed.snapshot.json -o verdict.json
+  stella-oras eval --sbom sbom.spdx.json --feed ./osv --epoch 2026-08-21 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(s, &o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.sbom, "sbom", "", "SBOM file (CycloneDX 1.2–1.7 JSON, SPDX 2.2/2.3 JSON, SPDX 3.0 JSON-LD)")
+	f.StringVar(&o.feed, "feed", "", "feed snapshot, or a directory or zip of OSV records")
+	f.StringArrayVar(&o.vex, "vex", nil, "VEX document (repeatable): recorded in the scan manifest")
+	f.StringVarP(&o.dest, "out", "o", "", "write the verdict here (atomically)")
+	f.StringVar(&o.manifestOut, "manifest-out", "", "write the scan manifest here (atomically)")
+	f.StringVar(&o.failOn, "fail-on", "fail", "lowest verdict status that exits 3: fail or warn")
+	f.StringVar(&o.epoch, "epoch", "", "epoch when --feed is a directory or zip (RFC 3339 or YYYY-MM-DD)")
+	f.Int64Var(&o.maxSBOMBytes, "max-sbom-bytes", load.DefaultMaxSBOMBytes, "refuse SBOMs larger than this")
+	o.out.register(cmd)
+	return cmd
+}
+
+func runEval(s *streams, o *evalOptions) error {
+	if err := o.out.validate(); err != nil {
+		return err
+	}
+	if o.sbom == "" || o.feed == "" {
+		return usagef("--sbom and --feed are required")
+	}
+	if o.failOn != artifacts.StatusFail && o.failOn != artifacts.StatusWarn {
+		return usagef("--fail-on must be fail or warn, not %q", o.failOn)
+	}
+	ep, err := parseEpoch(o.epoch)
+	if err != nil {
+		return err
+	}
+	sb, sbDigest, err := load.SBOM(o.sbom, o.maxSBOMBytes)
+	if err != nil {
+		return err
+	}
+	snap, err := load.Feed(o.feed, ep)
+	if err != nil {
+		return err
+	}
+	in := &engine.Inputs{SBOM: sb, SBOMDigest: sbDigest, Feed: snap}
+	for _, v := range o.vex {
+		id, err := load.CanonicalID(v, load.DefaultMaxSBOMBytes)
+		if err != nil {
+			return err
+		}
+		in.VEX = append(in.VEX, artifacts.InputRef{Digest: id})
+	}
+	if len(o.vex) > 0 {
+		fmt.Fprintln(s.err, "warning: VEX documents are recorded in the scan manifest; this engine version does not yet apply their statements")
+	}
+	m, v, err := engine.Evaluate(in)
+	if err != nil {
+		return err
+	}
+	vb, vid, err := canon.MarshalID(v)
+	if err != nil {
+		return err
+	}
+	mb, _, err := canon.MarshalID(m)
+	if err != nil {
+		return err
+	}
+	if o.manifestOut != "" {
+		if err := load.WriteAtomic(o.manifestOut, mb, 0o644); err != nil {
+			return err
+		}
+	}
+	if o.dest != "" {
+		if err := load.WriteAtomic(o.dest, vb, 0o644); err != nil {
+			return err
+		}
+	}
+	res := evalResult{
+		Status: v.Status, VerdictDigest: vid, ManifestDigest: v.ManifestDigest,
+		Verdict: o.dest, Manifest: o.manifestOut, RiskScore: v.RiskScore,
+		UnknownsCount: v.UnknownsCount, Summary: v.Summary, Findings: v.Findings, Inputs: m.Inputs,
+	}
+	if o.out.json() {
+		err = writeJSON(s.out, res)
+	} else {
+		err = printVerdict(s.out, &res)
+	}
+	if err != nil {
+		return err
+	}
+	if v.Status == artifacts.StatusFail || (o.failOn == artifacts.StatusWarn && v.Status == artifacts.StatusWarn) {
+		fmt.Fprintf(s.err, "gate failed: verdict status %s\n", v.Status)
+		return errGate
+	}
+	return nil
+}
+
+var severityOrder = []string{engine.SeverityCritical, engine.SeverityHigh, engine.SeverityMedium, engine.SeverityLow, engine.SeverityNone, engine.SeverityUnknown}
+
+func printVerdict(w io.Writer, r *evalResult) error {
+	fmt.Fprintf(w, "Verdict: %s   risk score %d   %s, %s, %s\n", strings.ToUpper(r.Status), r.RiskScore,
+		plural(r.Summary.Components, "component"), plural(r.Summary.Findings, "finding"), plural(r.UnknownsCount, "unknown"))
+	var counts []string
+	for _, sev := range severityOrder {
+		if n := r.Summary.BySeverity[sev]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d", sev, n))
+		}
+	}
+	if len(counts) > 0 {
+		fmt.Fprintf(w, "Severity: %s\n", strings.Join(counts, ", "))
+	}
+	fmt.Fprintf(w, "Manifest: %s\nVerdict:  %s\n", r.ManifestDigest, r.VerdictDigest)
+	if len(r.Findings) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTCOME\tSEVERITY\tVULNERABILITY\tPACKAGE\tVERSION\tFIXED IN")
+	rows := sortedForDisplay(r.Findings)
+	for _, f := range rows {
+		fixed := strings.Join(f.FixedVersions, ", ")
+		if fixed == "" {
+			fixed = "-"
+		}
+		sev := f.Severity
+		if f.Score >= 0 {
+			sev = fmt.Sprintf("%s %d.%d", f.Severity, f.Score/10, f.Score%10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Outcome, sev, f.Vulnerability, f.Name, f.Version, fixed)
+	}
+	return tw.Flush()
+}

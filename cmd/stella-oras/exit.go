@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit codes, the same in every command (README "Exit codes").
+const (
+	ExitOK           = 0 // success; also a verdict of pass, or warn without --fail-on warn
+	ExitError        = 1 // the tool could not run: bad input, I/O, network
+	ExitUsage        = 2 // wrong flags or arguments
+	ExitGateFailed   = 3 // the verdict failed the gate
+	ExitVerifyFailed = 4 // a signature or digest check failed
+)
+
+// usageError marks wrong flags or arguments.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// errGate is returned when a verdict fails the gate. Its message has been
+// printed with the verdict already.
+var errGate = errors.New("gate failed")
+
+// errVerify is wrapped by verification failures.
+var errVerify = errors.New("verification failed")
+
+// exitCode maps an error to its exit code, in this one place.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, errGate):
+		return ExitGateFailed
+	case errors.Is(err, errVerify):
+		return ExitVerifyFailed
+	}
+	return ExitError
+}
+
+// report prints the error once, on one line, and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errGate) {
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		fmt.Fprintf(stderr, "Error: %s\n", msg)
+		if code == ExitUsage {
+			fmt.Fprintln(stderr, "Run 'stella-oras --help' for usage.")
+		}
+	}
+	return code
+}

@@ -1,0 +1,179 @@
+// Package engine is the pure, deterministic core: (scan manifest, inputs) ->
+// verdict. It reads no clock, no environment and no network, iterates no map
+// without sorting, and runs on one goroutine.
+package engine
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/sbom"
+)
+
+// Name and Version identify the engine in every manifest and verdict. The
+// version changes whenever verdict bytes could change for the same inputs.
+const (
+	Name    = "stella-oras"
+	Version = "0.1.0"
+)
+
+// Identity is the engine as recorded in documents.
+func Identity() artifacts.Engine { return artifacts.Engine{Name: Name, Version: Version} }
+
+// Inputs are the decoded inputs of one evaluation.
+type Inputs struct {
+	SBOM       *sbom.SBOM
+	SBOMDigest string
+	Feed       *feed.Snapshot
+	VEX        []artifacts.InputRef
+	Subject    *artifacts.Subject
+	Policy     *Policy
+}
+
+// Manifest builds the scan manifest of an evaluation.
+func Manifest(in *Inputs) (*artifacts.ScanManifest, error) {
+	p := in.policy()
+	opts, err := optionsHash(p)
+	if err != nil {
+		return nil, err
+	}
+	vex := slices.Clone(in.VEX)
+	if vex == nil {
+		vex = []artifacts.InputRef{}
+	}
+	slices.SortFunc(vex, func(a, b artifacts.InputRef) int { return strings.Compare(a.Digest, b.Digest) })
+	vex = slices.Compact(vex)
+	pid, err := p.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &artifacts.ScanManifest{
+		CanonVersion: canon.Version,
+		Kind:         artifacts.KindScanManifest,
+		Engine:       Identity(),
+		Inputs: artifacts.Inputs{
+			SBOM:   artifacts.InputRef{Digest: in.SBOMDigest, Format: in.SBOM.Format},
+			VEX:    vex,
+			Feed:   artifacts.FeedRef{Digest: in.Feed.ContentID(), Epoch: in.Feed.Epoch().Format("2006-01-02T15:04:05Z07:00")},
+			Policy: artifacts.PolicyRef{Digest: pid, Name: p.Name, Version: p.Version},
+		},
+		OptionsHash: opts,
+		Subject:     in.Subject,
+	}, nil
+}
+
+func (in *Inputs) policy() *Policy {
+	if in.Policy != nil {
+		return in.Policy
+	}
+	return DefaultPolicy()
+}
+
+// optionsHash covers the matching semantics that are not part of the
+// policy, so a change to them changes the manifest.
+func optionsHash(p *Policy) (string, error) {
+	_, id, err := canon.MarshalID(map[string]any{
+		"matching":            "osv-1.7 versions+SEMVER+ECOSYSTEM; GIT ranges unknown",
+		"alias_grouping":      "union of aliases; finding id = smallest matched record id",
+		"severity_preference": p.SeverityPreference,
+	})
+	return id, err
+}
+
+// Evaluate judges the SBOM against the feed under the policy. It returns
+// the manifest and the verdict; both are pure functions of the inputs.
+func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
+	m, err := Manifest(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	mid, err := ManifestDigest(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := in.policy()
+	v := &artifacts.Verdict{
+		CanonVersion:   canon.Version,
+		Kind:           artifacts.KindVerdict,
+		Engine:         Identity(),
+		ManifestDigest: mid,
+		Policy:         m.Inputs.Policy,
+		Findings:       []artifacts.Finding{},
+		Unknowns:       []artifacts.Unknown{},
+	}
+	for _, u := range in.SBOM.Unknowns {
+		v.Unknowns = append(v.Unknowns, artifacts.Unknown{Reason: u.Reason, Purl: u.Purl, Name: u.Name, Version: u.Version, BOMRef: u.BOMRef, Detail: u.Detail})
+	}
+	for i := range in.SBOM.Components {
+		fs, us, err := matchComponent(&in.SBOM.Components[i], in.Feed, in.SBOMDigest, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		v.Findings = append(v.Findings, fs...)
+		v.Unknowns = append(v.Unknowns, us...)
+	}
+	slices.SortFunc(v.Findings, func(a, b artifacts.Finding) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(v.Unknowns, compareUnknown)
+	v.UnknownsCount = len(v.Unknowns)
+	v.Summary = artifacts.Summary{
+		Components: len(in.SBOM.Components),
+		Findings:   len(v.Findings),
+		BySeverity: map[string]int{},
+		ByOutcome:  map[string]int{},
+	}
+	for _, s := range []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone, SeverityUnknown} {
+		v.Summary.BySeverity[s] = 0
+	}
+	for _, o := range []string{artifacts.StatusFail, artifacts.StatusWarn, artifacts.StatusPass} {
+		v.Summary.ByOutcome[o] = 0
+	}
+	v.Status = artifacts.StatusPass
+	for _, f := range v.Findings {
+		v.RiskScore += int64(riskPoints(f.Score))
+		v.Summary.BySeverity[f.Severity]++
+		v.Summary.ByOutcome[f.Outcome]++
+		v.Status = worse(v.Status, f.Outcome)
+	}
+	return m, v, nil
+}
+
+// riskPoints is a finding's contribution to risk_score, in tenths of a CVSS
+// point: its score, or 50 (a medium 5.0) when the advisory has none.
+func riskPoints(score int) int {
+	if score < 0 {
+		return 50
+	}
+	return score
+}
+
+func worse(a, b string) string {
+	rank := map[string]int{artifacts.StatusPass: 0, artifacts.StatusWarn: 1, artifacts.StatusFail: 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// ManifestDigest is the content ID of a manifest's canonical JSON.
+func ManifestDigest(m *artifacts.ScanManifest) (string, error) {
+	_, id, err := canon.MarshalID(m)
+	return id, err
+}
+
+func compareUnknown(a, b artifacts.Unknown) int {
+	for _, p := range [][2]string{{a.Purl, b.Purl}, {a.Name, b.Name}, {a.Version, b.Version}, {a.Vulnerability, b.Vulnerability}, {a.Reason, b.Reason}, {a.BOMRef, b.BOMRef}, {a.Detail, b.Detail}} {
+		if c := strings.Compare(p[0], p[1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// findingID is the content ID of the (purl, vulnerability) pair.
+func findingID(purl, vuln string) (string, error) {
+	_, id, err := canon.MarshalID(map[string]string{"purl": purl, "vulnerability": vuln})
+	return id, err
+}

@@ -1,0 +1,146 @@
+package sbom
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+	spdxjson "github.com/spdx/tools-golang/json"
+)
+
+// cyclonedx walks components (nested ones too) and dependencies with the
+// CycloneDX project's own Go model. metadata.component is the subject the
+// SBOM describes, not one of its parts, and is not judged (as in Trivy).
+func (b *builder) cyclonedx(data []byte) error {
+	var bom cdx.BOM
+	if err := cdx.NewBOMDecoder(bytes.NewReader(data), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
+		return fmt.Errorf("%w: CycloneDX: %v", ErrFormat, jsonErr(err))
+	}
+	b.s.SpecVersion = bom.SpecVersion.String()
+	var walk func(cs *[]cdx.Component)
+	walk = func(cs *[]cdx.Component) {
+		if cs == nil {
+			return
+		}
+		for i := range *cs {
+			c := &(*cs)[i]
+			b.add(c.BOMRef, c.Name, c.Version, strings.TrimSpace(c.PackageURL))
+			walk(c.Components)
+		}
+	}
+	walk(bom.Components)
+	if bom.Metadata != nil && bom.Metadata.Component != nil {
+		// Parts nested under the subject are real components.
+		walk(bom.Metadata.Component.Components)
+	}
+	if bom.Dependencies != nil {
+		for _, d := range *bom.Dependencies {
+			if d.Dependencies == nil {
+				continue
+			}
+			for _, to := range *d.Dependencies {
+				b.depend(d.Ref, to)
+			}
+		}
+	}
+	return nil
+}
+
+// spdx2 reads SPDX 2.1–2.3 JSON with spdx/tools-golang (which converts every
+// version to the 2.3 model). Packages name their purl in an external
+// reference of category PACKAGE-MANAGER (or PACKAGE_MANAGER, which real tools
+// write) and type purl.
+func (b *builder) spdx2(data []byte) error {
+	doc, err := spdxjson.Read(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%w: SPDX: %v", ErrFormat, jsonErr(err))
+	}
+	b.s.SpecVersion = doc.SPDXVersion
+	for _, p := range doc.Packages {
+		if p == nil {
+			continue
+		}
+		purl := ""
+		for _, r := range p.PackageExternalReferences {
+			if r != nil && strings.EqualFold(r.RefType, "purl") {
+				purl = strings.TrimSpace(r.Locator)
+				break
+			}
+		}
+		b.add(string(p.PackageSPDXIdentifier), p.PackageName, p.PackageVersion, purl)
+	}
+	for _, r := range doc.Relationships {
+		if r == nil {
+			continue
+		}
+		a, z := string(r.RefA.ElementRefID), string(r.RefB.ElementRefID)
+		switch strings.ToUpper(r.Relationship) {
+		case "DEPENDS_ON":
+			b.depend(a, z)
+		case "DEPENDENCY_OF":
+			b.depend(z, a)
+		}
+	}
+	return nil
+}
+
+// spdx3 reads SPDX 3.0 JSON-LD. No well-kept Go library reads SPDX 3 yet
+// (tools-golang only models 2.x), so this reads the few properties the scan
+// needs from the @graph: software_Package elements (and their AI and dataset
+// subclasses), their purl (software_packageUrl or an externalIdentifier of
+// type packageUrl), and dependsOn relationships.
+func (b *builder) spdx3(top map[string]json.RawMessage) error {
+	var graph []struct {
+		Type    string `json:"type"`
+		SpdxID  string `json:"spdxId"`
+		Name    string `json:"name"`
+		Version string `json:"software_packageVersion"`
+		Purl    string `json:"software_packageUrl"`
+		ExtIDs  []struct {
+			Type  string `json:"externalIdentifierType"`
+			Value string `json:"identifier"`
+		} `json:"externalIdentifier"`
+		From string   `json:"from"`
+		To   []string `json:"to"`
+		Rel  string   `json:"relationshipType"`
+	}
+	raw, ok := top["@graph"]
+	if !ok {
+		return fmt.Errorf("%w: SPDX 3: no @graph", ErrFormat)
+	}
+	if err := json.Unmarshal(raw, &graph); err != nil {
+		return fmt.Errorf("%w: SPDX 3: @graph: %v", ErrFormat, jsonErr(err))
+	}
+	b.s.SpecVersion = "3.0"
+	for _, e := range graph {
+		switch e.Type {
+		case "software_Package", "ai_AIPackage", "dataset_DatasetPackage":
+			purl := e.Purl
+			for _, x := range e.ExtIDs {
+				if purl == "" && x.Type == "packageUrl" {
+					purl = x.Value
+				}
+			}
+			b.add(e.SpdxID, e.Name, e.Version, strings.TrimSpace(purl))
+		case "Relationship", "LifecycleScopedRelationship":
+			if e.Rel == "dependsOn" {
+				for _, to := range e.To {
+					b.depend(e.From, to)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// jsonErr turns encoding/json type errors into "at JSON path X: …" text.
+func jsonErr(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("at %s (byte offset %d): %s value where %s expected", te.Field, te.Offset, te.Value, te.Type)
+	}
+	return err.Error()
+}

@@ -1,0 +1,213 @@
+// Package load reads the scan core's inputs from files: the I/O that the
+// pure packages (canon, engine) must not do. Every error names the file.
+package load
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/sbom"
+)
+
+// DefaultMaxSBOMBytes is the largest SBOM read unless told otherwise. The
+// whole document is held in memory, so this is the guard against a hostile
+// or mistaken input (a 2 GB single-line file); the largest real SBOMs are
+// tens of MB.
+const DefaultMaxSBOMBytes = 256 << 20
+
+// ErrTooLarge is returned when an input exceeds its size limit.
+var ErrTooLarge = errors.New("input exceeds size limit")
+
+// File reads a whole file of at most limit bytes.
+func File(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(f, path, limit)
+}
+
+// Stdin-or-file: "-" reads standard input.
+func FileOrStdin(path string, limit int64, stdin io.Reader) ([]byte, error) {
+	if path == "-" {
+		return readLimited(stdin, "<stdin>", limit)
+	}
+	return File(path, limit)
+}
+
+func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w of %d bytes", name, ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// SBOM reads and normalizes an SBOM file; the digest is the content ID of
+// the normalized form.
+func SBOM(path string, limit int64) (*sbom.SBOM, string, error) {
+	if limit <= 0 {
+		limit = DefaultMaxSBOMBytes
+	}
+	data, err := File(path, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := sbom.Parse(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	d, err := s.Digest()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return s, d, nil
+}
+
+// CanonicalID reads a JSON document and returns the content ID of its
+// canonical form (the identity of VEX and other JSON inputs).
+func CanonicalID(path string, limit int64) (string, error) {
+	data, err := File(path, limit)
+	if err != nil {
+		return "", err
+	}
+	c, err := canon.Transform(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return canon.ContentID(c), nil
+}
+
+// ReadSources loads every *.json record under a directory (recursively) or
+// inside a zip file, in a deterministic order.
+func FeedSources(path string) ([]feed.Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return readZip(path)
+	}
+	var out []feed.Source
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > feed.MaxRecordBytes {
+			return fmt.Errorf("%s: record larger than %d bytes", p, feed.MaxRecordBytes)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, feed.Source{Name: p, Data: b})
+		return nil
+	})
+	return out, err
+}
+
+func readZip(path string) ([]feed.Source, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a directory or zip of OSV records: %w", path, err)
+	}
+	defer zr.Close()
+	var out []feed.Source
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() || !strings.HasSuffix(f.Name, ".json") {
+			continue
+		}
+		name := path + "!" + f.Name
+		if f.UncompressedSize64 > feed.MaxRecordBytes {
+			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(rc, feed.MaxRecordBytes+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(b) > feed.MaxRecordBytes {
+			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
+		}
+		out = append(out, feed.Source{Name: name, Data: b})
+	}
+	return out, nil
+}
+
+// OpenFile opens a snapshot file.
+func FeedSnapshot(path string) (*feed.Snapshot, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > feed.MaxSnapshotBytes {
+		return nil, fmt.Errorf("%s: snapshot larger than %d bytes", path, int64(feed.MaxSnapshotBytes))
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := feed.Open(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Load returns the snapshot at path, building one in memory when path is a
+// directory or zip of OSV records (epoch as in Build). A file that is not a
+// snapshot is read as a zip of records.
+func Feed(path string, epoch time.Time) (*feed.Snapshot, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() && !isZip(path) {
+		return FeedSnapshot(path)
+	}
+	srcs, err := FeedSources(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := feed.Build(srcs, feed.BuildOptions{Epoch: epoch})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return feed.Open(b)
+}
+
+// isZip sniffs the zip magic number.
+func isZip(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == "PK\x03\x04"
+}
