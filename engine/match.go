@@ -166,7 +166,7 @@ func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest str
 	evidence = append(evidence, sbomDigest)
 	slices.Sort(evidence)
 	f.Evidence = slices.Compact(evidence)
-	f.FixedVersions = sortVersions(fixed, c.Ecosystem)
+	f.FixedVersions = upgrades(sortVersions(fixed, c.Ecosystem), c.Ecosystem, c.Version)
 
 	r := best(ratings, p.SeverityPreference)
 	f.Score, f.ScoreSource, f.Vector = r.score, r.source, r.vector
@@ -213,6 +213,22 @@ func sortVersions(vs []string, eco string) []string {
 		vs = []string{}
 	}
 	return vs
+}
+
+// upgrades keeps the fixed versions above the component's version: the
+// upgrades that resolve the finding (a fix on an older branch is not one).
+func upgrades(fixed []string, eco, version string) []string {
+	cur, err := semantic.Parse(version, eco)
+	if err != nil {
+		return fixed
+	}
+	out := fixed[:0]
+	for _, f := range fixed {
+		if c, err := cur.CompareStr(f); err != nil || c < 0 {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // explain renders the fixed explanation template. Every word comes from the

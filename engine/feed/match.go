@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -193,9 +194,16 @@ func inRange(v semantic.Version, r *Range, ecosystem string) (in bool, fixed []s
 
 func parseAs(s, rangeType, ecosystem string) (semantic.Version, error) {
 	if rangeType == RangeSemver {
+		s = strings.TrimPrefix(s, "v")
+		if why := osvname.CheckVersion("Go", s); why != "" {
+			return nil, errors.New(why)
+		}
 		// SEMVER ranges compare as SemVer 2.0 whatever the ecosystem; Go's
 		// ecosystem is plain semver (without the leading "v").
 		return semantic.Parse(strings.TrimPrefix(s, "v"), "Go")
+	}
+	if why := osvname.CheckVersion(ecosystem, s); why != "" {
+		return nil, errors.New(why)
 	}
 	return semantic.Parse(s, ecosystem)
 }

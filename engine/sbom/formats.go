@@ -17,7 +17,15 @@ import (
 func (b *builder) cyclonedx(data []byte) error {
 	var bom cdx.BOM
 	if err := cdx.NewBOMDecoder(bytes.NewReader(data), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
-		return fmt.Errorf("%w: CycloneDX: %v", ErrFormat, jsonErr(err))
+		// cyclonedx-go v0.12 rejects some schema-valid documents in parts
+		// the scan never reads (e.g. declarations.evidence.data.classification
+		// in the 1.6 attestation example). Retry with only the members the
+		// scan reads; if those are malformed, report the library's error.
+		lb, lerr := leanCycloneDX(data)
+		if lerr != nil {
+			return fmt.Errorf("%w: CycloneDX: %v", ErrFormat, jsonErr(err))
+		}
+		bom = *lb
 	}
 	b.s.SpecVersion = bom.SpecVersion.String()
 	var walk func(cs *[]cdx.Component)
@@ -143,4 +151,29 @@ func jsonErr(err error) string {
 		return fmt.Sprintf("at %s (byte offset %d): %s value where %s expected", te.Field, te.Offset, te.Value, te.Type)
 	}
 	return err.Error()
+}
+
+// leanCycloneDX decodes only the CycloneDX members the scan reads, into the
+// library's own types, with the header members typed as the schema types them.
+func leanCycloneDX(data []byte) (*cdx.BOM, error) {
+	var lean struct {
+		BOMFormat    string            `json:"bomFormat"`
+		SpecVersion  cdx.SpecVersion   `json:"specVersion"`
+		SerialNumber string            `json:"serialNumber"`
+		Version      int               `json:"version"`
+		Components   *[]cdx.Component  `json:"components"`
+		Dependencies *[]cdx.Dependency `json:"dependencies"`
+		Metadata     *struct {
+			Component *cdx.Component `json:"component"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(data, &lean); err != nil {
+		return nil, err
+	}
+	bom := &cdx.BOM{BOMFormat: lean.BOMFormat, SpecVersion: lean.SpecVersion, SerialNumber: lean.SerialNumber,
+		Version: lean.Version, Components: lean.Components, Dependencies: lean.Dependencies}
+	if lean.Metadata != nil {
+		bom.Metadata = &cdx.Metadata{Component: lean.Metadata.Component}
+	}
+	return bom, nil
 }

@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/osv-scalibr/semantic"
 	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/internal/osvname"
 )
 
 // Format families.
@@ -152,8 +152,8 @@ func (b *builder) add(ref, name, version, purl string) {
 	}
 	r, reason, detail := resolve(purl)
 	if reason == "" {
-		if _, err := semantic.Parse(r.version, r.ecosystem); err != nil {
-			reason, detail = ReasonVersionUnparseable, fmt.Sprintf("%s version %q: %v", r.ecosystem, r.version, err)
+		if why := osvname.CheckVersion(r.ecosystem, r.version); why != "" {
+			reason, detail = ReasonVersionUnparseable, why
 		}
 	}
 	if ref != "" {
