@@ -167,15 +167,15 @@ func inRange(v semantic.Version, r *Range, ecosystem string) (in bool, fixed []s
 	for _, e := range evs {
 		switch e.kind {
 		case 0:
-			if e.v == nil || cmp(v, e.v) >= 0 {
+			if e.v == nil || compareV(v, e.v) >= 0 {
 				in = true
 			}
 		case 1:
-			if cmp(v, e.v) >= 0 {
+			if compareV(v, e.v) >= 0 {
 				in = false
 			}
 		case 2:
-			if cmp(v, e.v) > 0 {
+			if compareV(v, e.v) > 0 {
 				in = false
 			}
 		}
@@ -183,7 +183,7 @@ func inRange(v semantic.Version, r *Range, ecosystem string) (in bool, fixed []s
 	if in && len(limits) > 0 {
 		below := false
 		for _, l := range limits {
-			if l.v == nil || cmp(v, l.v) < 0 {
+			if l.v == nil || compareV(v, l.v) < 0 {
 				below = true
 			}
 		}
@@ -208,7 +208,7 @@ func parseAs(s, rangeType, ecosystem string) (semantic.Version, error) {
 	return semantic.Parse(s, ecosystem)
 }
 
-func cmp(a, b semantic.Version) int {
+func compareV(a, b semantic.Version) int {
 	c, err := a.Compare(b)
 	if err != nil {
 		return 0

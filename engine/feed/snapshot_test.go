@@ -1,0 +1,191 @@
+package feed
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/internal/testutil"
+)
+
+func sources(t *testing.T, dir string) []Source {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no records in %s: %v", dir, err)
+	}
+	var out []Source
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Source{Name: p, Data: b})
+	}
+	return out
+}
+
+func quickstart(t *testing.T) []Source {
+	return sources(t, filepath.Join(testutil.RepoRoot(), "examples/quickstart/osv"))
+}
+
+func TestBuild(t *testing.T) {
+	b, err := Build(quickstart(t), BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := canon.Transform(b)
+	if err != nil || !bytes.Equal(c, b) {
+		t.Fatalf("snapshot is not canonical JSON (err %v)", err)
+	}
+	s, err := Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Epoch(), time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("epoch = %v, want the latest modified %v", got, want)
+	}
+	m := s.Meta()
+	if m.RecordCount != 12 || !cmp.Equal(m.Withdrawn, []string{"EX-GO-2026-0003"}) {
+		t.Errorf("records %d withdrawn %v, want 12 and [EX-GO-2026-0003]", m.RecordCount, m.Withdrawn)
+	}
+	recs, err := s.Lookup("Go", "example.com/webframework")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	// The withdrawn record is gone; records come in snapshot order.
+	if want := []string{"EX-GHSA-2026-0001", "EX-GO-2026-0001", "EX-GO-2026-0004"}; !cmp.Equal(ids, want) {
+		t.Errorf("Lookup = %v, want %v", ids, want)
+	}
+	if got := s.Aliases("EX-GO-2026-0001"); !cmp.Equal(got, []string{"EX-CVE-2026-0001", "EX-GHSA-2026-0001", "EX-GO-2026-0001"}) {
+		t.Errorf("alias group = %v", got)
+	}
+	// PyPI lookups normalize names.
+	if r, _ := s.Lookup("PyPI", "example.lib"); len(r) != 1 {
+		t.Errorf("PyPI lookup by a non-normalized name found %d records, want 1", len(r))
+	}
+	// Release suffixes do not split the index.
+	if r, _ := s.Lookup("Debian:12", "openssl-example"); len(r) != 1 {
+		t.Errorf("Debian lookup found %d records, want 1", len(r))
+	}
+}
+
+// TestBuildDeterministic: source order, key order and whitespace do not
+// change the snapshot bytes.
+func TestBuildDeterministic(t *testing.T) {
+	src := quickstart(t)
+	want, err := Build(src, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		shuffled := slices.Clone(src)
+		r.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		if i%2 == 1 {
+			for j := range shuffled {
+				shuffled[j].Data = append([]byte("\n  "), shuffled[j].Data...)
+			}
+		}
+		got, err := Build(shuffled, BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("shuffle %d changed the snapshot", i)
+		}
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	rec := func(s string) []Source { return []Source{{Name: "r.json", Data: []byte(s)}} }
+	tests := []struct {
+		name string
+		src  []Source
+		opts BuildOptions
+		want error
+	}{
+		{"empty", nil, BuildOptions{}, ErrEmpty},
+		{"zero epoch", rec(`{"id":"GO-1","modified":"0001-01-01T00:00:00Z"}`), BuildOptions{}, ErrNoEpoch},
+		{"truncated", rec(`{"id":"X","affected":[`), BuildOptions{}, canon.ErrSyntax},
+		{"duplicate key", rec(`{"id":"X","id":"Y"}`), BuildOptions{}, canon.ErrDuplicateKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Build(tt.src, tt.opts)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Build() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// An unknown range type is refused, naming the file and JSON path.
+	_, err := Build(rec(`{"id":"X-1","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"NEWTYPE","events":[{"introduced":"0"}]}]}]}`), BuildOptions{})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("r.json: X-1: affected[0].ranges[0].type")) {
+		t.Errorf("unknown range type: error = %v", err)
+	}
+	// --epoch makes the zero-time records usable.
+	ep := time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC)
+	b, err := Build(rec(`{"id":"GO-1","modified":"0001-01-01T00:00:00Z"}`), BuildOptions{Epoch: ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(b)
+	if err != nil || !s.Epoch().Equal(ep) {
+		t.Errorf("epoch = %v (%v), want %v", s.Epoch(), err, ep)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	good, err := Build(quickstart(t), BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"not json":  []byte("hello"),
+		"truncated": good[:len(good)-10],
+		"other doc": []byte(`{"records":[]}`),
+		"grown":     append(bytes.Clone(good[:len(good)-2]), []byte(`,{}]}`)...),
+	} {
+		if _, err := Open(b); !errors.Is(err, ErrSnapshot) {
+			t.Errorf("Open(%s) = %v, want ErrSnapshot", name, err)
+		}
+	}
+}
+
+// TestGoVulnDB builds the whole Go vulnerability database from the corpus:
+// its records carry year-0001 times, so the epoch must be given.
+func TestGoVulnDB(t *testing.T) {
+	dir := testutil.Corpus(t)
+	src := sources(t, filepath.Join(dir, "osv/go-vulndb"))
+	if _, err := Build(src, BuildOptions{}); !errors.Is(err, ErrNoEpoch) {
+		t.Fatalf("Build without epoch = %v, want ErrNoEpoch", err)
+	}
+	b, err := Build(src, BuildOptions{Epoch: time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Meta()
+	if m.RecordCount+len(m.Withdrawn) != 4291 || len(m.Withdrawn) != 17 {
+		t.Errorf("records %d + withdrawn %d, want 4274 + 17", m.RecordCount, len(m.Withdrawn))
+	}
+	// GO-2022-0603 (gopkg.in/yaml.v3) is one group with its CVE and GHSA.
+	if g := s.Aliases("GO-2022-0603"); !slices.Contains(g, "CVE-2022-28948") {
+		t.Errorf("aliases of GO-2022-0603 = %v", g)
+	}
+}
