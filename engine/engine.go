@@ -1,11 +1,14 @@
 // Package engine is the pure, deterministic core: (scan manifest, inputs) ->
 // verdict. It reads no clock, no environment and no network, iterates no map
-// without sorting, and runs on one goroutine.
+// without sorting, and collects concurrent results by index before sorting.
 package engine
 
 import (
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
@@ -107,13 +110,13 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 	for _, u := range in.SBOM.Unknowns {
 		v.Unknowns = append(v.Unknowns, artifacts.Unknown{Reason: u.Reason, Purl: u.Purl, Name: u.Name, Version: u.Version, BOMRef: u.BOMRef, Detail: u.Detail})
 	}
-	for i := range in.SBOM.Components {
-		fs, us, err := matchComponent(&in.SBOM.Components[i], in.Feed, in.SBOMDigest, p)
-		if err != nil {
-			return nil, nil, err
-		}
-		v.Findings = append(v.Findings, fs...)
-		v.Unknowns = append(v.Unknowns, us...)
+	results, err := matchAll(in, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range results {
+		v.Findings = append(v.Findings, r.findings...)
+		v.Unknowns = append(v.Unknowns, r.unknowns...)
 	}
 	slices.SortFunc(v.Findings, func(a, b artifacts.Finding) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(v.Unknowns, compareUnknown)
@@ -138,6 +141,45 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 		v.Status = worse(v.Status, f.Outcome)
 	}
 	return m, v, nil
+}
+
+type componentResult struct {
+	findings []artifacts.Finding
+	unknowns []artifacts.Unknown
+	err      error
+}
+
+// matchAll matches every component, on up to GOMAXPROCS goroutines (at
+// most 8: matching is CPU-bound and shares one record cache). Results are
+// stored by component index and later sorted, so the verdict never depends
+// on scheduling.
+func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
+	comps := in.SBOM.Components
+	results := make([]componentResult, len(comps))
+	workers := min(runtime.GOMAXPROCS(0), 8, max(len(comps)/64, 1))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(comps) {
+					return
+				}
+				r := &results[i]
+				r.findings, r.unknowns, r.err = matchComponent(&comps[i], in.Feed, in.SBOMDigest, p)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	return results, nil
 }
 
 // riskPoints is a finding's contribution to risk_score, in tenths of a CVSS

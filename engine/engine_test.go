@@ -195,7 +195,7 @@ func TestMANIFESTFindings(t *testing.T) {
 	}
 	for rel, want := range map[string]int{
 		"sbom/cyclonedx/bom-examples/proton-bridge-v1.8.0.cdx-1.2.json": 58,
-		"sbom/spdx/guac/oci-kubectl-linux-amd64-spdx-1.json":           30,
+		"sbom/spdx/guac/oci-kubectl-linux-amd64-spdx-1.json":            30,
 	} {
 		s, d, err := load.SBOM(filepath.Join(dir, rel), 0)
 		if err != nil {

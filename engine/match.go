@@ -50,7 +50,7 @@ func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p
 			if !ok {
 				continue
 			}
-			o := feed.MatchAffected(a, c.Ecosystem, c.Version)
+			o := snap.MatchAffected(a, c.Ecosystem, c.Version)
 			if o.Uncertain {
 				unsure = true
 				unsureWhy = append(unsureWhy, o.Reasons...)

@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -12,7 +14,14 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// Buffer stdout: tables are written cell by cell, and one write
+	// syscall per cell costs more than the evaluation itself.
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	code := run(ctx, os.Args[1:], os.Stdin, out, os.Stderr)
+	if err := out.Flush(); err != nil && code == ExitOK {
+		fmt.Fprintf(os.Stderr, "Error: writing output: %v\n", err)
+		code = ExitError
+	}
 	stop()
 	os.Exit(code)
 }

@@ -29,8 +29,8 @@ func FuzzBuild(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Open of a built snapshot failed: %v", err)
 		}
-		for eco, pk := range s.h.Index {
-			for name := range pk {
+		for eco := range s.h.Index {
+			for name := range s.ecosystemIndex(eco) {
 				recs, err := s.Lookup(eco, name)
 				if err != nil {
 					t.Fatalf("Lookup(%q, %q): %v", eco, name, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/osv-scalibr/semantic"
 	"github.com/stella-ops/stella-oras/internal/osvname"
@@ -64,6 +65,24 @@ func ReleaseMatches(advisory, component string) (ok, releaseUnknown bool) {
 // version is affected when it is listed in `versions`, or falls in any
 // SEMVER or ECOSYSTEM range.
 func MatchAffected(a *Affected, ecosystem, version string) Outcome {
+	return matchAffected(a, ecosystem, version, nil)
+}
+
+// MatchAffected is MatchAffected with the snapshot's cache of parsed
+// versions: the same event versions recur across components and records.
+func (s *Snapshot) MatchAffected(a *Affected, ecosystem, version string) Outcome {
+	return matchAffected(a, ecosystem, version, &s.versions)
+}
+
+// versionKey identifies a parsed version.
+type versionKey struct{ rangeType, ecosystem, version string }
+
+type parsed struct {
+	v   semantic.Version
+	err error
+}
+
+func matchAffected(a *Affected, ecosystem, version string, cache *sync.Map) Outcome {
 	var o Outcome
 	if slices.Contains(a.Versions, version) {
 		o.Affected = true
@@ -76,7 +95,7 @@ func MatchAffected(a *Affected, ecosystem, version string) Outcome {
 			continue
 		}
 		onlyGit = false
-		v, err := parseAs(version, r.Type, ecosystem)
+		v, err := parseAs(version, r.Type, ecosystem, cache)
 		if err != nil {
 			// The component's version was checked at SBOM ingest against its
 			// ecosystem; a SEMVER range may still not read it.
@@ -84,7 +103,7 @@ func MatchAffected(a *Affected, ecosystem, version string) Outcome {
 			o.Reasons = append(o.Reasons, ReasonRangeInvalid)
 			continue
 		}
-		in, fixed, ok := inRange(v, r, ecosystem)
+		in, fixed, ok := inRange(v, r, ecosystem, cache)
 		if !ok {
 			o.Uncertain = o.Uncertain || !o.Affected
 			o.Reasons = append(o.Reasons, ReasonRangeInvalid)
@@ -116,7 +135,7 @@ type event struct {
 // introduced event at or below v opens the range, a fixed event at or below
 // v closes it, a last_affected event below v closes it; limit events bound
 // the whole range from above. ok is false when the range is malformed.
-func inRange(v semantic.Version, r *Range, ecosystem string) (in bool, fixed []string, ok bool) {
+func inRange(v semantic.Version, r *Range, ecosystem string, cache *sync.Map) (in bool, fixed []string, ok bool) {
 	evs := make([]event, 0, len(r.Events))
 	hasIntro := false
 	var limits []event
@@ -137,7 +156,7 @@ func inRange(v semantic.Version, r *Range, ecosystem string) (in bool, fixed []s
 			continue
 		}
 		if !(ev.kind == 0 && ev.raw == "0") && !(ev.kind == 3 && ev.raw == "*") {
-			pv, err := parseAs(ev.raw, r.Type, ecosystem)
+			pv, err := parseAs(ev.raw, r.Type, ecosystem, cache)
 			if err != nil {
 				return false, fixed, false
 			}
@@ -192,7 +211,23 @@ func inRange(v semantic.Version, r *Range, ecosystem string) (in bool, fixed []s
 	return in, fixed, true
 }
 
-func parseAs(s, rangeType, ecosystem string) (semantic.Version, error) {
+func parseAs(s, rangeType, ecosystem string, cache *sync.Map) (semantic.Version, error) {
+	if cache == nil {
+		return parseVersion(s, rangeType, ecosystem)
+	}
+	if rangeType == RangeSemver {
+		ecosystem = "" // one SemVer order for every ecosystem
+	}
+	k := versionKey{rangeType, ecosystem, s}
+	if p, ok := cache.Load(k); ok {
+		return p.(parsed).v, p.(parsed).err
+	}
+	v, err := parseVersion(s, rangeType, ecosystem)
+	cache.Store(k, parsed{v, err})
+	return v, err
+}
+
+func parseVersion(s, rangeType, ecosystem string) (semantic.Version, error) {
 	if rangeType == RangeSemver {
 		s = strings.TrimPrefix(s, "v")
 		if why := osvname.CheckVersion("Go", s); why != "" {

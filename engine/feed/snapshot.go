@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,12 +64,16 @@ type entry struct {
 // "records" so that the records array is the last member of the canonical
 // document and the index can address it by offset.
 type header struct {
-	CanonVersion string                         `json:"_canonVersion"`
-	Aliases      [][]string                     `json:"aliases"`
-	Epoch        string                         `json:"epoch"`
-	Format       string                         `json:"format"`
-	Index        map[string]map[string][][2]int `json:"index"`
-	Meta         Meta                           `json:"meta"`
+	CanonVersion string     `json:"_canonVersion"`
+	Aliases      [][]string `json:"aliases"`
+	Epoch        string     `json:"epoch"`
+	Format       string     `json:"format"`
+	// Index maps a base ecosystem to a packed string: one line per package,
+	// sorted, "name\toffset,length offset,length…", offsets relative to the
+	// records array. One JSON string per ecosystem decodes in a single copy;
+	// the lines are split only for the ecosystems an SBOM names.
+	Index map[string]string `json:"index"`
+	Meta  Meta              `json:"meta"`
 }
 
 // Meta describes a snapshot's contents.
@@ -148,11 +153,12 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 	h := header{
 		CanonVersion: canon.Version,
 		Format:       Format,
-		Index:        map[string]map[string][][2]int{},
+		Index:        map[string]string{},
 		Meta:         Meta{Ecosystems: map[string]int{}, RecordCount: len(entries)},
 	}
 	recs.WriteByte('[')
 	uf := newUnionFind()
+	idx := map[string]map[string][][2]int{}
 	for i, e := range entries {
 		if i > 0 {
 			recs.WriteByte(',')
@@ -165,6 +171,9 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 			if a.Package.Name == "" {
 				continue
 			}
+			if strings.ContainsAny(a.Package.Name, "\t\n") {
+				return nil, fmt.Errorf("%s: %s: package name %q contains a tab or newline", e.src, e.rec.ID, a.Package.Name)
+			}
 			base := osvname.BaseEcosystem(a.Package.Ecosystem)
 			name := a.Package.Name
 			if base == "PyPI" {
@@ -175,10 +184,10 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 				continue
 			}
 			seen[k] = true
-			if h.Index[base] == nil {
-				h.Index[base] = map[string][][2]int{}
+			if idx[base] == nil {
+				idx[base] = map[string][][2]int{}
 			}
-			h.Index[base][name] = append(h.Index[base][name], ref)
+			idx[base][name] = append(idx[base][name], ref)
 		}
 		h.Meta.Ecosystems[e.group]++
 		for _, a := range e.rec.Aliases {
@@ -186,6 +195,9 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 		}
 	}
 	recs.WriteByte(']')
+	for eco, pk := range idx {
+		h.Index[eco] = packIndex(pk)
+	}
 	h.Meta.RecordsBytes = recs.Len()
 	h.Aliases = uf.groups()
 	h.Epoch = epoch.Format(time.RFC3339)
@@ -244,7 +256,10 @@ type Snapshot struct {
 	epoch   time.Time
 	alias   map[string]int // id -> index in h.Aliases
 
+	versions sync.Map // versionKey -> parsed
+
 	mu    sync.Mutex
+	index map[string]map[string]string // ecosystem -> name -> packed refs
 	cache map[int]*Loaded
 }
 
@@ -257,41 +272,23 @@ type Loaded struct {
 // Open reads a snapshot held in memory. It checks the layout and computes
 // the content ID over the whole document.
 func Open(data []byte) (*Snapshot, error) {
+	start, err := recordsMember(data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{data: data, cache: map[int]*Loaded{}, index: map[string]map[string]string{}}
 	const key = `,"records":`
-	if len(data) < 2 || data[len(data)-1] != '}' {
-		return nil, fmt.Errorf("%w: does not end with an object", ErrSnapshot)
+	hdr := make([]byte, 0, start-len(key)+1)
+	hdr = append(append(hdr, data[:start-len(key)]...), '}')
+	if err := json.Unmarshal(hdr, &s.h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrSnapshot, err)
 	}
-	s := &Snapshot{data: data, cache: map[int]*Loaded{}}
-	// Find the records member from the end: the header records its length.
-	// First decode just enough to read meta.records_bytes: try the header
-	// bounded by the last occurrence of the key that yields a valid header.
-	end := len(data) - 1
-	for i := bytes.LastIndex(data[:end], []byte(key)); i > 0; i = bytes.LastIndex(data[:i], []byte(key)) {
-		hdr := append(append([]byte(nil), data[:i]...), '}')
-		var h header
-		if json.Unmarshal(hdr, &h) != nil || h.Format != Format {
-			continue
-		}
-		if start := i + len(key); end-start == h.Meta.RecordsBytes {
-			s.h = h
-			s.records = data[start:end]
-			break
-		}
+	if s.h.Format != Format {
+		return nil, fmt.Errorf("%w: format %q, want %q", ErrSnapshot, s.h.Format, Format)
 	}
-	if s.records == nil {
-		return nil, fmt.Errorf("%w: no %s header with a matching records member", ErrSnapshot, Format)
-	}
-	if len(s.records) < 2 || s.records[0] != '[' || s.records[len(s.records)-1] != ']' {
-		return nil, fmt.Errorf("%w: records member is not an array", ErrSnapshot)
-	}
-	for eco, pk := range s.h.Index {
-		for name, refs := range pk {
-			for _, r := range refs {
-				if r[0] < 1 || r[1] < 2 || r[0]+r[1] > len(s.records)-1 {
-					return nil, fmt.Errorf("%w: index entry %s/%s points outside the records", ErrSnapshot, eco, name)
-				}
-			}
-		}
+	s.records = data[start : len(data)-1]
+	if len(s.records) != s.h.Meta.RecordsBytes || len(s.records) < 2 || s.records[0] != '[' || s.records[len(s.records)-1] != ']' {
+		return nil, fmt.Errorf("%w: records member is not the %d-byte array the header announces", ErrSnapshot, s.h.Meta.RecordsBytes)
 	}
 	ep, err := time.Parse(time.RFC3339, s.h.Epoch)
 	if err != nil {
@@ -306,6 +303,144 @@ func Open(data []byte) (*Snapshot, error) {
 	}
 	s.id = canon.ContentID(data)
 	return s, nil
+}
+
+// recordsMember finds where the value of the top-level "records" member
+// starts, scanning only the members before it (the header) rather than
+// the records themselves.
+func recordsMember(data []byte) (int, error) {
+	bad := func(why string) (int, error) { return 0, fmt.Errorf("%w: %s", ErrSnapshot, why) }
+	if len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' {
+		return bad("not a JSON object")
+	}
+	i := 1
+	for i < len(data) {
+		if data[i] != '"' {
+			return bad(fmt.Sprintf("byte offset %d: expected a member name", i))
+		}
+		end, ok := skipString(data, i)
+		if !ok {
+			return bad("unterminated member name")
+		}
+		name := string(data[i+1 : end-1])
+		if end >= len(data) || data[end] != ':' {
+			return bad(fmt.Sprintf("byte offset %d: expected ':'", end))
+		}
+		if name == "records" {
+			if i == 1 {
+				return bad("no header before the records")
+			}
+			return end + 1, nil
+		}
+		next, ok := skipValue(data, end+1)
+		if !ok || next >= len(data) || data[next] != ',' {
+			return bad(fmt.Sprintf("byte offset %d: malformed header member %q", end+1, name))
+		}
+		i = next + 1
+	}
+	return bad("no records member")
+}
+
+// skipString returns the offset just past the string starting at i.
+func skipString(data []byte, i int) (int, bool) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the offset just past the (canonical, whitespace-free)
+// value starting at i. Validity is checked later by the JSON decoder.
+func skipValue(data []byte, i int) (int, bool) {
+	depth := 0
+	for j := i; j < len(data); j++ {
+		switch c := data[j]; c {
+		case '"':
+			end, ok := skipString(data, j)
+			if !ok {
+				return 0, false
+			}
+			j = end - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return 0, false
+			}
+		case ',':
+			if depth == 0 {
+				return j, true
+			}
+		}
+		if depth == 0 && (data[j] == '}' || data[j] == ']' || data[j] == '"') {
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// packIndex renders one ecosystem's index as sorted lines.
+func packIndex(pk map[string][][2]int) string {
+	names := make([]string, 0, len(pk))
+	for n := range pk {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n)
+		for i, r := range pk[n] {
+			if i == 0 {
+				b.WriteByte('\t')
+			} else {
+				b.WriteByte(' ')
+			}
+			b.WriteString(strconv.Itoa(r[0]))
+			b.WriteByte(',')
+			b.WriteString(strconv.Itoa(r[1]))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// ecosystemIndex splits one ecosystem's packed index on first use.
+// Callers hold s.mu.
+func (s *Snapshot) ecosystemIndex(eco string) map[string]string {
+	if m, ok := s.index[eco]; ok {
+		return m
+	}
+	packed := s.h.Index[eco]
+	m := make(map[string]string, strings.Count(packed, "\n"))
+	for line := range strings.SplitSeq(packed, "\n") {
+		if name, refs, ok := strings.Cut(line, "\t"); ok {
+			m[name] = refs
+		}
+	}
+	s.index[eco] = m
+	return m
+}
+
+// parseRefs reads "offset,length offset,length…" and checks each against
+// the records array.
+func (s *Snapshot) parseRefs(packed string) ([][2]int, error) {
+	var out [][2]int
+	for f := range strings.FieldsSeq(packed) {
+		o, l, ok := strings.Cut(f, ",")
+		off, err1 := strconv.Atoi(o)
+		n, err2 := strconv.Atoi(l)
+		if !ok || err1 != nil || err2 != nil || off < 1 || n < 2 || off > len(s.records)-1-n {
+			return nil, fmt.Errorf("%w: index entry %q points outside the records", ErrSnapshot, f)
+		}
+		out = append(out, [2]int{off, n})
+	}
+	return out, nil
 }
 
 // ContentID is the sha256 content ID of the snapshot document.
@@ -329,13 +464,23 @@ func (s *Snapshot) Aliases(id string) []string {
 }
 
 // Lookup returns the records that name the package (ecosystem as in OSV,
-// release suffix ignored), decoded, in snapshot order.
+// release suffix ignored), decoded, in snapshot order. It is safe for
+// concurrent use.
 func (s *Snapshot) Lookup(ecosystem, name string) ([]*Loaded, error) {
 	base := osvname.BaseEcosystem(ecosystem)
 	if base == "PyPI" {
 		name = osvname.PEP503(name)
 	}
-	refs := s.h.Index[base][name]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	packed, ok := s.ecosystemIndex(base)[name]
+	if !ok {
+		return nil, nil
+	}
+	refs, err := s.parseRefs(packed)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*Loaded, 0, len(refs))
 	for _, r := range refs {
 		l, err := s.load(r)
@@ -347,9 +492,8 @@ func (s *Snapshot) Lookup(ecosystem, name string) ([]*Loaded, error) {
 	return out, nil
 }
 
+// load decodes one record; callers hold s.mu.
 func (s *Snapshot) load(r [2]int) (*Loaded, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if l, ok := s.cache[r[0]]; ok {
 		return l, nil
 	}

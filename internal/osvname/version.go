@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/google/osv-scalibr/semantic"
 )
 
@@ -15,9 +17,6 @@ import (
 // maintained Go library validates all of them; comparison stays with
 // semantic.
 var versionGrammar = map[string]*regexp.Regexp{
-	// SemVer 2.0.0 (semver.org, the official regex); Go, npm, crates.io and
-	// the other SemVer ecosystems. Go versions arrive without their "v".
-	"semver": regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`),
 	// PEP 440 appendix B, VERSION_PATTERN (case-insensitive).
 	"PyPI": regexp.MustCompile(`(?i)^v?(?:(?:[0-9]+)!)?(?:[0-9]+(?:\.[0-9]+)*)(?:[-_\.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_\.]?(?:[0-9]+)?)?(?:(?:-(?:[0-9]+))|(?:[-_\.]?(?:post|rev|r)[-_\.]?(?:[0-9]+)?))?(?:[-_\.]?(?:dev)[-_\.]?(?:[0-9]+)?)?(?:\+(?:[a-z0-9]+(?:[-_\.][a-z0-9]+)*))?$`),
 	// Debian Policy 5.6.12: [epoch:]upstream_version[-debian_revision];
@@ -50,11 +49,31 @@ var grammarOf = map[string]string{
 	"RubyGems": "RubyGems", "NuGet": "NuGet", "Packagist": "Packagist", "Maven": "Maven",
 }
 
+// IsSemVer reports whether v is a full SemVer 2.0.0 version (no "v", all
+// three numbers), with golang.org/x/mod/semver doing the parsing: it is
+// strict about numbers and pre-release identifiers and much faster than a
+// regular expression, but accepts "v1.2" shorthands, refused here.
+func IsSemVer(v string) bool {
+	if v == "" || v[0] == 'v' {
+		return false
+	}
+	c := semver.Canonical("v" + v) // strips +build, expands shorthands
+	if c == "" {
+		return false
+	}
+	rest, ok := strings.CutPrefix("v"+v, c)
+	return ok && (rest == "" || rest[0] == '+')
+}
+
 // CheckVersion reports why a version is not valid in its ecosystem, or "".
 func CheckVersion(ecosystem, v string) string {
 	base := BaseEcosystem(ecosystem)
 	if g, ok := grammarOf[base]; ok {
-		if !versionGrammar[g].MatchString(v) {
+		if g == "semver" {
+			if !IsSemVer(v) {
+				return fmt.Sprintf("%q is not a valid %s version", v, base)
+			}
+		} else if !versionGrammar[g].MatchString(v) {
 			return fmt.Sprintf("%q is not a valid %s version", v, base)
 		}
 	} else if strings.TrimSpace(v) != v || v == "" {
