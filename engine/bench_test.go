@@ -54,7 +54,7 @@ func BenchmarkEval(b *testing.B) {
 		sbomPath, snapPath := benchData(b, n)
 		b.Run(itoa(n), func(b *testing.B) {
 			for b.Loop() {
-				s, d, err := load.SBOM(sbomPath, 0)
+				s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func evaluate(t *testing.T, sbomPath string, snap *feed.Snapshot) ([]byte, []byte) {
 	t.Helper()
-	s, d, err := load.SBOM(sbomPath, 0)
+	s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestGoldenQuickstart(t *testing.T) {
 // wrong golden file cannot pass unnoticed.
 func TestQuickstartVerdict(t *testing.T) {
 	snap := quickstartFeed(t)
-	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), 0)
+	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestMANIFESTFindings(t *testing.T) {
 		"sbom/cyclonedx/bom-examples/proton-bridge-v1.8.0.cdx-1.2.json": 58,
 		"sbom/spdx/guac/oci-kubectl-linux-amd64-spdx-1.json":            30,
 	} {
-		s, d, err := load.SBOM(filepath.Join(dir, rel), 0)
+		s, d, err := load.SBOM(filepath.Join(dir, rel), load.SBOMOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestConcurrentEvaluations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, d, err := load.SBOM(path, 0)
+			s, d, err := load.SBOM(path, load.SBOMOptions{})
 			if err != nil {
 				errs[i] = err.Error()
 				return

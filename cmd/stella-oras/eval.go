@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -23,6 +24,8 @@ type evalOptions struct {
 	failOn       string
 	epoch        string
 	maxSBOMBytes int64
+	strict       bool
+	schemas      string
 }
 
 type evalResult struct {
@@ -65,6 +68,8 @@ Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
 	f.StringVar(&o.failOn, "fail-on", "fail", "lowest verdict status that exits 3: fail or warn")
 	f.StringVar(&o.epoch, "epoch", "", "epoch when --feed is a directory or zip (RFC 3339 or YYYY-MM-DD)")
 	f.Int64Var(&o.maxSBOMBytes, "max-sbom-bytes", load.DefaultMaxSBOMBytes, "refuse SBOMs larger than this")
+	f.BoolVar(&o.strict, "strict", false, "validate the SBOM against its format's JSON schema first")
+	f.StringVar(&o.schemas, "schemas", os.Getenv("STELLA_SCHEMAS"), "directory of CycloneDX and SPDX JSON schemas for --strict (default $STELLA_SCHEMAS)")
 	o.out.register(cmd)
 	return cmd
 }
@@ -83,7 +88,7 @@ func runEval(s *streams, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
-	sb, sbDigest, err := load.SBOM(o.sbom, o.maxSBOMBytes)
+	sb, sbDigest, err := load.SBOM(o.sbom, load.SBOMOptions{MaxBytes: o.maxSBOMBytes, Strict: o.strict, SchemaDir: o.schemas})
 	if err != nil {
 		return err
 	}

@@ -60,15 +60,31 @@ func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// SBOMOptions tune SBOM reading. The zero value reads up to
+// DefaultMaxSBOMBytes without schema validation.
+type SBOMOptions struct {
+	MaxBytes int64
+	// Strict validates the document against its format's JSON schema from
+	// SchemaDir before reading it.
+	Strict    bool
+	SchemaDir string
+}
+
 // SBOM reads and normalizes an SBOM file; the digest is the content ID of
 // the normalized form.
-func SBOM(path string, limit int64) (*sbom.SBOM, string, error) {
+func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, string, error) {
+	limit := opts.MaxBytes
 	if limit <= 0 {
 		limit = DefaultMaxSBOMBytes
 	}
 	data, err := File(path, limit)
 	if err != nil {
 		return nil, "", err
+	}
+	if opts.Strict {
+		if err := ValidateSBOM(path, data, opts.SchemaDir); err != nil {
+			return nil, "", err
+		}
 	}
 	s, err := sbom.Parse(data)
 	if err != nil {
