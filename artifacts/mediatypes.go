@@ -5,10 +5,10 @@ package artifacts
 
 // Media types of this tool's own documents.
 const (
-	MediaTypeScanManifest = "application/vnd.stella-ops.scan-manifest.v1+json"
-	MediaTypeVerdict      = "application/vnd.stella-ops.verdict.v1+json"
-	MediaTypeFeedSnapshot = "application/vnd.stella-ops.feed-snapshot.v1+json"
-	MediaTypePolicy       = "application/vnd.stella-ops.policy.v1+json"
+	MediaTypeScanManifest = "application/vnd.stellaops.scan-manifest.v1+json"
+	MediaTypeVerdict      = "application/vnd.stellaops.verdict.v1+json"
+	MediaTypeFeedSnapshot = "application/vnd.stellaops.feed-snapshot.v1+json"
+	MediaTypePolicy       = "application/vnd.stellaops.policy.v1+json"
 )
 
 // Document kinds, the "kind" member of each document.
