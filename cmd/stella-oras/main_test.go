@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -165,6 +166,14 @@ func TestFeedBuildAndEval(t *testing.T) {
 	if b2, _ := os.ReadFile(v2); !bytes.Equal(b2, vb) {
 		t.Error("eval --feed DIR differs from eval --feed SNAPSHOT")
 	}
+	// So does a zip of the records (osv.dev's all.zip layout).
+	zipPath := filepath.Join(dir, "all.zip")
+	writeZip(t, zipPath, example("osv"))
+	v3 := filepath.Join(dir, "v3.json")
+	cli(t, "", "eval", "--sbom", example("sbom.cdx.json"), "--feed", zipPath, "-o", v3)
+	if b3, _ := os.ReadFile(v3); !bytes.Equal(b3, vb) {
+		t.Error("eval --feed ZIP differs from eval --feed SNAPSHOT")
+	}
 	// JSON output parses and agrees.
 	r = cli(t, "", "eval", "--sbom", example("sbom.cdx.json"), "--feed", snap, "--output", "json")
 	var er evalResult
@@ -264,4 +273,26 @@ func TestBadInput(t *testing.T) {
 	if r := cli(t, "", "feed", "build", badRange, "-o", filepath.Join(out, "s.json")); r.code != ExitError || len(dirEntries(t, out)) != 0 {
 		t.Errorf("feed build of a bad record: exit %d, left %v", r.code, dirEntries(t, out))
 	}
+}
+
+func writeZip(t *testing.T, dst, dir string) {
+	t.Helper()
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := zw.Create(filepath.Base(p))
+		w.Write(b)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }
