@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/stella-ops/stella-oras/registry"
 	"io"
 	"strings"
 )
@@ -41,7 +42,7 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, errGate):
 		return ExitGateFailed
-	case errors.Is(err, errVerify):
+	case errors.Is(err, errVerify), errors.Is(err, registry.ErrDigestMismatch):
 		return ExitVerifyFailed
 	}
 	return ExitError

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+type registryDesc struct {
+	ocispec.Descriptor
+	resolved bool
+}
+
+type attachResult struct {
+	Reference    string             `json:"reference"`
+	Subject      ocispec.Descriptor `json:"subject"`
+	Manifest     ocispec.Descriptor `json:"manifest"`
+	ArtifactType string             `json:"artifactType"`
+}
+
+func newAttachCmd(s *streams) *cobra.Command {
+	var (
+		out          outputFlag
+		tf           targetFlags
+		typ          string
+		artifactType string
+		mediaType    string
+		annotations  []string
+		resolve      bool
+	)
+	names := []string{"sbom", "vex"}
+	for _, t := range artifacts.Types {
+		names = append(names, t.Name)
+	}
+	cmd := &cobra.Command{
+		Use:   "attach IMAGE@sha256:… FILE",
+		Short: "Attach a document to an image as an OCI 1.1 referrer, unchanged",
+		Long: `Push FILE unchanged as an OCI 1.1 artifact whose subject is the image. The
+manifest has no creation time, so attaching the same file twice gives the same
+manifest digest and no second referrer. The type is detected from the content
+unless --type says it.`,
+		Example: `  stella-oras attach --plain-http localhost:5000/app@sha256:… sbom.cdx.json
+  stella-oras attach oci:./layout@sha256:… vex.json --type vex-openvex
+  stella-oras attach --resolve registry.example.com/app:1.0 sbom.spdx.json --annotation org.example.build=42`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			data, err := load.File(args[1], registry.DefaultMaxBlobBytes)
+			if err != nil {
+				return err
+			}
+			at, err := pickType(data, typ, args[1])
+			if err != nil {
+				return err
+			}
+			if artifactType != "" {
+				at.ArtifactType = artifactType
+			}
+			if mediaType != "" {
+				at.MediaType = mediaType
+			}
+			ann, err := parseAnnotations(annotations)
+			if err != nil {
+				return err
+			}
+			t, err := tf.open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			subj, err := subjectDescriptor(ctx, t, resolve)
+			if err != nil {
+				return err
+			}
+			if subj.resolved {
+				fmt.Fprintf(s.err, "resolved %s to %s\n", t.Ref, subj.Digest)
+			}
+			m, err := registry.Attach(ctx, t, subj.Descriptor, data, registry.AttachOptions{
+				ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
+			})
+			if err != nil {
+				return err
+			}
+			if err := t.Close(); err != nil {
+				return err
+			}
+			res := attachResult{Reference: refWithDigest(t.Ref, m.Digest.String()), Subject: subj.Descriptor, Manifest: m, ArtifactType: at.ArtifactType}
+			if out.json() {
+				return writeJSON(s.out, res)
+			}
+			fmt.Fprintf(s.out, "Attached %s to %s\n%s\n", at.ArtifactType, subj.Digest, res.Reference)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "document type: "+strings.Join(names, ", ")+" (default: detected)")
+	cmd.Flags().StringVar(&artifactType, "artifact-type", "", "override the manifest's artifactType")
+	cmd.Flags().StringVar(&mediaType, "media-type", "", "override the layer's media type")
+	cmd.Flags().StringArrayVar(&annotations, "annotation", nil, "manifest annotation KEY=VALUE (repeatable)")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "accept a tag and resolve it to a digest (printed on stderr)")
+	tf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func pickType(data []byte, name, file string) (artifacts.Type, error) {
+	detected, ok := artifacts.Detect(data)
+	switch name {
+	case "":
+		if !ok {
+			return artifacts.Type{}, fmt.Errorf("%s: cannot tell the document type from its content; pass --type", file)
+		}
+		return detected, nil
+	case "sbom", "vex":
+		if !ok || !strings.HasPrefix(detected.Name, name+"-") {
+			return artifacts.Type{}, fmt.Errorf("%s: not a %s document this tool recognizes", file, strings.ToUpper(name))
+		}
+		return detected, nil
+	}
+	t, ok := artifacts.TypeByName(name)
+	if !ok {
+		return artifacts.Type{}, usagef("--type %q: unknown", name)
+	}
+	return t, nil
+}
+
+func parseAnnotations(kv []string) (map[string]string, error) {
+	if len(kv) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, a := range kv {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, usagef("--annotation %q: want KEY=VALUE", a)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func refWithDigest(r registry.Reference, d string) string {
+	r.Tag = ""
+	r.Digest = ""
+	return r.String() + "@" + d
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+func sorted(s []string) []string { slices.Sort(s); return s }
+
+func newPullCmd(s *streams) *cobra.Command {
+	var (
+		out     outputFlag
+		tf      targetFlags
+		dir     string
+		maxBlob int64
+	)
+	cmd := &cobra.Command{
+		Use:   "pull REF@sha256:… -o DIR",
+		Short: "Fetch an artifact by digest and write its files, every digest checked",
+		Example: `  stella-oras pull --plain-http localhost:5000/app@sha256:… -o ./evidence
+  stella-oras pull oci:./layout@sha256:… -o out --max-blob-bytes 104857600`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if dir == "" {
+				return usagef("-o DIR is required")
+			}
+			ctx := cmd.Context()
+			t, err := tf.open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			if t.Ref.Digest == "" {
+				return usagef("%s: pull needs a digest (@sha256:…)", args[0])
+			}
+			p, err := registry.Pull(ctx, t, t.Ref.Digest, dir, registry.PullOptions{MaxBlobBytes: maxBlob})
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return writeJSON(s.out, p)
+			}
+			fmt.Fprintf(s.out, "Pulled %s\n", refWithDigest(t.Ref, p.Manifest.Digest.String()))
+			for _, f := range p.Files {
+				fmt.Fprintf(s.out, "  %s  %s (%d bytes)\n", f.Descriptor.Digest, f.Path, f.Descriptor.Size)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "out", "o", "", "directory to write the files into")
+	cmd.Flags().Int64Var(&maxBlob, "max-blob-bytes", registry.DefaultMaxBlobBytes, "refuse blobs larger than this")
+	tf.register(cmd)
+	out.register(cmd)
+	return cmd
+}

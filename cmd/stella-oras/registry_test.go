@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/internal/regtest"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// TestRegistryCommands runs attach, discover and pull against the embedded
+// registry, plain distribution and an OCI layout.
+func TestRegistryCommands(t *testing.T) {
+	ctx := context.Background()
+	sbom := example("sbom.cdx.json")
+	layout := t.TempDir()
+	for name, base := range map[string]string{
+		"embedded": regtest.Start(t, regtest.Referrers) + "/app",
+		"plain":    regtest.Start(t, regtest.Plain) + "/app",
+		"layout":   "oci:" + layout,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ref, _ := registry.ParseReference(base)
+			tg, err := registry.Open(ctx, ref, registry.Options{PlainHTTP: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := regtest.PushImage(t, tg.Store, "v1")
+			flags := []string{}
+			if !strings.HasPrefix(base, "oci:") {
+				flags = append(flags, "--plain-http")
+			}
+			subject := base + "@" + img.Digest.String()
+
+			// A tag is refused without --resolve (usage), accepted with it.
+			if r := cli(t, "", append([]string{"attach", base + ":v1", sbom}, flags...)...); r.code != ExitUsage {
+				t.Errorf("attach by tag: exit %d, want %d (%s)", r.code, ExitUsage, r.stderr)
+			}
+			r := cli(t, "", append([]string{"attach", base + ":v1", sbom, "--resolve", "--output", "json"}, flags...)...)
+			if r.code != 0 || !strings.Contains(r.stderr, img.Digest.String()) {
+				t.Fatalf("attach --resolve: exit %d stderr %s", r.code, r.stderr)
+			}
+			var a attachResult
+			if err := json.Unmarshal([]byte(r.stdout), &a); err != nil || a.ArtifactType != "application/vnd.cyclonedx+json" {
+				t.Fatalf("attach result %q (%v)", r.stdout, err)
+			}
+			r2 := cli(t, "", append([]string{"attach", subject, sbom, "--output", "json"}, flags...)...)
+			var a2 attachResult
+			json.Unmarshal([]byte(r2.stdout), &a2)
+			if a2.Manifest.Digest != a.Manifest.Digest {
+				t.Errorf("attaching twice gave %s and %s", a.Manifest.Digest, a2.Manifest.Digest)
+			}
+
+			r = cli(t, "", append([]string{"discover", subject}, flags...)...)
+			if r.code != 0 || strings.Count(r.stdout, "application/vnd.cyclonedx+json") != 1 || !strings.Contains(r.stdout, a.Manifest.Digest.String()) {
+				t.Errorf("discover: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			r = cli(t, "", append([]string{"discover", subject, "--artifact-type", "application/spdx+json", "--output", "json"}, flags...)...)
+			if r.code != 0 || strings.Contains(r.stdout, "cyclonedx") {
+				t.Errorf("discover filtered: %s", r.stdout)
+			}
+
+			out := t.TempDir()
+			r = cli(t, "", append([]string{"pull", base + "@" + a.Manifest.Digest.String(), "-o", out}, flags...)...)
+			if r.code != 0 {
+				t.Fatalf("pull: %d %s", r.code, r.stderr)
+			}
+			want, _ := os.ReadFile(sbom)
+			if got, _ := os.ReadFile(filepath.Join(out, "sbom.cdx.json")); string(got) != string(want) {
+				t.Error("pulled file differs from the attached one")
+			}
+			if r := cli(t, "", append([]string{"pull", base + ":v1", "-o", out}, flags...)...); r.code != ExitUsage {
+				t.Errorf("pull by tag: exit %d, want %d", r.code, ExitUsage)
+			}
+		})
+	}
+}
+
+func TestRegistryUnreachable(t *testing.T) {
+	r := cli(t, "", "discover", "--plain-http", "127.0.0.1:1/app@sha256:"+strings.Repeat("a", 64))
+	if r.code != ExitError || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("unreachable registry: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

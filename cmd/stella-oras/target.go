@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// targetFlags are the registry access flags every registry command takes.
+type targetFlags struct {
+	plainHTTP      bool
+	insecure       bool
+	caFile         string
+	registryConfig string
+}
+
+func (f *targetFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.plainHTTP, "plain-http", false, "use HTTP, not HTTPS (loopback registries)")
+	fl.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of extra CA certificates")
+	fl.StringVar(&f.registryConfig, "registry-config", "", "docker config.json with credentials (default: docker's)")
+}
+
+// open parses and opens a reference.
+func (f *targetFlags) open(ctx context.Context, s string) (*registry.Target, error) {
+	ref, err := registry.ParseReference(s)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	opts := registry.Options{
+		PlainHTTP: f.plainHTTP, Insecure: f.insecure, CAFile: f.caFile,
+		UserAgent: engine.Name + "/" + engine.Version,
+	}
+	if f.registryConfig != "" {
+		st, err := credentials.NewStore(f.registryConfig, credentials.StoreOptions{})
+		if err != nil {
+			return nil, err
+		}
+		opts.Credentials = st
+	}
+	return registry.Open(ctx, ref, opts)
+}
+
+// subjectDigest requires a digest, or resolves a tag when resolve is set.
+func subjectDescriptor(ctx context.Context, t *registry.Target, resolve bool) (registryDesc, error) {
+	ref := t.Ref
+	if ref.Digest == "" {
+		if ref.Tag == "" || !resolve {
+			return registryDesc{}, usageError{errors.New(ref.String() + ": a digest (@sha256:…) is required; pass --resolve to resolve the tag")}
+		}
+	}
+	d, err := t.Resolve(ctx, ref.Ref())
+	if err != nil {
+		return registryDesc{}, err
+	}
+	return registryDesc{d, ref.Digest == ""}, nil
+}

@@ -1,0 +1,75 @@
+// Package regtest starts real registries for tests: the embedded registry
+// (CNCF distribution v3 with the referrers layer) and plain distribution v3
+// (no referrers API: the tag-schema fallback), in-process behind httptest.
+package regtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/stella-ops/stella-oras/registry/embedded"
+)
+
+// Kinds of server.
+const (
+	Referrers = "embedded" // distribution v3 + referrers layer
+	Plain     = "plain"    // distribution v3 alone
+)
+
+// Start runs a registry of the given kind and returns its host:port.
+func Start(t testing.TB, kind string) string {
+	t.Helper()
+	h, err := embedded.New(context.Background(), embedded.Options{Root: t.TempDir(), Plain: kind == Plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// PushImage pushes a small image (config and one layer, content varied by
+// seed) and returns its manifest descriptor.
+func PushImage(t testing.TB, dst oras.Target, seed string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"seed":"` + seed + `"}`)
+	layer := []byte("layer of " + seed)
+	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
+	ld := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer)
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cd,
+		Layers:    []ocispec.Descriptor{ld},
+	}
+	mb, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	for _, x := range []struct {
+		d ocispec.Descriptor
+		b []byte
+	}{{cd, cfg}, {ld, layer}, {md, mb}} {
+		if ok, _ := dst.Exists(ctx, x.d); ok {
+			continue
+		}
+		if err := dst.Push(ctx, x.d, bytes.NewReader(x.b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dst.Tag(ctx, md, seed); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}

@@ -1,0 +1,71 @@
+// Package embedded is the registry `stella-oras registry serve` runs: CNCF
+// distribution v3 (its real HTTP handlers and filesystem storage, so real
+// garbage collection and storage code) with this project's layer in front
+// that adds what distribution v3.1 still lacks, the OCI 1.1 referrers API
+// (distribution-spec v1.1.1 "Listing Referrers" and "Pushing Manifests with
+// Subject").
+package embedded
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage driver
+	"github.com/sirupsen/logrus"
+)
+
+// Options configure the embedded registry.
+type Options struct {
+	// Root is the storage directory (blobs, manifests, referrers index).
+	Root string
+	// Plain disables the referrers layer: plain distribution, for testing
+	// the referrers tag-schema fallback.
+	Plain bool
+	// Logger receives distribution's logs; nil discards them.
+	Logger io.Writer
+}
+
+// New returns the registry handler. It starts no goroutines of its own;
+// distribution's upload purger is disabled (tests and small sites).
+func New(ctx context.Context, opts Options) (h http.Handler, err error) {
+	if opts.Root == "" {
+		return nil, fmt.Errorf("embedded registry: no storage root")
+	}
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	cfg := &configuration.Configuration{}
+	cfg.Storage = configuration.Storage{
+		"filesystem":  configuration.Parameters{"rootdirectory": opts.Root},
+		"delete":      configuration.Parameters{"enabled": true},
+		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
+	}
+	cfg.HTTP.Secret = hex.EncodeToString(secret)
+	cfg.Log.AccessLog.Disabled = true
+	// distribution logs through logrus's standard logger (its context
+	// package, which could inject another, is internal), so the output is
+	// set there: process-wide, as it is for distribution's own binary.
+	if opts.Logger != nil {
+		logrus.SetOutput(opts.Logger)
+	} else {
+		logrus.SetOutput(io.Discard)
+	}
+	defer func() {
+		// distribution panics on configuration errors.
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("embedded registry: %v", r)
+		}
+	}()
+	app := handlers.NewApp(ctx, cfg)
+	if opts.Plain {
+		return app, nil
+	}
+	return newReferrersLayer(app, opts.Root)
+}

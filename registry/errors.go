@@ -1,0 +1,25 @@
+package registry
+
+import "errors"
+
+// Sentinel errors. Callers map them to exit codes with errors.Is.
+var (
+	// ErrReference: a reference that does not parse.
+	ErrReference = errors.New("invalid reference")
+	// ErrDigestRequired: a tag was given where only a digest is safe.
+	ErrDigestRequired = errors.New("digest required")
+	// ErrNotFound: the manifest or blob does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrTooLarge: content exceeds a limit.
+	ErrTooLarge = errors.New("content exceeds limit")
+	// ErrDigestMismatch: content does not match the digest or size it was
+	// addressed by.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrFallbackIndex: the referrers tag resolves to something that is
+	// not a referrers index (e.g. the subject itself, oras-go#1396).
+	ErrFallbackIndex = errors.New("invalid referrers tag")
+	// ErrUnsafePath: an archive or artifact names a path outside its root.
+	ErrUnsafePath = errors.New("unsafe path")
+	// ErrReadOnly: the target cannot be written.
+	ErrReadOnly = errors.New("target is read-only")
+)

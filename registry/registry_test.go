@@ -1,0 +1,201 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/stella-ops/stella-oras/internal/regtest"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+const sbomType = "application/vnd.cyclonedx+json"
+
+// targets opens a fresh target of every kind: the embedded registry
+// (referrers API), plain distribution (tag-schema fallback), an OCI layout.
+func targets(t *testing.T) map[string]func() *registry.Target {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]func() *registry.Target{}
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		host := regtest.Start(t, kind)
+		out[kind] = func() *registry.Target {
+			ref, err := registry.ParseReference(host + "/app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := registry.Open(ctx, ref, registry.Options{PlainHTTP: true, Credentials: credentials.NewMemoryStore()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tg
+		}
+	}
+	dir := t.TempDir()
+	out["layout"] = func() *registry.Target {
+		ref, _ := registry.ParseReference("oci:" + dir)
+		tg, err := registry.Open(ctx, ref, registry.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	return out
+}
+
+func TestAttachDiscoverPull(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			tg := open()
+			img := regtest.PushImage(t, tg.Store, "v1")
+			sbom := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}`)
+			a1, err := registry.Attach(ctx, tg, img, sbom, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType, FileName: "sbom.cdx.json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Deterministic: a second attach (fresh client) is the same manifest.
+			tg2 := open()
+			a2, err := registry.Attach(ctx, tg2, img, sbom, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType, FileName: "sbom.cdx.json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a1.Digest != a2.Digest {
+				t.Fatalf("attach twice: %s then %s", a1.Digest, a2.Digest)
+			}
+			// A signature-like referrer of the SBOM, and a VEX on the image.
+			sig, err := registry.Attach(ctx, tg2, a1, []byte(`{"sig":1}`), registry.AttachOptions{ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := registry.Attach(ctx, tg2, img, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0"}`), registry.AttachOptions{ArtifactType: "application/vnd.openvex+json", MediaType: "application/vnd.openvex+json", Annotations: map[string]string{"x": "y"}}); err != nil {
+				t.Fatal(err)
+			}
+
+			tree, err := registry.Discover(ctx, open(), img, registry.DiscoverOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree.Referrers) != 2 {
+				t.Fatalf("direct referrers = %d, want 2 (SBOM once, VEX)", len(tree.Referrers))
+			}
+			var sbomNode *registry.Node
+			for _, n := range tree.Referrers {
+				if n.ArtifactType == sbomType {
+					sbomNode = n
+				}
+				if n.ArtifactType == "application/vnd.openvex+json" && n.Annotations["x"] != "y" {
+					t.Errorf("VEX referrer lost its annotations: %+v", n.Descriptor)
+				}
+			}
+			if sbomNode == nil || sbomNode.Digest != a1.Digest || len(sbomNode.Referrers) != 1 || sbomNode.Referrers[0].Digest != sig.Digest {
+				t.Fatalf("recursive tree wrong: %+v", tree)
+			}
+			only, err := registry.Referrers(ctx, open(), img, "application/vnd.openvex+json")
+			if err != nil || len(only) != 1 {
+				t.Errorf("filtered referrers = %v (%v), want the VEX only", only, err)
+			}
+
+			out := t.TempDir()
+			p, err := registry.Pull(ctx, open(), a1.Digest, out, registry.PullOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(out, "sbom.cdx.json"))
+			if err != nil || !bytes.Equal(got, sbom) || len(p.Files) != 1 {
+				t.Errorf("pulled %v, %q (%v)", p.Files, got, err)
+			}
+			// Limits: a blob limit below the SBOM's size refuses, writes nothing.
+			out2 := t.TempDir()
+			if _, err := registry.Pull(ctx, open(), a1.Digest, out2, registry.PullOptions{MaxBlobBytes: 10}); !errors.Is(err, registry.ErrTooLarge) {
+				t.Errorf("pull over the blob limit: %v", err)
+			}
+			if es, _ := os.ReadDir(out2); len(es) != 0 {
+				t.Errorf("left behind: %v", es)
+			}
+			if _, err := registry.Pull(ctx, open(), digest.FromString("missing"), t.TempDir(), registry.PullOptions{}); !errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("pull of a missing digest: %v", err)
+			}
+		})
+	}
+}
+
+// TestConcurrentAttachFallback: 20 concurrent attaches to one image on a
+// registry without the referrers API lose none in the referrers tag.
+func TestConcurrentAttachFallback(t *testing.T) {
+	ctx := context.Background()
+	open := targets(t)[regtest.Plain]
+	img := regtest.PushImage(t, open().Store, "base")
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = registry.Attach(ctx, open(), img, fmt.Appendf(nil, `{"n":%d}`, i), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("attach %d: %v", i, err)
+		}
+	}
+	refs, err := registry.Referrers(ctx, open(), img, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 20 {
+		t.Errorf("referrers tag lists %d, want 20", len(refs))
+	}
+	for _, r := range refs {
+		if r.ArtifactType != sbomType {
+			t.Errorf("fallback entry without artifactType: %+v", r)
+		}
+	}
+}
+
+// TestFallbackTagIsSubject: a referrers tag that resolves to the subject
+// itself (as on GitLab, oras-go#1396) is refused, not read as referrers.
+func TestFallbackTagIsSubject(t *testing.T) {
+	ctx := context.Background()
+	open := targets(t)[regtest.Plain]
+	tg := open()
+	img := regtest.PushImage(t, tg.Store, "gl")
+	if err := tg.Store.Tag(ctx, img, img.Digest.Algorithm().String()+"-"+img.Digest.Encoded()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Referrers(ctx, open(), img, ""); !errors.Is(err, registry.ErrFallbackIndex) {
+		t.Errorf("Referrers = %v, want ErrFallbackIndex", err)
+	}
+}
+
+func TestParseReference(t *testing.T) {
+	for in, want := range map[string]registry.Reference{
+		"localhost:5000/app@sha256:" + fmt.Sprintf("%064x", 1): {Kind: registry.KindRemote, Repository: "localhost:5000/app", Digest: digest.Digest("sha256:" + fmt.Sprintf("%064x", 1))},
+		"ghcr.io/org/app:v1": {Kind: registry.KindRemote, Repository: "ghcr.io/org/app", Tag: "v1"},
+		"oci:./layout:v1":    {Kind: registry.KindLayout, Repository: "./layout", Tag: "v1"},
+		"oci:/tmp/x":         {Kind: registry.KindLayout, Repository: "/tmp/x"},
+		"oci-archive:img.tar@sha256:" + fmt.Sprintf("%064x", 2): {Kind: registry.KindArchive, Repository: "img.tar", Digest: digest.Digest("sha256:" + fmt.Sprintf("%064x", 2))},
+	} {
+		got, err := registry.ParseReference(in)
+		if err != nil || got != want {
+			t.Errorf("ParseReference(%q) = %+v, %v, want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"oci:", "host/app@sha256:zz", "host/App:v1", "host/app:bad tag"} {
+		if _, err := registry.ParseReference(bad); !errors.Is(err, registry.ErrReference) {
+			t.Errorf("ParseReference(%q) = %v, want ErrReference", bad, err)
+		}
+	}
+	_ = ocispec.MediaTypeImageIndex
+}

@@ -1,0 +1,301 @@
+package registry
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Limits. Manifests are small JSON documents: the distribution spec lets
+// registries refuse those above 4 MiB, so nothing larger is read.
+const (
+	MaxManifestBytes       = 4 << 20
+	DefaultMaxBlobBytes    = 1 << 30
+	DefaultMaxReferrerPage = 100
+)
+
+// Options configure access to a target. The zero value reads docker's
+// config.json for credentials and uses HTTPS with the system roots.
+type Options struct {
+	// PlainHTTP talks HTTP instead of HTTPS (loopback registries).
+	PlainHTTP bool
+	// Insecure skips TLS verification.
+	Insecure bool
+	// CAFile adds a PEM CA bundle to the trusted roots.
+	CAFile string
+	// UserAgent is sent on every request; empty means "stella-oras".
+	UserAgent string
+	// Credentials overrides docker config.json (and its helpers).
+	Credentials credentials.Store
+	// MaxReferrerPages bounds referrers API pagination; listing fails
+	// closed beyond it. 0 means DefaultMaxReferrerPage.
+	MaxReferrerPages int
+	// Retry, when set, replaces the default backoff policy (tests).
+	Retry retry.Policy
+}
+
+// Target is an opened registry repository, OCI layout or OCI layout tar.
+type Target struct {
+	Ref Reference
+	// Store is what oras-go operations run against.
+	Store oras.GraphTarget
+	// Remote is set for registry targets.
+	Remote *remote.Repository
+	// archive bookkeeping: the layout unpacked from the tar, repacked by
+	// Close when it was written to.
+	tmpDir  string
+	archive string
+	// referrers API capability of a remote target, probed once.
+	probed, hasAPI bool
+}
+
+// Open prepares a target. It does no I/O for remote targets.
+func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
+	switch ref.Kind {
+	case KindRemote:
+		repo, err := remote.NewRepository(ref.Repository)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %v", ErrReference, ref, err)
+		}
+		client, err := httpClient(opts)
+		if err != nil {
+			return nil, err
+		}
+		repo.Client = client
+		repo.PlainHTTP = opts.PlainHTTP
+		repo.MaxMetadataBytes = MaxManifestBytes
+		// Keep superseded referrers-tag indexes: deleting them races with
+		// concurrent attaches that read the same index.
+		repo.SkipReferrersGC = true
+		repo.ReferrerListMaxPages = opts.MaxReferrerPages
+		if repo.ReferrerListMaxPages <= 0 {
+			repo.ReferrerListMaxPages = DefaultMaxReferrerPage
+		}
+		return &Target{Ref: ref, Store: repo, Remote: repo}, nil
+	case KindLayout:
+		st, err := oci.NewWithContext(ctx, ref.Repository)
+		if err != nil {
+			return nil, fmt.Errorf("opening OCI layout %s: %w", ref.Repository, err)
+		}
+		return &Target{Ref: ref, Store: st}, nil
+	case KindArchive:
+		tmp, err := os.MkdirTemp("", "stella-oci-archive-")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(ref.Repository); err == nil {
+			if err := untar(ref.Repository, tmp); err != nil {
+				os.RemoveAll(tmp)
+				return nil, err
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
+		st, err := oci.NewWithContext(ctx, tmp)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return nil, fmt.Errorf("opening OCI layout tar %s: %w", ref.Repository, err)
+		}
+		return &Target{Ref: ref, Store: &markDirty{GraphTarget: st}, tmpDir: tmp, archive: ref.Repository}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown kind %q", ErrReference, ref.Kind)
+}
+
+// Close repacks a written OCI layout tar (atomically) and removes
+// temporary files.
+func (t *Target) Close() error {
+	if t.tmpDir == "" {
+		return nil
+	}
+	defer os.RemoveAll(t.tmpDir)
+	if md, ok := t.Store.(*markDirty); ok && md.wrote {
+		return writeTar(t.tmpDir, t.archive)
+	}
+	return nil
+}
+
+// markDirty notes whether anything was pushed or tagged.
+type markDirty struct {
+	oras.GraphTarget
+	wrote bool
+}
+
+func (m *markDirty) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader) error {
+	m.wrote = true
+	return m.GraphTarget.Push(ctx, d, r)
+}
+
+func (m *markDirty) Tag(ctx context.Context, d ocispec.Descriptor, ref string) error {
+	m.wrote = true
+	return m.GraphTarget.Tag(ctx, d, ref)
+}
+
+func httpClient(opts Options) (*auth.Client, error) {
+	tlsConf := &tls.Config{InsecureSkipVerify: opts.Insecure} //nolint:gosec // --insecure is the user's explicit choice
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --ca-file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificates", opts.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.TLSClientConfig = tlsConf
+	rt := retry.NewTransport(base)
+	if opts.Retry != nil {
+		rt.Policy = func() retry.Policy { return opts.Retry }
+	}
+	store := opts.Credentials
+	if store == nil {
+		s, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading docker credentials: %w", err)
+		}
+		store = s
+	}
+	ua := opts.UserAgent
+	if ua == "" {
+		ua = "stella-oras"
+	}
+	c := &auth.Client{
+		Client:     &http.Client{Transport: rt, Timeout: 5 * time.Minute},
+		Cache:      auth.NewCache(),
+		Credential: credentials.Credential(store),
+		Header:     http.Header{"User-Agent": {ua}},
+	}
+	return c, nil
+}
+
+// Resolve returns the descriptor of ref (a tag or digest) in the target.
+func (t *Target) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+	d, err := t.Store.Resolve(ctx, ref)
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.Ref, ErrNotFound)
+		}
+		return ocispec.Descriptor{}, fmt.Errorf("resolving %s: %w", t.Ref, err)
+	}
+	return d, nil
+}
+
+// untar unpacks an OCI layout tar, refusing entries that escape dir.
+func untar(src, dir string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", src, err)
+		}
+		name := filepath.Clean(filepath.FromSlash(h.Name))
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("%s: entry %q: %w", src, h.Name, ErrUnsafePath)
+		}
+		p := filepath.Join(dir, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, io.LimitReader(tr, h.Size))
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: entry %q: %w (links and devices are not allowed)", src, h.Name, ErrUnsafePath)
+		}
+	}
+}
+
+// writeTar packs dir into dst through a temporary file and a rename, with
+// entries in sorted order and zero times so the tar is reproducible.
+func writeTar(dir, dst string) (err error) {
+	var files []string
+	if err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		files = append(files, filepath.ToSlash(rel))
+		return nil
+	}); err != nil {
+		return err
+	}
+	slices.Sort(files)
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	tw := tar.NewWriter(tmp)
+	for _, rel := range files {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(b); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
