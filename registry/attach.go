@@ -86,7 +86,7 @@ func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []b
 	}
 	err := t.Store.Push(ctx, d, bytes.NewReader(data))
 	if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, err)
+		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
 	return nil
 }

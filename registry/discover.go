@@ -91,7 +91,7 @@ func Referrers(ctx context.Context, t *Target, subject ocispec.Descriptor, artif
 		if errors.Is(err, errdef.ErrTooManyPages) {
 			return nil, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, err)
 		}
-		return nil, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, err)
+		return nil, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, t.annotate(err))
 	}
 	// Registries that ignore the artifactType filter (no
 	// OCI-Filters-Applied header) are filtered here too.
@@ -150,7 +150,7 @@ func probeReferrersAPI(ctx context.Context, t *Target, subject ocispec.Descripto
 	case resp.StatusCode == http.StatusNotFound:
 		return false, nil
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return false, fmt.Errorf("probing the referrers API of %s: %s (credentials from docker config.json and its helpers)", t.Ref, resp.Status)
+		return false, fmt.Errorf("probing the referrers API of %s: %s (credentials tried: %s)", t.Ref, resp.Status, t.credSource)
 	}
 	return false, fmt.Errorf("probing the referrers API of %s: unexpected %s", t.Ref, resp.Status)
 }
@@ -170,7 +170,7 @@ func fetchFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descript
 		if errors.Is(err, errdef.ErrNotFound) {
 			return ocispec.Index{}, ocispec.Descriptor{}, ErrNotFound
 		}
-		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("reading referrers tag %s on %s: %w", tag, t.Ref, err)
+		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("reading referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
 	}
 	defer rc.Close()
 	if desc.MediaType != ocispec.MediaTypeImageIndex || desc.Digest == subject.Digest {

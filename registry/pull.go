@@ -119,7 +119,7 @@ func fetchVerified(ctx context.Context, t *Target, d ocispec.Descriptor) ([]byte
 		if errors.Is(err, errdef.ErrNotFound) {
 			return nil, fmt.Errorf("%s: %s: %w", t.Ref, d.Digest, ErrNotFound)
 		}
-		return nil, fmt.Errorf("fetching %s from %s: %w", d.Digest, t.Ref, err)
+		return nil, fmt.Errorf("fetching %s from %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
 	defer rc.Close()
 	b, err := content.ReadAll(rc, d)
@@ -135,7 +135,7 @@ func fetchToFile(ctx context.Context, t *Target, d ocispec.Descriptor, path stri
 		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%s: blob %s: %w", t.Ref, d.Digest, ErrNotFound)
 		}
-		return fmt.Errorf("fetching %s from %s: %w", d.Digest, t.Ref, err)
+		return fmt.Errorf("fetching %s from %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
 	defer rc.Close()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)

@@ -23,6 +23,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
@@ -50,8 +51,29 @@ type Options struct {
 	// MaxReferrerPages bounds referrers API pagination; listing fails
 	// closed beyond it. 0 means DefaultMaxReferrerPage.
 	MaxReferrerPages int
+	// CredentialSource describes Credentials in error messages.
+	CredentialSource string
 	// Retry, when set, replaces the default backoff policy (tests).
 	Retry retry.Policy
+}
+
+// dockerConfigPath is where docker (and oras-go) read credentials from.
+func dockerConfigPath() string {
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".docker", "config.json")
+}
+
+// annotate adds the credential source to authentication failures, so the
+// user knows which credentials were tried.
+func (t *Target) annotate(err error) error {
+	var er *errcode.ErrorResponse
+	if err != nil && errors.As(err, &er) && (er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%w (credentials tried: %s)", err, t.credSource)
+	}
+	return err
 }
 
 // Target is an opened registry repository, OCI layout or OCI layout tar.
@@ -67,6 +89,8 @@ type Target struct {
 	archive string
 	// referrers API capability of a remote target, probed once.
 	probed, hasAPI bool
+	// credSource names where credentials came from, for 401/403 errors.
+	credSource string
 }
 
 // Open prepares a target. It does no I/O for remote targets.
@@ -91,7 +115,14 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 		if repo.ReferrerListMaxPages <= 0 {
 			repo.ReferrerListMaxPages = DefaultMaxReferrerPage
 		}
-		return &Target{Ref: ref, Store: repo, Remote: repo}, nil
+		src := "docker config.json (" + dockerConfigPath() + ") and its credential helpers"
+		if opts.Credentials != nil {
+			src = opts.CredentialSource
+			if src == "" {
+				src = "the given credential store"
+			}
+		}
+		return &Target{Ref: ref, Store: repo, Remote: repo, credSource: src}, nil
 	case KindLayout:
 		st, err := oci.NewWithContext(ctx, ref.Repository)
 		if err != nil {
@@ -201,7 +232,7 @@ func (t *Target) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, e
 		if errors.Is(err, errdef.ErrNotFound) {
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.Ref, ErrNotFound)
 		}
-		return ocispec.Descriptor{}, fmt.Errorf("resolving %s: %w", t.Ref, err)
+		return ocispec.Descriptor{}, fmt.Errorf("resolving %s: %w", t.Ref, t.annotate(err))
 	}
 	return d, nil
 }

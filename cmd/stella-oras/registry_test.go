@@ -81,8 +81,17 @@ func TestRegistryCommands(t *testing.T) {
 }
 
 func TestRegistryUnreachable(t *testing.T) {
-	r := cli(t, "", "discover", "--plain-http", "127.0.0.1:1/app@sha256:"+strings.Repeat("a", 64))
-	if r.code != ExitError || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("unreachable registry: exit %d, stderr %q", r.code, r.stderr)
+	d := "@sha256:" + strings.Repeat("a", 64)
+	for _, host := range []string{"127.0.0.1:1", "no-such-host.invalid"} {
+		r := cli(t, "", "discover", "--plain-http", host+"/app"+d)
+		if r.code != ExitError || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, host) {
+			t.Errorf("%s: exit %d, stderr %q", host, r.code, r.stderr)
+		}
+	}
+	// A subject that does not exist: one line, exit 1, says not found.
+	host := regtest.Start(t, regtest.Referrers)
+	r := cli(t, "", "attach", "--plain-http", host+"/app"+d, example("sbom.cdx.json"))
+	if r.code != ExitError || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("missing subject: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

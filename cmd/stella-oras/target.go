@@ -43,6 +43,7 @@ func (f *targetFlags) open(ctx context.Context, s string) (*registry.Target, err
 			return nil, err
 		}
 		opts.Credentials = st
+		opts.CredentialSource = f.registryConfig
 	}
 	return registry.Open(ctx, ref, opts)
 }
