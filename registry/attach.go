@@ -65,10 +65,21 @@ func Attach(ctx context.Context, t *Target, subject ocispec.Descriptor, data []b
 	for _, b := range []struct {
 		d    ocispec.Descriptor
 		data []byte
-	}{{layer, data}, {ocispec.DescriptorEmptyJSON, ocispec.DescriptorEmptyJSON.Data}, {mdesc, mb}} {
+	}{{layer, data}, {ocispec.DescriptorEmptyJSON, ocispec.DescriptorEmptyJSON.Data}} {
 		if err := pushIfAbsent(ctx, t, b.d, b.data); err != nil {
 			return ocispec.Descriptor{}, err
 		}
+	}
+	// The manifest is always pushed (it is small, and the push is
+	// idempotent): on a registry, the response tells whether it indexes
+	// the subject (OCI-Subject), and oras-go then updates the referrers tag
+	// where it does not, which also repairs an attach interrupted before.
+	if t.Remote != nil {
+		if err := t.Store.Push(ctx, mdesc, bytes.NewReader(mb)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return ocispec.Descriptor{}, fmt.Errorf("pushing %s to %s: %w", mdesc.Digest, t.Ref, t.annotate(err))
+		}
+	} else if err := pushIfAbsent(ctx, t, mdesc, mb); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	mdesc.ArtifactType = opts.ArtifactType
 	mdesc.Annotations = manifest.Annotations
@@ -99,11 +110,13 @@ func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []b
 // index for several reads spaced by random pauses (no writer is active any
 // more); whenever the manifest is missing, add it back.
 func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispec.Descriptor) error {
-	supported, err := referrersAPI(ctx, t, subject)
-	if err != nil || supported {
-		return err
+	if t.learnFromPush() {
+		return nil
 	}
-	const quiet = 3 // identical reads in a row that end the wait
+	// Identical reads in a row that end the wait, and the pause between
+	// reads: short while no other writer shows up, longer once one has
+	// (the pause must outlast a racing writer's read-to-write window).
+	quiet, pause, spread := 2, 25, 25
 	tag := fallbackTag(subject.Digest)
 	stable, last := 0, ocispec.Descriptor{}
 	for attempt := 0; attempt < 200 && stable < quiet; attempt++ {
@@ -111,9 +124,11 @@ func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispe
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		mine := slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return d.Digest == mdesc.Digest })
 		switch {
-		case !slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return d.Digest == mdesc.Digest }):
+		case !mine:
 			stable = 0
+			quiet, pause, spread = 3, 30, 60
 			idx.Manifests = append(idx.Manifests, mdesc)
 			if err := pushFallbackIndex(ctx, t, idx, tag, desc); err != nil {
 				return err
@@ -121,13 +136,19 @@ func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispe
 		case desc.Digest == last.Digest:
 			stable++
 		default:
+			if last.Digest != "" {
+				quiet, pause, spread = 3, 30, 60
+			}
 			stable = 1
 		}
 		last = desc
+		if stable >= quiet {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(30+rand.IntN(70)) * time.Millisecond):
+		case <-time.After(time.Duration(pause+rand.IntN(spread)) * time.Millisecond):
 		}
 	}
 	if stable < quiet {

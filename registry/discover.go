@@ -1,12 +1,17 @@
 package registry
 
 import (
+	"net/url"
+	"sync"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"io"
 	"net/http"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"slices"
 	"strings"
 
@@ -36,36 +41,67 @@ type DiscoverOptions struct {
 // artifact type then digest so output never depends on registry order.
 func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts DiscoverOptions) (*Node, error) {
 	root := &Node{Descriptor: subject}
+	var mu sync.Mutex
 	seen := map[string]bool{subject.Digest.String(): true}
-	var walk func(n *Node, depth int) error
-	walk = func(n *Node, depth int) error {
+	// Children are listed concurrently: a recursive listing is one request
+	// per node, and latency, not bandwidth, bounds it. At most 8 requests
+	// are in flight; goroutines wait on the semaphore, not on the group,
+	// so recursion cannot deadlock.
+	sem := make(chan struct{}, 8)
+	g, gctx := errgroup.WithContext(ctx)
+	var walk func(n *Node, depth int)
+	walk = func(n *Node, depth int) {
 		if opts.Depth > 0 && depth >= opts.Depth {
-			return nil
+			return
 		}
-		refs, err := Referrers(ctx, t, n.Descriptor, "")
-		if err != nil {
-			return err
-		}
-		for _, r := range refs {
-			if seen[r.Digest.String()] {
-				continue
+		g.Go(func() error {
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
-			seen[r.Digest.String()] = true
-			child := &Node{Descriptor: r}
-			if err := walk(child, depth+1); err != nil {
+			refs, err := Referrers(gctx, t, n.Descriptor, "")
+			<-sem
+			if err != nil {
 				return err
 			}
-			if opts.ArtifactType != "" && r.ArtifactType != opts.ArtifactType && len(child.Referrers) == 0 {
-				continue
+			var children []*Node
+			mu.Lock()
+			for _, r := range refs {
+				if seen[r.Digest.String()] {
+					continue
+				}
+				seen[r.Digest.String()] = true
+				children = append(children, &Node{Descriptor: r})
 			}
-			n.Referrers = append(n.Referrers, child)
-		}
-		return nil
+			mu.Unlock()
+			n.Referrers = children // n is written by this goroutine only
+			for _, c := range children {
+				walk(c, depth+1)
+			}
+			return nil
+		})
 	}
-	if err := walk(root, 0); err != nil {
+	walk(root, 0)
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if opts.ArtifactType != "" {
+		prune(root, opts.ArtifactType)
+	}
 	return root, nil
+}
+
+// prune keeps referrers of the wanted type and the paths leading to them.
+func prune(n *Node, artifactType string) bool {
+	kept := n.Referrers[:0]
+	for _, c := range n.Referrers {
+		if prune(c, artifactType) || c.ArtifactType == artifactType {
+			kept = append(kept, c)
+		}
+	}
+	n.Referrers = kept
+	return len(kept) > 0
 }
 
 // Referrers lists the direct referrers of subject, through the referrers
@@ -74,28 +110,116 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 // error, never read as an empty list.
 func Referrers(ctx context.Context, t *Target, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
 	if t.Remote != nil {
-		supported, err := referrersAPI(ctx, t, subject)
-		if err != nil {
-			return nil, err
-		}
-		if !supported {
-			idx, _, err := fetchFallbackIndex(ctx, t, subject, fallbackTag(subject.Digest))
-			if err != nil && !errors.Is(err, ErrNotFound) {
+		probed, hasAPI := t.capability()
+		if !probed || hasAPI {
+			refs, supported, err := listByAPI(ctx, t, subject, artifactType)
+			if err != nil {
 				return nil, err
 			}
-			return sortRefs(filterType(idx.Manifests, artifactType)), nil
+			t.setCapability(supported)
+			if supported {
+				return sortRefs(filterType(refs, artifactType)), nil
+			}
 		}
+		idx, _, err := fetchFallbackIndex(ctx, t, subject, fallbackTag(subject.Digest))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return sortRefs(filterType(idx.Manifests, artifactType)), nil
 	}
 	refs, err := orasreg.Referrers(ctx, t.Store, subject, artifactType)
 	if err != nil {
-		if errors.Is(err, errdef.ErrTooManyPages) {
-			return nil, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, err)
-		}
-		return nil, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, t.annotate(err))
+		return nil, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, err)
 	}
-	// Registries that ignore the artifactType filter (no
-	// OCI-Filters-Applied header) are filtered here too.
 	return sortRefs(filterType(refs, artifactType)), nil
+}
+
+// listByAPI lists referrers with the referrers API (distribution-spec
+// v1.1.1), following Link pagination up to the page bound and failing
+// closed beyond it. supported is false when the registry answers 404 to
+// the first page: it has no referrers API. Registries that ignore the
+// artifactType filter are filtered by the caller.
+func listByAPI(ctx context.Context, t *Target, subject ocispec.Descriptor, artifactType string) (refs []ocispec.Descriptor, supported bool, err error) {
+	r := t.Remote
+	ctx = auth.AppendRepositoryScope(ctx, r.Reference, auth.ActionPull)
+	next := fmt.Sprintf("%s://%s/v2/%s/referrers/%s", scheme(r.PlainHTTP), r.Reference.Host(), r.Reference.Repository, subject.Digest)
+	if artifactType != "" {
+		next += "?artifactType=" + url.QueryEscape(artifactType)
+	}
+	for page := 0; next != ""; page++ {
+		if page >= r.ReferrerListMaxPages {
+			return nil, false, fmt.Errorf("listing referrers of %s on %s: more than %d pages: %w", subject.Digest, t.Ref, r.ReferrerListMaxPages, ErrTooLarge)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
+		resp, err := r.Client.Do(req)
+		if err != nil {
+			return nil, false, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, err)
+		}
+		page, link, status, err := readReferrersPage(resp)
+		if err != nil {
+			return nil, false, fmt.Errorf("listing referrers of %s on %s: %w", subject.Digest, t.Ref, err)
+		}
+		switch {
+		case status == http.StatusNotFound && refs == nil:
+			return nil, false, nil
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			return nil, false, fmt.Errorf("listing referrers of %s on %s: %s (credentials tried: %s)", subject.Digest, t.Ref, http.StatusText(status), t.credSource)
+		case status != http.StatusOK:
+			return nil, false, fmt.Errorf("listing referrers of %s on %s: unexpected %d %s", subject.Digest, t.Ref, status, http.StatusText(status))
+		}
+		refs = append(refs, page...)
+		next = ""
+		if link != "" {
+			u, err := resp.Request.URL.Parse(link)
+			if err != nil {
+				return nil, false, fmt.Errorf("listing referrers of %s on %s: bad Link %q", subject.Digest, t.Ref, link)
+			}
+			next = u.String()
+		}
+	}
+	return refs, true, nil
+}
+
+// readReferrersPage reads one page (at most MaxManifestBytes) and its
+// rel="next" link.
+func readReferrersPage(resp *http.Response) ([]ocispec.Descriptor, string, int, error) {
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return nil, "", resp.StatusCode, nil
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, ocispec.MediaTypeImageIndex) {
+		// Some registries answer unknown paths with 200 and HTML.
+		return nil, "", http.StatusNotFound, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestBytes+1))
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if len(b) > MaxManifestBytes {
+		return nil, "", 0, fmt.Errorf("referrers page %w (over %d bytes)", ErrTooLarge, MaxManifestBytes)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, "", 0, fmt.Errorf("referrers page: %v", err)
+	}
+	return idx.Manifests, nextLink(resp.Header.Get("Link")), http.StatusOK, nil
+}
+
+// nextLink extracts the URL of rel="next" from a Link header (RFC 8288).
+func nextLink(h string) string {
+	for part := range strings.SplitSeq(h, ",") {
+		u, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+		if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+			continue
+		}
+		return strings.Trim(strings.TrimSpace(u), "<>")
+	}
+	return ""
 }
 
 func filterType(refs []ocispec.Descriptor, artifactType string) []ocispec.Descriptor {
@@ -115,44 +239,19 @@ func sortRefs(refs []ocispec.Descriptor) []ocispec.Descriptor {
 	return slices.CompactFunc(refs, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
 }
 
-// referrersAPI probes (once per repository object, as oras-go caches it)
-// whether the registry serves the referrers API.
+// referrersAPI says whether the registry serves the referrers API,
+// listing once (with a filter that matches nothing useful, to keep the
+// answer small) when it is not known yet.
 func referrersAPI(ctx context.Context, t *Target, subject ocispec.Descriptor) (bool, error) {
-	if t.probed {
-		return t.hasAPI, nil
+	if probed, has := t.capability(); probed {
+		return has, nil
 	}
-	ok, err := probeReferrersAPI(ctx, t, subject)
+	_, supported, err := listByAPI(ctx, t, subject, "application/vnd.stellaops.probe")
 	if err != nil {
 		return false, err
 	}
-	t.probed, t.hasAPI = true, ok
-	t.Remote.SetReferrersCapability(ok)
-	return ok, nil
-}
-
-func probeReferrersAPI(ctx context.Context, t *Target, subject ocispec.Descriptor) (bool, error) {
-	r := t.Remote
-	url := fmt.Sprintf("%s://%s/v2/%s/referrers/%s", scheme(r.PlainHTTP), r.Reference.Host(), r.Reference.Repository, subject.Digest)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := r.Client.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("probing the referrers API of %s: %w", t.Ref, err)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, MaxManifestBytes))
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		ct := resp.Header.Get("Content-Type")
-		return strings.HasPrefix(ct, ocispec.MediaTypeImageIndex), nil
-	case resp.StatusCode == http.StatusNotFound:
-		return false, nil
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return false, fmt.Errorf("probing the referrers API of %s: %s (credentials tried: %s)", t.Ref, resp.Status, t.credSource)
-	}
-	return false, fmt.Errorf("probing the referrers API of %s: unexpected %s", t.Ref, resp.Status)
+	t.setCapability(supported)
+	return supported, nil
 }
 
 func scheme(plain bool) string {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -66,6 +67,35 @@ func dockerConfigPath() string {
 	return filepath.Join(home, ".docker", "config.json")
 }
 
+func (t *Target) capability() (probed, has bool) {
+	t.capMu.Lock()
+	defer t.capMu.Unlock()
+	return t.probed, t.hasAPI
+}
+
+func (t *Target) setCapability(has bool) {
+	t.capMu.Lock()
+	defer t.capMu.Unlock()
+	if !t.probed {
+		t.probed, t.hasAPI = true, has
+		t.Remote.SetReferrersCapability(has)
+	}
+}
+
+// learnFromPush reports the referrers capability after a manifest with a
+// subject was pushed. oras-go learns it from the push (OCI-Subject in the
+// response, or not) and records it; SetReferrersCapability(true) returns
+// an error exactly when the recorded capability is false.
+func (t *Target) learnFromPush() bool {
+	t.capMu.Lock()
+	defer t.capMu.Unlock()
+	if !t.probed {
+		t.probed = true
+		t.hasAPI = t.Remote.SetReferrersCapability(true) == nil
+	}
+	return t.hasAPI
+}
+
 // annotate adds the credential source to authentication failures, so the
 // user knows which credentials were tried.
 func (t *Target) annotate(err error) error {
@@ -87,7 +117,8 @@ type Target struct {
 	// Close when it was written to.
 	tmpDir  string
 	archive string
-	// referrers API capability of a remote target, probed once.
+	// referrers API capability of a remote target, learned once.
+	capMu          sync.Mutex
 	probed, hasAPI bool
 	// credSource names where credentials came from, for 401/403 errors.
 	credSource string
