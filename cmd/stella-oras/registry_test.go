@@ -22,6 +22,7 @@ func TestRegistryCommands(t *testing.T) {
 		"embedded": regtest.Start(t, regtest.Referrers) + "/app",
 		"plain":    regtest.Start(t, regtest.Plain) + "/app",
 		"layout":   "oci:" + layout,
+		"archive":  "oci-archive:" + filepath.Join(t.TempDir(), "img.tar"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ref, _ := registry.ParseReference(base)
@@ -30,8 +31,11 @@ func TestRegistryCommands(t *testing.T) {
 				t.Fatal(err)
 			}
 			img := regtest.PushImage(t, tg.Store, "v1")
+			if err := tg.Close(); err != nil {
+				t.Fatal(err)
+			}
 			flags := []string{}
-			if !strings.HasPrefix(base, "oci:") {
+			if !strings.HasPrefix(base, "oci") {
 				flags = append(flags, "--plain-http")
 			}
 			subject := base + "@" + img.Digest.String()
