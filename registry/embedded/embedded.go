@@ -29,6 +29,9 @@ type Options struct {
 	Plain bool
 	// Logger receives distribution's logs; nil discards them.
 	Logger io.Writer
+	// PageSize is the most referrers one response lists before a Link to
+	// the next page; 0 means 1000. Clients may ask for fewer with ?n=.
+	PageSize int
 }
 
 // New returns the registry handler. It starts no goroutines of its own;
@@ -67,5 +70,5 @@ func New(ctx context.Context, opts Options) (h http.Handler, err error) {
 	if opts.Plain {
 		return app, nil
 	}
-	return newReferrersLayer(app, opts.Root)
+	return newReferrersLayer(app, opts.Root, opts.PageSize)
 }

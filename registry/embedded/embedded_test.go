@@ -3,6 +3,8 @@ package embedded_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,4 +97,33 @@ func TestReferrersSurviveRestart(t *testing.T) {
 		t.Errorf("invalid digest: %s", resp.Status)
 	}
 	resp.Body.Close()
+}
+
+// TestPagination: 25 referrers on pages of 10 are all listed by following
+// Link headers; a client bound of 2 pages fails closed.
+func TestPagination(t *testing.T) {
+	ctx := context.Background()
+	h, err := embedded.New(ctx, embedded.Options{Root: t.TempDir(), PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tg := open(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	for i := range 25 {
+		if _, err := registry.Attach(ctx, tg, img, []byte(fmt.Sprintf(`{"n":%d}`, i)), registry.AttachOptions{ArtifactType: "application/vnd.example", MediaType: "application/vnd.example"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs, err := registry.Referrers(ctx, open(t, host), img, "")
+	if err != nil || len(refs) != 25 {
+		t.Fatalf("paged listing: %d referrers (%v), want 25", len(refs), err)
+	}
+	ref, _ := registry.ParseReference(host + "/app")
+	bounded, _ := registry.Open(ctx, ref, registry.Options{PlainHTTP: true, Credentials: credentials.NewMemoryStore(), MaxReferrerPages: 2})
+	if _, err := registry.Referrers(ctx, bounded, img, ""); !errors.Is(err, registry.ErrTooLarge) {
+		t.Errorf("listing beyond the page bound = %v, want ErrTooLarge", err)
+	}
 }

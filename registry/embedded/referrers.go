@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -34,17 +35,21 @@ var (
 // atomically, so the index survives restarts. A reverse entry per
 // referrer lets a manifest DELETE drop it from its subject's list.
 type referrersLayer struct {
-	next http.Handler
-	dir  string
-	mu   sync.Mutex
+	next     http.Handler
+	dir      string
+	pageSize int
+	mu       sync.Mutex
 }
 
-func newReferrersLayer(next http.Handler, root string) (http.Handler, error) {
+func newReferrersLayer(next http.Handler, root string, pageSize int) (http.Handler, error) {
 	dir := filepath.Join(root, "stella-referrers")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &referrersLayer{next: next, dir: dir}, nil
+	if pageSize <= 0 {
+		pageSize = 1000
+	}
+	return &referrersLayer{next: next, dir: dir, pageSize: pageSize}, nil
 }
 
 func (l *referrersLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +96,26 @@ func (l *referrersLayer) list(w http.ResponseWriter, r *http.Request, repo, ref 
 	if at := r.URL.Query().Get("artifactType"); at != "" {
 		refs = slices.DeleteFunc(refs, func(x ocispec.Descriptor) bool { return x.ArtifactType != at })
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
+	}
+	// Pages are cut in digest order (the stored order), after the ?last=
+	// cursor, at most pageSize (or ?n=) long, with a Link to the next.
+	size := l.pageSize
+	if n, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && n > 0 && n < size {
+		size = n
+	}
+	if last := r.URL.Query().Get("last"); last != "" {
+		i := slices.IndexFunc(refs, func(x ocispec.Descriptor) bool { return x.Digest.String() > last })
+		if i < 0 {
+			i = len(refs)
+		}
+		refs = refs[i:]
+	}
+	if len(refs) > size {
+		q := r.URL.Query()
+		q.Set("last", refs[size-1].Digest.String())
+		q.Set("n", strconv.Itoa(size))
+		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
+		refs = refs[:size]
 	}
 	if refs == nil {
 		refs = []ocispec.Descriptor{}
