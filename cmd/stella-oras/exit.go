@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/stella-ops/stella-oras/registry"
+	"github.com/stella-ops/stella-oras/verify"
 	"io"
 	"strings"
 )
@@ -42,7 +43,7 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, errGate):
 		return ExitGateFailed
-	case errors.Is(err, errVerify), errors.Is(err, registry.ErrDigestMismatch):
+	case errors.Is(err, errVerify), errors.Is(err, registry.ErrDigestMismatch), errors.Is(err, verify.ErrVerification):
 		return ExitVerifyFailed
 	}
 	return ExitError

@@ -1,0 +1,202 @@
+// Package verify checks Sigstore bundles offline: signatures, certificate
+// identities, transparency-log and timestamp evidence, with sigstore-go's
+// verifier and no network call (no TUF, Fulcio or Rekor).
+package verify
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// ErrVerification wraps every reason a bundle does not verify (as opposed
+// to the check not being able to run: unreadable files, bad flags).
+var ErrVerification = errors.New("verification failed")
+
+// ErrInput wraps inputs the check cannot use: unreadable or malformed key,
+// trusted root or artifact digest.
+var ErrInput = errors.New("invalid verification input")
+
+// MaxBundleBytes bounds a bundle file: real bundles are a few KB; a
+// certificate chain and a DSSE envelope of a large statement stay far below.
+const MaxBundleBytes = 16 << 20
+
+// BundleOptions say what to verify a bundle against. One of Artifact or
+// ArtifactDigest is required. KeyPEM or an identity (SAN or SAN regexp,
+// with the OIDC issuer) selects key or certificate verification; both may
+// be combined with a trusted root, whose transparency-log and timestamp
+// authorities then still apply.
+type BundleOptions struct {
+	Artifact       io.Reader
+	ArtifactDigest string // "sha256:hex" or "sha512:hex"
+	KeyPEM         []byte
+	// KeyValidFrom/KeyValidTo bound when the key may have signed (zero:
+	// unbounded), checked against the bundle's verified timestamps.
+	KeyValidFrom, KeyValidTo time.Time
+	TrustedRoot              string // trusted_root.json path
+	Identity                 string
+	IdentityRegexp           string
+	Issuer                   string
+}
+
+// Result describes a verified bundle.
+type Result struct {
+	// Signer is the key ID (SHA-256 of the public key's DER, hex) for key
+	// bundles, or the certificate's SAN.
+	Signer    string `json:"signer"`
+	Issuer    string `json:"issuer,omitempty"`
+	MediaType string `json:"mediaType"`
+	// PredicateType and Statement are set for DSSE in-toto bundles.
+	PredicateType string `json:"predicateType,omitempty"`
+}
+
+// VerifyBundle verifies the bundle file at path.
+func VerifyBundle(path string, o BundleOptions) (*Result, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+	}
+	if st.Size() > MaxBundleBytes {
+		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
+	}
+	b, err := bundle.LoadJSONFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrVerification, path, err)
+	}
+	var tm root.TrustedMaterial = root.TrustedMaterialCollection{}
+	var tr root.TrustedMaterial
+	if o.TrustedRoot != "" {
+		r, err := root.NewTrustedRootFromPath(o.TrustedRoot)
+		if err != nil {
+			return nil, fmt.Errorf("%w: trusted root %s: %v", ErrInput, o.TrustedRoot, err)
+		}
+		tr, tm = r, r
+	}
+	var policy []sgverify.PolicyOption
+	var vopts []sgverify.VerifierOption
+	res := &Result{MediaType: b.MediaType}
+	switch {
+	case len(o.KeyPEM) > 0:
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey(o.KeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key: %v", ErrInput, err)
+		}
+		v, err := signature.LoadDefaultVerifier(pub)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key: %v", ErrInput, err)
+		}
+		id, err := KeyID(pub)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key: %v", ErrInput, err)
+		}
+		res.Signer = id
+		km := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+			return root.NewExpiringKey(v, o.KeyValidFrom, o.KeyValidTo), nil
+		})
+		if tr != nil {
+			tm = root.TrustedMaterialCollection{km, tr}
+		} else {
+			tm = root.TrustedMaterialCollection{km}
+		}
+		policy = append(policy, sgverify.WithKey())
+		if o.Identity != "" || o.IdentityRegexp != "" {
+			// cosign accepts the identity flags with --key and ignores them
+			// for key bundles; so does this.
+		}
+	case o.Identity != "" || o.IdentityRegexp != "":
+		if tr == nil {
+			return nil, fmt.Errorf("%w: certificate identities need --trusted-root", ErrInput)
+		}
+		if o.Issuer == "" {
+			return nil, fmt.Errorf("%w: --certificate-oidc-issuer is required with a certificate identity", ErrInput)
+		}
+		ci, err := sgverify.NewShortCertificateIdentity(o.Issuer, "", o.Identity, o.IdentityRegexp)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity: %v", ErrInput, err)
+		}
+		policy = append(policy, sgverify.WithCertificateIdentity(ci))
+		vopts = append(vopts, sgverify.WithSignedCertificateTimestamps(1))
+	default:
+		return nil, fmt.Errorf("%w: give --key or --certificate-identity[-regexp] with --certificate-oidc-issuer", ErrInput)
+	}
+	// Evidence requirements follow what the trusted material and the
+	// bundle carry, as sigstore's conformance client does: RFC 3161
+	// timestamps when both have them, the transparency log when the root
+	// has logs (and its integrated time when the bundle has a promise).
+	ts, err := b.Timestamps()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVerification, err)
+	}
+	if len(tm.TimestampingAuthorities()) > 0 && len(ts) > 0 {
+		vopts = append(vopts, sgverify.WithSignedTimestamps(1))
+	}
+	if len(tm.RekorLogs()) > 0 {
+		vopts = append(vopts, sgverify.WithTransparencyLog(1))
+		if b.HasInclusionPromise() {
+			vopts = append(vopts, sgverify.WithIntegratedTimestamps(1))
+		}
+	}
+	hasTime := (len(tm.TimestampingAuthorities()) > 0 && len(ts) > 0) || (len(tm.RekorLogs()) > 0 && b.HasInclusionPromise())
+	if !hasTime {
+		if len(o.KeyPEM) == 0 {
+			// A certificate is valid only for minutes: without a trusted
+			// time there is nothing to check its validity against.
+			return nil, fmt.Errorf("%w: %s: the bundle carries no timestamp that the trusted root can verify (a certificate needs one)", ErrVerification, path)
+		}
+		// A key-signed bundle without a verified time: the only time
+		// there is, is now (cosign's --insecure-ignore-tlog behaviour).
+		vopts = append(vopts, sgverify.WithCurrentTime())
+	}
+	artifact, err := artifactPolicy(o, b)
+	if err != nil {
+		return nil, err
+	}
+	v, err := sgverify.NewVerifier(tm, vopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+	}
+	out, err := v.Verify(b, sgverify.NewPolicy(artifact, policy...))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVerification, err)
+	}
+	if out.Signature != nil && out.Signature.Certificate != nil {
+		res.Signer = out.Signature.Certificate.SubjectAlternativeName
+		res.Issuer = out.Signature.Certificate.Issuer
+	}
+	if out.Statement != nil {
+		res.PredicateType = out.Statement.PredicateType
+	}
+	return res, nil
+}
+
+func artifactPolicy(o BundleOptions, b *bundle.Bundle) (sgverify.ArtifactPolicyOption, error) {
+	switch {
+	case o.Artifact != nil && o.ArtifactDigest != "":
+		return nil, fmt.Errorf("%w: give --artifact or --artifact-digest, not both", ErrInput)
+	case o.Artifact != nil:
+		return sgverify.WithArtifact(o.Artifact), nil
+	case o.ArtifactDigest != "":
+		alg, hexd, ok := strings.Cut(o.ArtifactDigest, ":")
+		d, err := hex.DecodeString(hexd)
+		if !ok || err != nil || (alg != "sha256" && alg != "sha384" && alg != "sha512") {
+			return nil, fmt.Errorf("%w: --artifact-digest %q: want sha256:<hex> or sha512:<hex>", ErrInput, o.ArtifactDigest)
+		}
+		return sgverify.WithArtifactDigest(alg, d), nil
+	}
+	if b.GetDsseEnvelope() != nil {
+		// An attestation binds its subjects inside the statement, which
+		// the caller checks (verify does, against the image digest).
+		return sgverify.WithoutArtifactUnsafe(), nil
+	}
+	return nil, fmt.Errorf("%w: --artifact or --artifact-digest is required", ErrInput)
+}
