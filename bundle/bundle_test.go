@@ -1,0 +1,135 @@
+package bundle_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/verify"
+)
+
+const imageDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func writeBundle(t *testing.T, b []byte) string {
+	p := filepath.Join(t.TempDir(), "b.sigstore.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRoundTrip: for every algorithm, generate → encrypt → parse → sign →
+// serialize → verify with the public key and the image digest.
+func TestRoundTrip(t *testing.T) {
+	st, err := bundle.NewStatement("registry.example/app", imageDigest, bundle.PredicateVerdict, []byte(`{"status":"pass","b":1,"a":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range bundle.Algorithms {
+		t.Run(alg, func(t *testing.T) {
+			k, err := bundle.GenerateKey(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			privPEM, err := bundle.MarshalPrivateKey(k, []byte("pw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bundle.ParsePrivateKey(privPEM, func() ([]byte, error) { return []byte("nope"), nil }); !errors.Is(err, bundle.ErrPassphrase) {
+				t.Errorf("wrong passphrase: %v", err)
+			}
+			k2, err := bundle.ParsePrivateKey(privPEM, func() ([]byte, error) { return []byte("pw"), nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			kp, err := bundle.NewKeypair(k2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := bundle.SignStatement(context.Background(), st, kp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, _ := bundle.MarshalPublicKey(k.Public())
+			res, err := verify.VerifyBundle(writeBundle(t, b), verify.BundleOptions{KeyPEM: pub, ArtifactDigest: imageDigest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := bundle.KeyID(k.Public())
+			if res.Signer != id || res.PredicateType != bundle.PredicateVerdict {
+				t.Errorf("result %+v", res)
+			}
+			// Negative: another image, another key, tampered payload and signature.
+			other := strings.Replace(imageDigest, "0123", "ffff", 1)
+			if _, err := verify.VerifyBundle(writeBundle(t, b), verify.BundleOptions{KeyPEM: pub, ArtifactDigest: other}); !errors.Is(err, verify.ErrVerification) {
+				t.Errorf("other image digest verified: %v", err)
+			}
+			k3, _ := bundle.GenerateKey(alg)
+			pub3, _ := bundle.MarshalPublicKey(k3.Public())
+			if _, err := verify.VerifyBundle(writeBundle(t, b), verify.BundleOptions{KeyPEM: pub3, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {
+				t.Errorf("wrong key verified: %v", err)
+			}
+			for _, field := range []string{"payload", "sig"} {
+				if _, err := verify.VerifyBundle(writeBundle(t, tamper(t, b, field)), verify.BundleOptions{KeyPEM: pub, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {
+					t.Errorf("tampered %s verified: %v", field, err)
+				}
+			}
+			if _, err := verify.VerifyBundle(writeBundle(t, b[:len(b)/2]), verify.BundleOptions{KeyPEM: pub, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {
+				t.Errorf("truncated bundle verified: %v", err)
+			}
+		})
+	}
+}
+
+// tamper flips a byte in the envelope's payload or first signature.
+func tamper(t *testing.T, b []byte, field string) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	env := m["dsseEnvelope"].(map[string]any)
+	var target map[string]any
+	key := field
+	if field == "sig" {
+		target = env["signatures"].([]any)[0].(map[string]any)
+	} else {
+		target = env
+	}
+	raw, _ := base64.StdEncoding.DecodeString(target[key].(string))
+	raw[len(raw)/2] ^= 1
+	target[key] = base64.StdEncoding.EncodeToString(raw)
+	out, _ := json.Marshal(m)
+	return out
+}
+
+func TestParsePrivateKeyRejects(t *testing.T) {
+	for name, pemText := range map[string]string{
+		"not pem":     "hello",
+		"public key":  "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+		"garbage der": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+	} {
+		if _, err := bundle.ParsePrivateKey([]byte(pemText), nil); !errors.Is(err, bundle.ErrKey) {
+			t.Errorf("%s: %v, want ErrKey", name, err)
+		}
+	}
+	k, _ := bundle.GenerateKey("ecdsa-p256")
+	enc, _ := bundle.MarshalPrivateKey(k, []byte(""))
+	if _, err := bundle.ParsePrivateKey(enc, nil); !errors.Is(err, bundle.ErrPassphrase) {
+		t.Errorf("encrypted key without passphrase: %v", err)
+	}
+	// The empty passphrase is a passphrase (cosign's COSIGN_PASSWORD="").
+	if _, err := bundle.ParsePrivateKey(enc, func() ([]byte, error) { return []byte{}, nil }); err != nil {
+		t.Errorf("empty passphrase: %v", err)
+	}
+	if _, err := bundle.GenerateKey("ecdsa-p224"); !errors.Is(err, bundle.ErrUnsupported) {
+		t.Errorf("unsupported curve: %v", err)
+	}
+	_ = bytes.MinRead
+}

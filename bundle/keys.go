@@ -1,0 +1,161 @@
+// Package bundle makes and reads what stella-oras signs: keys, in-toto
+// statements, DSSE envelopes inside Sigstore bundles (built with
+// sigstore-go), and cosign's OCI storage convention for them.
+package bundle
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	"github.com/youmark/pkcs8"
+)
+
+// Sentinel errors for keys.
+var (
+	ErrKey         = errors.New("invalid key")
+	ErrPassphrase  = errors.New("wrong passphrase")
+	ErrUnsupported = errors.New("unsupported key algorithm")
+)
+
+// Algorithms `key generate` accepts.
+var Algorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096"}
+
+// GenerateKey makes a private key of the named algorithm.
+func GenerateKey(alg string) (crypto.Signer, error) {
+	switch alg {
+	case "ecdsa-p256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ed25519":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	case "rsa-3072":
+		return rsa.GenerateKey(rand.Reader, 3072)
+	case "rsa-4096":
+		return rsa.GenerateKey(rand.Reader, 4096)
+	}
+	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupported, alg, strings.Join(Algorithms, ", "))
+}
+
+// MarshalPrivateKey encodes a key as encrypted PKCS#8 PEM ("ENCRYPTED
+// PRIVATE KEY", PBES2 with PBKDF2-SHA256 and AES-256-CBC, readable by
+// openssl and by sigstore's cryptoutils). An empty passphrase still
+// encrypts, as cosign does with an empty COSIGN_PASSWORD.
+func MarshalPrivateKey(k crypto.Signer, passphrase []byte) ([]byte, error) {
+	if passphrase == nil {
+		passphrase = []byte{}
+	}
+	der, err := pkcs8.MarshalPrivateKey(k, passphrase, nil)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), nil
+}
+
+// MarshalPublicKey encodes the public key as PKIX PEM.
+func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// KeyID is the SHA-256 of the public key's PKIX DER, in hex.
+func KeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ParsePrivateKey reads a private key PEM: encrypted PKCS#8, cosign's
+// encrypted format (from `cosign generate-key-pair`), or unencrypted
+// PKCS#8, SEC1 or PKCS#1. passphrase is asked for only when the key is
+// encrypted.
+func ParsePrivateKey(pemBytes []byte, passphrase func() ([]byte, error)) (crypto.Signer, error) {
+	block, rest := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, fmt.Errorf("%w: no PEM block", ErrKey)
+	}
+	if len(strings.TrimSpace(string(rest))) > 0 {
+		return nil, fmt.Errorf("%w: more than one PEM block", ErrKey)
+	}
+	pass := func() ([]byte, error) {
+		if passphrase == nil {
+			return nil, fmt.Errorf("%w: the key is encrypted and no passphrase was given", ErrPassphrase)
+		}
+		return passphrase()
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "ENCRYPTED PRIVATE KEY":
+		p, perr := pass()
+		if perr != nil {
+			return nil, perr
+		}
+		key, err = pkcs8.ParsePKCS8PrivateKey(block.Bytes, p)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or a corrupt key): %v", ErrPassphrase, err)
+		}
+	case "ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY":
+		p, perr := pass()
+		if perr != nil {
+			return nil, perr
+		}
+		der, derr := encrypted.Decrypt(block.Bytes, p)
+		if derr != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPassphrase, derr)
+		}
+		key, err = x509.ParsePKCS8PrivateKey(der)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("%w: PEM block %q is not a private key", ErrKey, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	return checkSigner(key)
+}
+
+// checkSigner accepts the key types and sizes Sigstore defines algorithms
+// for: ECDSA P-256/P-384/P-521, Ed25519, RSA ≥ 2048.
+func checkSigner(key any) (crypto.Signer, error) {
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return k, nil
+		}
+		return nil, fmt.Errorf("%w: ECDSA curve %s", ErrUnsupported, k.Curve.Params().Name)
+	case ed25519.PrivateKey:
+		return k, nil
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("%w: RSA key of %d bits (want ≥ 2048)", ErrUnsupported, k.N.BitLen())
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrUnsupported, key)
+}

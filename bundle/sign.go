@@ -1,0 +1,149 @@
+package bundle
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/stella-ops/stella-oras/canon"
+)
+
+// In-toto and DSSE constants.
+const (
+	StatementTypeV1   = "https://in-toto.io/Statement/v1"
+	StatementTypeV01  = "https://in-toto.io/Statement/v0.1"
+	PayloadTypeInToto = "application/vnd.in-toto+json"
+	MediaTypeBundle   = "application/vnd.dev.sigstore.bundle.v0.3+json"
+)
+
+// Predicate types this tool owns.
+const (
+	PredicateVerdict     = "https://stella-ops.org/attestation/verdict/v1"
+	PredicateDelta       = "https://stella-ops.org/attestation/delta/v1"
+	PredicateBudgetCheck = "https://stella-ops.org/attestation/budget-check/v1"
+)
+
+// ErrStatement is returned for statements that cannot be built or read.
+var ErrStatement = errors.New("invalid in-toto statement")
+
+// Subject is an in-toto resource descriptor.
+type Subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// Statement is an in-toto Statement (v1; v0.1 is read too).
+type Statement struct {
+	Type          string          `json:"_type"`
+	Subject       []Subject       `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// NewStatement builds a v1 statement about one image digest; the predicate
+// is the canonical JSON of predicate.
+func NewStatement(name, digest, predicateType string, predicate []byte) ([]byte, error) {
+	alg, hexd, ok := strings.Cut(digest, ":")
+	if _, err := hex.DecodeString(hexd); !ok || err != nil || hexd == "" {
+		return nil, fmt.Errorf("%w: subject digest %q", ErrStatement, digest)
+	}
+	if predicateType == "" || !strings.Contains(predicateType, ":") {
+		return nil, fmt.Errorf("%w: predicate type %q is not a URI", ErrStatement, predicateType)
+	}
+	p, err := canon.Transform(predicate)
+	if err != nil {
+		return nil, fmt.Errorf("%w: predicate: %v", ErrStatement, err)
+	}
+	st := Statement{
+		Type:          StatementTypeV1,
+		Subject:       []Subject{{Name: name, Digest: map[string]string{alg: hexd}}},
+		PredicateType: predicateType,
+		Predicate:     p,
+	}
+	return canon.Marshal(st)
+}
+
+// Keypair adapts a private key to sigstore-go's signer, with Sigstore's
+// default algorithm for the key type (ECDSA with its curve's hash, Ed25519,
+// RSA PKCS#1 v1.5 with SHA-256).
+type Keypair struct {
+	priv    crypto.Signer
+	details signature.AlgorithmDetails
+	hint    []byte
+}
+
+// NewKeypair wraps priv.
+func NewKeypair(priv crypto.Signer) (*Keypair, error) {
+	d, err := signature.GetDefaultAlgorithmDetails(priv.Public())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	id, err := KeyID(priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	return &Keypair{priv: priv, details: d, hint: []byte(id)}, nil
+}
+
+func (k *Keypair) GetHashAlgorithm() protocommon.HashAlgorithm {
+	return k.details.GetProtoHashType()
+}
+func (k *Keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails {
+	return k.details.GetSignatureAlgorithm()
+}
+func (k *Keypair) GetHint() []byte                { return k.hint }
+func (k *Keypair) GetPublicKey() crypto.PublicKey { return k.priv.Public() }
+func (k *Keypair) GetKeyAlgorithm() string {
+	switch k.details.GetKeyType() {
+	case signature.ECDSA:
+		return "ECDSA"
+	case signature.RSA:
+		return "RSA"
+	case signature.ED25519:
+		return "ED25519"
+	}
+	return ""
+}
+func (k *Keypair) GetPublicKeyPem() (string, error) {
+	b, err := MarshalPublicKey(k.priv.Public())
+	return string(b), err
+}
+
+// SignData signs data as sigstore-go expects: a digest for ECDSA and RSA,
+// the message itself for pure Ed25519.
+func (k *Keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
+	hf := k.details.GetHashType()
+	msg := data
+	if hf != crypto.Hash(0) {
+		h := hf.New()
+		h.Write(data)
+		msg = h.Sum(nil)
+	}
+	sig, err := k.priv.Sign(rand.Reader, msg, hf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sig, msg, nil
+}
+
+// SignStatement wraps a statement in a DSSE envelope inside a Sigstore
+// bundle v0.3 signed with kp, and returns the bundle's JSON. No Fulcio,
+// Rekor or TSA call is made.
+func SignStatement(ctx context.Context, statement []byte, kp *Keypair) ([]byte, error) {
+	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadTypeInToto}, kp, sign.BundleOptions{Context: ctx})
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	b := &sgbundle.Bundle{Bundle: pb}
+	return b.MarshalJSON()
+}
