@@ -33,6 +33,9 @@ const (
 	PredicateBudgetCheck = "https://stella-ops.org/attestation/budget-check/v1"
 )
 
+// MaxPredicateBytes bounds a predicate document.
+const MaxPredicateBytes = 64 << 20
+
 // ErrStatement is returned for statements that cannot be built or read.
 var ErrStatement = errors.New("invalid in-toto statement")
 

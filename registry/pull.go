@@ -156,3 +156,28 @@ func fetchToFile(ctx context.Context, t *Target, d ocispec.Descriptor, path stri
 	}
 	return nil
 }
+
+// FetchSingleLayer fetches the manifest at desc and returns its one layer
+// of the wanted media type (at most maxBytes), every digest checked. It is
+// how Sigstore bundles are read from cosign-style bundle manifests.
+func FetchSingleLayer(ctx context.Context, t *Target, desc ocispec.Descriptor, mediaType string, maxBytes int64) ([]byte, error) {
+	if desc.Size > MaxManifestBytes {
+		return nil, fmt.Errorf("%s: manifest %s %w", t.Ref, desc.Digest, ErrTooLarge)
+	}
+	mb, err := fetchVerified(ctx, t, desc)
+	if err != nil {
+		return nil, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, fmt.Errorf("%s: manifest %s: %v", t.Ref, desc.Digest, err)
+	}
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != mediaType {
+		return nil, fmt.Errorf("%s: manifest %s: want exactly one %s layer", t.Ref, desc.Digest, mediaType)
+	}
+	l := m.Layers[0]
+	if l.Size > maxBytes || l.Size < 0 {
+		return nil, fmt.Errorf("%s: layer %s %w: %d bytes > %d", t.Ref, l.Digest, ErrTooLarge, l.Size, maxBytes)
+	}
+	return fetchVerified(ctx, t, l)
+}

@@ -4,6 +4,7 @@
 package verify
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,8 +57,10 @@ type Result struct {
 	Signer    string `json:"signer"`
 	Issuer    string `json:"issuer,omitempty"`
 	MediaType string `json:"mediaType"`
-	// PredicateType and Statement are set for DSSE in-toto bundles.
+	// PredicateType and PayloadDigest (of the DSSE payload: the
+	// statement) are set for DSSE in-toto bundles.
 	PredicateType string `json:"predicateType,omitempty"`
+	PayloadDigest string `json:"payloadDigest,omitempty"`
 }
 
 // VerifyBundle verifies the bundle file at path.
@@ -69,8 +72,20 @@ func VerifyBundle(path string, o BundleOptions) (*Result, error) {
 	if st.Size() > MaxBundleBytes {
 		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
 	}
-	b, err := bundle.LoadJSONFromPath(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+	}
+	return VerifyBundleBytes(path, data, o)
+}
+
+// VerifyBundleBytes verifies a bundle held in memory; name is for messages.
+func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, error) {
+	if len(data) > MaxBundleBytes {
+		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
+	}
+	b := &bundle.Bundle{}
+	if err := b.UnmarshalJSON(data); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrVerification, path, err)
 	}
 	var tm root.TrustedMaterial = root.TrustedMaterialCollection{}
@@ -175,6 +190,10 @@ func VerifyBundle(path string, o BundleOptions) (*Result, error) {
 	}
 	if out.Statement != nil {
 		res.PredicateType = out.Statement.PredicateType
+	}
+	if env := b.GetDsseEnvelope(); env != nil {
+		sum := sha256.Sum256(env.Payload)
+		res.PayloadDigest = "sha256:" + hex.EncodeToString(sum[:])
 	}
 	return res, nil
 }

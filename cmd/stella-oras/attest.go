@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/internal/atomicfile"
+	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+type attestResult struct {
+	Subject       ocispec.Descriptor `json:"subject"`
+	Bundle        ocispec.Descriptor `json:"bundleManifest"`
+	PredicateType string             `json:"predicateType"`
+	KeyID         string             `json:"keyId"`
+	BundleFile    string             `json:"bundleFile,omitempty"`
+}
+
+func newAttestCmd(s *streams) *cobra.Command {
+	var (
+		out       outputFlag
+		tf        targetFlags
+		predicate string
+		predType  string
+		keyFile   string
+		bundleOut string
+	)
+	cmd := &cobra.Command{
+		Use:   "attest IMAGE@sha256:… --predicate FILE --type URI --key KEY",
+		Short: "Sign an in-toto statement about an image and attach it as a Sigstore bundle",
+		Long: `Build an in-toto Statement v1 (subject: the image name and digest; predicate: the
+canonical JSON of FILE), sign it into a DSSE envelope inside a Sigstore bundle
+v0.3, and push the bundle as a referrer of the image the way cosign v3 stores
+bundles (artifactType and layer application/vnd.dev.sigstore.bundle.v0.3+json,
+empty config, dev.sigstore.bundle.* annotations, no creation time). Offline:
+no Fulcio, Rekor or TSA call.`,
+		Example: `  STELLA_KEY_PASSWORD= stella-oras attest --plain-http 127.0.0.1:5000/app@sha256:… \
+    --predicate verdict.json --type https://stella-ops.org/attestation/verdict/v1 --key release.key`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if predicate == "" || predType == "" || keyFile == "" {
+				return usagef("--predicate, --type and --key are required")
+			}
+			ctx := cmd.Context()
+			keyPEM, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			priv, err := bundle.ParsePrivateKey(keyPEM, passphrase(s.in, s.err, false))
+			if err != nil {
+				return fmt.Errorf("%s: %w", keyFile, err)
+			}
+			kp, err := bundle.NewKeypair(priv)
+			if err != nil {
+				return err
+			}
+			pred, err := load.File(predicate, bundle.MaxPredicateBytes)
+			if err != nil {
+				return err
+			}
+			t, err := tf.open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			subj, err := subjectDescriptor(ctx, t, false)
+			if err != nil {
+				return err
+			}
+			ref := t.Ref
+			ref.Tag, ref.Digest = "", ""
+			st, err := bundle.NewStatement(ref.String(), subj.Digest.String(), predType, pred)
+			if err != nil {
+				return fmt.Errorf("%s: %w", predicate, err)
+			}
+			b, err := bundle.SignStatement(ctx, st, kp)
+			if err != nil {
+				return err
+			}
+			if bundleOut != "" {
+				if err := atomicfile.Write(bundleOut, b, 0o644); err != nil {
+					return err
+				}
+			}
+			m, err := registry.Attach(ctx, t, subj.Descriptor, b, registry.AttachOptions{
+				ArtifactType: artifacts.MediaTypeSigstoreBundle, MediaType: artifacts.MediaTypeSigstoreBundle,
+				Annotations: map[string]string{
+					artifacts.AnnotationBundleContent:       "dsse-envelope",
+					artifacts.AnnotationBundlePredicateType: predType,
+				},
+			})
+			if err != nil {
+				return err
+			}
+			if err := t.Close(); err != nil {
+				return err
+			}
+			id, _ := bundle.KeyID(priv.Public())
+			r := attestResult{Subject: subj.Descriptor, Bundle: m, PredicateType: predType, KeyID: id, BundleFile: bundleOut}
+			if out.json() {
+				return writeJSON(s.out, r)
+			}
+			fmt.Fprintf(s.out, "Attested %s to %s\n  signer:  %s\n  bundle:  %s\n", predType, subj.Digest, id, refWithDigest(t.Ref, m.Digest.String()))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&predicate, "predicate", "", "predicate JSON file")
+	cmd.Flags().StringVar(&predType, "type", "", "predicate type URI")
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key (this tool's, cosign's, or unencrypted PKCS#8/SEC1 PEM)")
+	cmd.Flags().StringVar(&bundleOut, "bundle-out", "", "also write the bundle JSON here")
+	tf.register(cmd)
+	out.register(cmd)
+	return cmd
+}

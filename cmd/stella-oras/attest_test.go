@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/internal/regtest"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+const verdictType = "https://stella-ops.org/attestation/verdict/v1"
+
+// TestAttestVerify: key generate, attest and verify against the embedded
+// registry, plain distribution and an OCI layout; co-signing thresholds,
+// wrong type, another image, duplicate signatures by one key.
+func TestAttestVerify(t *testing.T) {
+	t.Setenv(passphraseEnv, "")
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, k := range []struct{ name, alg string }{{"a", "ecdsa-p256"}, {"b", "ed25519"}, {"c", "rsa-3072"}} {
+		if r := cli(t, "", "key", "generate", "--algorithm", k.alg, "-o", filepath.Join(dir, k.name)); r.code != 0 {
+			t.Fatalf("key generate %s: %s", k.alg, r.stderr)
+		}
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "a.key")); st.Mode().Perm() != 0o600 {
+		t.Errorf("a.key mode %v, want 0600", st.Mode().Perm())
+	}
+	key := func(n, ext string) string { return filepath.Join(dir, n+"."+ext) }
+	pred := filepath.Join(dir, "verdict.json")
+	os.WriteFile(pred, []byte(`{"status":"pass","risk_score":0}`), 0o644)
+
+	for name, base := range map[string]string{
+		"embedded": regtest.Start(t, regtest.Referrers) + "/app",
+		"plain":    regtest.Start(t, regtest.Plain) + "/app",
+		"layout":   "oci:" + t.TempDir(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ref, _ := registry.ParseReference(base)
+			tg, err := registry.Open(ctx, ref, registry.Options{PlainHTTP: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := regtest.PushImage(t, tg.Store, "v1")
+			other := regtest.PushImage(t, tg.Store, "v2")
+			tg.Close()
+			var flags []string
+			if !strings.HasPrefix(base, "oci") {
+				flags = []string{"--plain-http"}
+			}
+			subject := base + "@" + img.Digest.String()
+			attest := func(k string) result {
+				return cli(t, "", append([]string{"attest", subject, "--predicate", pred, "--type", verdictType, "--key", key(k, "key"), "--output", "json"}, flags...)...)
+			}
+			verifyWith := func(extra ...string) result {
+				args := append([]string{"verify", subject, "--key", key("a", "pub"), "--key", key("b", "pub"), "--key", key("c", "pub")}, flags...)
+				return cli(t, "", append(args, extra...)...)
+			}
+			if r := verifyWith(); r.code != ExitVerifyFailed || !strings.Contains(r.stdout, "no Sigstore bundle") {
+				t.Errorf("no bundles: exit %d\n%s", r.code, r.stdout)
+			}
+			r := attest("a")
+			if r.code != 0 {
+				t.Fatalf("attest: %s", r.stderr)
+			}
+			var ar attestResult
+			json.Unmarshal([]byte(r.stdout), &ar)
+			if ar.Bundle.Annotations["dev.sigstore.bundle.predicateType"] != verdictType || ar.Bundle.Annotations["dev.sigstore.bundle.content"] != "dsse-envelope" {
+				t.Errorf("bundle manifest annotations: %v", ar.Bundle.Annotations)
+			}
+			if r := verifyWith("--type", verdictType); r.code != 0 {
+				t.Errorf("one signer, threshold 1: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if r := verifyWith("--type", "https://example.com/other"); r.code != ExitVerifyFailed {
+				t.Errorf("wrong predicate type: exit %d", r.code)
+			}
+			// The same key again: same payload, one signer — threshold 2 not met.
+			attest("a")
+			if r := verifyWith("--threshold", "2"); r.code != ExitVerifyFailed || !strings.Contains(r.stdout, "threshold not met") {
+				t.Errorf("duplicate signer counted twice: exit %d\n%s", r.code, r.stdout)
+			}
+			if r := attest("b"); r.code != 0 {
+				t.Fatalf("attest b: %s", r.stderr)
+			}
+			if r := verifyWith("--threshold", "2", "--output", "json"); r.code != 0 {
+				t.Errorf("two signers, threshold 2: exit %d\n%s", r.code, r.stdout)
+			}
+			if r := verifyWith("--threshold", "3"); r.code != ExitVerifyFailed {
+				t.Errorf("threshold 3 with two signers: exit %d", r.code)
+			}
+			// Bundles for this image do not verify another image.
+			r = cli(t, "", append([]string{"verify", base + "@" + other.Digest.String(), "--key", key("a", "pub")}, flags...)...)
+			if r.code != ExitVerifyFailed {
+				t.Errorf("another image: exit %d", r.code)
+			}
+		})
+	}
+}

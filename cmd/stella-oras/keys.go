@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/internal/atomicfile"
+)
+
+// passphraseEnv holds the key passphrase; it may be set and empty, as
+// cosign's COSIGN_PASSWORD may.
+const passphraseEnv = "STELLA_KEY_PASSWORD"
+
+// passphrase returns the passphrase from the environment, or asks on the
+// terminal (twice when confirm) when the variable is unset and stdin is one.
+func passphrase(stdin io.Reader, stderr io.Writer, confirm bool) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		if v, ok := os.LookupEnv(passphraseEnv); ok {
+			return []byte(v), nil
+		}
+		f, ok := stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil, fmt.Errorf("%w: set %s (it may be empty) or run in a terminal", bundle.ErrPassphrase, passphraseEnv)
+		}
+		fmt.Fprint(stderr, "Passphrase for the private key: ")
+		p, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil || !confirm {
+			return p, err
+		}
+		fmt.Fprint(stderr, "Again: ")
+		q, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return nil, err
+		}
+		if string(p) != string(q) {
+			return nil, errors.New("the passphrases differ")
+		}
+		return p, nil
+	}
+}
+
+type keyResult struct {
+	Algorithm  string `json:"algorithm"`
+	KeyID      string `json:"keyId"`
+	PrivateKey string `json:"privateKey"`
+	PublicKey  string `json:"publicKey"`
+}
+
+func newKeyCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "Manage signing keys"}
+	var (
+		out   outputFlag
+		alg   string
+		name  string
+		force bool
+	)
+	gen := &cobra.Command{
+		Use:   "generate --algorithm ALG -o NAME",
+		Short: "Generate a key pair: NAME.key (encrypted PKCS#8) and NAME.pub",
+		Long: `Generate NAME.key (PKCS#8 PEM encrypted with the passphrase from
+STELLA_KEY_PASSWORD, which may be empty, or asked on the terminal; mode 0600)
+and NAME.pub (PKIX PEM). The key ID is the SHA-256 of the public key's DER.`,
+		Example: `  STELLA_KEY_PASSWORD= stella-oras key generate --algorithm ecdsa-p256 -o release
+  stella-oras key generate --algorithm ed25519 -o ci --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if name == "" {
+				return usagef("-o NAME is required")
+			}
+			k, err := bundle.GenerateKey(alg)
+			if err != nil {
+				return usageError{err}
+			}
+			priv, pub := name+".key", name+".pub"
+			if !force {
+				for _, p := range []string{priv, pub} {
+					if _, err := os.Stat(p); err == nil {
+						return fmt.Errorf("%s exists (use --force to overwrite)", p)
+					}
+				}
+			}
+			pass, err := passphrase(s.in, s.err, true)()
+			if err != nil {
+				return err
+			}
+			privPEM, err := bundle.MarshalPrivateKey(k, pass)
+			if err != nil {
+				return err
+			}
+			pubPEM, err := bundle.MarshalPublicKey(k.Public())
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.Write(priv, privPEM, 0o600); err != nil {
+				return err
+			}
+			if err := atomicfile.Write(pub, pubPEM, 0o644); err != nil {
+				return err
+			}
+			id, _ := bundle.KeyID(k.Public())
+			r := keyResult{Algorithm: alg, KeyID: id, PrivateKey: priv, PublicKey: pub}
+			if out.json() {
+				return writeJSON(s.out, r)
+			}
+			fmt.Fprintf(s.out, "Generated %s key %s\n  private: %s\n  public:  %s\n", alg, id, priv, pub)
+			return nil
+		},
+	}
+	gen.Flags().StringVar(&alg, "algorithm", "ecdsa-p256", "ecdsa-p256, ecdsa-p384, ed25519, rsa-3072 or rsa-4096")
+	gen.Flags().StringVarP(&name, "out", "o", "", "file name prefix: NAME.key and NAME.pub")
+	gen.Flags().BoolVar(&force, "force", false, "overwrite existing files")
+	out.register(gen)
+	cmd.AddCommand(gen)
+	return cmd
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/registry"
+	"github.com/stella-ops/stella-oras/verify"
+)
+
+func newVerifyCmd(s *streams) *cobra.Command {
+	var (
+		out       outputFlag
+		tf        targetFlags
+		keys      []string
+		threshold int
+		predType  string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE@sha256:… --key PUB [--key PUB…] [--threshold N] [--type URI]",
+		Short: "Verify the Sigstore bundles attached to an image, offline",
+		Long: `Find the Sigstore bundle referrers of the image (referrers API, tag-schema
+fallback or OCI layout), verify each with sigstore-go against the listed keys,
+and require that one statement naming this image digest (and, with --type, of
+that predicate type) is signed by at least --threshold distinct listed keys.
+Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
+		Example: `  stella-oras verify --plain-http 127.0.0.1:5000/app@sha256:… --key release.pub --type https://stella-ops.org/attestation/verdict/v1
+  stella-oras verify oci:./layout@sha256:… --key a.pub --key b.pub --key c.pub --threshold 2 --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if len(keys) == 0 {
+				return usagef("at least one --key is required")
+			}
+			if threshold < 1 || threshold > len(keys) {
+				return usagef("--threshold must be between 1 and the number of keys (%d)", len(keys))
+			}
+			ctx := cmd.Context()
+			p := verify.ImagePolicy{Threshold: threshold, PredicateType: predType}
+			for _, k := range keys {
+				b, err := os.ReadFile(k)
+				if err != nil {
+					return err
+				}
+				p.Keys = append(p.Keys, b)
+			}
+			t, err := tf.open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			subj, err := subjectDescriptor(ctx, t, false)
+			if err != nil {
+				return err
+			}
+			p.ImageDigest = subj.Digest.String()
+			refs, err := registry.Referrers(ctx, t, subj.Descriptor, artifacts.MediaTypeSigstoreBundle)
+			if err != nil {
+				return err
+			}
+			var cands []verify.Candidate
+			for _, r := range refs {
+				data, err := registry.FetchSingleLayer(ctx, t, r, artifacts.MediaTypeSigstoreBundle, verify.MaxBundleBytes)
+				if err != nil {
+					return err
+				}
+				cands = append(cands, verify.Candidate{Name: r.Digest.String(), Data: data})
+			}
+			rep, err := verify.EvaluateImage(cands, p)
+			if err != nil {
+				return err
+			}
+			rep.Image = refWithDigest(t.Ref, subj.Digest.String())
+			if out.json() {
+				if err := writeJSON(s.out, rep); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "BUNDLE\tSIGNER\tPREDICATE TYPE\tRESULT")
+				for _, b := range rep.Bundles {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Bundle, orDash(b.Signer), orDash(b.PredicateType), b.Reason)
+				}
+				tw.Flush()
+				status := "FAILED"
+				if rep.Satisfied {
+					status = "OK"
+				}
+				fmt.Fprintf(s.out, "Verification %s: %s\n", status, rep.Reason)
+			}
+			if !rep.Satisfied {
+				return fmt.Errorf("%w: %s: %s", errVerify, rep.Image, rep.Reason)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted PEM public key (repeatable)")
+	cmd.Flags().IntVar(&threshold, "threshold", 1, "distinct listed keys that must have signed the same statement")
+	cmd.Flags().StringVar(&predType, "type", "", "required predicate type URI")
+	tf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,134 @@
+package verify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Candidate is one bundle found for an image.
+type Candidate struct {
+	Name string // where it came from, e.g. the bundle manifest digest
+	Data []byte
+}
+
+// ImagePolicy is what `verify` requires of an image's bundles.
+type ImagePolicy struct {
+	// ImageDigest is the image's digest; every accepted statement must name
+	// it as a subject.
+	ImageDigest string
+	// Keys are trusted PEM public keys.
+	Keys [][]byte
+	// Threshold is how many distinct listed keys must have signed the same
+	// statement; 0 means 1.
+	Threshold int
+	// PredicateType, when set, is required of the statement.
+	PredicateType string
+	// Revoked key IDs are never counted.
+	Revoked map[string]bool
+}
+
+// BundleReport is the outcome for one bundle.
+type BundleReport struct {
+	Bundle        string `json:"bundle"`
+	Signer        string `json:"signer,omitempty"`
+	PredicateType string `json:"predicateType,omitempty"`
+	Verified      bool   `json:"verified"`
+	Reason        string `json:"reason"`
+	payload       string
+}
+
+// ImageReport is the outcome for an image.
+type ImageReport struct {
+	Image     string         `json:"image"`
+	Satisfied bool           `json:"satisfied"`
+	Threshold int            `json:"threshold"`
+	Signers   []string       `json:"signers"`
+	Bundles   []BundleReport `json:"bundles"`
+	Reason    string         `json:"reason"`
+}
+
+// EvaluateImage verifies every candidate bundle against every trusted key
+// and decides whether the policy holds: some statement (by payload digest)
+// signed by at least Threshold distinct, unrevoked, listed keys. It is pure:
+// the caller fetched the bundles.
+func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
+	if len(p.Keys) == 0 {
+		return nil, fmt.Errorf("%w: no --key given", ErrInput)
+	}
+	th := p.Threshold
+	if th <= 0 {
+		th = 1
+	}
+	if th > len(p.Keys) {
+		return nil, fmt.Errorf("%w: threshold %d exceeds the %d keys given", ErrInput, th, len(p.Keys))
+	}
+	rep := &ImageReport{Image: p.ImageDigest, Threshold: th, Signers: []string{}, Bundles: []BundleReport{}}
+	signers := map[string]map[string]bool{} // payload digest -> key IDs
+	for _, c := range cands {
+		br := BundleReport{Bundle: c.Name}
+		var lastErr error
+		for _, k := range p.Keys {
+			res, err := VerifyBundleBytes(c.Name, c.Data, BundleOptions{KeyPEM: k, ArtifactDigest: p.ImageDigest})
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			br.Signer, br.PredicateType, br.payload = res.Signer, res.PredicateType, res.PayloadDigest
+			switch {
+			case p.PredicateType != "" && res.PredicateType != p.PredicateType:
+				br.Reason = fmt.Sprintf("predicate type %s, want %s", res.PredicateType, p.PredicateType)
+			case p.Revoked[res.Signer]:
+				br.Reason = "signer key " + res.Signer + " is revoked"
+			case res.PayloadDigest == "":
+				br.Reason = "not an in-toto attestation"
+			default:
+				br.Verified = true
+				br.Reason = "verified"
+			}
+			lastErr = nil
+			break
+		}
+		if lastErr != nil {
+			br.Reason = reasonOf(lastErr)
+		}
+		if br.Verified {
+			if signers[br.payload] == nil {
+				signers[br.payload] = map[string]bool{}
+			}
+			signers[br.payload][br.Signer] = true // the same key twice counts once
+		}
+		rep.Bundles = append(rep.Bundles, br)
+	}
+	slices.SortFunc(rep.Bundles, func(a, b BundleReport) int { return strings.Compare(a.Bundle, b.Bundle) })
+	best := 0
+	for _, ks := range signers {
+		if len(ks) > best {
+			best = len(ks)
+			rep.Signers = rep.Signers[:0]
+			for k := range ks {
+				rep.Signers = append(rep.Signers, k)
+			}
+			slices.Sort(rep.Signers)
+		}
+	}
+	switch {
+	case len(cands) == 0:
+		rep.Reason = "no Sigstore bundle refers to the image"
+	case best >= th:
+		rep.Satisfied = true
+		rep.Reason = fmt.Sprintf("%d of %d required signers", best, th)
+	default:
+		rep.Reason = fmt.Sprintf("threshold not met: %d distinct signer(s) of one statement, %d required", best, th)
+	}
+	return rep, nil
+}
+
+func reasonOf(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, ErrVerification.Error()+": ")
+	if i := strings.Index(s, "\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
