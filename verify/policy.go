@@ -10,6 +10,9 @@ import (
 type Candidate struct {
 	Name string // where it came from, e.g. the bundle manifest digest
 	Data []byte
+	// Err is why the bundle could not be read (e.g. an unknown layer
+	// media type); the candidate then fails with that reason.
+	Err error
 }
 
 // ImagePolicy is what `verify` requires of an image's bundles.
@@ -67,8 +70,11 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 	signers := map[string]map[string]bool{} // payload digest -> key IDs
 	for _, c := range cands {
 		br := BundleReport{Bundle: c.Name}
-		var lastErr error
+		var lastErr error = c.Err
 		for _, k := range p.Keys {
+			if c.Err != nil {
+				break
+			}
 			res, err := VerifyBundleBytes(c.Name, c.Data, BundleOptions{KeyPEM: k, ArtifactDigest: p.ImageDigest})
 			if err != nil {
 				lastErr = err

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/stella-ops/stella-oras/bundle"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +93,21 @@ func TestAttestVerify(t *testing.T) {
 			if r := verifyWith("--threshold", "3"); r.code != ExitVerifyFailed {
 				t.Errorf("threshold 3 with two signers: exit %d", r.code)
 			}
+			// Revoking b: the two-signer statement no longer meets 2.
+			idB := keyID(t, key("b", "pub"))
+			revs := filepath.Join(t.TempDir(), "revocations.sigstore.json")
+			if r := cli(t, "", "key", "revoke", "--key", key("a", "key"), "-o", revs, idB); r.code != 0 {
+				t.Fatalf("key revoke: %s", r.stderr)
+			}
+			if r := verifyWith("--threshold", "2", "--revocations", revs); r.code != ExitVerifyFailed || !strings.Contains(r.stdout, "revoked") {
+				t.Errorf("revoked signer still counted: exit %d\n%s", r.code, r.stdout)
+			}
+			// A revocation list signed by the key it revokes is refused.
+			self := filepath.Join(t.TempDir(), "self.sigstore.json")
+			cli(t, "", "key", "revoke", "--key", key("b", "key"), "-o", self, idB)
+			if r := verifyWith("--revocations", self); r.code != ExitVerifyFailed {
+				t.Errorf("self-revoking list: exit %d (%s)", r.code, r.stderr)
+			}
 			// Bundles for this image do not verify another image.
 			r = cli(t, "", append([]string{"verify", base + "@" + other.Digest.String(), "--key", key("a", "pub")}, flags...)...)
 			if r.code != ExitVerifyFailed {
@@ -98,4 +115,21 @@ func TestAttestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+func keyID(t *testing.T, pubPath string) string {
+	t.Helper()
+	b, err := os.ReadFile(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := bundle.KeyID(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

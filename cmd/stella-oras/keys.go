@@ -1,8 +1,13 @@
 package main
 
 import (
+	"slices"
+	"strings"
+
 	"errors"
 	"fmt"
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/verify"
 	"io"
 	"os"
 
@@ -121,6 +126,63 @@ and NAME.pub (PKIX PEM). The key ID is the SHA-256 of the public key's DER.`,
 	gen.Flags().StringVarP(&name, "out", "o", "", "file name prefix: NAME.key and NAME.pub")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	out.register(gen)
-	cmd.AddCommand(gen)
+	cmd.AddCommand(gen, newRevokeCmd(s))
+	return cmd
+}
+
+func newRevokeCmd(s *streams) *cobra.Command {
+	var (
+		keyFile string
+		dest    string
+	)
+	cmd := &cobra.Command{
+		Use:   "revoke --key SIGNER.key -o revocations.sigstore.json KEYID...",
+		Short: "Sign a revocation list of key IDs (for verify --revocations)",
+		Example: `  stella-oras key revoke --key admin.key -o revocations.sigstore.json 9f86d081884c7d65…
+  stella-oras verify IMAGE@sha256:… --key admin.pub --key ci.pub --revocations revocations.sigstore.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			if keyFile == "" || dest == "" {
+				return usagef("--key and -o are required")
+			}
+			for _, id := range ids {
+				if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+					return usagef("%q is not a key ID (64 lowercase hex digits)", id)
+				}
+			}
+			keyPEM, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			priv, err := bundle.ParsePrivateKey(keyPEM, passphrase(s.in, s.err, false))
+			if err != nil {
+				return fmt.Errorf("%s: %w", keyFile, err)
+			}
+			kp, err := bundle.NewKeypair(priv)
+			if err != nil {
+				return err
+			}
+			slices.Sort(ids)
+			pred, err := canon.Marshal(verify.Revocations{RevokedKeyIDs: slices.Compact(ids)})
+			if err != nil {
+				return err
+			}
+			st, err := bundle.NewStatement("stella-oras-revocations", canon.ContentID(pred), verify.PredicateRevocations, pred)
+			if err != nil {
+				return err
+			}
+			b, err := bundle.SignStatement(cmd.Context(), st, kp)
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.Write(dest, b, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "Revocation list of %d key(s) written to %s\n", len(ids), dest)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key that signs the list")
+	cmd.Flags().StringVarP(&dest, "out", "o", "", "bundle file to write")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/stella-ops/stella-oras/internal/load"
 	"os"
 	"text/tabwriter"
 
@@ -19,6 +20,7 @@ func newVerifyCmd(s *streams) *cobra.Command {
 		keys      []string
 		threshold int
 		predType  string
+		revoked   string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE@sha256:… --key PUB [--key PUB…] [--threshold N] [--type URI]",
@@ -50,6 +52,15 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				}
 				p.Keys = append(p.Keys, b)
 			}
+			if revoked != "" {
+				data, err := readRevocations(cmd, &tf, revoked)
+				if err != nil {
+					return err
+				}
+				if p.Revoked, err = verify.LoadRevocations(revoked, data, p.Keys); err != nil {
+					return err
+				}
+			}
 			t, err := tf.open(ctx, args[0])
 			if err != nil {
 				return err
@@ -67,10 +78,9 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			var cands []verify.Candidate
 			for _, r := range refs {
 				data, err := registry.FetchSingleLayer(ctx, t, r, artifacts.MediaTypeSigstoreBundle, verify.MaxBundleBytes)
-				if err != nil {
-					return err
-				}
-				cands = append(cands, verify.Candidate{Name: r.Digest.String(), Data: data})
+				// A referrer that is not a well-formed bundle manifest fails
+				// on its own line; the others are still judged.
+				cands = append(cands, verify.Candidate{Name: r.Digest.String(), Data: data, Err: err})
 			}
 			rep, err := verify.EvaluateImage(cands, p)
 			if err != nil {
@@ -103,6 +113,7 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted PEM public key (repeatable)")
 	cmd.Flags().IntVar(&threshold, "threshold", 1, "distinct listed keys that must have signed the same statement")
 	cmd.Flags().StringVar(&predType, "type", "", "required predicate type URI")
+	cmd.Flags().StringVar(&revoked, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a listed key")
 	tf.register(cmd)
 	out.register(cmd)
 	return cmd
@@ -113,4 +124,23 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readRevocations reads a revocation-list bundle from a file, or from an
+// artifact in a registry or layout.
+func readRevocations(cmd *cobra.Command, tf *targetFlags, src string) ([]byte, error) {
+	if _, err := os.Stat(src); err == nil {
+		return load.File(src, verify.MaxBundleBytes)
+	}
+	ctx := cmd.Context()
+	t, err := tf.open(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	d, err := subjectDescriptor(ctx, t, false)
+	if err != nil {
+		return nil, err
+	}
+	return registry.FetchSingleLayer(ctx, t, d.Descriptor, artifacts.MediaTypeSigstoreBundle, verify.MaxBundleBytes)
 }
