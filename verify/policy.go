@@ -2,8 +2,10 @@ package verify
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Candidate is one bundle found for an image.
@@ -67,37 +69,23 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 		return nil, fmt.Errorf("%w: threshold %d exceeds the %d keys given", ErrInput, th, len(p.Keys))
 	}
 	rep := &ImageReport{Image: p.ImageDigest, Threshold: th, Signers: []string{}, Bundles: []BundleReport{}}
+	// Each bundle is checked on its own goroutine (signature checks are
+	// CPU-bound); reports are collected by index, so the outcome never
+	// depends on scheduling.
+	reports := make([]BundleReport, len(cands))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, c := range cands {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reports[i] = checkCandidate(c, p)
+		}()
+	}
+	wg.Wait()
 	signers := map[string]map[string]bool{} // payload digest -> key IDs
-	for _, c := range cands {
-		br := BundleReport{Bundle: c.Name}
-		var lastErr error = c.Err
-		for _, k := range p.Keys {
-			if c.Err != nil {
-				break
-			}
-			res, err := VerifyBundleBytes(c.Name, c.Data, BundleOptions{KeyPEM: k, ArtifactDigest: p.ImageDigest})
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			br.Signer, br.PredicateType, br.payload = res.Signer, res.PredicateType, res.PayloadDigest
-			switch {
-			case p.PredicateType != "" && res.PredicateType != p.PredicateType:
-				br.Reason = fmt.Sprintf("predicate type %s, want %s", res.PredicateType, p.PredicateType)
-			case p.Revoked[res.Signer]:
-				br.Reason = "signer key " + res.Signer + " is revoked"
-			case res.PayloadDigest == "":
-				br.Reason = "not an in-toto attestation"
-			default:
-				br.Verified = true
-				br.Reason = "verified"
-			}
-			lastErr = nil
-			break
-		}
-		if lastErr != nil {
-			br.Reason = reasonOf(lastErr)
-		}
+	for _, br := range reports {
 		if br.Verified {
 			if signers[br.payload] == nil {
 				signers[br.payload] = map[string]bool{}
@@ -128,6 +116,39 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 		rep.Reason = fmt.Sprintf("threshold not met: %d distinct signer(s) of one statement, %d required", best, th)
 	}
 	return rep, nil
+}
+
+// checkCandidate verifies one bundle against each key in turn.
+func checkCandidate(c Candidate, p ImagePolicy) BundleReport {
+	br := BundleReport{Bundle: c.Name}
+	lastErr := c.Err
+	for _, k := range p.Keys {
+		if c.Err != nil {
+			break
+		}
+		res, err := VerifyBundleBytes(c.Name, c.Data, BundleOptions{KeyPEM: k, ArtifactDigest: p.ImageDigest})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		br.Signer, br.PredicateType, br.payload = res.Signer, res.PredicateType, res.PayloadDigest
+		switch {
+		case p.PredicateType != "" && res.PredicateType != p.PredicateType:
+			br.Reason = fmt.Sprintf("predicate type %s, want %s", res.PredicateType, p.PredicateType)
+		case p.Revoked[res.Signer]:
+			br.Reason = "signer key " + res.Signer + " is revoked"
+		case res.PayloadDigest == "":
+			br.Reason = "not an in-toto attestation"
+		default:
+			br.Verified = true
+			br.Reason = "verified"
+		}
+		return br
+	}
+	if lastErr != nil {
+		br.Reason = reasonOf(lastErr)
+	}
+	return br
 }
 
 func reasonOf(err error) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"github.com/stella-ops/stella-oras/internal/load"
+	"golang.org/x/sync/errgroup"
 	"os"
 	"text/tabwriter"
 
@@ -75,13 +76,20 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			if err != nil {
 				return err
 			}
-			var cands []verify.Candidate
-			for _, r := range refs {
-				data, err := registry.FetchSingleLayer(ctx, t, r, artifacts.MediaTypeSigstoreBundle, verify.MaxBundleBytes)
-				// A referrer that is not a well-formed bundle manifest fails
-				// on its own line; the others are still judged.
-				cands = append(cands, verify.Candidate{Name: r.Digest.String(), Data: data, Err: err})
+			// Fetch the bundles 8 at a time, results by index. A referrer
+			// that is not a well-formed bundle manifest fails on its own
+			// line; the others are still judged.
+			cands := make([]verify.Candidate, len(refs))
+			var g errgroup.Group
+			g.SetLimit(8)
+			for i, r := range refs {
+				g.Go(func() error {
+					data, err := registry.FetchSingleLayer(ctx, t, r, artifacts.MediaTypeSigstoreBundle, verify.MaxBundleBytes)
+					cands[i] = verify.Candidate{Name: r.Digest.String(), Data: data, Err: err}
+					return nil
+				})
 			}
+			g.Wait()
 			rep, err := verify.EvaluateImage(cands, p)
 			if err != nil {
 				return err
