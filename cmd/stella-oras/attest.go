@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -51,15 +50,7 @@ no Fulcio, Rekor or TSA call.`,
 				return usagef("--predicate, --type and --key are required")
 			}
 			ctx := cmd.Context()
-			keyPEM, err := os.ReadFile(keyFile)
-			if err != nil {
-				return err
-			}
-			priv, err := bundle.ParsePrivateKey(keyPEM, passphrase(s.in, s.err, false))
-			if err != nil {
-				return fmt.Errorf("%s: %w", keyFile, err)
-			}
-			kp, err := bundle.NewKeypair(priv)
+			kp, priv, err := loadKeypair(s, keyFile)
 			if err != nil {
 				return err
 			}

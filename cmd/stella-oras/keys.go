@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"slices"
 	"strings"
 
@@ -50,6 +51,24 @@ func passphrase(stdin io.Reader, stderr io.Writer, confirm bool) func() ([]byte,
 		}
 		return p, nil
 	}
+}
+
+// loadKeypair reads a private key file (asking for its passphrase if it
+// is encrypted) and wraps it for signing.
+func loadKeypair(s *streams, path string) (*bundle.Keypair, crypto.Signer, error) {
+	keyPEM, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	priv, err := bundle.ParsePrivateKey(keyPEM, passphrase(s.in, s.err, false))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	kp, err := bundle.NewKeypair(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kp, priv, nil
 }
 
 type keyResult struct {
@@ -150,15 +169,7 @@ func newRevokeCmd(s *streams) *cobra.Command {
 					return usagef("%q is not a key ID (64 lowercase hex digits)", id)
 				}
 			}
-			keyPEM, err := os.ReadFile(keyFile)
-			if err != nil {
-				return err
-			}
-			priv, err := bundle.ParsePrivateKey(keyPEM, passphrase(s.in, s.err, false))
-			if err != nil {
-				return fmt.Errorf("%s: %w", keyFile, err)
-			}
-			kp, err := bundle.NewKeypair(priv)
+			kp, _, err := loadKeypair(s, keyFile)
 			if err != nil {
 				return err
 			}
