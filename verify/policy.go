@@ -31,6 +31,11 @@ type ImagePolicy struct {
 	PredicateType string
 	// Revoked key IDs are never counted.
 	Revoked map[string]bool
+	// Certificate, when its TrustedRoot is set, also accepts bundles
+	// whose certificate chains to the root and matches the identity
+	// (Identity or IdentityRegexp, and Issuer); the signer is then the
+	// certificate's SAN.
+	Certificate BundleOptions
 }
 
 // BundleReport is the outcome for one bundle.
@@ -58,14 +63,15 @@ type ImageReport struct {
 // signed by at least Threshold distinct, unrevoked, listed keys. It is pure:
 // the caller fetched the bundles.
 func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
-	if len(p.Keys) == 0 {
-		return nil, fmt.Errorf("%w: no --key given", ErrInput)
+	certMode := p.Certificate.TrustedRoot != ""
+	if len(p.Keys) == 0 && !certMode {
+		return nil, fmt.Errorf("%w: no --key and no --trusted-root with a certificate identity", ErrInput)
 	}
 	th := p.Threshold
 	if th <= 0 {
 		th = 1
 	}
-	if th > len(p.Keys) {
+	if th > len(p.Keys) && !certMode {
 		return nil, fmt.Errorf("%w: threshold %d exceeds the %d keys given", ErrInput, th, len(p.Keys))
 	}
 	rep := &ImageReport{Image: p.ImageDigest, Threshold: th, Signers: []string{}, Bundles: []BundleReport{}}
@@ -122,11 +128,20 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 func checkCandidate(c Candidate, p ImagePolicy) BundleReport {
 	br := BundleReport{Bundle: c.Name}
 	lastErr := c.Err
+	attempts := make([]BundleOptions, 0, len(p.Keys)+1)
 	for _, k := range p.Keys {
+		attempts = append(attempts, BundleOptions{KeyPEM: k, ArtifactDigest: p.ImageDigest})
+	}
+	if p.Certificate.TrustedRoot != "" {
+		o := p.Certificate
+		o.KeyPEM, o.Artifact, o.ArtifactDigest = nil, nil, p.ImageDigest
+		attempts = append(attempts, o)
+	}
+	for _, o := range attempts {
 		if c.Err != nil {
 			break
 		}
-		res, err := VerifyBundleBytes(c.Name, c.Data, BundleOptions{KeyPEM: k, ArtifactDigest: p.ImageDigest})
+		res, err := VerifyBundleBytes(c.Name, c.Data, o)
 		if err != nil {
 			lastErr = err
 			continue

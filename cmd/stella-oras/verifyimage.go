@@ -22,9 +22,10 @@ func newVerifyCmd(s *streams) *cobra.Command {
 		threshold int
 		predType  string
 		revoked   string
+		cert      verify.BundleOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE@sha256:… --key PUB [--key PUB…] [--threshold N] [--type URI]",
+		Use:   "verify IMAGE@sha256:… (--key PUB… | --trusted-root R --certificate-identity[-regexp] I --certificate-oidc-issuer U) [--threshold N] [--type URI]",
 		Short: "Verify the Sigstore bundles attached to an image, offline",
 		Long: `Find the Sigstore bundle referrers of the image (referrers API, tag-schema
 fallback or OCI layout), verify each with sigstore-go against the listed keys,
@@ -38,14 +39,22 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			if err := out.validate(); err != nil {
 				return err
 			}
-			if len(keys) == 0 {
-				return usagef("at least one --key is required")
-			}
-			if threshold < 1 || threshold > len(keys) {
+			certMode := cert.Identity != "" || cert.IdentityRegexp != ""
+			switch {
+			case len(keys) == 0 && !certMode:
+				return usagef("give --key, or --trusted-root with --certificate-identity[-regexp] and --certificate-oidc-issuer")
+			case certMode && (cert.TrustedRoot == "" || cert.Issuer == ""):
+				return usagef("a certificate identity needs --trusted-root and --certificate-oidc-issuer")
+			case threshold < 1 || (!certMode && threshold > len(keys)):
 				return usagef("--threshold must be between 1 and the number of keys (%d)", len(keys))
+			case revoked != "" && len(keys) == 0:
+				return usagef("--revocations needs the --key that signed the list")
+			}
+			if !certMode {
+				cert.TrustedRoot = ""
 			}
 			ctx := cmd.Context()
-			p := verify.ImagePolicy{Threshold: threshold, PredicateType: predType}
+			p := verify.ImagePolicy{Threshold: threshold, PredicateType: predType, Certificate: cert}
 			for _, k := range keys {
 				b, err := os.ReadFile(k)
 				if err != nil {
@@ -121,6 +130,10 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted PEM public key (repeatable)")
 	cmd.Flags().IntVar(&threshold, "threshold", 1, "distinct listed keys that must have signed the same statement")
 	cmd.Flags().StringVar(&predType, "type", "", "required predicate type URI")
+	cmd.Flags().StringVar(&cert.TrustedRoot, "trusted-root", "", "Sigstore trusted_root.json for certificate-signed bundles")
+	cmd.Flags().StringVar(&cert.Identity, "certificate-identity", "", "expected certificate SAN")
+	cmd.Flags().StringVar(&cert.IdentityRegexp, "certificate-identity-regexp", "", "expected certificate SAN, as a regular expression")
+	cmd.Flags().StringVar(&cert.Issuer, "certificate-oidc-issuer", "", "expected OIDC issuer of the certificate")
 	cmd.Flags().StringVar(&revoked, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a listed key")
 	tf.register(cmd)
 	out.register(cmd)
