@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/stella-ops/stella-oras/internal/tsatest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +133,30 @@ func TestParsePrivateKeyRejects(t *testing.T) {
 		t.Errorf("unsupported curve: %v", err)
 	}
 	_ = bytes.MinRead
+}
+
+// TestTimestamp: --tsa-url adds an RFC 3161 timestamp from a real TSA
+// (internal/tsatest), which verification against a trusted root listing
+// that TSA then requires and checks.
+func TestTimestamp(t *testing.T) {
+	url, root := tsatest.Start(t)
+	k, _ := bundle.GenerateKey("ecdsa-p256")
+	kp, _ := bundle.NewKeypair(k)
+	st, _ := bundle.NewStatement("x", imageDigest, bundle.PredicateVerdict, []byte(`{}`))
+	b, err := bundle.SignStatement(context.Background(), st, kp, bundle.SignOptions{TSAURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "rfc3161Timestamps") {
+		t.Fatalf("no RFC 3161 timestamp in the bundle:\n%s", b)
+	}
+	pub, _ := bundle.MarshalPublicKey(k.Public())
+	if _, err := verify.VerifyBundleBytes("ts", b, verify.BundleOptions{KeyPEM: pub, TrustedRoot: root, ArtifactDigest: imageDigest}); err != nil {
+		t.Fatalf("verify with the TSA's root: %v", err)
+	}
+	// A root that does not list this TSA: the timestamp cannot be verified.
+	_, other := tsatest.Start(t)
+	if _, err := verify.VerifyBundleBytes("ts", b, verify.BundleOptions{KeyPEM: pub, TrustedRoot: other, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {
+		t.Errorf("timestamp from an untrusted TSA accepted: %v", err)
+	}
 }

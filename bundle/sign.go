@@ -139,11 +139,25 @@ func (k *Keypair) SignData(_ context.Context, data []byte) ([]byte, []byte, erro
 	return sig, msg, nil
 }
 
+// SignOptions are the optional online services of signing; the zero value
+// signs fully offline.
+type SignOptions struct {
+	// TSAURL, when set, adds an RFC 3161 signed timestamp from that
+	// time-stamping authority.
+	TSAURL string
+}
+
 // SignStatement wraps a statement in a DSSE envelope inside a Sigstore
-// bundle v0.3 signed with kp, and returns the bundle's JSON. No Fulcio,
-// Rekor or TSA call is made.
-func SignStatement(ctx context.Context, statement []byte, kp *Keypair) ([]byte, error) {
-	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadTypeInToto}, kp, sign.BundleOptions{Context: ctx})
+// bundle v0.3 signed with kp, and returns the bundle's JSON. Without
+// options no Fulcio, Rekor or TSA call is made.
+func SignStatement(ctx context.Context, statement []byte, kp *Keypair, opts ...SignOptions) ([]byte, error) {
+	bo := sign.BundleOptions{Context: ctx}
+	for _, o := range opts {
+		if o.TSAURL != "" {
+			bo.TimestampAuthorities = append(bo.TimestampAuthorities, sign.NewTimestampAuthority(&sign.TimestampAuthorityOptions{URL: o.TSAURL, Retries: 2}))
+		}
+	}
+	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadTypeInToto}, kp, bo)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}

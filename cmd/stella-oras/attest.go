@@ -29,6 +29,7 @@ func newAttestCmd(s *streams) *cobra.Command {
 		predType  string
 		keyFile   string
 		bundleOut string
+		signOpts  bundle.SignOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "attest IMAGE@sha256:… --predicate FILE --type URI --key KEY",
@@ -37,8 +38,8 @@ func newAttestCmd(s *streams) *cobra.Command {
 canonical JSON of FILE), sign it into a DSSE envelope inside a Sigstore bundle
 v0.3, and push the bundle as a referrer of the image the way cosign v3 stores
 bundles (artifactType and layer application/vnd.dev.sigstore.bundle.v0.3+json,
-empty config, dev.sigstore.bundle.* annotations, no creation time). Offline:
-no Fulcio, Rekor or TSA call.`,
+empty config, dev.sigstore.bundle.* annotations, no creation time). Offline
+unless --tsa-url asks for an RFC 3161 timestamp.`,
 		Example: `  STELLA_KEY_PASSWORD= stella-oras attest --plain-http 127.0.0.1:5000/app@sha256:… \
     --predicate verdict.json --type https://stella-ops.org/attestation/verdict/v1 --key release.key`,
 		Args: cobra.ExactArgs(1),
@@ -73,7 +74,7 @@ no Fulcio, Rekor or TSA call.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", predicate, err)
 			}
-			b, err := bundle.SignStatement(ctx, st, kp)
+			b, err := bundle.SignStatement(ctx, st, kp, signOpts)
 			if err != nil {
 				return err
 			}
@@ -108,6 +109,7 @@ no Fulcio, Rekor or TSA call.`,
 	cmd.Flags().StringVar(&predType, "type", "", "predicate type URI")
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key (this tool's, cosign's, or unencrypted PKCS#8/SEC1 PEM)")
 	cmd.Flags().StringVar(&bundleOut, "bundle-out", "", "also write the bundle JSON here")
+	cmd.Flags().StringVar(&signOpts.TSAURL, "tsa-url", "", "add an RFC 3161 signed timestamp from this time-stamping authority (e.g. https://timestamp.sigstore.dev/api/v1/timestamp)")
 	tf.register(cmd)
 	out.register(cmd)
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/internal/tsatest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +133,26 @@ func keyID(t *testing.T, pubPath string) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestAttestTimestamp: attest --tsa-url writes a bundle whose timestamp
+// verify-bundle checks against a trusted root listing the TSA.
+func TestAttestTimestamp(t *testing.T) {
+	t.Setenv(passphraseEnv, "")
+	url, root := tsatest.Start(t)
+	dir := t.TempDir()
+	cli(t, "", "key", "generate", "-o", filepath.Join(dir, "k"))
+	pred := filepath.Join(dir, "p.json")
+	os.WriteFile(pred, []byte(`{"status":"pass"}`), 0o644)
+	base := "oci:" + filepath.Join(dir, "layout")
+	ref, _ := registry.ParseReference(base)
+	tg, _ := registry.Open(context.Background(), ref, registry.Options{})
+	img := regtest.PushImage(t, tg.Store, "v1")
+	out := filepath.Join(dir, "b.json")
+	if r := cli(t, "", "attest", base+"@"+img.Digest.String(), "--predicate", pred, "--type", verdictType, "--key", filepath.Join(dir, "k.key"), "--tsa-url", url, "--bundle-out", out); r.code != 0 {
+		t.Fatalf("attest --tsa-url: %s", r.stderr)
+	}
+	if r := cli(t, "", "verify-bundle", out, "--key", filepath.Join(dir, "k.pub"), "--trusted-root", root, "--artifact-digest", img.Digest.String()); r.code != 0 {
+		t.Errorf("verify-bundle of a timestamped bundle: exit %d %s", r.code, r.stderr)
+	}
 }
