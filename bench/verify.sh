@@ -21,8 +21,12 @@ median() {
   local label=$1; shift
   local ts=() rss=0
   for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e %M" -o "$OUT/t" "$@" >/dev/null 2>&1
-    read -r w m < "$OUT/t"; ts+=("$w"); [ "$m" -gt "$rss" ] && rss=$m
+    # wall time from bash's microsecond clock (time(1) rounds to 10 ms),
+    # peak RSS from time(1)
+    local s0=$EPOCHREALTIME
+    /usr/bin/time -f "%M" -o "$OUT/t" "$@" >/dev/null 2>&1
+    local s1=$EPOCHREALTIME
+    read -r m < "$OUT/t"; ts+=("$(echo "$s1 - $s0" | bc)"); [ "$m" -gt "$rss" ] && rss=$m
   done
   MED=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   printf '  %-44s %6.3f s  %4d MB\n' "$label" "$MED" $((rss / 1024))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -46,6 +47,15 @@ func (f *targetFlags) open(ctx context.Context, s string) (*registry.Target, err
 		opts.CredentialSource = f.registryConfig
 	}
 	return registry.Open(ctx, ref, opts)
+}
+
+// subjectByDigest is the subject named by digest, without a round trip
+// where only its digest is needed (referrer listings on a registry).
+func subjectByDigest(ctx context.Context, t *registry.Target) (registryDesc, error) {
+	if t.Remote != nil && t.Ref.Digest != "" {
+		return registryDesc{Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: t.Ref.Digest}}, nil
+	}
+	return subjectDescriptor(ctx, t, false)
 }
 
 // subjectDigest requires a digest, or resolves a tag when resolve is set.

@@ -76,7 +76,7 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				return err
 			}
 			defer t.Close()
-			subj, err := subjectDescriptor(ctx, t, false)
+			subj, err := subjectByDigest(ctx, t)
 			if err != nil {
 				return err
 			}
