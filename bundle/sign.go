@@ -145,16 +145,23 @@ type SignOptions struct {
 	// TSAURL, when set, adds an RFC 3161 signed timestamp from that
 	// time-stamping authority.
 	TSAURL string
+	// RekorURL, when set, records the signature in that Rekor v2
+	// (rekor-tiles) log and keeps the entry with its inclusion proof in
+	// the bundle.
+	RekorURL string
 }
 
 // SignStatement wraps a statement in a DSSE envelope inside a Sigstore
 // bundle v0.3 signed with kp, and returns the bundle's JSON. Without
-// options no Fulcio, Rekor or TSA call is made.
+// options no Fulcio, Rekor or TSA call is made (air-gapped first).
 func SignStatement(ctx context.Context, statement []byte, kp *Keypair, opts ...SignOptions) ([]byte, error) {
 	bo := sign.BundleOptions{Context: ctx}
 	for _, o := range opts {
 		if o.TSAURL != "" {
 			bo.TimestampAuthorities = append(bo.TimestampAuthorities, sign.NewTimestampAuthority(&sign.TimestampAuthorityOptions{URL: o.TSAURL, Retries: 2}))
+		}
+		if o.RekorURL != "" {
+			bo.TransparencyLogs = append(bo.TransparencyLogs, sign.NewRekor(&sign.RekorOptions{BaseURL: o.RekorURL, Version: 2, Retries: 2}))
 		}
 	}
 	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadTypeInToto}, kp, bo)

@@ -39,7 +39,8 @@ canonical JSON of FILE), sign it into a DSSE envelope inside a Sigstore bundle
 v0.3, and push the bundle as a referrer of the image the way cosign v3 stores
 bundles (artifactType and layer application/vnd.dev.sigstore.bundle.v0.3+json,
 empty config, dev.sigstore.bundle.* annotations, no creation time). Offline
-unless --tsa-url asks for an RFC 3161 timestamp.`,
+unless --tsa-url asks for an RFC 3161 timestamp or --rekor-url for a
+transparency-log entry.`,
 		Example: `  STELLA_KEY_PASSWORD= stella-oras attest --plain-http 127.0.0.1:5000/app@sha256:… \
     --predicate verdict.json --type https://stella-ops.org/attestation/verdict/v1 --key release.key`,
 		Args: cobra.ExactArgs(1),
@@ -109,6 +110,7 @@ unless --tsa-url asks for an RFC 3161 timestamp.`,
 	cmd.Flags().StringVar(&predType, "type", "", "predicate type URI")
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key (this tool's, cosign's, or unencrypted PKCS#8/SEC1 PEM)")
 	cmd.Flags().StringVar(&bundleOut, "bundle-out", "", "also write the bundle JSON here")
+	cmd.Flags().StringVar(&signOpts.RekorURL, "rekor-url", "", "record the signature in this Rekor v2 (rekor-tiles) log; off by default (air-gapped first)")
 	cmd.Flags().StringVar(&signOpts.TSAURL, "tsa-url", "", "add an RFC 3161 signed timestamp from this time-stamping authority (e.g. https://timestamp.sigstore.dev/api/v1/timestamp)")
 	tf.register(cmd)
 	out.register(cmd)
