@@ -3,8 +3,13 @@ package bundle_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"github.com/stella-ops/stella-oras/internal/tsatest"
 	"os"
@@ -158,5 +163,15 @@ func TestTimestamp(t *testing.T) {
 	_, other := tsatest.Start(t)
 	if _, err := verify.VerifyBundleBytes("ts", b, verify.BundleOptions{KeyPEM: pub, TrustedRoot: other, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {
 		t.Errorf("timestamp from an untrusted TSA accepted: %v", err)
+	}
+}
+
+// TestParseUnsupportedCurve: a P-224 key (no Sigstore algorithm) is refused.
+func TestParseUnsupportedCurve(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	p := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if _, err := bundle.ParsePrivateKey(p, nil); !errors.Is(err, bundle.ErrUnsupported) {
+		t.Errorf("P-224 key: %v, want ErrUnsupported", err)
 	}
 }
