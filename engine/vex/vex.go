@@ -1,0 +1,120 @@
+// Package vex reads VEX documents — OpenVEX 0.2.0 (openvex/go-vex),
+// CycloneDX VEX (vulnerabilities[].analysis, standalone or in a BOM) and
+// CSAF 2.0 VEX (product_status, flags, threats, remediations) — into one
+// normalized statement form, sorted, with the source document's content ID.
+package vex
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/stella-ops/stella-oras/canon"
+)
+
+// Statuses (OpenVEX vocabulary; the other formats map onto it).
+const (
+	StatusAffected           = "affected"
+	StatusNotAffected        = "not_affected"
+	StatusFixed              = "fixed"
+	StatusUnderInvestigation = "under_investigation"
+)
+
+// ErrNotVEX is returned for a document that is not a VEX document this
+// package reads.
+var ErrNotVEX = errors.New("not a VEX document")
+
+// ErrUnsupported is returned for VEX formats deliberately not read.
+var ErrUnsupported = errors.New("unsupported VEX format")
+
+// Statement is one normalized VEX statement.
+type Statement struct {
+	Vulnerability   string   `json:"vulnerability"`
+	Aliases         []string `json:"aliases,omitempty"`
+	Product         string   `json:"product"`
+	Subcomponents   []string `json:"subcomponents,omitempty"`
+	Status          string   `json:"status"`
+	Justification   string   `json:"justification,omitempty"`
+	ImpactStatement string   `json:"impact_statement,omitempty"`
+	ActionStatement string   `json:"action_statement,omitempty"`
+	Issuer          string   `json:"issuer,omitempty"`
+	Timestamp       string   `json:"timestamp,omitempty"`
+	Format          string   `json:"format"`
+	Source          string   `json:"source"`
+}
+
+// Problem is a part of a document that could not become a statement.
+type Problem struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// Document is a normalized VEX document.
+type Document struct {
+	Format     string      `json:"format"`
+	Source     string      `json:"source"`
+	Statements []Statement `json:"statements"`
+	Problems   []Problem   `json:"problems"`
+}
+
+// Normalize reads a VEX document in any supported format.
+func Normalize(data []byte) (*Document, error) {
+	c, err := canon.Transform(data)
+	if err != nil {
+		return nil, err
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(c, &top) != nil {
+		return nil, fmt.Errorf("%w: top level is not a JSON object", ErrNotVEX)
+	}
+	d := &Document{Source: canon.ContentID(c)}
+	switch {
+	case isOpenVEX(top):
+		d.Format = "openvex"
+		err = openVEX(c, top, d)
+	case string(top["bomFormat"]) == `"CycloneDX"`:
+		d.Format = "cyclonedx"
+		err = cycloneDX(c, d)
+	case top["document"] != nil && strings.Contains(string(top["document"]), `"csaf_version"`):
+		d.Format = "csaf"
+		err = csafVEX(c, d)
+	default:
+		return nil, fmt.Errorf("%w: no OpenVEX @context, CycloneDX bomFormat or CSAF document", ErrNotVEX)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.Statements {
+		d.Statements[i].Format, d.Statements[i].Source = d.Format, d.Source
+		slices.Sort(d.Statements[i].Aliases)
+		d.Statements[i].Aliases = slices.Compact(d.Statements[i].Aliases)
+		slices.Sort(d.Statements[i].Subcomponents)
+		d.Statements[i].Subcomponents = slices.Compact(d.Statements[i].Subcomponents)
+	}
+	slices.SortFunc(d.Statements, compare)
+	d.Statements = slices.CompactFunc(d.Statements, func(a, b Statement) bool { return compare(a, b) == 0 })
+	slices.SortFunc(d.Problems, func(a, b Problem) int { return strings.Compare(a.Path+a.Reason, b.Path+b.Reason) })
+	if d.Statements == nil {
+		d.Statements = []Statement{}
+	}
+	if d.Problems == nil {
+		d.Problems = []Problem{}
+	}
+	return d, nil
+}
+
+func compare(a, b Statement) int {
+	for _, p := range [][2]string{
+		{a.Vulnerability, b.Vulnerability}, {a.Product, b.Product}, {a.Status, b.Status},
+		{strings.Join(a.Subcomponents, " "), strings.Join(b.Subcomponents, " ")},
+		{a.Justification, b.Justification}, {a.Timestamp, b.Timestamp}, {a.Issuer, b.Issuer},
+		{a.ImpactStatement, b.ImpactStatement}, {a.ActionStatement, b.ActionStatement},
+	} {
+		if c := strings.Compare(p[0], p[1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
