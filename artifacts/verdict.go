@@ -111,6 +111,25 @@ type Finding struct {
 	Reasons       []string `json:"reasons"`
 	Outcome       string   `json:"outcome"`
 	Explanation   string   `json:"explanation"`
+	// VEX is the merged VEX decision for the finding, when any statement
+	// applies.
+	VEX *VEXDecision `json:"vex,omitempty"`
+}
+
+// VEXDecision records how the applicable VEX statements were merged.
+type VEXDecision struct {
+	// Status is the merged status: affected, not_affected, fixed,
+	// under_investigation, or contested (a true conflict, treated as
+	// affected).
+	Status string `json:"status"`
+	// Applied says whether the decision changed the finding's outcome (a
+	// suppression with evidence).
+	Applied bool `json:"applied"`
+	// Reason is a machine reason code for the decision.
+	Reason        string   `json:"reason"`
+	Justification string   `json:"justification,omitempty"`
+	Issuer        string   `json:"issuer,omitempty"`
+	Statements    []string `json:"statements"` // source content IDs of the statements merged
 }
 
 // Unknown is something the engine could not judge.

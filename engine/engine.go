@@ -14,6 +14,7 @@ import (
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/sbom"
+	"github.com/stella-ops/stella-oras/engine/vex"
 )
 
 // Name and Version identify the engine in every manifest and verdict. The
@@ -31,9 +32,12 @@ type Inputs struct {
 	SBOM       *sbom.SBOM
 	SBOMDigest string
 	Feed       *feed.Snapshot
-	VEX        []artifacts.InputRef
-	Subject    *artifacts.Subject
-	Policy     *Policy
+	// VEX are the documents' content IDs for the manifest; VEXDocs their
+	// normalized statements, merged per finding.
+	VEX     []artifacts.InputRef
+	VEXDocs []*vex.Document
+	Subject *artifacts.Subject
+	Policy  *Policy
 }
 
 // Manifest builds the scan manifest of an evaluation.
@@ -135,7 +139,9 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 	}
 	v.Status = artifacts.StatusPass
 	for _, f := range v.Findings {
-		v.RiskScore += int64(riskPoints(f.Score))
+		if f.VEX == nil || !f.VEX.Applied { // a suppressed finding carries no risk
+			v.RiskScore += int64(riskPoints(f.Score))
+		}
 		v.Summary.BySeverity[f.Severity]++
 		v.Summary.ByOutcome[f.Outcome]++
 		v.Status = worse(v.Status, f.Outcome)
@@ -156,6 +162,7 @@ type componentResult struct {
 func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
 	comps := in.SBOM.Components
 	results := make([]componentResult, len(comps))
+	idx := newVEXIndex(in.VEXDocs)
 	workers := min(runtime.GOMAXPROCS(0), 8, max(len(comps)/64, 1))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -169,7 +176,7 @@ func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
 					return
 				}
 				r := &results[i]
-				r.findings, r.unknowns, r.err = matchComponent(&comps[i], in.Feed, in.SBOMDigest, p)
+				r.findings, r.unknowns, r.err = matchComponent(&comps[i], in.Feed, in.SBOMDigest, p, idx)
 			}
 		}()
 	}

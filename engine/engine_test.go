@@ -3,6 +3,8 @@ package engine_test
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"github.com/stella-ops/stella-oras/engine/vex"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -244,4 +246,54 @@ func TestConcurrentEvaluations(t *testing.T) {
 			t.Errorf("goroutine %d: %s", i, e)
 		}
 	}
+}
+
+// TestGoldenQuickstartVEX: the quickstart with its VEX document: the x/net
+// finding is suppressed (justified not_affected), the framework's is not
+// (not_affected without a justification), @example/parser stays under
+// investigation.
+func TestGoldenQuickstartVEX(t *testing.T) {
+	snap := quickstartFeed(t)
+	root := testutil.RepoRoot()
+	s, d, err := load.SBOM(filepath.Join(root, "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "examples/quickstart/vex.openvex.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := vex.Normalize(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap, VEXDocs: []*vex.Document{doc}, VEX: []artifacts.InputRef{{Digest: doc.Source, Format: doc.Format}}}
+	_, v, err := engine.Evaluate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range v.Findings {
+		if f.VEX != nil {
+			got[f.Vulnerability] = fmt.Sprintf("%s/%v/%s", f.VEX.Status, f.VEX.Applied, f.Outcome)
+		}
+	}
+	want := map[string]string{
+		"EX-GO-2026-0002":   "not_affected/true/pass",
+		"EX-GHSA-2026-0001": "not_affected/false/fail",
+		"EX-NPM-2026-0001":  "under_investigation/false/warn",
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %s, want %s", id, got[id], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("VEX decisions on %v, want exactly %d", got, len(want))
+	}
+	b, err := canon.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "testdata/golden/quickstart-vex.verdict.json", b)
 }

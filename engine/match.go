@@ -30,7 +30,7 @@ type hit struct {
 
 // matchComponent finds every advisory affecting c, grouped so that one
 // vulnerability (an alias group) is one finding.
-func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p *Policy) ([]artifacts.Finding, []artifacts.Unknown, error) {
+func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p *Policy, idx vexIndex) ([]artifacts.Finding, []artifacts.Unknown, error) {
 	recs, err := snap.Lookup(c.Ecosystem, c.Name)
 	if err != nil || len(recs) == 0 {
 		return nil, nil, err
@@ -99,7 +99,7 @@ func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p
 	keys := sortedKeys(groups)
 	covered := map[string]bool{}
 	for _, k := range keys {
-		f, err := finding(c, groups[k], snap, sbomDigest, p)
+		f, err := finding(c, groups[k], snap, sbomDigest, p, idx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -134,7 +134,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // finding merges the hits of one alias group into one finding.
-func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest string, p *Policy) (artifacts.Finding, error) {
+func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest string, p *Policy, idx vexIndex) (artifacts.Finding, error) {
 	slices.SortFunc(hits, func(a, b *hit) int { return strings.Compare(a.rec.ID, b.rec.ID) })
 	primary := hits[0].rec
 	f := artifacts.Finding{
@@ -166,7 +166,8 @@ func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest str
 	evidence = append(evidence, sbomDigest)
 	slices.Sort(evidence)
 	f.Evidence = slices.Compact(evidence)
-	f.FixedVersions = upgrades(sortVersions(fixed, c.Ecosystem), c.Ecosystem, c.Version)
+	allFixed := sortVersions(fixed, c.Ecosystem)
+	f.FixedVersions = upgrades(slices.Clone(allFixed), c.Ecosystem, c.Version)
 
 	r := best(ratings, p.SeverityPreference)
 	f.Score, f.ScoreSource, f.Vector = r.score, r.source, r.vector
@@ -181,6 +182,16 @@ func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest str
 		reasons = append(reasons, ReasonNoFix)
 	}
 	f.Outcome = p.outcome(f.Severity)
+	if len(idx) > 0 {
+		ids := append(append([]string{f.Vulnerability}, f.Aliases...), f.Records...)
+		f.VEX = mergeVEX(idx.applicable(ids, c.Purl), p, c.Ecosystem, c.Version, allFixed)
+	}
+	if f.VEX != nil {
+		reasons = append(reasons, f.VEX.Reason)
+		if f.VEX.Applied {
+			f.Outcome = artifacts.StatusPass
+		}
+	}
 	reasons = append(reasons, ReasonGatePrefix+strings.ToUpper(f.Outcome))
 	slices.Sort(reasons)
 	f.Reasons = slices.Compact(reasons)
@@ -251,6 +262,28 @@ func explain(f *artifacts.Finding, p *Policy) string {
 		fmt.Fprintf(&b, "; fixed in %s", strings.Join(f.FixedVersions, ", "))
 	} else {
 		b.WriteString("; no fixed version is published")
+	}
+	if d := f.VEX; d != nil {
+		who := d.Issuer
+		if who == "" {
+			who = "an unnamed issuer"
+		}
+		switch {
+		case d.Applied && d.Justification != "":
+			fmt.Fprintf(&b, ". VEX from %s says %s (%s): suppressed", who, d.Status, d.Justification)
+		case d.Applied:
+			fmt.Fprintf(&b, ". VEX from %s says %s: suppressed", who, d.Status)
+		case d.Status == StatusContested:
+			b.WriteString(". VEX statements conflict (affected against not_affected or fixed): contested, treated as affected")
+		case d.Reason == ReasonVEXNoJustification:
+			fmt.Fprintf(&b, ". VEX from %s says not_affected without a justification: ignored", who)
+		case d.Reason == ReasonVEXFixedWithoutVersion:
+			fmt.Fprintf(&b, ". VEX from %s says fixed, but %s is below every fixed version: ignored", who, f.Version)
+		default:
+			fmt.Fprintf(&b, ". VEX says %s", d.Status)
+		}
+		fmt.Fprintf(&b, ". Policy %s@%s: %s.", p.Name, p.Version, f.Outcome)
+		return b.String()
 	}
 	fmt.Fprintf(&b, ". Policy %s@%s: %s on %s severity.", p.Name, p.Version, f.Outcome, f.Severity)
 	return b.String()

@@ -14,6 +14,21 @@ type Policy struct {
 	SeverityPreference []string `json:"severity_preference"`
 	// Outcome per severity level: fail, warn or pass.
 	Outcomes map[string]string `json:"outcomes"`
+	// Trust maps a VEX issuer to its trust level (higher wins); issuers not
+	// listed get DefaultTrust. The default policy lists none: every issuer
+	// is at one level.
+	Trust        map[string]int `json:"trust,omitempty"`
+	DefaultTrust int            `json:"default_trust,omitempty"`
+	// AcceptUnjustified lets a not_affected statement without a
+	// justification suppress a finding (off: evidence is required).
+	AcceptUnjustified bool `json:"accept_unjustified,omitempty"`
+}
+
+func (p *Policy) trust(issuer string) int {
+	if l, ok := p.Trust[issuer]; ok {
+		return l
+	}
+	return p.DefaultTrust
 }
 
 // DefaultPolicy fails on a critical or high finding, warns on a medium one

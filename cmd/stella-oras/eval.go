@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/stella-ops/stella-oras/engine/vex"
 	"io"
 	"os"
 	"strings"
@@ -62,7 +63,7 @@ Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
 	f := cmd.Flags()
 	f.StringVar(&o.sbom, "sbom", "", "SBOM file (CycloneDX 1.2–1.7 JSON, SPDX 2.2/2.3 JSON, SPDX 3.0 JSON-LD)")
 	f.StringVar(&o.feed, "feed", "", "feed snapshot, or a directory or zip of OSV records")
-	f.StringArrayVar(&o.vex, "vex", nil, "VEX document (repeatable): recorded in the scan manifest")
+	f.StringArrayVar(&o.vex, "vex", nil, "VEX document: OpenVEX, CycloneDX VEX or CSAF (repeatable); merged per finding")
 	f.StringVarP(&o.dest, "out", "o", "", "write the verdict here (atomically)")
 	f.StringVar(&o.manifestOut, "manifest-out", "", "write the scan manifest here (atomically)")
 	f.StringVar(&o.failOn, "fail-on", "fail", "lowest verdict status that exits 3: fail or warn")
@@ -98,14 +99,19 @@ func runEval(s *streams, o *evalOptions) error {
 	}
 	in := &engine.Inputs{SBOM: sb, SBOMDigest: sbDigest, Feed: snap}
 	for _, v := range o.vex {
-		id, err := load.CanonicalID(v, load.DefaultMaxSBOMBytes)
+		data, err := load.File(v, load.DefaultMaxSBOMBytes)
 		if err != nil {
 			return err
 		}
-		in.VEX = append(in.VEX, artifacts.InputRef{Digest: id})
-	}
-	if len(o.vex) > 0 {
-		fmt.Fprintln(s.err, "warning: VEX documents are recorded in the scan manifest; this engine version does not yet apply their statements")
+		d, err := vex.Normalize(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v, err)
+		}
+		for _, p := range d.Problems {
+			fmt.Fprintf(s.err, "warning: %s: %s: %s\n", v, p.Path, p.Reason)
+		}
+		in.VEXDocs = append(in.VEXDocs, d)
+		in.VEX = append(in.VEX, artifacts.InputRef{Digest: d.Source, Format: d.Format})
 	}
 	m, v, err := engine.Evaluate(in)
 	if err != nil {

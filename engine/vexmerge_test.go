@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/stella-ops/stella-oras/engine/vex"
+)
+
+// TestMergeTable checks every cell of the README's merge table.
+func TestMergeTable(t *testing.T) {
+	const purl = "pkg:golang/example.com/m@v1.5.0"
+	st := func(status, just, issuer, ts string) vex.Statement {
+		return vex.Statement{Vulnerability: "V-1", Product: "pkg:golang/example.com/m", Status: status, Justification: just, Issuer: issuer, Timestamp: ts, Source: "sha256:" + issuer + ts}
+	}
+	def := DefaultPolicy()
+	trusting := DefaultPolicy()
+	trusting.Trust = map[string]int{"vendor": 10, "community": 1}
+	lenient := DefaultPolicy()
+	lenient.AcceptUnjustified = true
+	tests := []struct {
+		name    string
+		p       *Policy
+		stmts   []vex.Statement
+		fixed   []string
+		status  string
+		applied bool
+		reason  string
+	}{
+		{"not_affected with justification", def, []vex.Statement{st("not_affected", "vulnerable_code_not_present", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
+		{"not_affected without justification", def, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", false, ReasonVEXNoJustification},
+		{"not_affected without justification, lenient policy", lenient, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
+		{"fixed, version at a fix", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.4.0", "2.0.0"}, "fixed", true, ReasonVEXFixed},
+		{"fixed, version below every fix", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.6.0"}, "fixed", false, ReasonVEXFixedWithoutVersion},
+		{"affected", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected},
+		{"under_investigation", def, []vex.Statement{st("under_investigation", "", "a", "2026-01-01T00:00:00Z")}, nil, "under_investigation", false, ReasonVEXUnderInvestigation},
+		{"same level and time: conflict is contested", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-01-01T00:00:00Z")}, nil, StatusContested, false, ReasonVEXContested},
+		{"same level: the later statement wins", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-02-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
+		{"higher trust wins over a later statement", trusting, []vex.Statement{st("affected", "", "vendor", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "community", "2026-03-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected},
+		{"vendor overrides community", trusting, []vex.Statement{st("not_affected", "vulnerable_code_not_in_execute_path", "vendor", "2026-01-01T00:00:00Z"), st("affected", "", "community", "2026-03-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
+		{"fixed and not_affected agree on suppression", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := mergeVEX(tt.stmts, tt.p, "Go", "1.5.0", tt.fixed)
+			if d == nil || d.Status != tt.status || d.Applied != tt.applied || d.Reason != tt.reason {
+				t.Errorf("mergeVEX = %+v, want %s applied=%v %s", d, tt.status, tt.applied, tt.reason)
+			}
+		})
+	}
+	if mergeVEX(nil, def, "Go", "1.5.0", nil) != nil {
+		t.Error("no statements must give no decision")
+	}
+	// Applicability: by product, by subcomponent, version-bound.
+	idx := newVEXIndex([]*vex.Document{{Statements: []vex.Statement{
+		{Vulnerability: "V-1", Aliases: []string{"CVE-1"}, Product: "pkg:golang/example.com/m@v1.5.0", Status: "affected"},
+		{Vulnerability: "V-1", Product: "pkg:oci/app", Subcomponents: []string{"pkg:golang/example.com/m"}, Status: "fixed"},
+		{Vulnerability: "V-1", Product: "pkg:golang/example.com/m@v9.9.9", Status: "fixed"},
+	}}})
+	if got := idx.applicable([]string{"CVE-1"}, purl); len(got) != 1 {
+		t.Errorf("by alias: %d statements, want 1", len(got))
+	}
+	if got := idx.applicable([]string{"V-1"}, purl+"?arch=amd64"); len(got) != 2 {
+		t.Errorf("by product and subcomponent: %d statements, want 2 (not the v9.9.9 one)", len(got))
+	}
+}
