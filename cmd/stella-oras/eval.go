@@ -50,7 +50,8 @@ func newEvalCmd(s *streams) *cobra.Command {
 		Long: `Judge an SBOM (CycloneDX or SPDX JSON) against a vulnerability-feed snapshot
 (or a directory or zip of OSV records, frozen in memory) under the built-in
 default policy: fail on a critical or high finding, warn on a medium one and
-on one whose advisory carries no severity. The verdict and its scan manifest
+on one whose advisory carries no severity; --vex statements are merged per finding
+(a justified not_affected, or fixed at a fixed version, suppresses). The verdict and its scan manifest
 are canonical JSON: the same inputs give the same bytes on every machine.
 
 Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
