@@ -42,7 +42,7 @@ type Statement struct {
 	Issuer          string   `json:"issuer,omitempty"`
 	Timestamp       string   `json:"timestamp,omitempty"`
 	Format          string   `json:"format"`
-	Source          string   `json:"source"`
+	Source          string   `json:"source,omitempty"`
 }
 
 // Problem is a part of a document that could not become a statement.
@@ -53,8 +53,10 @@ type Problem struct {
 
 // Document is a normalized VEX document.
 type Document struct {
-	Format     string      `json:"format"`
-	Source     string      `json:"source"`
+	Format string `json:"format"`
+	// Source is the content ID of the normalized document (computed with
+	// Source empty everywhere).
+	Source     string      `json:"source,omitempty"`
 	Statements []Statement `json:"statements"`
 	Problems   []Problem   `json:"problems"`
 }
@@ -69,7 +71,7 @@ func Normalize(data []byte) (*Document, error) {
 	if json.Unmarshal(c, &top) != nil {
 		return nil, fmt.Errorf("%w: top level is not a JSON object", ErrNotVEX)
 	}
-	d := &Document{Source: canon.ContentID(c)}
+	d := &Document{}
 	switch {
 	case isOpenVEX(top):
 		d.Format = "openvex"
@@ -87,7 +89,7 @@ func Normalize(data []byte) (*Document, error) {
 		return nil, err
 	}
 	for i := range d.Statements {
-		d.Statements[i].Format, d.Statements[i].Source = d.Format, d.Source
+		d.Statements[i].Format = d.Format
 		slices.Sort(d.Statements[i].Aliases)
 		d.Statements[i].Aliases = slices.Compact(d.Statements[i].Aliases)
 		slices.Sort(d.Statements[i].Subcomponents)
@@ -101,6 +103,17 @@ func Normalize(data []byte) (*Document, error) {
 	}
 	if d.Problems == nil {
 		d.Problems = []Problem{}
+	}
+	// The document's identity is the content ID of its normalized form, so
+	// that statement order and key order — meaningless in VEX — do not
+	// change it (nor any verdict that cites it).
+	_, id, err := canon.MarshalID(d)
+	if err != nil {
+		return nil, err
+	}
+	d.Source = id
+	for i := range d.Statements {
+		d.Statements[i].Source = id
 	}
 	return d, nil
 }
