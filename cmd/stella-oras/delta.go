@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/engine/delta"
+	"github.com/stella-ops/stella-oras/internal/atomicfile"
+	"github.com/stella-ops/stella-oras/internal/load"
+)
+
+// maxVerdictBytes bounds a verdict read by delta.
+const maxVerdictBytes = 512 << 20
+
+func readVerdict(path string) (*artifacts.Verdict, string, error) {
+	b, err := load.File(path, maxVerdictBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := canon.Transform(b)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	var v artifacts.Verdict
+	if err := json.Unmarshal(c, &v); err != nil || v.Kind != artifacts.KindVerdict {
+		return nil, "", fmt.Errorf("%s: not a stella-oras verdict (kind %q)", path, v.Kind)
+	}
+	return &v, canon.ContentID(c), nil
+}
+
+func newDeltaCmd(s *streams) *cobra.Command {
+	var (
+		out    outputFlag
+		dest   string
+		failOn string
+	)
+	cmd := &cobra.Command{
+		Use:   "delta BASE.json HEAD.json [-o delta.json] [--fail-on GATES]",
+		Short: "Compare two verdicts and gate on what changed",
+		Long: `Compare a base and a head verdict: added and removed findings, severity, VEX
+status and outcome changes (the policy's effects), risk-score and unknowns
+deltas, the status change, and both verdict and manifest digests. The delta is
+canonical JSON with a content ID. --fail-on is a comma-separated list of gates:
+new-findings, new-critical, new-high, risk+N, unknowns+N, status-worse; exit 3
+when one fires, 0 otherwise.`,
+		Example: `  stella-oras delta release-1.4.verdict.json release-1.5.verdict.json -o delta.json
+  stella-oras delta base.json head.json --fail-on new-critical,risk+100,status-worse`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			gates, err := delta.ParseGates(failOn)
+			if err != nil {
+				return usageError{err}
+			}
+			base, bd, err := readVerdict(args[0])
+			if err != nil {
+				return err
+			}
+			head, hd, err := readVerdict(args[1])
+			if err != nil {
+				return err
+			}
+			d := delta.Compute(base, head, bd, hd)
+			b, id, err := canon.MarshalID(d)
+			if err != nil {
+				return err
+			}
+			if dest != "" {
+				if err := atomicfile.Write(dest, b, 0o644); err != nil {
+					return err
+				}
+			}
+			fired := d.Fired(gates)
+			if out.json() {
+				if err := writeJSON(s.out, map[string]any{"digest": id, "delta": d, "fired": fired}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(s.out, "Delta %s\n  status:    %s -> %s\n  findings:  +%d -%d, %d changed\n  risk:      %+d\n  unknowns:  %+d\n",
+					id, d.Base.Status, d.Head.Status, len(d.Added), len(d.Removed), len(d.Changed), d.RiskDelta, d.UnknownsDelta)
+				for _, a := range d.Added {
+					fmt.Fprintf(s.out, "  + %s %s %s (%s)\n", a.Severity, a.Vulnerability, a.Purl, a.Outcome)
+				}
+				for _, r := range d.Removed {
+					fmt.Fprintf(s.out, "  - %s %s %s\n", r.Severity, r.Vulnerability, r.Purl)
+				}
+			}
+			if len(fired) > 0 {
+				fmt.Fprintf(s.err, "gate failed: %s\n", strings.Join(fired, "; "))
+				return errGate
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&dest, "out", "o", "", "write the delta here (atomically)")
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "gates: new-findings, new-critical, new-high, risk+N, unknowns+N, status-worse")
+	out.register(cmd)
+	return cmd
+}

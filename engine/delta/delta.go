@@ -1,0 +1,200 @@
+// Package delta compares two verdicts: what a change (a new image, a new
+// feed, a new policy) did to the findings. It is pure and deterministic:
+// every list is sorted, and the result is canonical JSON with a content ID.
+package delta
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
+)
+
+// Kind is the delta document's kind.
+const Kind = "stella-ops/delta/v1"
+
+// Delta is the difference between a base and a head verdict.
+type Delta struct {
+	CanonVersion string `json:"_canonVersion"`
+	Kind         string `json:"kind"`
+	Base         Side   `json:"base"`
+	Head         Side   `json:"head"`
+	// Added and Removed are findings present on one side only.
+	Added   []FindingRef `json:"added"`
+	Removed []FindingRef `json:"removed"`
+	// Changed are findings on both sides whose severity, VEX status or
+	// outcome differs (outcome changes are the policy's effects).
+	Changed       []Change `json:"changed"`
+	RiskDelta     int64    `json:"risk_delta"`
+	UnknownsDelta int      `json:"unknowns_delta"`
+	StatusChange  string   `json:"status_change"` // e.g. "pass -> fail", or "" when equal
+}
+
+// Side identifies one verdict.
+type Side struct {
+	VerdictDigest  string `json:"verdict_digest"`
+	ManifestDigest string `json:"manifest_digest"`
+	Status         string `json:"status"`
+	RiskScore      int64  `json:"risk_score"`
+	UnknownsCount  int    `json:"unknowns_count"`
+}
+
+// FindingRef names a finding.
+type FindingRef struct {
+	ID            string `json:"id"`
+	Purl          string `json:"purl"`
+	Vulnerability string `json:"vulnerability"`
+	Severity      string `json:"severity"`
+	Outcome       string `json:"outcome"`
+}
+
+// Change is one field of one finding that changed.
+type Change struct {
+	ID    string `json:"id"`
+	Field string `json:"field"` // severity, vex_status, outcome
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// Compute compares base and head; baseDigest and headDigest are the
+// content IDs of the verdict documents.
+func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delta {
+	d := &Delta{
+		CanonVersion: canon.Version, Kind: Kind,
+		Base:    side(base, baseDigest),
+		Head:    side(head, headDigest),
+		Added:   []FindingRef{},
+		Removed: []FindingRef{},
+		Changed: []Change{},
+	}
+	bm := map[string]*artifacts.Finding{}
+	for i := range base.Findings {
+		bm[base.Findings[i].ID] = &base.Findings[i]
+	}
+	hm := map[string]*artifacts.Finding{}
+	for i := range head.Findings {
+		f := &head.Findings[i]
+		hm[f.ID] = f
+		b, ok := bm[f.ID]
+		if !ok {
+			d.Added = append(d.Added, ref(f))
+			continue
+		}
+		for _, c := range []struct{ field, from, to string }{
+			{"severity", b.Severity, f.Severity},
+			{"vex_status", vexStatus(b), vexStatus(f)},
+			{"outcome", b.Outcome, f.Outcome},
+		} {
+			if c.from != c.to {
+				d.Changed = append(d.Changed, Change{ID: f.ID, Field: c.field, From: c.from, To: c.to})
+			}
+		}
+	}
+	for i := range base.Findings {
+		if _, ok := hm[base.Findings[i].ID]; !ok {
+			d.Removed = append(d.Removed, ref(&base.Findings[i]))
+		}
+	}
+	byID := func(a, b FindingRef) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(d.Added, byID)
+	slices.SortFunc(d.Removed, byID)
+	slices.SortFunc(d.Changed, func(a, b Change) int { return strings.Compare(a.ID+"\x00"+a.Field, b.ID+"\x00"+b.Field) })
+	d.RiskDelta = head.RiskScore - base.RiskScore
+	d.UnknownsDelta = head.UnknownsCount - base.UnknownsCount
+	if base.Status != head.Status {
+		d.StatusChange = base.Status + " -> " + head.Status
+	}
+	return d
+}
+
+func side(v *artifacts.Verdict, digest string) Side {
+	return Side{VerdictDigest: digest, ManifestDigest: v.ManifestDigest, Status: v.Status, RiskScore: v.RiskScore, UnknownsCount: v.UnknownsCount}
+}
+
+func ref(f *artifacts.Finding) FindingRef {
+	return FindingRef{ID: f.ID, Purl: f.Purl, Vulnerability: f.Vulnerability, Severity: f.Severity, Outcome: f.Outcome}
+}
+
+func vexStatus(f *artifacts.Finding) string {
+	if f.VEX == nil {
+		return "none"
+	}
+	return f.VEX.Status
+}
+
+// Gate is one --fail-on condition.
+type Gate struct {
+	Name string // new-findings, new-critical, new-high, risk, unknowns, status-worse
+	N    int64  // threshold for risk+N and unknowns+N
+}
+
+// ParseGates reads a comma-separated --fail-on list.
+func ParseGates(s string) ([]Gate, error) {
+	var out []Gate
+	for g := range strings.SplitSeq(s, ",") {
+		g = strings.TrimSpace(g)
+		switch {
+		case g == "":
+		case g == "new-findings", g == "new-critical", g == "new-high", g == "status-worse":
+			out = append(out, Gate{Name: g})
+		case strings.HasPrefix(g, "risk+"), strings.HasPrefix(g, "unknowns+"):
+			name, n, _ := strings.Cut(g, "+")
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("--fail-on %q: want %s+N with N ≥ 0", g, name)
+			}
+			out = append(out, Gate{Name: name, N: v})
+		default:
+			return nil, fmt.Errorf("--fail-on %q: want new-findings, new-critical, new-high, risk+N, unknowns+N or status-worse", g)
+		}
+	}
+	return out, nil
+}
+
+var statusRank = map[string]int{artifacts.StatusPass: 0, artifacts.StatusWarn: 1, artifacts.StatusFail: 2}
+
+// Fired returns a description of each gate the delta fires, in order.
+func (d *Delta) Fired(gates []Gate) []string {
+	var out []string
+	count := func(sev string) int {
+		n := 0
+		for _, a := range d.Added {
+			if sev == "" || a.Severity == sev {
+				n++
+			}
+		}
+		return n
+	}
+	for _, g := range gates {
+		switch g.Name {
+		case "new-findings":
+			if n := count(""); n > 0 {
+				out = append(out, fmt.Sprintf("new-findings: %d added", n))
+			}
+		case "new-critical":
+			if n := count("critical"); n > 0 {
+				out = append(out, fmt.Sprintf("new-critical: %d added", n))
+			}
+		case "new-high":
+			if n := count("high"); n > 0 {
+				out = append(out, fmt.Sprintf("new-high: %d added", n))
+			}
+		case "risk":
+			if d.RiskDelta > g.N {
+				out = append(out, fmt.Sprintf("risk+%d: risk score rose by %d", g.N, d.RiskDelta))
+			}
+		case "unknowns":
+			if int64(d.UnknownsDelta) > g.N {
+				out = append(out, fmt.Sprintf("unknowns+%d: unknowns rose by %d", g.N, d.UnknownsDelta))
+			}
+		case "status-worse":
+			if statusRank[d.Head.Status] > statusRank[d.Base.Status] {
+				out = append(out, "status-worse: "+d.StatusChange)
+			}
+		}
+	}
+	return out
+}
