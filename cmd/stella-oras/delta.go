@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,26 @@ import (
 // maxVerdictBytes bounds a verdict read by delta.
 const maxVerdictBytes = 512 << 20
 
+// leanVerdict holds the verdict members a delta reads: decoding only these
+// skips the explanations and evidence that make up most of the bytes.
+type leanVerdict struct {
+	Kind           string `json:"kind"`
+	ManifestDigest string `json:"manifest_digest"`
+	Status         string `json:"status"`
+	RiskScore      int64  `json:"risk_score"`
+	UnknownsCount  int    `json:"unknowns_count"`
+	Findings       []struct {
+		ID            string `json:"id"`
+		Purl          string `json:"purl"`
+		Vulnerability string `json:"vulnerability"`
+		Severity      string `json:"severity"`
+		Outcome       string `json:"outcome"`
+		VEX           *struct {
+			Status string `json:"status"`
+		} `json:"vex"`
+	} `json:"findings"`
+}
+
 func readVerdict(path string) (*artifacts.Verdict, string, error) {
 	b, err := load.File(path, maxVerdictBytes)
 	if err != nil {
@@ -26,11 +47,19 @@ func readVerdict(path string) (*artifacts.Verdict, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	var v artifacts.Verdict
-	if err := json.Unmarshal(c, &v); err != nil || v.Kind != artifacts.KindVerdict {
-		return nil, "", fmt.Errorf("%s: not a stella-oras verdict (kind %q)", path, v.Kind)
+	var lv leanVerdict
+	if err := json.Unmarshal(c, &lv); err != nil || lv.Kind != artifacts.KindVerdict {
+		return nil, "", fmt.Errorf("%s: not a stella-oras verdict (kind %q)", path, lv.Kind)
 	}
-	return &v, canon.ContentID(c), nil
+	v := &artifacts.Verdict{Kind: lv.Kind, ManifestDigest: lv.ManifestDigest, Status: lv.Status, RiskScore: lv.RiskScore, UnknownsCount: lv.UnknownsCount}
+	v.Findings = make([]artifacts.Finding, len(lv.Findings))
+	for i, f := range lv.Findings {
+		v.Findings[i] = artifacts.Finding{ID: f.ID, Purl: f.Purl, Vulnerability: f.Vulnerability, Severity: f.Severity, Outcome: f.Outcome}
+		if f.VEX != nil {
+			v.Findings[i].VEX = &artifacts.VEXDecision{Status: f.VEX.Status}
+		}
+	}
+	return v, canon.ContentID(c), nil
 }
 
 func newDeltaCmd(s *streams) *cobra.Command {
@@ -59,11 +88,20 @@ when one fires, 0 otherwise.`,
 			if err != nil {
 				return usageError{err}
 			}
-			base, bd, err := readVerdict(args[0])
-			if err != nil {
-				return err
+			// The two verdicts are read in parallel: reading them is the work.
+			var (
+				base, head *artifacts.Verdict
+				bd, hd     string
+				berr       error
+				wg         sync.WaitGroup
+			)
+			wg.Add(1)
+			go func() { defer wg.Done(); base, bd, berr = readVerdict(args[0]) }()
+			head, hd, err = readVerdict(args[1])
+			wg.Wait()
+			if berr != nil {
+				return berr
 			}
-			head, hd, err := readVerdict(args[1])
 			if err != nil {
 				return err
 			}
