@@ -10,9 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/youmark/pkcs8"
+
+	"github.com/stella-ops/stella-oras/verify"
 )
 
 // Sentinel errors for keys.
@@ -74,14 +74,14 @@ func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
-// KeyID is the SHA-256 of the public key's PKIX DER, in hex.
+// KeyID is the SHA-256 of the public key's PKIX DER, in hex (the same ID
+// verify reports for a signer).
 func KeyID(pub crypto.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	id, err := verify.KeyID(pub)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrKey, err)
 	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:]), nil
+	return id, nil
 }
 
 // ParsePrivateKey reads a private key PEM: encrypted PKCS#8, cosign's

@@ -239,21 +239,6 @@ func sortRefs(refs []ocispec.Descriptor) []ocispec.Descriptor {
 	return slices.CompactFunc(refs, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
 }
 
-// referrersAPI says whether the registry serves the referrers API,
-// listing once (with a filter that matches nothing useful, to keep the
-// answer small) when it is not known yet.
-func referrersAPI(ctx context.Context, t *Target, subject ocispec.Descriptor) (bool, error) {
-	if probed, has := t.capability(); probed {
-		return has, nil
-	}
-	_, supported, err := listByAPI(ctx, t, subject, "application/vnd.stellaops.probe")
-	if err != nil {
-		return false, err
-	}
-	t.setCapability(supported)
-	return supported, nil
-}
-
 func scheme(plain bool) string {
 	if plain {
 		return "http"

@@ -6,8 +6,6 @@ import "errors"
 var (
 	// ErrReference: a reference that does not parse.
 	ErrReference = errors.New("invalid reference")
-	// ErrDigestRequired: a tag was given where only a digest is safe.
-	ErrDigestRequired = errors.New("digest required")
 	// ErrNotFound: the manifest or blob does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrTooLarge: content exceeds a limit.
@@ -20,6 +18,4 @@ var (
 	ErrFallbackIndex = errors.New("invalid referrers tag")
 	// ErrUnsafePath: an archive or artifact names a path outside its root.
 	ErrUnsafePath = errors.New("unsafe path")
-	// ErrReadOnly: the target cannot be written.
-	ErrReadOnly = errors.New("target is read-only")
 )

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/sbom"
 )
@@ -95,20 +94,6 @@ func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, string, error) {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	return s, d, nil
-}
-
-// CanonicalID reads a JSON document and returns the content ID of its
-// canonical form (the identity of VEX and other JSON inputs).
-func CanonicalID(path string, limit int64) (string, error) {
-	data, err := File(path, limit)
-	if err != nil {
-		return "", err
-	}
-	c, err := canon.Transform(data)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return canon.ContentID(c), nil
 }
 
 // ReadSources loads every *.json record under a directory (recursively) or
