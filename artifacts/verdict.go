@@ -41,12 +41,14 @@ type Inputs struct {
 // verdict's manifest_digest; replaying the same manifest gives the same
 // verdict bytes.
 type ScanManifest struct {
-	CanonVersion string   `json:"_canonVersion"`
-	Kind         string   `json:"kind"`
-	Engine       Engine   `json:"engine"`
-	Inputs       Inputs   `json:"inputs"`
-	OptionsHash  string   `json:"options_hash"`
-	Subject      *Subject `json:"subject"`
+	CanonVersion string `json:"_canonVersion"`
+	Kind         string `json:"kind"`
+	Engine       Engine `json:"engine"`
+	Inputs       Inputs `json:"inputs"`
+	// Environment selects the policy's unknowns budget ("" for none).
+	Environment string   `json:"environment,omitempty"`
+	OptionsHash string   `json:"options_hash"`
+	Subject     *Subject `json:"subject"`
 }
 
 // Subject is the image a verdict judges, when known.
@@ -72,19 +74,57 @@ type Verdict struct {
 	Status         string    `json:"status"`
 	// RiskScore is the sum over findings of their score in tenths of a CVSS
 	// point (integer arithmetic; see Finding.Score).
-	RiskScore     int64     `json:"risk_score"`
-	UnknownsCount int       `json:"unknowns_count"`
-	Summary       Summary   `json:"summary"`
-	Findings      []Finding `json:"findings"`
-	Unknowns      []Unknown `json:"unknowns"`
+	RiskScore     int64   `json:"risk_score"`
+	UnknownsCount int     `json:"unknowns_count"`
+	Summary       Summary `json:"summary"`
+	// Gates are the policy's verdict gates that fired, in policy order.
+	Gates []Rule `json:"gates"`
+	// BudgetCheck is the unknowns budget of the environment, when one is
+	// selected.
+	BudgetCheck *BudgetCheck `json:"budget_check"`
+	Findings    []Finding    `json:"findings"`
+	Unknowns    []Unknown    `json:"unknowns"`
+}
+
+// Rule is a policy rule that fired: a gate, or the severity table.
+type Rule struct {
+	Name    string `json:"name"`
+	Outcome string `json:"outcome"`
+	Message string `json:"message"`
+}
+
+// BudgetCheck is the "BudgetCheck" predicate: the unknowns budget of one
+// environment against the verdict's counts.
+type BudgetCheck struct {
+	Environment string       `json:"environment"`
+	Limits      BudgetLimits `json:"limits"`
+	Counts      BudgetCounts `json:"counts"`
+	ConfigHash  string       `json:"config_hash"`
+	Exceeded    []string     `json:"exceeded"` // the limits exceeded, e.g. "max_unknowns", "max_by_reason.NO_PURL"
+	Outcome     string       `json:"outcome"`  // pass, or the budget's outcome when exceeded
+}
+
+// BudgetLimits are the limits of a budget (-1: unbounded).
+type BudgetLimits struct {
+	MaxUnknowns int            `json:"max_unknowns"`
+	MaxByReason map[string]int `json:"max_by_reason"`
+}
+
+// BudgetCounts are the unknowns counted against a budget.
+type BudgetCounts struct {
+	Unknowns int            `json:"unknowns"`
+	ByReason map[string]int `json:"by_reason"`
 }
 
 // Summary counts findings by severity and by outcome.
 type Summary struct {
-	Components int            `json:"components"`
-	Findings   int            `json:"findings"`
-	BySeverity map[string]int `json:"by_severity"`
-	ByOutcome  map[string]int `json:"by_outcome"`
+	Components     int            `json:"components"`
+	Findings       int            `json:"findings"`
+	BySeverity     map[string]int `json:"by_severity"`
+	ByOutcome      map[string]int `json:"by_outcome"`
+	ByReachability map[string]int `json:"by_reachability"`
+	Suppressed     int            `json:"suppressed"`
+	Excepted       int            `json:"excepted"`
 }
 
 // Finding is one vulnerability in one component.
@@ -114,6 +154,34 @@ type Finding struct {
 	// VEX is the merged VEX decision for the finding, when any statement
 	// applies.
 	VEX *VEXDecision `json:"vex,omitempty"`
+	// Reachability is the finding's reachability and its evidence.
+	Reachability Reachability `json:"reachability"`
+	// Rules are the policy rules that fired for the finding, the severity
+	// table first, then gates in policy order.
+	Rules []Rule `json:"rules"`
+	// Exception is the policy exception that covers the finding, applied
+	// or expired.
+	Exception *ExceptionDecision `json:"exception,omitempty"`
+	// Points is the finding's contribution to the risk score.
+	Points int64 `json:"points"`
+}
+
+// Reachability is reachable, unreachable or unknown, with evidence: the
+// node IDs from an entrypoint to the vulnerable symbol, or govulncheck's
+// trace (entry first).
+type Reachability struct {
+	State    string   `json:"state"`
+	Source   string   `json:"source,omitempty"`
+	Reason   string   `json:"reason"`
+	Evidence []string `json:"evidence"`
+}
+
+// ExceptionDecision records a policy exception that matched a finding.
+type ExceptionDecision struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // applied, or expired (until is at or before the feed's as-of instant)
+	Until  string `json:"until"`
+	Reason string `json:"reason"`
 }
 
 // VEXDecision records how the applicable VEX statements were merged.

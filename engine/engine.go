@@ -4,6 +4,8 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/policy"
+	"github.com/stella-ops/stella-oras/engine/reach"
 	"github.com/stella-ops/stella-oras/engine/sbom"
 	"github.com/stella-ops/stella-oras/engine/vex"
 )
@@ -21,7 +25,7 @@ import (
 // version changes whenever verdict bytes could change for the same inputs.
 const (
 	Name    = "stella-oras"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
 // Identity is the engine as recorded in documents.
@@ -38,6 +42,36 @@ type Inputs struct {
 	VEXDocs []*vex.Document
 	Subject *artifacts.Subject
 	Policy  *Policy
+	// Reach is the reachability evidence, if any.
+	Reach *reach.Input
+	// Env selects the policy's unknowns budget; "" means the policy's
+	// default environment, if it names one.
+	Env string
+}
+
+// ErrEnvironment is an environment the policy does not budget.
+var ErrEnvironment = errors.New("unknown environment")
+
+// environment resolves the budget environment.
+func (in *Inputs) environment(p *Policy) (string, error) {
+	env := in.Env
+	if env == "" {
+		env = p.DefaultEnv
+	}
+	if env == "" {
+		return "", nil
+	}
+	if _, ok := p.Budget(env); !ok {
+		return "", fmt.Errorf("%w %q: policy %s@%s budgets %s", ErrEnvironment, env, p.Name, p.Version, listOrNone(p.Environments()))
+	}
+	return env, nil
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "no environment"
+	}
+	return strings.Join(s, ", ")
 }
 
 // Manifest builds the scan manifest of an evaluation.
@@ -57,16 +91,26 @@ func Manifest(in *Inputs) (*artifacts.ScanManifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	env, err := in.environment(p)
+	if err != nil {
+		return nil, err
+	}
+	var rref *artifacts.InputRef
+	if in.Reach != nil {
+		rref = &artifacts.InputRef{Digest: in.Reach.Digest, Format: in.Reach.Format}
+	}
 	return &artifacts.ScanManifest{
 		CanonVersion: canon.Version,
 		Kind:         artifacts.KindScanManifest,
 		Engine:       Identity(),
 		Inputs: artifacts.Inputs{
-			SBOM:   artifacts.InputRef{Digest: in.SBOMDigest, Format: in.SBOM.Format},
-			VEX:    vex,
-			Feed:   artifacts.FeedRef{Digest: in.Feed.ContentID(), Epoch: in.Feed.Epoch().Format("2006-01-02T15:04:05Z07:00")},
-			Policy: artifacts.PolicyRef{Digest: pid, Name: p.Name, Version: p.Version},
+			SBOM:         artifacts.InputRef{Digest: in.SBOMDigest, Format: in.SBOM.Format},
+			VEX:          vex,
+			Reachability: rref,
+			Feed:         artifacts.FeedRef{Digest: in.Feed.ContentID(), Epoch: in.Feed.Epoch().Format("2006-01-02T15:04:05Z07:00")},
+			Policy:       artifacts.PolicyRef{Digest: pid, Name: p.Name, Version: p.Version},
 		},
+		Environment: env,
 		OptionsHash: opts,
 		Subject:     in.Subject,
 	}, nil
@@ -102,12 +146,16 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 		return nil, nil, err
 	}
 	p := in.policy()
+	if err := p.Prepare(); err != nil {
+		return nil, nil, err
+	}
 	v := &artifacts.Verdict{
 		CanonVersion:   canon.Version,
 		Kind:           artifacts.KindVerdict,
 		Engine:         Identity(),
 		ManifestDigest: mid,
 		Policy:         m.Inputs.Policy,
+		Gates:          []artifacts.Rule{},
 		Findings:       []artifacts.Finding{},
 		Unknowns:       []artifacts.Unknown{},
 	}
@@ -126,27 +174,127 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 	slices.SortFunc(v.Unknowns, compareUnknown)
 	v.UnknownsCount = len(v.Unknowns)
 	v.Summary = artifacts.Summary{
-		Components: len(in.SBOM.Components),
-		Findings:   len(v.Findings),
-		BySeverity: map[string]int{},
-		ByOutcome:  map[string]int{},
+		Components:     len(in.SBOM.Components),
+		Findings:       len(v.Findings),
+		BySeverity:     map[string]int{},
+		ByOutcome:      map[string]int{},
+		ByReachability: map[string]int{},
 	}
-	for _, s := range []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone, SeverityUnknown} {
+	for _, s := range policy.Severities {
 		v.Summary.BySeverity[s] = 0
 	}
 	for _, o := range []string{artifacts.StatusFail, artifacts.StatusWarn, artifacts.StatusPass} {
 		v.Summary.ByOutcome[o] = 0
 	}
+	for _, r := range policy.ReachabilityStates {
+		v.Summary.ByReachability[r] = 0
+	}
+	t := &policy.Totals{Components: int64(len(in.SBOM.Components)), Findings: int64(len(v.Findings)), Unknowns: int64(v.UnknownsCount)}
 	v.Status = artifacts.StatusPass
 	for _, f := range v.Findings {
-		if f.VEX == nil || !f.VEX.Applied { // a suppressed finding carries no risk
-			v.RiskScore += int64(riskPoints(f.Score))
-		}
+		v.RiskScore += f.Points
 		v.Summary.BySeverity[f.Severity]++
 		v.Summary.ByOutcome[f.Outcome]++
+		v.Summary.ByReachability[f.Reachability.State]++
 		v.Status = worse(v.Status, f.Outcome)
+		suppressed := f.VEX != nil && f.VEX.Applied
+		excepted := f.Exception != nil && f.Exception.Status == ExceptionApplied
+		switch {
+		case suppressed:
+			v.Summary.Suppressed++
+			t.Suppressed++
+		case excepted:
+			v.Summary.Excepted++
+			t.Excepted++
+		default:
+			t.Active++
+			*severityCount(t, f.Severity)++
+			if f.Reachability.State == "reachable" {
+				t.Reachable++
+			}
+		}
+		switch f.Outcome {
+		case artifacts.StatusFail:
+			t.Fail++
+		case artifacts.StatusWarn:
+			t.Warn++
+		}
+	}
+	t.RiskScore = v.RiskScore
+	fired, err := p.EvalVerdict(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range fired {
+		v.Gates = append(v.Gates, artifacts.Rule{Name: g.Name, Outcome: g.Outcome, Message: g.Message})
+		v.Status = worse(v.Status, g.Outcome)
+	}
+	if m.Environment != "" {
+		bc, err := budgetCheck(p, m.Environment, v.Unknowns)
+		if err != nil {
+			return nil, nil, err
+		}
+		v.BudgetCheck = bc
+		v.Status = worse(v.Status, bc.Outcome)
 	}
 	return m, v, nil
+}
+
+func severityCount(t *policy.Totals, sev string) *int64 {
+	switch sev {
+	case SeverityCritical:
+		return &t.Critical
+	case SeverityHigh:
+		return &t.High
+	case SeverityMedium:
+		return &t.Medium
+	case SeverityLow:
+		return &t.Low
+	case SeverityNone:
+		return &t.None
+	}
+	return &t.UnknownSeverity
+}
+
+// budgetCheck counts the unknowns against the environment's budget.
+func budgetCheck(p *Policy, env string, unknowns []artifacts.Unknown) (*artifacts.BudgetCheck, error) {
+	b, _ := p.Budget(env)
+	hash, err := canonID(map[string]any{"environment": env, "budget": b})
+	if err != nil {
+		return nil, err
+	}
+	bc := &artifacts.BudgetCheck{
+		Environment: env,
+		Limits:      artifacts.BudgetLimits{MaxUnknowns: b.MaxUnknowns, MaxByReason: map[string]int{}},
+		Counts:      artifacts.BudgetCounts{Unknowns: len(unknowns), ByReason: map[string]int{}},
+		ConfigHash:  hash,
+		Exceeded:    []string{},
+		Outcome:     artifacts.StatusPass,
+	}
+	for r, n := range b.MaxByReason {
+		bc.Limits.MaxByReason[r] = n
+		bc.Counts.ByReason[r] = 0
+	}
+	for _, u := range unknowns {
+		bc.Counts.ByReason[u.Reason]++
+	}
+	if b.MaxUnknowns >= 0 && bc.Counts.Unknowns > b.MaxUnknowns {
+		bc.Exceeded = append(bc.Exceeded, "max_unknowns")
+	}
+	for _, r := range sortedKeys(b.MaxByReason) {
+		if bc.Counts.ByReason[r] > b.MaxByReason[r] {
+			bc.Exceeded = append(bc.Exceeded, "max_by_reason."+r)
+		}
+	}
+	if len(bc.Exceeded) > 0 {
+		bc.Outcome = b.Outcome
+	}
+	return bc, nil
+}
+
+func canonID(v any) (string, error) {
+	_, id, err := canon.MarshalID(v)
+	return id, err
 }
 
 type componentResult struct {
@@ -162,7 +310,7 @@ type componentResult struct {
 func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
 	comps := in.SBOM.Components
 	results := make([]componentResult, len(comps))
-	idx := newVEXIndex(in.VEXDocs)
+	x := &evalCtx{snap: in.Feed, sbomDigest: in.SBOMDigest, p: p, idx: newVEXIndex(in.VEXDocs), reach: in.Reach, epoch: in.Feed.Epoch()}
 	workers := min(runtime.GOMAXPROCS(0), 8, max(len(comps)/64, 1))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -176,7 +324,7 @@ func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
 					return
 				}
 				r := &results[i]
-				r.findings, r.unknowns, r.err = matchComponent(&comps[i], in.Feed, in.SBOMDigest, p, idx)
+				r.findings, r.unknowns, r.err = matchComponent(&comps[i], x)
 			}
 		}()
 	}
@@ -187,15 +335,6 @@ func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
 		}
 	}
 	return results, nil
-}
-
-// riskPoints is a finding's contribution to risk_score, in tenths of a CVSS
-// point: its score, or 50 (a medium 5.0) when the advisory has none.
-func riskPoints(score int) int {
-	if score < 0 {
-		return 50
-	}
-	return score
 }
 
 func worse(a, b string) string {

@@ -4,20 +4,26 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/osv-scalibr/semantic"
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/policy"
+	"github.com/stella-ops/stella-oras/engine/reach"
 	"github.com/stella-ops/stella-oras/engine/sbom"
 )
 
 // Reason codes the engine adds to findings.
 const (
-	ReasonSeverityPrefix = "SEVERITY_"   // + CRITICAL, HIGH, …, UNKNOWN
-	ReasonNoSeverity     = "NO_SEVERITY" // the advisory carries no usable rating
-	ReasonFixAvailable   = "FIX_AVAILABLE"
-	ReasonNoFix          = "NO_FIX"
-	ReasonGatePrefix     = "GATE_" // + FAIL, WARN, PASS
+	ReasonSeverityPrefix   = "SEVERITY_"   // + CRITICAL, HIGH, …, UNKNOWN
+	ReasonNoSeverity       = "NO_SEVERITY" // the advisory carries no usable rating
+	ReasonFixAvailable     = "FIX_AVAILABLE"
+	ReasonNoFix            = "NO_FIX"
+	ReasonGatePrefix       = "GATE_"       // + FAIL, WARN, PASS: the finding's outcome
+	ReasonRulePrefix       = "RULE_FIRED_" // + FAIL, WARN: a policy gate fired
+	ReasonExceptionApplied = "EXCEPTION_APPLIED"
+	ReasonExceptionExpired = "EXCEPTION_EXPIRED"
 )
 
 // hit is one matched record for one component.
@@ -26,11 +32,23 @@ type hit struct {
 	reasons []string
 	fixed   []string
 	ratings []rating
+	symbols []string // vulnerable symbols (Go: ecosystem_specific.imports)
+}
+
+// evalCtx is what every component's matching shares (read-only).
+type evalCtx struct {
+	snap       *feed.Snapshot
+	sbomDigest string
+	p          *Policy
+	idx        vexIndex
+	reach      *reach.Input
+	epoch      time.Time
 }
 
 // matchComponent finds every advisory affecting c, grouped so that one
 // vulnerability (an alias group) is one finding.
-func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p *Policy, idx vexIndex) ([]artifacts.Finding, []artifacts.Unknown, error) {
+func matchComponent(c *sbom.Component, x *evalCtx) ([]artifacts.Finding, []artifacts.Unknown, error) {
+	snap := x.snap
 	recs, err := snap.Lookup(c.Ecosystem, c.Name)
 	if err != nil || len(recs) == 0 {
 		return nil, nil, err
@@ -65,6 +83,7 @@ func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p
 				h.reasons = append(h.reasons, feed.ReasonReleaseUnknown)
 			}
 			h.fixed = append(h.fixed, o.Fixed...)
+			h.symbols = append(h.symbols, reach.GoSymbols(a.EcosystemSpecific)...)
 			for _, s := range a.Severity {
 				if rt, ok := cvssRating(s); ok {
 					h.ratings = append(h.ratings, rt)
@@ -99,7 +118,7 @@ func matchComponent(c *sbom.Component, snap *feed.Snapshot, sbomDigest string, p
 	keys := sortedKeys(groups)
 	covered := map[string]bool{}
 	for _, k := range keys {
-		f, err := finding(c, groups[k], snap, sbomDigest, p, idx)
+		f, err := finding(c, groups[k], x)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -133,8 +152,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// finding merges the hits of one alias group into one finding.
-func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest string, p *Policy, idx vexIndex) (artifacts.Finding, error) {
+// finding merges the hits of one alias group into one finding and judges
+// it: severity, reachability, VEX merge, policy gates, exceptions, points.
+func finding(c *sbom.Component, hits []*hit, x *evalCtx) (artifacts.Finding, error) {
+	snap, p := x.snap, x.p
 	slices.SortFunc(hits, func(a, b *hit) int { return strings.Compare(a.rec.ID, b.rec.ID) })
 	primary := hits[0].rec
 	f := artifacts.Finding{
@@ -144,13 +165,15 @@ func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest str
 	}
 	aliases := map[string]bool{}
 	var ratings []rating
-	var reasons, fixed, evidence []string
+	var reasons, fixed, evidence, symbols []string
+	published := ""
 	for _, h := range hits {
 		f.Records = append(f.Records, h.rec.ID)
 		evidence = append(evidence, h.rec.ContentID)
 		reasons = append(reasons, h.reasons...)
 		fixed = append(fixed, h.fixed...)
 		ratings = append(ratings, h.ratings...)
+		symbols = append(symbols, h.symbols...)
 		for _, a := range h.rec.Aliases {
 			aliases[a] = true
 		}
@@ -160,14 +183,18 @@ func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest str
 		if f.Summary == "" {
 			f.Summary = strings.TrimSpace(h.rec.Summary)
 		}
+		if pub := h.rec.Published; pub != "" && (published == "" || pub < published) {
+			published = pub
+		}
 	}
 	delete(aliases, primary.ID)
 	f.Aliases = sortedKeys(aliases)
-	evidence = append(evidence, sbomDigest)
+	evidence = append(evidence, x.sbomDigest)
 	slices.Sort(evidence)
 	f.Evidence = slices.Compact(evidence)
 	allFixed := sortVersions(fixed, c.Ecosystem)
 	f.FixedVersions = upgrades(slices.Clone(allFixed), c.Ecosystem, c.Version)
+	ids := append(append([]string{f.Vulnerability}, f.Aliases...), f.Records...)
 
 	r := best(ratings, p.SeverityPreference)
 	f.Score, f.ScoreSource, f.Vector = r.score, r.source, r.vector
@@ -181,27 +208,114 @@ func finding(c *sbom.Component, hits []*hit, snap *feed.Snapshot, sbomDigest str
 	} else {
 		reasons = append(reasons, ReasonNoFix)
 	}
-	f.Outcome = p.outcome(f.Severity)
-	if len(idx) > 0 {
-		ids := append(append([]string{f.Vulnerability}, f.Aliases...), f.Records...)
-		f.VEX = mergeVEX(idx.applicable(ids, c.Purl), p, c.Ecosystem, c.Version, allFixed)
+
+	rr := x.reach.Answer(&reach.Query{Purl: c.Purl, Ecosystem: c.Ecosystem, Name: c.Name, Version: c.Version, IDs: ids, Symbols: sortedUnique(symbols)})
+	f.Reachability = artifacts.Reachability{State: rr.State, Source: rr.Source, Reason: rr.Reason, Evidence: rr.Evidence}
+	if x.reach != nil {
+		reasons = append(reasons, rr.Reason)
 	}
+
+	base := p.Outcome(f.Severity)
+	f.Outcome = base
+	f.Rules = []artifacts.Rule{}
+	if base != artifacts.StatusPass {
+		f.Rules = append(f.Rules, artifacts.Rule{Name: "severity.outcomes." + f.Severity, Outcome: base, Message: "severity " + f.Severity + " is " + base + " by the policy's severity table"})
+	}
+	if len(x.idx) > 0 {
+		f.VEX = mergeVEX(x.idx.applicable(ids, c.Purl), p, c.Ecosystem, c.Version, allFixed, rr.State == reach.Unreachable)
+	}
+	suppressed := f.VEX != nil && f.VEX.Applied
 	if f.VEX != nil {
 		reasons = append(reasons, f.VEX.Reason)
-		if f.VEX.Applied {
-			f.Outcome = artifacts.StatusPass
+	}
+	if len(p.Gates) > 0 {
+		facts := gateFacts(&f, suppressed, published, x.epoch)
+		fired, err := p.EvalFinding(facts)
+		if err != nil {
+			return f, fmt.Errorf("%s %s: %w", f.Purl, f.Vulnerability, err)
+		}
+		for _, g := range fired {
+			f.Rules = append(f.Rules, artifacts.Rule{Name: g.Name, Outcome: g.Outcome, Message: g.Message})
+			f.Outcome = worse(f.Outcome, g.Outcome)
+			reasons = append(reasons, ReasonRulePrefix+strings.ToUpper(g.Outcome))
 		}
 	}
-	reasons = append(reasons, ReasonGatePrefix+strings.ToUpper(f.Outcome))
-	slices.Sort(reasons)
-	f.Reasons = slices.Compact(reasons)
-	f.Explanation = explain(&f, p)
 	id, err := findingID(f.Purl, f.Vulnerability)
 	if err != nil {
 		return f, err
 	}
 	f.ID = id
+	f.Exception = exception(p, &f, ids, x.epoch)
+	switch {
+	case suppressed:
+		f.Outcome = artifacts.StatusPass
+	case f.Exception != nil && f.Exception.Status == ExceptionApplied:
+		f.Outcome = artifacts.StatusPass
+		reasons = append(reasons, ReasonExceptionApplied)
+	case f.Exception != nil:
+		reasons = append(reasons, ReasonExceptionExpired)
+	}
+	if !suppressed {
+		f.Points = p.Points(f.Score, f.Severity, f.Reachability.State)
+	}
+	reasons = append(reasons, ReasonGatePrefix+strings.ToUpper(f.Outcome))
+	slices.Sort(reasons)
+	f.Reasons = slices.Compact(reasons)
+	f.Explanation = explain(&f, p)
 	return f, nil
+}
+
+// Exception states.
+const (
+	ExceptionApplied = "applied"
+	ExceptionExpired = "expired"
+)
+
+// exception finds the policy exception covering a finding: the first
+// (by ID) that is still valid at the feed's as-of instant, else the first
+// that has expired.
+func exception(p *Policy, f *artifacts.Finding, ids []string, epoch time.Time) *artifacts.ExceptionDecision {
+	var expired *artifacts.ExceptionDecision
+	for _, e := range p.Exceptions {
+		if !e.Matches(f.ID, f.Purl, ids, purlMatches) {
+			continue
+		}
+		until, err := time.Parse(time.RFC3339, e.Until)
+		d := &artifacts.ExceptionDecision{ID: e.ID, Until: e.Until, Reason: e.Reason, Status: ExceptionApplied}
+		if err == nil && epoch.Before(until) {
+			return d
+		}
+		if expired == nil {
+			d.Status = ExceptionExpired
+			expired = d
+		}
+	}
+	return expired
+}
+
+// gateFacts is what a finding gate sees.
+func gateFacts(f *artifacts.Finding, suppressed bool, published string, epoch time.Time) *policy.Finding {
+	g := &policy.Finding{
+		ID: f.ID, Vulnerability: f.Vulnerability, Aliases: f.Aliases, Purl: f.Purl, Ecosystem: f.Ecosystem,
+		Name: f.Name, Version: f.Version, Severity: f.Severity, CVSS: -1, ScoreSource: f.ScoreSource,
+		Reachability: f.Reachability.State, VEX: "none", Suppressed: suppressed,
+		FixAvailable: len(f.FixedVersions) > 0, AgeDays: -1,
+	}
+	if f.Score >= 0 && f.ScoreSource != SourceDatabaseSpecific {
+		g.CVSS = float64(f.Score) / 10
+	}
+	if f.VEX != nil {
+		g.VEX = f.VEX.Status
+	}
+	if t, err := time.Parse(time.RFC3339, published); err == nil {
+		g.AgeDays = max(int64(epoch.Sub(t)/(24*time.Hour)), 0)
+	}
+	return g
+}
+
+func sortedUnique(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
 }
 
 // sortVersions orders versions by the ecosystem's rules (then bytewise, for
@@ -269,6 +383,8 @@ func explain(f *artifacts.Finding, p *Policy) string {
 			who = "an unnamed issuer"
 		}
 		switch {
+		case d.Applied && d.Reason == ReasonVEXUnreachable:
+			fmt.Fprintf(&b, ". VEX from %s says %s, and the vulnerable code is unreachable: suppressed", who, d.Status)
 		case d.Applied && d.Justification != "":
 			fmt.Fprintf(&b, ". VEX from %s says %s (%s): suppressed", who, d.Status, d.Justification)
 		case d.Applied:
@@ -282,9 +398,33 @@ func explain(f *artifacts.Finding, p *Policy) string {
 		default:
 			fmt.Fprintf(&b, ". VEX says %s", d.Status)
 		}
-		fmt.Fprintf(&b, ". Policy %s@%s: %s.", p.Name, p.Version, f.Outcome)
+	}
+	switch r := f.Reachability; {
+	case r.State == reach.Reachable:
+		fmt.Fprintf(&b, ". Reachable (%s): %s", r.Source, strings.Join(r.Evidence, " -> "))
+	case r.State == reach.Unreachable:
+		fmt.Fprintf(&b, ". Unreachable (%s, %s)", r.Source, r.Reason)
+	case r.Source != "":
+		fmt.Fprintf(&b, ". Reachability unknown (%s, %s)", r.Source, r.Reason)
+	}
+	gates := false
+	for _, g := range f.Rules {
+		if !strings.HasPrefix(g.Name, "severity.") {
+			fmt.Fprintf(&b, ". Gate %s: %s", g.Name, g.Outcome)
+			gates = true
+		}
+	}
+	if e := f.Exception; e != nil {
+		if e.Status == ExceptionApplied {
+			fmt.Fprintf(&b, ". Exception %s applies until %s (%s)", e.ID, e.Until, e.Reason)
+		} else {
+			fmt.Fprintf(&b, ". Exception %s expired at %s, on or before the feed's as-of instant", e.ID, e.Until)
+		}
+	}
+	if f.VEX == nil && !gates && f.Exception == nil {
+		fmt.Fprintf(&b, ". Policy %s@%s: %s on %s severity.", p.Name, p.Version, f.Outcome, f.Severity)
 		return b.String()
 	}
-	fmt.Fprintf(&b, ". Policy %s@%s: %s on %s severity.", p.Name, p.Version, f.Outcome, f.Severity)
+	fmt.Fprintf(&b, ". Policy %s@%s: %s.", p.Name, p.Version, f.Outcome)
 	return b.String()
 }

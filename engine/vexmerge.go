@@ -8,6 +8,7 @@ import (
 	packageurl "github.com/package-url/packageurl-go"
 
 	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/engine/vex"
 )
 
@@ -20,6 +21,7 @@ const (
 	ReasonVEXContested           = "VEX_CONTESTED"
 	ReasonVEXNoJustification     = "VEX_NOT_AFFECTED_WITHOUT_JUSTIFICATION"
 	ReasonVEXFixedWithoutVersion = "VEX_FIXED_WITHOUT_FIXED_VERSION"
+	ReasonVEXUnreachable         = "VEX_SUPPRESSED_UNREACHABLE"
 	StatusContested              = "contested"
 )
 
@@ -81,35 +83,25 @@ func purlMatches(stmt, comp string) bool {
 	return a.Version == "" || a.Version == b.Version
 }
 
-// mergeVEX applies the lattice of the README's merge table: the highest
-// trust level among the statements' issuers first, then the latest
-// timestamp, then a join of what remains (agreement keeps the status;
-// affected against not_affected or fixed is contested, treated as
-// affected). A suppression counts only with evidence.
-func mergeVEX(stmts []vex.Statement, p *Policy, eco, version string, fixed []string) *artifacts.VEXDecision {
+// mergeVEX applies the lattice of the README's merge table: the tie-breakers
+// in the policy's merge order (by default the highest trust level among the
+// statements' issuers, then the latest timestamp), then a join of what
+// remains (agreement keeps the status; affected against not_affected or
+// fixed is contested, treated as affected). A suppression counts only with
+// evidence: a justification (not_affected), a fixed version the component
+// satisfies (fixed), or an unreachable verdict (either).
+func mergeVEX(stmts []vex.Statement, p *Policy, eco, version string, fixed []string, unreachable bool) *artifacts.VEXDecision {
 	if len(stmts) == 0 {
 		return nil
 	}
-	best := -1 << 31
-	for _, s := range stmts {
-		best = max(best, p.trust(s.Issuer))
-	}
-	var top []vex.Statement
-	for _, s := range stmts {
-		if p.trust(s.Issuer) == best {
-			top = append(top, s)
-		}
-	}
-	latest := ""
-	for _, s := range top {
-		if s.Timestamp > latest { // RFC 3339 UTC strings order by time
-			latest = s.Timestamp
-		}
-	}
-	var cur []vex.Statement
-	for _, s := range top {
-		if s.Timestamp == latest {
-			cur = append(cur, s)
+	cur := stmts
+	for _, step := range p.Merge() {
+		switch step {
+		case policy.MergeTrust:
+			cur = keepMax(cur, func(s vex.Statement) int { return p.TrustOf(s.Issuer) }, func(a, b int) bool { return a > b })
+		case policy.MergeTimestamp:
+			// RFC 3339 UTC strings order by time
+			cur = keepMax(cur, func(s vex.Statement) string { return s.Timestamp }, func(a, b string) bool { return a > b })
 		}
 	}
 	d := &artifacts.VEXDecision{Statements: []string{}}
@@ -139,23 +131,47 @@ func mergeVEX(stmts []vex.Statement, p *Policy, eco, version string, fixed []str
 				break
 			}
 		}
-		if d.Justification == "" && !p.AcceptUnjustified {
+		switch {
+		case d.Justification != "":
+			d.Applied, d.Reason = true, ReasonVEXNotAffected
+		case unreachable:
+			d.Applied, d.Reason = true, ReasonVEXUnreachable
+		case p.AcceptUnjustified:
+			d.Applied, d.Reason = true, ReasonVEXNotAffected
+		default:
 			d.Reason = ReasonVEXNoJustification
-			return d
 		}
-		d.Applied, d.Reason = true, ReasonVEXNotAffected
 		return d
 	case statuses[vex.StatusFixed]:
 		d.Status, d.Issuer = vex.StatusFixed, firstWith(cur, vex.StatusFixed).Issuer
-		if !satisfiesFix(eco, version, fixed) {
+		switch {
+		case satisfiesFix(eco, version, fixed):
+			d.Applied, d.Reason = true, ReasonVEXFixed
+		case unreachable:
+			d.Applied, d.Reason = true, ReasonVEXUnreachable
+		default:
 			d.Reason = ReasonVEXFixedWithoutVersion
-			return d
 		}
-		d.Applied, d.Reason = true, ReasonVEXFixed
 		return d
 	}
 	d.Status, d.Reason = vex.StatusUnderInvestigation, ReasonVEXUnderInvestigation
 	return d
+}
+
+// keepMax keeps the statements whose key is the greatest.
+func keepMax[K comparable](ss []vex.Statement, key func(vex.Statement) K, greater func(a, b K) bool) []vex.Statement {
+	var best K
+	var out []vex.Statement
+	for i, s := range ss {
+		k := key(s)
+		switch {
+		case i == 0 || greater(k, best):
+			best, out = k, []vex.Statement{s}
+		case k == best:
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func firstWith(ss []vex.Statement, status string) vex.Statement {

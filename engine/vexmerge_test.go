@@ -41,13 +41,13 @@ func TestMergeTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := mergeVEX(tt.stmts, tt.p, "Go", "1.5.0", tt.fixed)
+			d := mergeVEX(tt.stmts, tt.p, "Go", "1.5.0", tt.fixed, false)
 			if d == nil || d.Status != tt.status || d.Applied != tt.applied || d.Reason != tt.reason {
 				t.Errorf("mergeVEX = %+v, want %s applied=%v %s", d, tt.status, tt.applied, tt.reason)
 			}
 		})
 	}
-	if mergeVEX(nil, def, "Go", "1.5.0", nil) != nil {
+	if mergeVEX(nil, def, "Go", "1.5.0", nil, false) != nil {
 		t.Error("no statements must give no decision")
 	}
 	// Applicability: by product, by subcomponent, version-bound.

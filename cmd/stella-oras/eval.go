@@ -1,8 +1,8 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"github.com/stella-ops/stella-oras/engine/vex"
 	"io"
 	"os"
 	"strings"
@@ -12,6 +12,8 @@ import (
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/engine/reach"
+	"github.com/stella-ops/stella-oras/engine/vex"
 	"github.com/stella-ops/stella-oras/internal/load"
 )
 
@@ -27,6 +29,9 @@ type evalOptions struct {
 	maxSBOMBytes int64
 	strict       bool
 	schemas      string
+	policy       string
+	reach        string
+	env          string
 }
 
 type evalResult struct {
@@ -72,6 +77,9 @@ Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
 	f.Int64Var(&o.maxSBOMBytes, "max-sbom-bytes", load.DefaultMaxSBOMBytes, "refuse SBOMs larger than this")
 	f.BoolVar(&o.strict, "strict", false, "validate the SBOM against its format's JSON schema first")
 	f.StringVar(&o.schemas, "schemas", os.Getenv("STELLA_SCHEMAS"), "directory of CycloneDX and SPDX JSON schemas for --strict (default $STELLA_SCHEMAS)")
+	f.StringVar(&o.policy, "policy", "", "policy: YAML source or compiled IR (default: the built-in stella-default)")
+	f.StringVar(&o.reach, "reachability", "", "reachability evidence: a stella reach graph or a govulncheck -json stream")
+	f.StringVar(&o.env, "env", "", "environment whose unknowns budget applies (default: the policy's default environment)")
 	o.out.register(cmd)
 	return cmd
 }
@@ -98,7 +106,21 @@ func runEval(s *streams, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
-	in := &engine.Inputs{SBOM: sb, SBOMDigest: sbDigest, Feed: snap}
+	in := &engine.Inputs{SBOM: sb, SBOMDigest: sbDigest, Feed: snap, Env: o.env}
+	if o.policy != "" {
+		if in.Policy, err = loadPolicy(o.policy); err != nil {
+			return err
+		}
+	}
+	if o.reach != "" {
+		data, err := load.File(o.reach, load.DefaultMaxSBOMBytes)
+		if err != nil {
+			return err
+		}
+		if in.Reach, err = reach.Parse(data, o.reach); err != nil {
+			return err
+		}
+	}
 	for _, v := range o.vex {
 		data, err := load.File(v, load.DefaultMaxSBOMBytes)
 		if err != nil {
@@ -115,6 +137,9 @@ func runEval(s *streams, o *evalOptions) error {
 		in.VEX = append(in.VEX, artifacts.InputRef{Digest: d.Source, Format: d.Format})
 	}
 	m, v, err := engine.Evaluate(in)
+	if errors.Is(err, engine.ErrEnvironment) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/internal/testutil"
 )
 
@@ -52,7 +53,7 @@ func TestVersion(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Name != "stella-oras" || v.Engine != "stella-oras/0.1.0" || !strings.HasPrefix(v.Go, "go1.") {
+	if v.Name != "stella-oras" || v.Engine != "stella-oras/"+engine.Version || !strings.HasPrefix(v.Go, "go1.") {
 		t.Errorf("version = %+v", v)
 	}
 	if r := cli(t, "", "version"); !strings.Contains(r.stdout, "engine:") {

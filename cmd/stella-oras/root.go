@@ -49,7 +49,7 @@ func newRoot(s *streams) *cobra.Command {
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(s), newCanonCmd(s), newFeedCmd(s), newEvalCmd(s),
+	root.AddCommand(newVersionCmd(s), newCanonCmd(s), newFeedCmd(s), newEvalCmd(s), newPolicyCmd(s),
 		newAttachCmd(s), newDiscoverCmd(s), newPullCmd(s), newRegistryCmd(s), newVerifyBundleCmd(s),
 		newKeyCmd(s), newAttestCmd(s), newVerifyCmd(s), newVexCmd(s), newDeltaCmd(s))
 	// Unknown commands and argument-count errors are usage errors.

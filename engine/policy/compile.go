@@ -1,0 +1,462 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/semver"
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion is the policy source format this compiler reads.
+const APIVersion = "stella-ops.org/policy/v1"
+
+// ErrPolicy marks a policy that does not compile or lint.
+var ErrPolicy = errors.New("invalid policy")
+
+// MaxSourceBytes bounds a policy source file.
+const MaxSourceBytes = 4 << 20
+
+// Source is the YAML (or JSON) a policy author writes.
+type Source struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	Severity   struct {
+		Prefer   []string          `json:"prefer"`
+		Outcomes map[string]string `json:"outcomes"`
+	} `json:"severity"`
+	VEX struct {
+		Trust struct {
+			Levels  []string          `json:"levels"` // highest first
+			Default string            `json:"default"`
+			Issuers map[string]string `json:"issuers"`
+		} `json:"trust"`
+		MergeOrder        []string `json:"merge_order"`
+		AcceptUnjustified bool     `json:"accept_unjustified"`
+	} `json:"vex"`
+	Gates   []SourceGate `json:"gates"`
+	Budgets struct {
+		Default      string                  `json:"default"`
+		Environments map[string]SourceBudget `json:"environments"`
+	} `json:"budgets"`
+	Exceptions []SourceException `json:"exceptions"`
+	Scoring    *struct {
+		SeverityWeights     map[string]int `json:"severity_weights"`
+		ReachabilityWeights map[string]int `json:"reachability_weights"`
+		UnratedScore        *int           `json:"unrated_score"`
+		Rounding            string         `json:"rounding"`
+	} `json:"scoring"`
+}
+
+// SourceGate is a gate as authored.
+type SourceGate struct {
+	Name    string `json:"name"`
+	Scope   string `json:"scope"`
+	When    string `json:"when"`
+	Outcome string `json:"outcome"`
+	Message string `json:"message"`
+}
+
+// SourceBudget is an environment's budget as authored.
+type SourceBudget struct {
+	MaxUnknowns *int           `json:"max_unknowns"`
+	MaxByReason map[string]int `json:"max_by_reason"`
+	Outcome     string         `json:"outcome"`
+}
+
+// SourceException is an exception as authored.
+type SourceException struct {
+	ID            string `json:"id"`
+	Vulnerability string `json:"vulnerability"`
+	Purl          string `json:"purl"`
+	Finding       string `json:"finding"`
+	Until         string `json:"until"`
+	Reason        string `json:"reason"`
+}
+
+// Compile reads a policy source (YAML or JSON) and returns its IR, linted:
+// every gate type-checks, is free of non-deterministic constructs and is
+// within the cost bound. Errors name the file and the field.
+func Compile(data []byte, file string) (*Policy, error) {
+	fail := func(path, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s: %s", ErrPolicy, file, path, fmt.Sprintf(format, a...))
+	}
+	if len(data) > MaxSourceBytes {
+		return nil, fail("$", "larger than %d bytes", MaxSourceBytes)
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrPolicy, file, err)
+	}
+	var src Source
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&src); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrPolicy, file, err)
+	}
+	if dec.More() {
+		return nil, fail("$", "more than one document")
+	}
+	return src.compile(fail)
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	reasonRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	outcomes = []string{OutcomeFail, OutcomeWarn, OutcomePass}
+	sources  = []string{SourceCVSSv4, SourceCVSSv3, SourceCVSSv2, SourceDatabaseSpecific}
+)
+
+func (s *Source) compile(fail func(path, format string, a ...any) error) (*Policy, error) {
+	if s.APIVersion != APIVersion {
+		return nil, fail("apiVersion", "%q, want %q", s.APIVersion, APIVersion)
+	}
+	if s.Kind != "Policy" {
+		return nil, fail("kind", "%q, want \"Policy\"", s.Kind)
+	}
+	if !nameRE.MatchString(s.Name) {
+		return nil, fail("name", "%q must match %s", s.Name, nameRE)
+	}
+	if !semver.IsValid("v"+s.Version) || semver.Canonical("v"+s.Version) != "v"+s.Version && !strings.Contains(s.Version, "+") {
+		return nil, fail("version", "%q is not a semantic version (MAJOR.MINOR.PATCH)", s.Version)
+	}
+	p := &Policy{Name: s.Name, Version: s.Version, Outcomes: defaultOutcomes(), SeverityPreference: Default().SeverityPreference}
+
+	if len(s.Severity.Prefer) > 0 {
+		seen := map[string]bool{}
+		for i, src := range s.Severity.Prefer {
+			if !slices.Contains(sources, src) {
+				return nil, fail(fmt.Sprintf("severity.prefer[%d]", i), "%q is not one of %s", src, strings.Join(sources, ", "))
+			}
+			if seen[src] {
+				return nil, fail(fmt.Sprintf("severity.prefer[%d]", i), "%q listed twice", src)
+			}
+			seen[src] = true
+		}
+		p.SeverityPreference = s.Severity.Prefer
+	}
+	for _, sev := range sortedKeys(s.Severity.Outcomes) {
+		o := s.Severity.Outcomes[sev]
+		if !slices.Contains(Severities, sev) {
+			return nil, fail("severity.outcomes."+sev, "unknown severity (want one of %s)", strings.Join(Severities, ", "))
+		}
+		if !slices.Contains(outcomes, o) {
+			return nil, fail("severity.outcomes."+sev, "outcome %q is not fail, warn or pass", o)
+		}
+		p.Outcomes[sev] = o
+	}
+
+	t := &s.VEX.Trust
+	level := map[string]int{}
+	for i, l := range t.Levels {
+		if !nameRE.MatchString(l) {
+			return nil, fail(fmt.Sprintf("vex.trust.levels[%d]", i), "%q must match %s", l, nameRE)
+		}
+		if _, dup := level[l]; dup {
+			return nil, fail(fmt.Sprintf("vex.trust.levels[%d]", i), "%q listed twice", l)
+		}
+		level[l] = len(t.Levels) - 1 - i
+	}
+	if len(t.Levels) > 0 {
+		p.TrustLevels = make([]string, len(t.Levels))
+		for l, n := range level {
+			p.TrustLevels[n] = l
+		}
+		def := t.Default
+		if def == "" {
+			def = t.Levels[len(t.Levels)-1]
+		}
+		n, ok := level[def]
+		if !ok {
+			return nil, fail("vex.trust.default", "%q is not a level in vex.trust.levels", def)
+		}
+		p.DefaultTrust = n
+	} else if t.Default != "" || len(t.Issuers) > 0 {
+		return nil, fail("vex.trust.levels", "required when issuers or a default level are given")
+	}
+	if len(t.Issuers) > 0 {
+		p.Trust = map[string]int{}
+		for _, iss := range sortedKeys(t.Issuers) {
+			n, ok := level[t.Issuers[iss]]
+			if !ok {
+				return nil, fail("vex.trust.issuers."+iss, "level %q is not in vex.trust.levels", t.Issuers[iss])
+			}
+			p.Trust[iss] = n
+		}
+	}
+	if len(s.VEX.MergeOrder) > 0 {
+		o := s.VEX.MergeOrder
+		if len(o) != 2 || !slices.Contains(o, MergeTrust) || !slices.Contains(o, MergeTimestamp) {
+			return nil, fail("vex.merge_order", "%q must list trust and timestamp once each, in the order they break ties (the join comes last)", o)
+		}
+		if o[0] != MergeTrust {
+			p.MergeOrder = o // the default order is left out of the IR
+		}
+	}
+	p.AcceptUnjustified = s.VEX.AcceptUnjustified
+
+	names := map[string]bool{}
+	for i, g := range s.Gates {
+		path := fmt.Sprintf("gates[%d]", i)
+		if !nameRE.MatchString(g.Name) {
+			return nil, fail(path+".name", "%q must match %s", g.Name, nameRE)
+		}
+		if names[g.Name] {
+			return nil, fail(path+".name", "gate %q defined twice", g.Name)
+		}
+		names[g.Name] = true
+		if g.Scope == "" {
+			g.Scope = ScopeFinding
+		}
+		if g.Scope != ScopeFinding && g.Scope != ScopeVerdict {
+			return nil, fail(path+".scope", "%q is not finding or verdict", g.Scope)
+		}
+		if g.Outcome != OutcomeFail && g.Outcome != OutcomeWarn {
+			return nil, fail(path+".outcome", "%q is not fail or warn", g.Outcome)
+		}
+		if strings.TrimSpace(g.When) == "" {
+			return nil, fail(path+".when", "empty expression")
+		}
+		if g.Message == "" {
+			return nil, fail(path+".message", "a message template is required")
+		}
+		if err := checkTemplate(g.Message, g.Scope); err != nil {
+			return nil, fail(path+".message", "%v", err)
+		}
+		gate := Gate{Name: g.Name, Scope: g.Scope, When: g.When, Outcome: g.Outcome, Message: g.Message}
+		if _, err := compileGate(&gate); err != nil {
+			return nil, fail(path+".when", "%v", err)
+		}
+		p.Gates = append(p.Gates, gate)
+	}
+
+	for _, env := range sortedKeys(s.Budgets.Environments) {
+		b := s.Budgets.Environments[env]
+		path := "budgets.environments." + env
+		if !nameRE.MatchString(env) {
+			return nil, fail(path, "environment name must match %s", nameRE)
+		}
+		out := Budget{MaxUnknowns: -1, Outcome: b.Outcome}
+		if out.Outcome == "" {
+			out.Outcome = OutcomeFail
+		}
+		if out.Outcome != OutcomeFail && out.Outcome != OutcomeWarn {
+			return nil, fail(path+".outcome", "%q is not fail or warn", b.Outcome)
+		}
+		if b.MaxUnknowns != nil {
+			if *b.MaxUnknowns < 0 {
+				return nil, fail(path+".max_unknowns", "negative")
+			}
+			out.MaxUnknowns = *b.MaxUnknowns
+		}
+		for _, r := range sortedKeys(b.MaxByReason) {
+			if !reasonRE.MatchString(r) || b.MaxByReason[r] < 0 {
+				return nil, fail(path+".max_by_reason."+r, "want an upper-case reason code and a non-negative count")
+			}
+		}
+		if len(b.MaxByReason) > 0 {
+			out.MaxByReason = b.MaxByReason
+		}
+		if b.MaxUnknowns == nil && len(b.MaxByReason) == 0 {
+			return nil, fail(path, "sets no limit (max_unknowns or max_by_reason)")
+		}
+		if p.Budgets == nil {
+			p.Budgets = map[string]Budget{}
+		}
+		p.Budgets[env] = out
+	}
+	if d := s.Budgets.Default; d != "" {
+		if _, ok := p.Budgets[d]; !ok {
+			return nil, fail("budgets.default", "%q is not in budgets.environments", d)
+		}
+		p.DefaultEnv = d
+	}
+
+	ids := map[string]bool{}
+	for i, e := range s.Exceptions {
+		path := fmt.Sprintf("exceptions[%d]", i)
+		if strings.TrimSpace(e.ID) == "" {
+			return nil, fail(path+".id", "required")
+		}
+		if ids[e.ID] {
+			return nil, fail(path+".id", "%q used twice", e.ID)
+		}
+		ids[e.ID] = true
+		if strings.TrimSpace(e.Reason) == "" {
+			return nil, fail(path+".reason", "required: say why the risk is accepted")
+		}
+		if e.Vulnerability == "" && e.Purl == "" && e.Finding == "" {
+			return nil, fail(path, "names nothing: set vulnerability, purl or finding")
+		}
+		if e.Purl != "" && !strings.HasPrefix(e.Purl, "pkg:") {
+			return nil, fail(path+".purl", "%q is not a package URL", e.Purl)
+		}
+		if e.Finding != "" && !strings.HasPrefix(e.Finding, "sha256:") {
+			return nil, fail(path+".finding", "%q is not a finding ID (sha256:…)", e.Finding)
+		}
+		until, err := parseInstant(e.Until)
+		if err != nil {
+			return nil, fail(path+".until", "%v", err)
+		}
+		p.Exceptions = append(p.Exceptions, Exception{ID: e.ID, Vulnerability: e.Vulnerability, Purl: e.Purl, Finding: e.Finding, Until: until, Reason: e.Reason})
+	}
+	slices.SortFunc(p.Exceptions, func(a, b Exception) int { return strings.Compare(a.ID, b.ID) })
+
+	if sc := s.Scoring; sc != nil {
+		out := &Scoring{Severity: map[string]int{}, Reachability: map[string]int{}, Unrated: 50, Rounding: sc.Rounding}
+		if out.Rounding == "" {
+			out.Rounding = "half_even"
+		}
+		if !slices.Contains(roundings, out.Rounding) {
+			return nil, fail("scoring.rounding", "%q is not one of %s", sc.Rounding, strings.Join(roundings, ", "))
+		}
+		for _, k := range sortedKeys(sc.SeverityWeights) {
+			if !slices.Contains(Severities, k) {
+				return nil, fail("scoring.severity_weights."+k, "unknown severity")
+			}
+			if w := sc.SeverityWeights[k]; w < 0 || w > 10000 {
+				return nil, fail("scoring.severity_weights."+k, "weight %d is outside 0..10000 (percent)", w)
+			}
+			out.Severity[k] = sc.SeverityWeights[k]
+		}
+		for _, k := range sortedKeys(sc.ReachabilityWeights) {
+			if !slices.Contains(ReachabilityStates, k) {
+				return nil, fail("scoring.reachability_weights."+k, "unknown reachability (want %s)", strings.Join(ReachabilityStates, ", "))
+			}
+			if w := sc.ReachabilityWeights[k]; w < 0 || w > 10000 {
+				return nil, fail("scoring.reachability_weights."+k, "weight %d is outside 0..10000 (percent)", w)
+			}
+			out.Reachability[k] = sc.ReachabilityWeights[k]
+		}
+		if sc.UnratedScore != nil {
+			if *sc.UnratedScore < 0 || *sc.UnratedScore > 100 {
+				return nil, fail("scoring.unrated_score", "%d is outside 0..100 (tenths of a CVSS point)", *sc.UnratedScore)
+			}
+			out.Unrated = *sc.UnratedScore
+		}
+		p.Scoring = out
+	}
+	return p, nil
+}
+
+// ReachabilityStates are the reachability verdicts a finding can carry.
+var ReachabilityStates = []string{"reachable", "unreachable", "unknown"}
+
+// parseInstant reads a date (YYYY-MM-DD, meaning its start in UTC) or an
+// RFC 3339 instant and returns it in RFC 3339 UTC.
+func parseInstant(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("required: an exception must expire (YYYY-MM-DD or RFC 3339)")
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t, err = time.Parse(time.DateOnly, s)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%q is not a date (YYYY-MM-DD) or an RFC 3339 instant", s)
+	}
+	return t.UTC().Format(time.RFC3339), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// Load reads a policy as authored (YAML or JSON with apiVersion) or as a
+// compiled IR (canonical JSON, as `policy compile` writes and registries
+// store); an IR is checked as strictly as a source.
+func Load(data []byte, file string) (*Policy, error) {
+	if len(data) > MaxSourceBytes {
+		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrPolicy, file, MaxSourceBytes)
+	}
+	var probe struct {
+		APIVersion *string `json:"apiVersion"`
+	}
+	if err := yaml.Unmarshal(data, &probe); err == nil && probe.APIVersion == nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		return FromIR(data, file)
+	}
+	return Compile(data, file)
+}
+
+// FromIR decodes a compiled policy and lints it again: gates compile,
+// outcomes, sources, budgets and exceptions are well formed.
+func FromIR(data []byte, file string) (*Policy, error) {
+	fail := func(path, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s: %s", ErrPolicy, file, path, fmt.Sprintf(format, a...))
+	}
+	var p Policy
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %s: offset %d: %v", ErrPolicy, file, dec.InputOffset(), err)
+	}
+	if dec.More() {
+		return nil, fail("$", "data after the policy")
+	}
+	if p.Name == "" || p.Version == "" {
+		return nil, fail("name", "a policy IR needs a name and a version")
+	}
+	if len(p.SeverityPreference) == 0 {
+		return nil, fail("severity_preference", "empty")
+	}
+	for i, s := range p.SeverityPreference {
+		if !slices.Contains(sources, s) {
+			return nil, fail(fmt.Sprintf("severity_preference[%d]", i), "%q is not a score source", s)
+		}
+	}
+	for _, sev := range sortedKeys(p.Outcomes) {
+		if !slices.Contains(Severities, sev) || !slices.Contains(outcomes, p.Outcomes[sev]) {
+			return nil, fail("outcomes."+sev, "want a severity and fail, warn or pass")
+		}
+	}
+	if p.MergeOrder != nil && (len(p.MergeOrder) != 2 || !slices.Contains(p.MergeOrder, MergeTrust) || !slices.Contains(p.MergeOrder, MergeTimestamp)) {
+		return nil, fail("merge_order", "must list trust and timestamp once each")
+	}
+	for i := range p.Gates {
+		g := &p.Gates[i]
+		if (g.Scope != ScopeFinding && g.Scope != ScopeVerdict) || (g.Outcome != OutcomeFail && g.Outcome != OutcomeWarn) {
+			return nil, fail(fmt.Sprintf("gates[%d]", i), "scope must be finding or verdict and outcome fail or warn")
+		}
+		if err := checkTemplate(g.Message, g.Scope); err != nil {
+			return nil, fail(fmt.Sprintf("gates[%d].message", i), "%v", err)
+		}
+		if _, err := compileGate(g); err != nil {
+			return nil, fail(fmt.Sprintf("gates[%d].when", i), "%v", err)
+		}
+	}
+	for _, env := range sortedKeys(p.Budgets) {
+		if o := p.Budgets[env].Outcome; o != OutcomeFail && o != OutcomeWarn {
+			return nil, fail("budgets."+env+".outcome", "%q is not fail or warn", o)
+		}
+	}
+	if p.DefaultEnv != "" {
+		if _, ok := p.Budgets[p.DefaultEnv]; !ok {
+			return nil, fail("default_environment", "%q has no budget", p.DefaultEnv)
+		}
+	}
+	for i, e := range p.Exceptions {
+		if e.ID == "" || e.Reason == "" || (e.Vulnerability == "" && e.Purl == "" && e.Finding == "") {
+			return nil, fail(fmt.Sprintf("exceptions[%d]", i), "needs an id, a reason and something to match")
+		}
+		if _, err := time.Parse(time.RFC3339, e.Until); err != nil {
+			return nil, fail(fmt.Sprintf("exceptions[%d].until", i), "%q is not RFC 3339", e.Until)
+		}
+	}
+	if s := p.Scoring; s != nil && !slices.Contains(roundings, s.Rounding) {
+		return nil, fail("scoring.rounding", "%q is not one of %s", s.Rounding, strings.Join(roundings, ", "))
+	}
+	return &p, nil
+}
