@@ -307,7 +307,7 @@ func gateFacts(f *artifacts.Finding, suppressed bool, published string, epoch ti
 	if f.VEX != nil {
 		g.VEX = f.VEX.Status
 	}
-	if t, err := time.Parse(time.RFC3339, published); err == nil {
+	if t, err := time.Parse(time.RFC3339, published); err == nil && t.Year() > 1 { // year 1: no date (Go vulndb)
 		g.AgeDays = max(int64(epoch.Sub(t)/(24*time.Hour)), 0)
 	}
 	return g

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,48 +17,16 @@ import (
 // maxVerdictBytes bounds a verdict read by delta.
 const maxVerdictBytes = 512 << 20
 
-// leanVerdict holds the verdict members a delta reads: decoding only these
-// skips the explanations and evidence that make up most of the bytes.
-type leanVerdict struct {
-	Kind           string `json:"kind"`
-	ManifestDigest string `json:"manifest_digest"`
-	Status         string `json:"status"`
-	RiskScore      int64  `json:"risk_score"`
-	UnknownsCount  int    `json:"unknowns_count"`
-	Findings       []struct {
-		ID            string `json:"id"`
-		Purl          string `json:"purl"`
-		Vulnerability string `json:"vulnerability"`
-		Severity      string `json:"severity"`
-		Outcome       string `json:"outcome"`
-		VEX           *struct {
-			Status string `json:"status"`
-		} `json:"vex"`
-	} `json:"findings"`
-}
-
 func readVerdict(path string) (*artifacts.Verdict, string, error) {
 	b, err := load.File(path, maxVerdictBytes)
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := canon.Transform(b)
+	v, id, err := delta.Decode(b)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	var lv leanVerdict
-	if err := json.Unmarshal(c, &lv); err != nil || lv.Kind != artifacts.KindVerdict {
-		return nil, "", fmt.Errorf("%s: not a stella-oras verdict (kind %q)", path, lv.Kind)
-	}
-	v := &artifacts.Verdict{Kind: lv.Kind, ManifestDigest: lv.ManifestDigest, Status: lv.Status, RiskScore: lv.RiskScore, UnknownsCount: lv.UnknownsCount}
-	v.Findings = make([]artifacts.Finding, len(lv.Findings))
-	for i, f := range lv.Findings {
-		v.Findings[i] = artifacts.Finding{ID: f.ID, Purl: f.Purl, Vulnerability: f.Vulnerability, Severity: f.Severity, Outcome: f.Outcome}
-		if f.VEX != nil {
-			v.Findings[i].VEX = &artifacts.VEXDecision{Status: f.VEX.Status}
-		}
-	}
-	return v, canon.ContentID(c), nil
+	return v, id, nil
 }
 
 func newDeltaCmd(s *streams) *cobra.Command {

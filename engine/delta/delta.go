@@ -25,9 +25,13 @@ type Delta struct {
 	// Added and Removed are findings present on one side only.
 	Added   []FindingRef `json:"added"`
 	Removed []FindingRef `json:"removed"`
-	// Changed are findings on both sides whose severity, VEX status or
-	// outcome differs (outcome changes are the policy's effects).
-	Changed       []Change `json:"changed"`
+	// Changed are findings on both sides whose severity, VEX status,
+	// reachability or outcome differs.
+	Changed []Change `json:"changed"`
+	// PolicyEffects are the rules (finding gates, the severity table,
+	// verdict gates, the unknowns budget) whose outcome changed: fired on
+	// one side only, or with another outcome.
+	PolicyEffects []Effect `json:"policy_effects"`
 	RiskDelta     int64    `json:"risk_delta"`
 	UnknownsDelta int      `json:"unknowns_delta"`
 	StatusChange  string   `json:"status_change"` // e.g. "pass -> fail", or "" when equal
@@ -54,9 +58,57 @@ type FindingRef struct {
 // Change is one field of one finding that changed.
 type Change struct {
 	ID    string `json:"id"`
-	Field string `json:"field"` // severity, vex_status, outcome
+	Field string `json:"field"` // severity, vex_status, reachability, outcome
 	From  string `json:"from"`
 	To    string `json:"to"`
+}
+
+// Effect is one rule whose outcome changed. ID is the finding's ID, or ""
+// for a verdict gate or the budget check (rule "budget_check").
+type Effect struct {
+	ID   string `json:"id"`
+	Rule string `json:"rule"`
+	From string `json:"from"` // the outcome, or "not_fired"
+	To   string `json:"to"`
+}
+
+// NotFired marks a rule absent on one side of an effect.
+const NotFired = "not_fired"
+
+func effects(id string, base, head []artifacts.Rule) []Effect {
+	b, h := map[string]string{}, map[string]string{}
+	var names []string
+	for _, r := range base {
+		b[r.Name] = r.Outcome
+		names = append(names, r.Name)
+	}
+	for _, r := range head {
+		h[r.Name] = r.Outcome
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	var out []Effect
+	for _, n := range slices.Compact(names) {
+		from, ok1 := b[n]
+		to, ok2 := h[n]
+		if !ok1 {
+			from = NotFired
+		}
+		if !ok2 {
+			to = NotFired
+		}
+		if from != to {
+			out = append(out, Effect{ID: id, Rule: n, From: from, To: to})
+		}
+	}
+	return out
+}
+
+func budgetRule(v *artifacts.Verdict) []artifacts.Rule {
+	if v.BudgetCheck == nil || v.BudgetCheck.Outcome == artifacts.StatusPass {
+		return nil
+	}
+	return []artifacts.Rule{{Name: "budget_check." + v.BudgetCheck.Environment, Outcome: v.BudgetCheck.Outcome}}
 }
 
 // Compute compares base and head; baseDigest and headDigest are the
@@ -64,11 +116,12 @@ type Change struct {
 func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delta {
 	d := &Delta{
 		CanonVersion: canon.Version, Kind: Kind,
-		Base:    side(base, baseDigest),
-		Head:    side(head, headDigest),
-		Added:   []FindingRef{},
-		Removed: []FindingRef{},
-		Changed: []Change{},
+		Base:          side(base, baseDigest),
+		Head:          side(head, headDigest),
+		Added:         []FindingRef{},
+		Removed:       []FindingRef{},
+		Changed:       []Change{},
+		PolicyEffects: []Effect{},
 	}
 	bm := map[string]*artifacts.Finding{}
 	for i := range base.Findings {
@@ -86,13 +139,16 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 		for _, c := range []struct{ field, from, to string }{
 			{"severity", b.Severity, f.Severity},
 			{"vex_status", vexStatus(b), vexStatus(f)},
+			{"reachability", b.Reachability.State, f.Reachability.State},
 			{"outcome", b.Outcome, f.Outcome},
 		} {
 			if c.from != c.to {
 				d.Changed = append(d.Changed, Change{ID: f.ID, Field: c.field, From: c.from, To: c.to})
 			}
 		}
+		d.PolicyEffects = append(d.PolicyEffects, effects(f.ID, b.Rules, f.Rules)...)
 	}
+	d.PolicyEffects = append(d.PolicyEffects, effects("", append(slices.Clone(base.Gates), budgetRule(base)...), append(slices.Clone(head.Gates), budgetRule(head)...))...)
 	for i := range base.Findings {
 		if _, ok := hm[base.Findings[i].ID]; !ok {
 			d.Removed = append(d.Removed, ref(&base.Findings[i]))
@@ -102,6 +158,7 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 	slices.SortFunc(d.Added, byID)
 	slices.SortFunc(d.Removed, byID)
 	slices.SortFunc(d.Changed, func(a, b Change) int { return strings.Compare(a.ID+"\x00"+a.Field, b.ID+"\x00"+b.Field) })
+	slices.SortFunc(d.PolicyEffects, func(a, b Effect) int { return strings.Compare(a.ID+"\x00"+a.Rule, b.ID+"\x00"+b.Rule) })
 	d.RiskDelta = head.RiskScore - base.RiskScore
 	d.UnknownsDelta = head.UnknownsCount - base.UnknownsCount
 	if base.Status != head.Status {

@@ -94,7 +94,7 @@ func Compile(data []byte, file string) (*Policy, error) {
 	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrPolicy, file, err)
+		return nil, fmt.Errorf("%w: %s: %s", ErrPolicy, file, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	var src Source
 	dec := json.NewDecoder(bytes.NewReader(js))

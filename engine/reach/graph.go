@@ -217,13 +217,13 @@ func (g *graph) path(n int) []string {
 }
 
 func (g *graph) answer(q *Query) Result {
-	key, _, ok := purlKey(q.Purl)
+	key, version, ok := purlKey(q.Purl)
 	if !ok {
 		return Result{State: Unknown, Reason: ReasonNotInGraph}
 	}
 	var owned []int
 	for _, n := range g.byPurl[key] {
-		if _, v, _ := purlKey(g.nodes[n].Purl); v == "" || v == q.Version {
+		if _, v, _ := purlKey(g.nodes[n].Purl); v == "" || v == version {
 			owned = append(owned, n)
 		}
 	}

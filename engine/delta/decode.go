@@ -1,0 +1,70 @@
+package delta
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
+)
+
+// leanVerdict holds the verdict members a delta reads: decoding only these
+// skips the explanations and evidence that make up most of the bytes.
+type leanVerdict struct {
+	Kind           string           `json:"kind"`
+	ManifestDigest string           `json:"manifest_digest"`
+	Status         string           `json:"status"`
+	RiskScore      int64            `json:"risk_score"`
+	UnknownsCount  int              `json:"unknowns_count"`
+	Gates          []artifacts.Rule `json:"gates"`
+	BudgetCheck    *struct {
+		Environment string `json:"environment"`
+		Outcome     string `json:"outcome"`
+	} `json:"budget_check"`
+	Findings []struct {
+		ID            string `json:"id"`
+		Purl          string `json:"purl"`
+		Vulnerability string `json:"vulnerability"`
+		Severity      string `json:"severity"`
+		Outcome       string `json:"outcome"`
+		VEX           *struct {
+			Status string `json:"status"`
+		} `json:"vex"`
+		Reachability struct {
+			State string `json:"state"`
+		} `json:"reachability"`
+		Rules []struct {
+			Name    string `json:"name"`
+			Outcome string `json:"outcome"`
+		} `json:"rules"`
+	} `json:"findings"`
+}
+
+// Decode reads a verdict document for a delta (any JSON serialization of
+// it; the digest is that of its canonical form).
+func Decode(b []byte) (*artifacts.Verdict, string, error) {
+	c, err := canon.Transform(b)
+	if err != nil {
+		return nil, "", err
+	}
+	var lv leanVerdict
+	if err := json.Unmarshal(c, &lv); err != nil || lv.Kind != artifacts.KindVerdict {
+		return nil, "", fmt.Errorf("not a stella-oras verdict (kind %q)", lv.Kind)
+	}
+	v := &artifacts.Verdict{Kind: lv.Kind, ManifestDigest: lv.ManifestDigest, Status: lv.Status, RiskScore: lv.RiskScore, UnknownsCount: lv.UnknownsCount, Gates: lv.Gates}
+	if b := lv.BudgetCheck; b != nil {
+		v.BudgetCheck = &artifacts.BudgetCheck{Environment: b.Environment, Outcome: b.Outcome}
+	}
+	v.Findings = make([]artifacts.Finding, len(lv.Findings))
+	for i, f := range lv.Findings {
+		v.Findings[i] = artifacts.Finding{ID: f.ID, Purl: f.Purl, Vulnerability: f.Vulnerability, Severity: f.Severity, Outcome: f.Outcome}
+		if f.VEX != nil {
+			v.Findings[i].VEX = &artifacts.VEXDecision{Status: f.VEX.Status}
+		}
+		v.Findings[i].Reachability.State = f.Reachability.State
+		for _, r := range f.Rules {
+			v.Findings[i].Rules = append(v.Findings[i].Rules, artifacts.Rule{Name: r.Name, Outcome: r.Outcome})
+		}
+	}
+	return v, canon.ContentID(c), nil
+}

@@ -1,0 +1,241 @@
+package policy
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func compileStr(t *testing.T, src string) (*Policy, error) {
+	t.Helper()
+	return Compile([]byte(src), "p.yaml")
+}
+
+const head = "apiVersion: stella-ops.org/policy/v1\nkind: Policy\nname: t\nversion: 1.0.0\n"
+
+func TestExamplesCompile(t *testing.T) {
+	for _, f := range []string{"../../examples/policies/strict-prod.yaml", "../../examples/policies/lenient-dev.yaml"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(data, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ir, err := p.IR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the IR reloads to the same digest
+		q, err := Load(ir, "ir.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d1, _ := p.Digest()
+		d2, _ := q.Digest()
+		if d1 != d2 {
+			t.Fatalf("%s: IR round trip %s != %s", f, d1, d2)
+		}
+	}
+}
+
+// TestKeyOrderFree: the digest is a function of the policy's meaning, not
+// of the YAML's key order, quoting or comments.
+func TestKeyOrderFree(t *testing.T) {
+	a := head + "vex:\n  trust:\n    levels: [vendor, community]\n    issuers: {A: vendor, B: community}\nbudgets:\n  environments:\n    prod: {max_unknowns: 0}\n    dev: {max_unknowns: 5, outcome: warn}\n"
+	b := "# reordered\nbudgets:\n  environments:\n    dev: {outcome: warn, max_unknowns: 5}\n    prod: {max_unknowns: 0}\nversion: \"1.0.0\"\nvex:\n  trust:\n    issuers: {B: community, A: vendor}\n    levels: [vendor, community]\nname: t\nkind: Policy\napiVersion: stella-ops.org/policy/v1\n"
+	pa, err := compileStr(t, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := compileStr(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := pa.Digest()
+	db, _ := pb.Digest()
+	if da != db {
+		t.Fatalf("%s != %s", da, db)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	gate := func(when string) string {
+		return head + "gates:\n  - name: g\n    when: '" + when + "'\n    outcome: fail\n    message: m\n"
+	}
+	tests := []struct{ name, src, want string }{
+		{"yaml syntax", head + "gates: [", "p.yaml"},
+		{"duplicate key", head + "name: u\n", "already set"},
+		{"unknown field", head + "gatez: []\n", "unknown field"},
+		{"api version", strings.Replace(head, "policy/v1", "policy/v9", 1), "apiVersion"},
+		{"bad semver", strings.Replace(head, "1.0.0", "1.0", 1), "version"},
+		{"CEL syntax", gate("finding.severity == "), "gates[0].when"},
+		{"CEL undeclared", gate("finding.sevrity == \"high\""), "sevrity"},
+		{"CEL type error", gate("finding.cvss == \"high\""), "gates[0].when"},
+		{"not bool", gate("finding.cvss"), "want bool"},
+		{"map iteration", gate("{\"a\": 1, \"b\": 2}.map(k, k).size() > 0"), "iteration over a map"},
+		{"time zone", gate("timestamp(\"2026-01-01T00:00:00Z\").getHours(\"Europe/Paris\") > 1"), "time-zone"},
+		{"cost", gate("finding.aliases.all(a, finding.aliases.all(b, finding.aliases.all(c, a + b + c != finding.id)))"), "cost"},
+		{"totals in finding gate", gate("totals.critical > 0"), "undeclared"},
+		{"bad outcome", strings.Replace(gate("true"), "outcome: fail", "outcome: block", 1), "gates[0].outcome"},
+		{"missing message", strings.Replace(gate("true"), "message: m", "message: \"\"", 1), "message"},
+		{"unknown placeholder", strings.Replace(gate("true"), "message: m", "message: \"{{nope}}\"", 1), "{{nope}}"},
+		{"duplicate gate", gate("true") + "  - name: g\n    when: 'true'\n    outcome: warn\n    message: m\n", "defined twice"},
+		{"exception without reason", head + "exceptions:\n  - {id: E1, vulnerability: CVE-1, until: 2026-01-01}\n", "exceptions[0].reason"},
+		{"exception without until", head + "exceptions:\n  - {id: E1, vulnerability: CVE-1, reason: r}\n", "must expire"},
+		{"exception bad date", head + "exceptions:\n  - {id: E1, vulnerability: CVE-1, reason: r, until: soon}\n", "until"},
+		{"exception matches nothing", head + "exceptions:\n  - {id: E1, reason: r, until: 2026-01-01}\n", "names nothing"},
+		{"trust unknown level", head + "vex:\n  trust:\n    levels: [vendor]\n    issuers: {A: distro}\n", "vex.trust.issuers.A"},
+		{"merge order", head + "vex:\n  merge_order: [trust]\n", "merge_order"},
+		{"budget without limit", head + "budgets:\n  environments:\n    prod: {outcome: fail}\n", "sets no limit"},
+		{"default env unknown", head + "budgets:\n  default: prod\n", "budgets.default"},
+		{"severity source", head + "severity:\n  prefer: [CVSS_V5]\n", "severity.prefer[0]"},
+		{"rounding", head + "scoring:\n  rounding: up\n", "scoring.rounding"},
+		{"weight", head + "scoring:\n  severity_weights: {critical: -1}\n", "severity_weights.critical"},
+	}
+	for _, tt := range tests {
+		_, err := compileStr(t, tt.src)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "p.yaml") {
+			t.Errorf("%s: got %v, want an error naming p.yaml with %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestGates: each gate variable and each outcome, over finding and
+// verdict scope.
+func TestGates(t *testing.T) {
+	p, err := compileStr(t, head+`gates:
+  - {name: crit-reach, when: 'finding.severity == "critical" && finding.reachability == "reachable"', outcome: fail, message: "{{vulnerability}} {{reachability}}"}
+  - {name: cvss, when: 'finding.cvss >= 7.0', outcome: warn, message: "cvss {{cvss}}"}
+  - {name: vex, when: 'finding.vex == "under_investigation"', outcome: warn, message: "{{vex}}"}
+  - {name: nofix, when: '!finding.fix_available && finding.ecosystem == "npm"', outcome: warn, message: "{{name}}"}
+  - {name: old, when: 'finding.age_days > 365', outcome: fail, message: "{{age_days}} days"}
+  - {name: purl, when: 'finding.purl.startsWith("pkg:golang/") && "GHSA-x" in finding.aliases', outcome: warn, message: "{{purl}}"}
+  - {name: suppressed, when: 'finding.suppressed', outcome: warn, message: "s"}
+  - {name: risk, scope: verdict, when: 'totals.risk_score > 100 || totals.unknowns > 3', outcome: fail, message: "{{risk_score}} {{unknowns}}"}
+  - {name: crit, scope: verdict, when: 'totals.critical > 0', outcome: warn, message: "{{critical}}"}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := func(f *Finding) string {
+		fs, err := p.EvalFinding(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, x := range fs {
+			n = append(n, x.Name+":"+x.Outcome+":"+x.Message)
+		}
+		return strings.Join(n, ",")
+	}
+	base := Finding{Severity: "low", CVSS: 2.0, Reachability: "unknown", VEX: "none", Ecosystem: "Go", FixAvailable: true, AgeDays: 10, Purl: "pkg:npm/x@1", Vulnerability: "V"}
+	tests := []struct {
+		name string
+		mod  func(*Finding)
+		want string
+	}{
+		{"nothing", func(*Finding) {}, ""},
+		{"critical reachable", func(f *Finding) { f.Severity, f.Reachability, f.CVSS = "critical", "reachable", 9.8 }, "crit-reach:fail:V reachable,cvss:warn:cvss 9.8"},
+		{"critical unreachable", func(f *Finding) { f.Severity, f.Reachability = "critical", "unreachable" }, ""},
+		{"vex", func(f *Finding) { f.VEX = "under_investigation" }, "vex:warn:under_investigation"},
+		{"no fix npm", func(f *Finding) { f.FixAvailable, f.Ecosystem, f.Name = false, "npm", "left-pad" }, "nofix:warn:left-pad"},
+		{"old", func(f *Finding) { f.AgeDays = 400 }, "old:fail:400 days"},
+		{"purl and aliases", func(f *Finding) { f.Purl, f.Aliases = "pkg:golang/a@v1", []string{"CVE-1", "GHSA-x"} }, "purl:warn:pkg:golang/a@v1"},
+		{"suppressed", func(f *Finding) { f.Suppressed = true }, "suppressed:warn:s"},
+		{"no cvss", func(f *Finding) { f.CVSS = -1 }, ""},
+	}
+	for _, tt := range tests {
+		f := base
+		tt.mod(&f)
+		if got := fired(&f); got != tt.want {
+			t.Errorf("%s: fired %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	vs, err := p.EvalVerdict(&Totals{RiskScore: 150, Unknowns: 1, Critical: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].Message != "150 1" || vs[1].Message != "2" {
+		t.Fatalf("verdict gates: %+v", vs)
+	}
+	if vs, _ := p.EvalVerdict(&Totals{}); len(vs) != 0 {
+		t.Fatalf("verdict gates on zero totals: %+v", vs)
+	}
+}
+
+func TestPointsRounding(t *testing.T) {
+	p := Default()
+	if p.Points(-1, "unknown", "unknown") != 50 || p.Points(98, "critical", "reachable") != 98 {
+		t.Fatal("default points")
+	}
+	p.Scoring = &Scoring{Severity: map[string]int{"critical": 150}, Reachability: map[string]int{"unreachable": 25}, Unrated: 40}
+	tests := []struct {
+		mode       string
+		score      int
+		sev, reach string
+		want       int64
+	}{
+		{"floor", 75, "critical", "unreachable", 28}, // 75*150*25/10000 = 28.125
+		{"ceil", 75, "critical", "unreachable", 29},
+		{"half_up", 70, "critical", "unreachable", 26}, // 26.25
+		{"half_up", 74, "critical", "reachable", 111},  // 111.0
+		{"half_even", 10, "low", "unreachable", 2},     // 2.5 -> 2
+		{"half_even", 30, "low", "unreachable", 8},     // 7.5 -> 8
+		{"half_up", 10, "low", "unreachable", 3},       // 2.5 -> 3
+		{"floor", -1, "unknown", "unknown", 40},
+	}
+	for _, tt := range tests {
+		p.Scoring.Rounding = tt.mode
+		if got := p.Points(tt.score, tt.sev, tt.reach); got != tt.want {
+			t.Errorf("%s %d %s %s: %d, want %d", tt.mode, tt.score, tt.sev, tt.reach, got, tt.want)
+		}
+	}
+}
+
+func TestIRRejects(t *testing.T) {
+	for _, ir := range []string{
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{"critical":"explode"}}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"gates":[{"name":"g","scope":"finding","when":"1 +","outcome":"fail","message":"m"}]}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"extra":1}`,
+		`{"name":"x","version":"1.0.0","severity_preference":[],"outcomes":{}}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"E","vulnerability":"V","reason":"r","until":"never"}]}`,
+	} {
+		if _, err := Load([]byte(ir), "ir.json"); err == nil || !strings.Contains(err.Error(), "ir.json") {
+			t.Errorf("%s: %v", ir, err)
+		}
+	}
+}
+
+func FuzzCompile(f *testing.F) {
+	for _, file := range []string{"../../examples/policies/strict-prod.yaml", "../../examples/policies/lenient-dev.yaml"} {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(head + "gates:\n  - {name: g, when: 'finding.cvss > 1.0', outcome: fail, message: m}\n"))
+	f.Add([]byte(`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Load(data, "fuzz")
+		if err != nil {
+			return
+		}
+		ir, err := p.IR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := Load(ir, "ir")
+		if err != nil {
+			t.Fatalf("IR of an accepted policy is refused: %v", err)
+		}
+		d1, _ := p.Digest()
+		d2, _ := q.Digest()
+		if d1 != d2 {
+			t.Fatalf("digest moved on reload")
+		}
+		if _, err := p.EvalFinding(&Finding{Severity: "high", CVSS: 7.5}); err != nil && !strings.Contains(err.Error(), "gate") {
+			t.Fatal(err)
+		}
+	})
+}
