@@ -134,7 +134,7 @@ func TestGovulncheckFixture(t *testing.T) {
 	}
 	for _, q := range []Query{
 		{Ecosystem: "Go", Name: "gopkg.in/yaml.v2", Version: "v2.2.2", IDs: []string{"GO-2099-0001"}}, // not reported
-		{Ecosystem: "Go", Name: "golang.org/x/text", Version: "0.3.8", IDs: []string{"GO-2022-1059"}},  // another version
+		{Ecosystem: "Go", Name: "golang.org/x/text", Version: "0.3.8", IDs: []string{"GO-2022-1059"}}, // another version
 		{Ecosystem: "npm", Name: "left-pad", Version: "1.0.0", IDs: []string{"GO-2022-1059"}},
 	} {
 		if r := in.Answer(&q); r.State != Unknown {
