@@ -187,7 +187,7 @@ func shuffleFile(src, dst string, r *rand.Rand) error {
 	return os.WriteFile(dst, buf.Bytes(), 0o644)
 }
 
-var unordered = map[string]bool{"statements": true, "vulnerabilities": true, "products": true, "components": true, "packages": true, "dependencies": true, "dependsOn": true, "relationships": true, "@graph": true, "files": true}
+var unordered = map[string]bool{"nodes": true, "edges": true, "entrypoints": true, "statements": true, "vulnerabilities": true, "products": true, "components": true, "packages": true, "dependencies": true, "dependsOn": true, "relationships": true, "@graph": true, "files": true}
 
 func writeShuffled(buf *bytes.Buffer, v any, key string, r *rand.Rand, depth int) {
 	indent := "\n" + strings.Repeat("\t", depth%3)
