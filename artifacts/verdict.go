@@ -84,6 +84,17 @@ type Verdict struct {
 	BudgetCheck *BudgetCheck `json:"budget_check"`
 	Findings    []Finding    `json:"findings"`
 	Unknowns    []Unknown    `json:"unknowns"`
+	// VEXUnmatched lists the VEX statements that apply to no finding, with
+	// a reason code (present when VEX documents were given).
+	VEXUnmatched []VEXNote `json:"vex_unmatched,omitempty"`
+}
+
+// VEXNote is a VEX statement that applied to no finding.
+type VEXNote struct {
+	Source        string `json:"source"`
+	Vulnerability string `json:"vulnerability"`
+	Product       string `json:"product"`
+	Reason        string `json:"reason"`
 }
 
 // Rule is a policy rule that fired: a gate, or the severity table.

@@ -173,6 +173,7 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 	slices.SortFunc(v.Findings, func(a, b artifacts.Finding) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(v.Unknowns, compareUnknown)
 	v.UnknownsCount = len(v.Unknowns)
+	v.VEXUnmatched = unmatched(in.VEXDocs, v.Findings, in.Feed)
 	v.Summary = artifacts.Summary{
 		Components:     len(in.SBOM.Components),
 		Findings:       len(v.Findings),

@@ -23,6 +23,8 @@ const (
 	ReasonVEXFixedWithoutVersion = "VEX_FIXED_WITHOUT_FIXED_VERSION"
 	ReasonVEXUnreachable         = "VEX_SUPPRESSED_UNREACHABLE"
 	StatusContested              = "contested"
+	ReasonVEXNoMatchingFinding   = "VEX_NO_MATCHING_FINDING"
+	ReasonVEXUnknownVuln         = "VEX_UNKNOWN_VULNERABILITY"
 )
 
 // vexIndex finds the statements about a vulnerability id.
@@ -196,4 +198,51 @@ func satisfiesFix(eco, version string, fixed []string) bool {
 		}
 	}
 	return false
+}
+
+// unmatched lists the statements that apply to no finding: about an id the
+// feed knows (its alias index, or a finding's id, alias or record) but a
+// product no finding is about (VEX_NO_MATCHING_FINDING), or about an id
+// neither knows (VEX_UNKNOWN_VULNERABILITY).
+func unmatched(docs []*vex.Document, findings []artifacts.Finding, snap interface{ Aliases(string) []string }) []artifacts.VEXNote {
+	if len(docs) == 0 {
+		return nil
+	}
+	byID := map[string][]string{} // id -> finding purls
+	for _, f := range findings {
+		for _, id := range append(append([]string{f.Vulnerability}, f.Aliases...), f.Records...) {
+			byID[id] = append(byID[id], f.Purl)
+		}
+	}
+	out := []artifacts.VEXNote{}
+	for _, d := range docs {
+		for _, s := range d.Statements {
+			targets := s.Subcomponents
+			if len(targets) == 0 {
+				targets = []string{s.Product}
+			}
+			known, matched := false, false
+			for _, id := range append([]string{s.Vulnerability}, s.Aliases...) {
+				purls, ok := byID[id]
+				known = known || ok || snap.Aliases(id) != nil
+				for _, p := range purls {
+					if slices.ContainsFunc(targets, func(t string) bool { return purlMatches(t, p) }) {
+						matched = true
+					}
+				}
+			}
+			if matched {
+				continue
+			}
+			r := ReasonVEXUnknownVuln
+			if known {
+				r = ReasonVEXNoMatchingFinding
+			}
+			out = append(out, artifacts.VEXNote{Source: s.Source, Vulnerability: s.Vulnerability, Product: s.Product, Reason: r})
+		}
+	}
+	slices.SortFunc(out, func(a, b artifacts.VEXNote) int {
+		return strings.Compare(a.Source+"\x00"+a.Vulnerability+"\x00"+a.Product+"\x00"+a.Reason, b.Source+"\x00"+b.Vulnerability+"\x00"+b.Product+"\x00"+b.Reason)
+	})
+	return slices.Compact(out)
 }

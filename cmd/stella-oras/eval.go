@@ -121,6 +121,7 @@ func runEval(s *streams, o *evalOptions) error {
 			return err
 		}
 	}
+	vexFiles := map[string]string{}
 	for _, v := range o.vex {
 		data, err := load.File(v, load.DefaultMaxSBOMBytes)
 		if err != nil {
@@ -133,6 +134,7 @@ func runEval(s *streams, o *evalOptions) error {
 		for _, p := range d.Problems {
 			fmt.Fprintf(s.err, "warning: %s: %s: %s\n", v, p.Path, p.Reason)
 		}
+		vexFiles[d.Source] = v
 		in.VEXDocs = append(in.VEXDocs, d)
 		in.VEX = append(in.VEX, artifacts.InputRef{Digest: d.Source, Format: d.Format})
 	}
@@ -142,6 +144,17 @@ func runEval(s *streams, o *evalOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	noMatch := 0
+	for _, n := range v.VEXUnmatched {
+		if n.Reason == engine.ReasonVEXUnknownVuln {
+			fmt.Fprintf(s.err, "warning: %s: statement about %s (%s): %s, the feed does not know the id\n", vexFiles[n.Source], n.Vulnerability, n.Product, n.Reason)
+		} else {
+			noMatch++
+		}
+	}
+	if noMatch > 0 {
+		fmt.Fprintf(s.err, "note: %d VEX statements apply to no finding (%s; listed in the verdict's vex_unmatched)\n", noMatch, engine.ReasonVEXNoMatchingFinding)
 	}
 	vb, vid, err := canon.MarshalID(v)
 	if err != nil {

@@ -127,3 +127,27 @@ func TestEvalPolicyReachEnv(t *testing.T) {
 		t.Error("a failed eval left a verdict behind")
 	}
 }
+
+// TestEvalVEXUnmatched: a statement about an id the feed does not know is
+// reported (stderr and the verdict's vex_unmatched) but does not stop the
+// evaluation; one about a known id and a product with no finding is noted.
+func TestEvalVEXUnmatched(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "unknown.openvex.json")
+	os.WriteFile(doc, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","author":"a","timestamp":"2026-01-01T00:00:00Z","version":1,
+"statements":[{"vulnerability":{"name":"CVE-2099-0001"},"products":[{"@id":"pkg:golang/example.com/webframework@v1.5.2"}],"status":"not_affected","justification":"component_not_present"},
+{"vulnerability":{"name":"EX-GO-2026-0001"},"products":[{"@id":"pkg:npm/left-pad@1.0.0"}],"status":"affected"}]}`), 0o644)
+	out := filepath.Join(dir, "v.json")
+	r := cli(t, "", "eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv"), "--vex", doc, "-o", out)
+	if r.code != ExitGateFailed || !strings.Contains(r.stderr, doc+": statement about CVE-2099-0001") || !strings.Contains(r.stderr, "1 VEX statements apply to no finding") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var v struct {
+		VEXUnmatched []struct{ Vulnerability, Reason string } `json:"vex_unmatched"`
+	}
+	b, _ := os.ReadFile(out)
+	json.Unmarshal(b, &v)
+	if len(v.VEXUnmatched) != 2 || v.VEXUnmatched[0].Reason != "VEX_UNKNOWN_VULNERABILITY" || v.VEXUnmatched[1].Reason != "VEX_NO_MATCHING_FINDING" {
+		t.Errorf("vex_unmatched %+v", v.VEXUnmatched)
+	}
+}

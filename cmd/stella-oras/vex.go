@@ -27,8 +27,10 @@ type vexDoc struct {
 func newVexCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "vex", Short: "Read VEX documents"}
 	var (
-		out  outputFlag
-		sbom string
+		out    outputFlag
+		sbom   string
+		feedIn string
+		epoch  string
 	)
 	norm := &cobra.Command{
 		Use:   "normalize FILE...",
@@ -40,7 +42,9 @@ justification, impact and action statements, issuer, timestamp, and the content
 ID of the source document. --output json prints canonical JSON. A file that is
 not a VEX document (or legacy OpenVEX v0.0.1) exits 1; parts of a document that
 cannot become statements are listed as problems with reason codes. With --sbom,
-statements about products the SBOM does not contain are reported.`,
+statements about products the SBOM does not contain are reported. With --feed,
+each statement's aliases gain the feed's alias group of its id (CVE, GHSA, GO
+and distro ids of one vulnerability), as eval resolves them.`,
 		Example: `  stella-oras vex normalize vendor.openvex.json advisory.csaf.json
   stella-oras vex normalize vex.cdx.json --sbom sbom.cdx.json --output json`,
 		Args: cobra.MinimumNArgs(1),
@@ -60,6 +64,18 @@ statements about products the SBOM does not contain are reported.`,
 					have[purlKey(c.Purl, false)] = true
 				}
 			}
+			var aliases func(string) []string
+			if feedIn != "" {
+				ep, err := parseEpoch(epoch)
+				if err != nil {
+					return err
+				}
+				snap, err := load.Feed(feedIn, ep)
+				if err != nil {
+					return err
+				}
+				aliases = snap.Aliases
+			}
 			var rep vexReport
 			for _, f := range files {
 				data, err := load.File(f, load.DefaultMaxSBOMBytes)
@@ -69,6 +85,9 @@ statements about products the SBOM does not contain are reported.`,
 				d, err := vex.Normalize(data)
 				if err != nil {
 					return fmt.Errorf("%s: %w", f, err)
+				}
+				if aliases != nil {
+					d.ResolveAliases(aliases)
 				}
 				vd := vexDoc{File: f, Document: d}
 				if have != nil {
@@ -111,6 +130,8 @@ statements about products the SBOM does not contain are reported.`,
 		},
 	}
 	norm.Flags().StringVar(&sbom, "sbom", "", "report statements about products this SBOM does not contain")
+	norm.Flags().StringVar(&feedIn, "feed", "", "resolve vulnerability ids through this feed's alias index (snapshot, directory or zip)")
+	norm.Flags().StringVar(&epoch, "epoch", "", "epoch when --feed is a directory or zip")
 	out.register(norm)
 	cmd.AddCommand(norm)
 	return cmd

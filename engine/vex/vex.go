@@ -131,3 +131,27 @@ func compare(a, b Statement) int {
 	}
 	return 0
 }
+
+// ResolveAliases adds to each statement's aliases the alias group of its
+// vulnerability id (and of its aliases) from a feed's alias index.
+func (d *Document) ResolveAliases(group func(id string) []string) {
+	for i := range d.Statements {
+		s := &d.Statements[i]
+		set := map[string]bool{}
+		for _, id := range append([]string{s.Vulnerability}, s.Aliases...) {
+			set[id] = true
+			for _, a := range group(id) {
+				set[a] = true
+			}
+		}
+		delete(set, s.Vulnerability)
+		s.Aliases = s.Aliases[:0]
+		for a := range set {
+			s.Aliases = append(s.Aliases, a)
+		}
+		slices.Sort(s.Aliases)
+		if len(s.Aliases) == 0 {
+			s.Aliases = nil
+		}
+	}
+}

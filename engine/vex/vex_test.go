@@ -131,3 +131,15 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveAliases(t *testing.T) {
+	d := &Document{Statements: []Statement{{Vulnerability: "CVE-1", Aliases: []string{"X-1"}}, {Vulnerability: "CVE-9"}}}
+	groups := map[string][]string{"CVE-1": {"CVE-1", "GHSA-1", "GO-1"}, "X-1": {"X-1", "Y-1"}}
+	d.ResolveAliases(func(id string) []string { return groups[id] })
+	if got := strings.Join(d.Statements[0].Aliases, ","); got != "GHSA-1,GO-1,X-1,Y-1" {
+		t.Errorf("aliases %s", got)
+	}
+	if d.Statements[1].Aliases != nil {
+		t.Errorf("unknown id gained aliases %v", d.Statements[1].Aliases)
+	}
+}
