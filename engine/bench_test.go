@@ -9,6 +9,9 @@ import (
 
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/engine/policy"
+	"github.com/stella-ops/stella-oras/engine/reach"
+	"github.com/stella-ops/stella-oras/engine/vex"
 	"github.com/stella-ops/stella-oras/internal/load"
 	"github.com/stella-ops/stella-oras/internal/testutil"
 )
@@ -71,5 +74,73 @@ func BenchmarkEval(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDecisions is the #5 benchmark: the 10,000-component scan plus
+// 200 VEX documents (10,000 statements), a 10,000-node reach graph and the
+// strict example policy with an environment budget — everything `eval`
+// does, from reading the files to the canonical verdict.
+func BenchmarkDecisions(b *testing.B) {
+	sbomPath, snapPath := benchData(b, 10000)
+	dir := filepath.Dir(sbomPath)
+	s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap, err := load.FeedSnapshot(snapPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vb, err := canon.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vpath := filepath.Join(dir, "verdict.json")
+	os.WriteFile(vpath, vb, 0o644)
+	cmd := exec.Command("go", "run", "./bench/gendec", "-verdict", vpath, "-sbom", sbomPath, "-out", filepath.Join(dir, "dec"))
+	cmd.Dir = testutil.RepoRoot()
+	if o, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("gendec: %v\n%s", err, o)
+	}
+	vexFiles, _ := filepath.Glob(filepath.Join(dir, "dec/vex/*.json"))
+	policyPath := filepath.Join(testutil.RepoRoot(), "examples/policies/strict-prod.yaml")
+	for b.Loop() {
+		s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		snap, err := load.FeedSnapshot(snapPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap, Env: "staging"}
+		for _, f := range vexFiles {
+			data, _ := os.ReadFile(f)
+			doc, err := vex.Normalize(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in.VEXDocs = append(in.VEXDocs, doc)
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "dec/reach-graph.json"))
+		if in.Reach, err = reach.Parse(data, "graph"); err != nil {
+			b.Fatal(err)
+		}
+		data, _ = os.ReadFile(policyPath)
+		if in.Policy, err = policy.Load(data, policyPath); err != nil {
+			b.Fatal(err)
+		}
+		_, v, err := engine.Evaluate(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := canon.Marshal(v); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -297,3 +297,29 @@ func TestGoldenQuickstartVEX(t *testing.T) {
 	}
 	golden(t, "testdata/golden/quickstart-vex.verdict.json", b)
 }
+
+// TestMarshalVerdictLarge: on a verdict large enough for the parallel path
+// (the quickstart's findings repeated past 1,000),
+// MarshalVerdict writes canon.Marshal's bytes.
+func TestMarshalVerdictLarge(t *testing.T) {
+	snap := quickstartFeed(t)
+	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(v.Findings) < 1000 {
+		v.Findings = append(v.Findings, v.Findings...)
+	}
+	want, err := canon.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, id, err := engine.MarshalVerdict(v)
+	if err != nil || !bytes.Equal(got, want) || id != canon.ContentID(want) {
+		t.Fatalf("parallel serialization differs (%d vs %d bytes, %v)", len(got), len(want), err)
+	}
+}

@@ -27,15 +27,51 @@ const (
 	ReasonVEXUnknownVuln         = "VEX_UNKNOWN_VULNERABILITY"
 )
 
-// vexIndex finds the statements about a vulnerability id.
-type vexIndex map[string][]vex.Statement
+// vexIndex finds the statements about a vulnerability id. Each statement's
+// targets are parsed once here: parsing purls per finding was most of the
+// cost of a 10,000-statement merge.
+type vexIndex map[string][]*indexed
+
+type indexed struct {
+	vex.Statement
+	targets []ppurl
+}
+
+// ppurl is a parsed purl: type/namespace/name (lower case) and version.
+type ppurl struct {
+	key, version string
+	ok           bool
+}
+
+func parsePurl(s string) ppurl {
+	p, err := packageurl.FromString(s)
+	if err != nil {
+		return ppurl{}
+	}
+	return ppurl{key: strings.ToLower(p.Type + "/" + p.Namespace + "/" + p.Name), version: p.Version, ok: true}
+}
+
+// matches compares a statement's target with a component: type, namespace
+// and name; the version when the target has one; qualifiers and subpath
+// are ignored.
+func (t ppurl) matches(comp ppurl) bool {
+	return t.ok && comp.ok && t.key == comp.key && (t.version == "" || t.version == comp.version)
+}
 
 func newVEXIndex(docs []*vex.Document) vexIndex {
 	idx := vexIndex{}
 	for _, d := range docs {
 		for _, s := range d.Statements {
+			in := &indexed{Statement: s}
+			targets := s.Subcomponents
+			if len(targets) == 0 {
+				targets = []string{s.Product}
+			}
+			for _, t := range targets {
+				in.targets = append(in.targets, parsePurl(t))
+			}
 			for _, id := range append([]string{s.Vulnerability}, s.Aliases...) {
-				idx[id] = append(idx[id], s)
+				idx[id] = append(idx[id], in)
 			}
 		}
 	}
@@ -47,43 +83,30 @@ func newVEXIndex(docs []*vex.Document) vexIndex {
 // statement gives one), directly or as a subcomponent.
 func (x vexIndex) applicable(ids []string, purl string) []vex.Statement {
 	var out []vex.Statement
-	seen := map[string]bool{}
+	seen := map[*indexed]bool{}
+	comp := parsePurl(purl)
 	for _, id := range ids {
 		for _, s := range x[id] {
-			k := s.Source + "\x00" + s.Vulnerability + "\x00" + s.Product + "\x00" + strings.Join(s.Subcomponents, " ") + "\x00" + s.Status + s.Timestamp
-			if seen[k] {
+			if seen[s] {
 				continue
 			}
-			targets := s.Subcomponents
-			if len(targets) == 0 {
-				targets = []string{s.Product}
-			}
-			if slices.ContainsFunc(targets, func(t string) bool { return purlMatches(t, purl) }) {
-				seen[k] = true
-				out = append(out, s)
+			seen[s] = true
+			if slices.ContainsFunc(s.targets, func(t ppurl) bool { return t.matches(comp) }) {
+				out = append(out, s.Statement)
 			}
 		}
 	}
 	slices.SortFunc(out, func(a, b vex.Statement) int {
 		return strings.Compare(a.Source+a.Vulnerability+a.Product+a.Timestamp+a.Status, b.Source+b.Vulnerability+b.Product+b.Timestamp+b.Status)
 	})
-	return out
+	return slices.CompactFunc(out, func(a, b vex.Statement) bool {
+		return a.Source == b.Source && a.Vulnerability == b.Vulnerability && a.Product == b.Product &&
+			slices.Equal(a.Subcomponents, b.Subcomponents) && a.Status == b.Status && a.Timestamp == b.Timestamp
+	})
 }
 
-// purlMatches compares a statement's product with a component purl:
-// type, namespace and name; the version when the statement has one;
-// qualifiers and subpath are ignored.
-func purlMatches(stmt, comp string) bool {
-	a, err1 := packageurl.FromString(stmt)
-	b, err2 := packageurl.FromString(comp)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	if !strings.EqualFold(a.Type, b.Type) || !strings.EqualFold(a.Namespace, b.Namespace) || !strings.EqualFold(a.Name, b.Name) {
-		return false
-	}
-	return a.Version == "" || a.Version == b.Version
-}
+// purlMatches compares a statement's product with a component purl.
+func purlMatches(stmt, comp string) bool { return parsePurl(stmt).matches(parsePurl(comp)) }
 
 // mergeVEX applies the lattice of the README's merge table: the tie-breakers
 // in the policy's merge order (by default the highest trust level among the
@@ -208,10 +231,16 @@ func unmatched(docs []*vex.Document, findings []artifacts.Finding, snap interfac
 	if len(docs) == 0 {
 		return nil
 	}
-	byID := map[string][]string{} // id -> finding purls
+	byID := map[string][]ppurl{} // id -> finding purls
+	parsed := map[string]ppurl{}
 	for _, f := range findings {
+		p, ok := parsed[f.Purl]
+		if !ok {
+			p = parsePurl(f.Purl)
+			parsed[f.Purl] = p
+		}
 		for _, id := range append(append([]string{f.Vulnerability}, f.Aliases...), f.Records...) {
-			byID[id] = append(byID[id], f.Purl)
+			byID[id] = append(byID[id], p)
 		}
 	}
 	out := []artifacts.VEXNote{}
@@ -221,12 +250,16 @@ func unmatched(docs []*vex.Document, findings []artifacts.Finding, snap interfac
 			if len(targets) == 0 {
 				targets = []string{s.Product}
 			}
+			pts := make([]ppurl, len(targets))
+			for i, t := range targets {
+				pts[i] = parsePurl(t)
+			}
 			known, matched := false, false
 			for _, id := range append([]string{s.Vulnerability}, s.Aliases...) {
 				purls, ok := byID[id]
 				known = known || ok || snap.Aliases(id) != nil
 				for _, p := range purls {
-					if slices.ContainsFunc(targets, func(t string) bool { return purlMatches(t, p) }) {
+					if slices.ContainsFunc(pts, func(t ppurl) bool { return t.matches(p) }) {
 						matched = true
 					}
 				}

@@ -156,7 +156,7 @@ func runEval(s *streams, o *evalOptions) error {
 	if noMatch > 0 {
 		fmt.Fprintf(s.err, "note: %d VEX statements apply to no finding (%s; listed in the verdict's vex_unmatched)\n", noMatch, engine.ReasonVEXNoMatchingFinding)
 	}
-	vb, vid, err := canon.MarshalID(v)
+	vb, vid, err := engine.MarshalVerdict(v)
 	if err != nil {
 		return err
 	}

@@ -163,20 +163,24 @@ type Fired struct {
 
 // EvalFinding runs the finding gates over f, in policy order.
 func (p *Policy) EvalFinding(f *Finding) ([]Fired, error) {
-	return p.eval(ScopeFinding, "finding", f, findingVars(f))
+	return p.eval(ScopeFinding, "finding", f, func() map[string]string { return findingVars(f) })
 }
 
 // EvalVerdict runs the verdict gates over t, in policy order. Every gate is
 // reported, fired or not.
 func (p *Policy) EvalVerdict(t *Totals) ([]Fired, error) {
-	return p.eval(ScopeVerdict, "totals", t, totalsVars(t))
+	return p.eval(ScopeVerdict, "totals", t, func() map[string]string { return totalsVars(t) })
 }
 
-func (p *Policy) eval(scope, name string, v any, vars map[string]string) ([]Fired, error) {
+// eval runs the gates of one scope; the message variables are built only
+// when a gate fires (building them for every finding cost more than the
+// gates).
+func (p *Policy) eval(scope, name string, v any, varsOf func() map[string]string) ([]Fired, error) {
 	if err := p.Prepare(); err != nil {
 		return nil, err
 	}
 	var out []Fired
+	var vars map[string]string
 	act := map[string]any{name: v}
 	for _, g := range p.Gates {
 		if g.Scope != scope {
@@ -187,6 +191,9 @@ func (p *Policy) eval(scope, name string, v any, vars map[string]string) ([]Fire
 			return nil, fmt.Errorf("gate %s: %v", g.Name, err)
 		}
 		if b, ok := val.Value().(bool); ok && b {
+			if vars == nil {
+				vars = varsOf()
+			}
 			out = append(out, Fired{Name: g.Name, Outcome: g.Outcome, Message: render(g.Message, vars)})
 		}
 	}

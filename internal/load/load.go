@@ -34,8 +34,23 @@ func File(path string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	// Refuse an oversized regular file before reading a byte of it.
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > limit {
+	st, err := f.Stat()
+	if err == nil && st.Mode().IsRegular() && st.Size() > limit {
 		return nil, fmt.Errorf("%s: %w of %d bytes (file has %d)", path, ErrTooLarge, limit, st.Size())
+	}
+	if err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+		// One allocation of the right size: io.ReadAll's doubling buffer
+		// cost more than parsing for files of tens of megabytes. A file
+		// that grew meanwhile is read on, within the limit.
+		buf := make([]byte, st.Size(), st.Size()+512)
+		if _, err := io.ReadFull(f, buf); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		rest, err := readLimited(f, path, limit-int64(len(buf)))
+		if err != nil {
+			return nil, err
+		}
+		return append(buf, rest...), nil
 	}
 	return readLimited(f, path, limit)
 }
