@@ -17,31 +17,41 @@ func TestMergeTable(t *testing.T) {
 	trusting.Trust = map[string]int{"vendor": 10, "community": 1}
 	lenient := DefaultPolicy()
 	lenient.AcceptUnjustified = true
+	timeFirst := DefaultPolicy()
+	timeFirst.Trust = map[string]int{"vendor": 10, "community": 1}
+	timeFirst.MergeOrder = []string{"timestamp", "trust"}
 	tests := []struct {
-		name    string
-		p       *Policy
-		stmts   []vex.Statement
-		fixed   []string
-		status  string
-		applied bool
-		reason  string
+		name        string
+		p           *Policy
+		stmts       []vex.Statement
+		fixed       []string
+		status      string
+		applied     bool
+		reason      string
+		unreachable bool
 	}{
-		{"not_affected with justification", def, []vex.Statement{st("not_affected", "vulnerable_code_not_present", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
-		{"not_affected without justification", def, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", false, ReasonVEXNoJustification},
-		{"not_affected without justification, lenient policy", lenient, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
-		{"fixed, version at a fix", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.4.0", "2.0.0"}, "fixed", true, ReasonVEXFixed},
-		{"fixed, version below every fix", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.6.0"}, "fixed", false, ReasonVEXFixedWithoutVersion},
-		{"affected", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected},
-		{"under_investigation", def, []vex.Statement{st("under_investigation", "", "a", "2026-01-01T00:00:00Z")}, nil, "under_investigation", false, ReasonVEXUnderInvestigation},
-		{"same level and time: conflict is contested", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-01-01T00:00:00Z")}, nil, StatusContested, false, ReasonVEXContested},
-		{"same level: the later statement wins", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-02-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
-		{"higher trust wins over a later statement", trusting, []vex.Statement{st("affected", "", "vendor", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "community", "2026-03-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected},
-		{"vendor overrides community", trusting, []vex.Statement{st("not_affected", "vulnerable_code_not_in_execute_path", "vendor", "2026-01-01T00:00:00Z"), st("affected", "", "community", "2026-03-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
-		{"fixed and not_affected agree on suppression", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected},
+		{"not_affected with justification", def, []vex.Statement{st("not_affected", "vulnerable_code_not_present", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, false},
+		{"not_affected without justification", def, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", false, ReasonVEXNoJustification, false},
+		{"not_affected without justification, lenient policy", lenient, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, false},
+		{"fixed, version at a fix", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.4.0", "2.0.0"}, "fixed", true, ReasonVEXFixed, false},
+		{"fixed, version below every fix", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.6.0"}, "fixed", false, ReasonVEXFixedWithoutVersion, false},
+		{"affected", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected, false},
+		{"under_investigation", def, []vex.Statement{st("under_investigation", "", "a", "2026-01-01T00:00:00Z")}, nil, "under_investigation", false, ReasonVEXUnderInvestigation, false},
+		{"same level and time: conflict is contested", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-01-01T00:00:00Z")}, nil, StatusContested, false, ReasonVEXContested, false},
+		{"same level: the later statement wins", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-02-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, false},
+		{"higher trust wins over a later statement", trusting, []vex.Statement{st("affected", "", "vendor", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "community", "2026-03-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected, false},
+		{"vendor overrides community", trusting, []vex.Statement{st("not_affected", "vulnerable_code_not_in_execute_path", "vendor", "2026-01-01T00:00:00Z"), st("affected", "", "community", "2026-03-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, false},
+		{"fixed and not_affected agree on suppression", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z"), st("not_affected", "component_not_present", "b", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, false},
+		{"not_affected without justification, unreachable", def, []vex.Statement{st("not_affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXUnreachable, true},
+		{"fixed below every fix, unreachable", def, []vex.Statement{st("fixed", "", "a", "2026-01-01T00:00:00Z")}, []string{"1.6.0"}, "fixed", true, ReasonVEXUnreachable, true},
+		{"justification wins over unreachable as the recorded evidence", def, []vex.Statement{st("not_affected", "component_not_present", "a", "2026-01-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, true},
+		{"unreachable does not turn affected into a suppression", def, []vex.Statement{st("affected", "", "a", "2026-01-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected, true},
+		{"merge order timestamp first: the later community statement wins", timeFirst, []vex.Statement{st("not_affected", "component_not_present", "vendor", "2026-01-01T00:00:00Z"), st("affected", "", "community", "2026-03-01T00:00:00Z")}, nil, "affected", false, ReasonVEXAffected, false},
+		{"merge order timestamp first: trust breaks a tie in time", timeFirst, []vex.Statement{st("not_affected", "component_not_present", "vendor", "2026-03-01T00:00:00Z"), st("affected", "", "community", "2026-03-01T00:00:00Z")}, nil, "not_affected", true, ReasonVEXNotAffected, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := mergeVEX(tt.stmts, tt.p, "Go", "1.5.0", tt.fixed, false)
+			d := mergeVEX(tt.stmts, tt.p, "Go", "1.5.0", tt.fixed, tt.unreachable)
 			if d == nil || d.Status != tt.status || d.Applied != tt.applied || d.Reason != tt.reason {
 				t.Errorf("mergeVEX = %+v, want %s applied=%v %s", d, tt.status, tt.applied, tt.reason)
 			}

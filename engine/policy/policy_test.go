@@ -239,3 +239,28 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// TestExceptionMatches: every field that is set must match; the purl
+// without a version covers every version.
+func TestExceptionMatches(t *testing.T) {
+	pm := func(pattern, purl string) bool { return strings.HasPrefix(purl, pattern) }
+	ids := []string{"GO-1", "CVE-1"}
+	tests := []struct {
+		e    Exception
+		want bool
+	}{
+		{Exception{Vulnerability: "cve-1"}, true},
+		{Exception{Vulnerability: "CVE-2"}, false},
+		{Exception{Finding: "sha256:aa"}, true},
+		{Exception{Finding: "sha256:bb"}, false},
+		{Exception{Purl: "pkg:golang/x"}, true},
+		{Exception{Purl: "pkg:golang/y"}, false},
+		{Exception{Vulnerability: "GO-1", Purl: "pkg:golang/y"}, false},
+		{Exception{Vulnerability: "GO-1", Purl: "pkg:golang/x", Finding: "sha256:aa"}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Matches("sha256:aa", "pkg:golang/x@v1", ids, pm); got != tt.want {
+			t.Errorf("%+v: %v", tt.e, got)
+		}
+	}
+}

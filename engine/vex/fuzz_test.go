@@ -21,3 +21,28 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCSAF drives the CSAF reader directly, so mutations stay inside CSAF
+// documents (product tree branches, groups, relationships, flags, threats)
+// instead of being spent on format detection.
+func FuzzCSAF(f *testing.F) {
+	f.Add([]byte(`{"document":{"csaf_version":"2.0","category":"csaf_vex","publisher":{"name":"p","namespace":"https://p.example"},"tracking":{"current_release_date":"2026-01-02T00:00:00Z"}},
+"product_tree":{"branches":[{"category":"vendor","name":"v","branches":[{"category":"product_name","name":"n","product":{"product_id":"P1","name":"n 1","product_identification_helper":{"purl":"pkg:rpm/redhat/x@1"}}}]}],
+"relationships":[{"category":"default_component_of","product_reference":"P1","relates_to_product_reference":"P2","full_product_name":{"product_id":"P1:P2","name":"x in y"}}],
+"full_product_names":[{"product_id":"P2","name":"y","product_identification_helper":{"purl":"pkg:oci/y@sha256%3Aab"}}]},
+"vulnerabilities":[{"cve":"CVE-1","ids":[{"system_name":"GHSA","text":"GHSA-1"}],"product_status":{"known_not_affected":["P1:P2"],"fixed":["P2"],"known_affected":["P9"],"under_investigation":["P1"]},
+"flags":[{"label":"vulnerable_code_not_in_execute_path","product_ids":["P1:P2"]}],"threats":[{"category":"impact","details":"d","product_ids":["P1:P2"]}],
+"remediations":[{"category":"vendor_fix","details":"upgrade","product_ids":["P2"]}]}]}`))
+	f.Add([]byte(`{"document":{"csaf_version":"2.0","publisher":{"name":"p"}},"product_tree":{"product_groups":[{"group_id":"G","product_ids":["X"]}]},"vulnerabilities":[{"cve":"CVE-2","product_status":{"known_not_affected":["X"]},"flags":[{"label":"component_not_present","group_ids":["G","H"]}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := &Document{}
+		if err := csafVEX(data, d); err != nil {
+			return
+		}
+		for _, s := range d.Statements {
+			if !validStatus(s.Status) {
+				t.Fatalf("status %q", s.Status)
+			}
+		}
+	})
+}
