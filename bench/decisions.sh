@@ -11,21 +11,7 @@ OUT=bench/out
 RUNS=${RUNS:-5}
 mkdir -p "$OUT" bin
 go build -o bin/stella-oras ./cmd/stella-oras
-TIME=/usr/bin/time
-[ -x "$TIME" ] || { echo "bench: /usr/bin/time is needed for peak RSS (apt-get install time)" >&2; exit 1; }
-
-measure() {
-  local label=$1; shift
-  local walls=() rss=0
-  for _ in $(seq "$RUNS"); do
-    "$TIME" -f "%e %M" -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/stderr.txt" || {
-      rc=$?; if [ $rc -ne 3 ]; then cat "$OUT/stderr.txt" >&2; return $rc; fi; }
-    read -r w m < <(tail -1 "$OUT/time.txt")
-    walls+=("$w"); [ "$m" -gt "$rss" ] && rss=$m
-  done
-  median=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-52s %6.2f s wall (median of %d)  %5d MB peak RSS\n' "$label" "$median" "$RUNS" $((rss / 1024))
-}
+. bench/lib.sh
 
 if [ ! -f "$OUT/sbom-10000.cdx.json" ] || [ ! -f "$OUT/feed.json" ]; then
   GEN=(-out "$OUT" -advisories 50000)

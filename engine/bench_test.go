@@ -49,6 +49,20 @@ func appendInt(b []byte, n int) []byte {
 	return append(b, byte('0'+n%10))
 }
 
+// benchInputs reads the SBOM and opens the snapshot, as eval does.
+func benchInputs(b *testing.B, sbomPath, snapPath string) *engine.Inputs {
+	b.Helper()
+	s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap, err := load.FeedSnapshot(snapPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap}
+}
+
 // BenchmarkEval measures what `stella-oras eval` does with a built snapshot:
 // read and normalize the SBOM, open the snapshot, match, and serialize the
 // canonical verdict.
@@ -57,15 +71,8 @@ func BenchmarkEval(b *testing.B) {
 		sbomPath, snapPath := benchData(b, n)
 		b.Run(itoa(n), func(b *testing.B) {
 			for b.Loop() {
-				s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				snap, err := load.FeedSnapshot(snapPath)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+				in := benchInputs(b, sbomPath, snapPath)
+				_, v, err := engine.Evaluate(in)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -84,15 +91,7 @@ func BenchmarkEval(b *testing.B) {
 func BenchmarkDecisions(b *testing.B) {
 	sbomPath, snapPath := benchData(b, 10000)
 	dir := filepath.Dir(sbomPath)
-	s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	snap, err := load.FeedSnapshot(snapPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+	_, v, err := engine.Evaluate(benchInputs(b, sbomPath, snapPath))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,15 +109,9 @@ func BenchmarkDecisions(b *testing.B) {
 	vexFiles, _ := filepath.Glob(filepath.Join(dir, "dec/vex/*.json"))
 	policyPath := filepath.Join(testutil.RepoRoot(), "examples/policies/strict-prod.yaml")
 	for b.Loop() {
-		s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		snap, err := load.FeedSnapshot(snapPath)
-		if err != nil {
-			b.Fatal(err)
-		}
-		in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap, Env: "staging"}
+		in := benchInputs(b, sbomPath, snapPath)
+		in.Env = "staging"
+		var err error
 		for _, f := range vexFiles {
 			data, _ := os.ReadFile(f)
 			doc, err := vex.Normalize(data)

@@ -293,6 +293,24 @@ func budgetCheck(p *Policy, env string, unknowns []artifacts.Unknown) (*artifact
 	return bc, nil
 }
 
+// parallel calls f(0) … f(n-1) on up to min(GOMAXPROCS, 8, limit)
+// goroutines and waits. Callers store results by index, so nothing depends
+// on scheduling.
+func parallel(n, limit int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 8, limit) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func canonID(v any) (string, error) {
 	_, id, err := canon.MarshalID(v)
 	return id, err
@@ -312,24 +330,10 @@ func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
 	comps := in.SBOM.Components
 	results := make([]componentResult, len(comps))
 	x := &evalCtx{snap: in.Feed, sbomDigest: in.SBOMDigest, p: p, idx: newVEXIndex(in.VEXDocs), reach: in.Reach, epoch: in.Feed.Epoch()}
-	workers := min(runtime.GOMAXPROCS(0), 8, max(len(comps)/64, 1))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(comps) {
-					return
-				}
-				r := &results[i]
-				r.findings, r.unknowns, r.err = matchComponent(&comps[i], x)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(len(comps), max(len(comps)/64, 1), func(i int) {
+		r := &results[i]
+		r.findings, r.unknowns, r.err = matchComponent(&comps[i], x)
+	})
 	for _, r := range results {
 		if r.err != nil {
 			return nil, r.err

@@ -3,9 +3,6 @@ package engine
 import (
 	"bytes"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
@@ -33,22 +30,7 @@ func MarshalVerdict(v *artifacts.Verdict) ([]byte, string, error) {
 	}
 	parts := make([][]byte, len(v.Findings))
 	errs := make([]error, len(v.Findings))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), 8) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(parts) {
-					return
-				}
-				parts[i], errs[i] = canon.Marshal(&v.Findings[i])
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(len(parts), len(parts), func(i int) { parts[i], errs[i] = canon.Marshal(&v.Findings[i]) })
 	size := len(head) + len(parts)
 	for i, p := range parts {
 		if errs[i] != nil {

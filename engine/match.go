@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -143,13 +144,13 @@ func matchComponent(c *sbom.Component, x *evalCtx) ([]artifacts.Finding, []artif
 	return findings, unknowns, nil
 }
 
+// sortedKeys lists a map's keys in order; never nil (an empty list is
+// serialized as [], not null).
 func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+	if len(m) == 0 {
+		return []string{}
 	}
-	slices.Sort(ks)
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }
 
 // finding merges the hits of one alias group into one finding and judges

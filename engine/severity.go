@@ -10,24 +10,25 @@ import (
 	gocvss31 "github.com/pandatix/go-cvss/31"
 	gocvss40 "github.com/pandatix/go-cvss/40"
 	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/policy"
 )
 
 // Severity levels (CVSS v3/v4 qualitative bands).
 const (
-	SeverityCritical = "critical"
-	SeverityHigh     = "high"
-	SeverityMedium   = "medium"
-	SeverityLow      = "low"
-	SeverityNone     = "none"
-	SeverityUnknown  = "unknown"
+	SeverityCritical = policy.SeverityCritical
+	SeverityHigh     = policy.SeverityHigh
+	SeverityMedium   = policy.SeverityMedium
+	SeverityLow      = policy.SeverityLow
+	SeverityNone     = policy.SeverityNone
+	SeverityUnknown  = policy.SeverityUnknown
 )
 
 // Score sources, in the default order of preference.
 const (
-	SourceCVSSv4           = "CVSS_V4"
-	SourceCVSSv3           = "CVSS_V3"
-	SourceCVSSv2           = "CVSS_V2"
-	SourceDatabaseSpecific = "database_specific"
+	SourceCVSSv4           = policy.SourceCVSSv4
+	SourceCVSSv3           = policy.SourceCVSSv3
+	SourceCVSSv2           = policy.SourceCVSSv2
+	SourceDatabaseSpecific = policy.SourceDatabaseSpecific
 	SourceNone             = "none"
 )
 

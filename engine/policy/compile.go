@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -366,13 +367,13 @@ func parseInstant(s string) (string, error) {
 	return t.UTC().Format(time.RFC3339), nil
 }
 
+// sortedKeys lists a map's keys in order; never nil (an empty list is
+// serialized as [], not null).
 func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+	if len(m) == 0 {
+		return []string{}
 	}
-	slices.Sort(ks)
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }
 
 // Load reads a policy as authored (YAML or JSON with apiVersion) or as a
