@@ -37,16 +37,18 @@ type evalOptions struct {
 }
 
 type evalResult struct {
-	Status         string              `json:"status"`
-	VerdictDigest  string              `json:"verdict_digest"`
-	ManifestDigest string              `json:"manifest_digest"`
-	Verdict        string              `json:"verdict_path,omitempty"`
-	Manifest       string              `json:"manifest_path,omitempty"`
-	RiskScore      int64               `json:"risk_score"`
-	UnknownsCount  int                 `json:"unknowns_count"`
-	Summary        artifacts.Summary   `json:"summary"`
-	Findings       []artifacts.Finding `json:"findings"`
-	Inputs         artifacts.Inputs    `json:"inputs"`
+	Status         string                 `json:"status"`
+	VerdictDigest  string                 `json:"verdict_digest"`
+	ManifestDigest string                 `json:"manifest_digest"`
+	Verdict        string                 `json:"verdict_path,omitempty"`
+	Manifest       string                 `json:"manifest_path,omitempty"`
+	RiskScore      int64                  `json:"risk_score"`
+	UnknownsCount  int                    `json:"unknowns_count"`
+	Summary        artifacts.Summary      `json:"summary"`
+	Gates          []artifacts.Rule       `json:"gates"`
+	BudgetCheck    *artifacts.BudgetCheck `json:"budget_check"`
+	Findings       []artifacts.Finding    `json:"findings"`
+	Inputs         artifacts.Inputs       `json:"inputs"`
 }
 
 func newEvalCmd(s *streams) *cobra.Command {
@@ -144,6 +146,7 @@ func runEval(s *streams, o *evalOptions) error {
 		Status: v.Status, VerdictDigest: vid, ManifestDigest: v.ManifestDigest,
 		Verdict: o.dest, Manifest: o.manifestOut, RiskScore: v.RiskScore,
 		UnknownsCount: v.UnknownsCount, Summary: v.Summary, Findings: v.Findings, Inputs: m.Inputs,
+		Gates: v.Gates, BudgetCheck: v.BudgetCheck,
 	}
 	if o.out.json() {
 		err = writeJSON(s.out, res)
@@ -174,13 +177,32 @@ func printVerdict(w io.Writer, r *evalResult) error {
 	if len(counts) > 0 {
 		fmt.Fprintf(w, "Severity: %s\n", strings.Join(counts, ", "))
 	}
+	if b := r.BudgetCheck; b != nil {
+		lim := "no limit on all unknowns"
+		if b.Limits.MaxUnknowns >= 0 {
+			lim = fmt.Sprintf("limit %d", b.Limits.MaxUnknowns)
+		}
+		exceeded := ""
+		if len(b.Exceeded) > 0 {
+			exceeded = ", exceeded: " + strings.Join(b.Exceeded, ", ")
+		}
+		fmt.Fprintf(w, "Budget:   %s %s (%s, %s%s)\n", b.Environment, strings.ToUpper(b.Outcome), plural(b.Counts.Unknowns, "unknown"), lim, exceeded)
+	}
+	for _, g := range r.Gates {
+		fmt.Fprintf(w, "Gate:     %s %s: %s\n", g.Name, strings.ToUpper(g.Outcome), g.Message)
+	}
 	fmt.Fprintf(w, "Manifest: %s\nVerdict:  %s\n", r.ManifestDigest, r.VerdictDigest)
 	if len(r.Findings) == 0 {
 		return nil
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "OUTCOME\tSEVERITY\tVULNERABILITY\tPACKAGE\tVERSION\tFIXED IN")
+	reach := r.Inputs.Reachability != nil
+	if reach {
+		fmt.Fprintln(tw, "OUTCOME\tSEVERITY\tVULNERABILITY\tPACKAGE\tVERSION\tFIXED IN\tREACHABILITY\tNOTE")
+	} else {
+		fmt.Fprintln(tw, "OUTCOME\tSEVERITY\tVULNERABILITY\tPACKAGE\tVERSION\tFIXED IN\tNOTE")
+	}
 	rows := sortedForDisplay(r.Findings)
 	for _, f := range rows {
 		fixed := strings.Join(f.FixedVersions, ", ")
@@ -191,7 +213,27 @@ func printVerdict(w io.Writer, r *evalResult) error {
 		if f.Score >= 0 {
 			sev = fmt.Sprintf("%s %d.%d", f.Severity, f.Score/10, f.Score%10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Outcome, sev, f.Vulnerability, f.Name, f.Version, fixed)
+		var note []string
+		if f.VEX != nil && f.VEX.Applied {
+			note = append(note, "VEX "+f.VEX.Status)
+		}
+		if f.Exception != nil {
+			note = append(note, "exception "+f.Exception.ID+" "+f.Exception.Status)
+		}
+		for _, g := range f.Rules {
+			if !strings.HasPrefix(g.Name, "severity.") {
+				note = append(note, "gate "+g.Name)
+			}
+		}
+		n := strings.Join(note, "; ")
+		if n == "" {
+			n = "-"
+		}
+		if reach {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Outcome, sev, f.Vulnerability, f.Name, f.Version, fixed, f.Reachability.State, n)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Outcome, sev, f.Vulnerability, f.Name, f.Version, fixed, n)
+		}
 	}
 	return tw.Flush()
 }
