@@ -17,16 +17,16 @@ import (
 // maxVerdictBytes bounds a verdict read by delta.
 const maxVerdictBytes = 512 << 20
 
-func readVerdict(path string) (*artifacts.Verdict, string, error) {
-	b, err := load.File(path, maxVerdictBytes)
-	if err != nil {
-		return nil, "", err
-	}
-	v, id, err := delta.Decode(b)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	return v, id, nil
+// readVerdict maps the file (Decode copies what it keeps) and decodes it.
+func readVerdict(path string) (v *artifacts.Verdict, id string, err error) {
+	err = load.WithMapped(path, maxVerdictBytes, func(b []byte) error {
+		var derr error
+		if v, id, derr = delta.Decode(b); derr != nil {
+			return fmt.Errorf("%s: %w", path, derr)
+		}
+		return nil
+	})
+	return v, id, err
 }
 
 func newDeltaCmd(s *streams) *cobra.Command {

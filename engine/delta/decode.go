@@ -47,6 +47,24 @@ func Decode(b []byte) (*artifacts.Verdict, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	v, err := scanVerdict(c)
+	if err != nil || v.Kind != artifacts.KindVerdict {
+		kind := ""
+		if v != nil {
+			kind = v.Kind
+		}
+		return nil, "", fmt.Errorf("not a stella-oras verdict (kind %q)", kind)
+	}
+	return v, canon.ContentID(c), nil
+}
+
+// decodeJSON is Decode through encoding/json: the reference the scanner is
+// tested against.
+func decodeJSON(b []byte) (*artifacts.Verdict, string, error) {
+	c, err := canon.Transform(b)
+	if err != nil {
+		return nil, "", err
+	}
 	var lv leanVerdict
 	if err := json.Unmarshal(c, &lv); err != nil || lv.Kind != artifacts.KindVerdict {
 		return nil, "", fmt.Errorf("not a stella-oras verdict (kind %q)", lv.Kind)

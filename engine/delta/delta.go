@@ -4,6 +4,7 @@
 package delta
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -157,8 +158,10 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 	byID := func(a, b FindingRef) int { return strings.Compare(a.ID, b.ID) }
 	slices.SortFunc(d.Added, byID)
 	slices.SortFunc(d.Removed, byID)
-	slices.SortFunc(d.Changed, func(a, b Change) int { return strings.Compare(a.ID+"\x00"+a.Field, b.ID+"\x00"+b.Field) })
-	slices.SortFunc(d.PolicyEffects, func(a, b Effect) int { return strings.Compare(a.ID+"\x00"+a.Rule, b.ID+"\x00"+b.Rule) })
+	// (compared field by field: concatenating keys allocated on every
+	// comparison, most of the time of a 10,000-finding delta)
+	slices.SortFunc(d.Changed, func(a, b Change) int { return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Field, b.Field)) })
+	slices.SortFunc(d.PolicyEffects, func(a, b Effect) int { return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Rule, b.Rule)) })
 	d.RiskDelta = head.RiskScore - base.RiskScore
 	d.UnknownsDelta = head.UnknownsCount - base.UnknownsCount
 	if base.Status != head.Status {

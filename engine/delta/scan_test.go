@@ -1,0 +1,74 @@
+package delta
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
+)
+
+// deltaBytes computes the delta of a verdict against itself reversed in
+// findings order, through one decoder: what Compute reads, in bytes.
+func deltaBytes(t testing.TB, dec func([]byte) (*artifacts.Verdict, string, error), base, head []byte) ([]byte, error) {
+	b, bd, err := dec(base)
+	if err != nil {
+		return nil, err
+	}
+	h, hd, err := dec(head)
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := canon.MarshalID(Compute(b, h, bd, hd))
+	return out, err
+}
+
+// TestScanMatchesDecode: on every golden verdict of the engine (and the
+// benchmark's, when generated), every pair gives the same delta through
+// the scanner as through encoding/json.
+func TestScanMatchesDecode(t *testing.T) {
+	var files []string
+	for _, g := range []string{"../testdata/golden/*.verdict.json", "../testdata/golden/scenarios/*.verdict.json", "../testdata/golden/corpus/*.json", "../../bench/out/*-10000.json"} {
+		m, _ := filepath.Glob(g)
+		files = append(files, m...)
+	}
+	if len(files) < 10 {
+		t.Fatalf("only %d golden verdicts found", len(files))
+	}
+	var docs [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b)
+	}
+	for i := range docs {
+		for _, j := range []int{i, (i + 1) % len(docs), (i + 7) % len(docs)} {
+			fast, err1 := deltaBytes(t, Decode, docs[i], docs[j])
+			slow, err2 := deltaBytes(t, decodeJSON, docs[i], docs[j])
+			if (err1 == nil) != (err2 == nil) || !bytes.Equal(fast, slow) {
+				t.Errorf("%s vs %s: scanner and encoding/json disagree (%v, %v)", files[i], files[j], err1, err2)
+			}
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, g := range []string{"../testdata/golden/quickstart-vex.verdict.json", "../testdata/golden/scenarios/reachable-high-govulncheck.verdict.json", "../testdata/golden/scenarios/unknowns-budget-prod.verdict.json"} {
+		if b, err := os.ReadFile(g); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"kind":"stella-ops/verdict/v1","findings":null,"gates":null,"budget_check":null,"risk_score":3,"unknowns_count":1}`))
+	f.Add([]byte(`{"kind":"stella-ops/verdict/v1","findings":[{"id":"a\"b","vex":{"status":"x"},"reachability":null,"rules":[{"name":"n","outcome":"fail"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, err1 := deltaBytes(t, Decode, data, data)
+		slow, err2 := deltaBytes(t, decodeJSON, data, data)
+		if (err1 == nil) != (err2 == nil) || !bytes.Equal(fast, slow) {
+			t.Fatalf("scanner and encoding/json disagree: %v / %v\n%s\n%s", err1, err2, fast, slow)
+		}
+	})
+}
