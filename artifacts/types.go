@@ -33,6 +33,13 @@ var Types = []Type{
 	{"sigstore-bundle", MediaTypeSigstoreBundle, MediaTypeSigstoreBundle},
 }
 
+// Document kinds and schemas defined by other packages, named here for
+// detection.
+const (
+	KindDelta        = "stella-ops/delta/v1"
+	ReachGraphSchema = "https://stella-ops.org/reach-graph/v1"
+)
+
 // More media types.
 const (
 	MediaTypeDelta          = "application/vnd.stellaops.delta.v1+json"
@@ -100,6 +107,17 @@ func Detect(data []byte) (Type, bool) {
 		return TypeByName("verdict")
 	case KindScanManifest:
 		return TypeByName("scan-manifest")
+	case KindDelta:
+		return TypeByName("delta")
+	}
+	if top["config"] != nil && bytes.Contains(top["config"], []byte(`"scanner_name"`)) {
+		return TypeByName("govulncheck") // a stream of one message
+	}
+	if str("schema") == ReachGraphSchema {
+		return TypeByName("reach")
+	}
+	if top["severity_preference"] != nil && top["outcomes"] != nil && top["name"] != nil {
+		return TypeByName("policy") // a compiled policy IR
 	}
 	if str("format") == "stella-feed-snapshot/1" {
 		return TypeByName("feed")

@@ -14,6 +14,10 @@ func TestDetect(t *testing.T) {
 		`{"kind":"stella-ops/verdict/v1"}`:                                          "verdict",
 		`{"format":"stella-feed-snapshot/1"}`:                                       "feed",
 		"{\"config\":{\"scanner_name\":\"govulncheck\"}}\n{\"progress\":{}}":        "govulncheck",
+		`{"config":{"protocol_version":"v1.0.0","scanner_name":"govulncheck"}}`:     "govulncheck",
+		`{"kind":"stella-ops/delta/v1","added":[]}`:                                 "delta",
+		`{"schema":"https://stella-ops.org/reach-graph/v1","nodes":[]}`:             "reach",
+		`{"name":"p","outcomes":{},"severity_preference":[],"version":"1.0.0"}`:     "policy",
 	} {
 		got, ok := Detect([]byte(doc))
 		if !ok || got.Name != want {

@@ -15,7 +15,7 @@ import (
 )
 
 // Kind is the delta document's kind.
-const Kind = "stella-ops/delta/v1"
+const Kind = artifacts.KindDelta
 
 // Delta is the difference between a base and a head verdict.
 type Delta struct {

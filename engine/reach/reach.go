@@ -14,6 +14,7 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
+	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
 )
 
@@ -28,7 +29,7 @@ const (
 const (
 	FormatGraph       = "stella-reach-graph"
 	FormatGovulncheck = "govulncheck"
-	GraphSchema       = "https://stella-ops.org/reach-graph/v1"
+	GraphSchema       = artifacts.ReachGraphSchema
 )
 
 // Reason codes.
