@@ -43,7 +43,13 @@ type leanVerdict struct {
 // Decode reads a verdict document for a delta (any JSON serialization of
 // it; the digest is that of its canonical form).
 func Decode(b []byte) (*artifacts.Verdict, string, error) {
-	c, err := canon.Transform(b)
+	return DecodeInto(make([]byte, 0, len(b)), b)
+}
+
+// DecodeInto is Decode with the canonical form written into buf (which it
+// may outgrow); nothing returned refers to buf or b.
+func DecodeInto(buf, b []byte) (*artifacts.Verdict, string, error) {
+	c, err := canon.AppendCanonical(buf, b, canon.Options{})
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,0 +1,5 @@
+package load
+
+import "syscall"
+
+const mapPopulate = syscall.MAP_POPULATE

@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package load
+
+const mapPopulate = 0
