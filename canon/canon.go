@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -791,4 +792,32 @@ func AppendNumber(dst []byte, f float64) []byte {
 		dst = strconv.AppendInt(dst, int64(n-1), 10)
 	}
 	return dst
+}
+
+// AppendString appends the canonical form of a Go string, exactly as
+// Marshal would serialize it inside a document: bytes that are not UTF-8
+// become U+FFFD one by one (encoding/json's rule), the text is
+// NFC-normalized, and only what RFC 8785 requires is escaped. Writers of
+// large documents use it to serialize flat records directly, instead of
+// encoding/json's reflection followed by a second canonicalization pass.
+func AppendString(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		var b strings.Builder
+		for i := 0; i < len(s); {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b.WriteRune(utf8.RuneError)
+			} else {
+				b.WriteString(s[i : i+n])
+			}
+			i += n
+		}
+		s = b.String()
+	}
+	if !norm.NFC.IsNormalString(s) {
+		s = norm.NFC.String(s)
+	}
+	p := parser{out: dst}
+	p.appendQuoted([]byte(s))
+	return p.out
 }

@@ -255,3 +255,20 @@ func TestContentID(t *testing.T) {
 		t.Fatalf("MarshalID = %s, %s", b, id)
 	}
 }
+
+// FuzzAppendString: AppendString writes what Marshal writes for the same
+// string, whatever the string (invalid UTF-8, controls, decomposed text).
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\slash", "ctl\x00\x1f\x7f", "A\u030a", "\ufb33", "bad\xff\xfeutf8", "<>&\u2028\u2029", "é\u0301"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("AppendString(%q) = %s, Marshal = %s", s, got, want)
+		}
+	})
+}

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-oras/artifacts"
-	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine/delta"
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
 	"github.com/stella-ops/stella-oras/internal/load"
@@ -75,7 +74,7 @@ when one fires, 0 otherwise.`,
 				return err
 			}
 			d := delta.Compute(base, head, bd, hd)
-			b, id, err := canon.MarshalID(d)
+			b, id, err := delta.MarshalID(d)
 			if err != nil {
 				return err
 			}

@@ -77,29 +77,25 @@ type Effect struct {
 const NotFired = "not_fired"
 
 func effects(id string, base, head []artifacts.Rule) []Effect {
-	b, h := map[string]string{}, map[string]string{}
-	var names []string
+	// rule lists are a handful long: nested loops, no maps (this runs for
+	// every finding of both verdicts)
+	find := func(rs []artifacts.Rule, name string) string {
+		for _, r := range rs {
+			if r.Name == name {
+				return r.Outcome
+			}
+		}
+		return NotFired
+	}
+	var out []Effect
 	for _, r := range base {
-		b[r.Name] = r.Outcome
-		names = append(names, r.Name)
+		if to := find(head, r.Name); to != r.Outcome {
+			out = append(out, Effect{ID: id, Rule: r.Name, From: r.Outcome, To: to})
+		}
 	}
 	for _, r := range head {
-		h[r.Name] = r.Outcome
-		names = append(names, r.Name)
-	}
-	slices.Sort(names)
-	var out []Effect
-	for _, n := range slices.Compact(names) {
-		from, ok1 := b[n]
-		to, ok2 := h[n]
-		if !ok1 {
-			from = NotFired
-		}
-		if !ok2 {
-			to = NotFired
-		}
-		if from != to {
-			out = append(out, Effect{ID: id, Rule: n, From: from, To: to})
+		if find(base, r.Name) == NotFired {
+			out = append(out, Effect{ID: id, Rule: r.Name, From: NotFired, To: r.Outcome})
 		}
 	}
 	return out

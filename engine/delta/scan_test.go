@@ -24,8 +24,16 @@ func deltaBytes(t testing.TB, dec func([]byte) (*artifacts.Verdict, string, erro
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := canon.MarshalID(Compute(b, h, bd, hd))
-	return out, err
+	d := Compute(b, h, bd, hd)
+	out, id, err := canon.MarshalID(d)
+	if err != nil {
+		return nil, err
+	}
+	// the direct writer gives the same bytes
+	if fast, fid, err := MarshalID(d); err != nil || !bytes.Equal(fast, out) || fid != id {
+		t.Fatalf("delta.MarshalID differs from canon.MarshalID (%v)", err)
+	}
+	return out, nil
 }
 
 // TestScanMatchesDecode: on every golden verdict of the engine (and the
