@@ -21,10 +21,14 @@ func MarshalID(d *Delta) ([]byte, string, error) {
 		return nil, "", err
 	}
 	lists := map[string][]byte{
-		"added":          refs(d.Added),
-		"removed":        refs(d.Removed),
-		"changed":        list(d.Changed, func(b []byte, c Change) []byte { return fields(b, "field", c.Field, "from", c.From, "id", c.ID, "to", c.To) }),
-		"policy_effects": list(d.PolicyEffects, func(b []byte, e Effect) []byte { return fields(b, "from", e.From, "id", e.ID, "rule", e.Rule, "to", e.To) }),
+		"added":   refs(d.Added),
+		"removed": refs(d.Removed),
+		"changed": list(d.Changed, func(b []byte, c Change) []byte {
+			return fields(b, "field", c.Field, "from", c.From, "id", c.ID, "to", c.To)
+		}),
+		"policy_effects": list(d.PolicyEffects, func(b []byte, e Effect) []byte {
+			return fields(b, "from", e.From, "id", e.ID, "rule", e.Rule, "to", e.To)
+		}),
 	}
 	out := make([]byte, 0, len(head)+len(lists["added"])+len(lists["removed"])+len(lists["changed"])+len(lists["policy_effects"]))
 	rest := head

@@ -3,10 +3,10 @@ package delta
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
-	"strings"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stella-ops/stella-oras/artifacts"
