@@ -73,6 +73,20 @@ func quickstartFeed(t *testing.T) *feed.Snapshot {
 	return s
 }
 
+// quickstartVerdict evaluates the quickstart under the default policy.
+func quickstartVerdict(t *testing.T) *artifacts.Verdict {
+	t.Helper()
+	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: quickstartFeed(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestGoldenQuickstart(t *testing.T) {
 	snap := quickstartFeed(t)
 	root := testutil.RepoRoot()
@@ -88,15 +102,7 @@ func TestGoldenQuickstart(t *testing.T) {
 // TestQuickstartVerdict checks the decisions in the golden verdict, so a
 // wrong golden file cannot pass unnoticed.
 func TestQuickstartVerdict(t *testing.T) {
-	snap := quickstartFeed(t)
-	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := quickstartVerdict(t)
 	if v.Status != artifacts.StatusFail {
 		t.Errorf("status = %s, want fail", v.Status)
 	}
@@ -302,15 +308,7 @@ func TestGoldenQuickstartVEX(t *testing.T) {
 // (the quickstart's findings repeated past 1,000),
 // MarshalVerdict writes canon.Marshal's bytes.
 func TestMarshalVerdictLarge(t *testing.T) {
-	snap := quickstartFeed(t)
-	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := quickstartVerdict(t)
 	for len(v.Findings) < 1000 {
 		v.Findings = append(v.Findings, v.Findings...)
 	}

@@ -82,18 +82,8 @@ func (s *scanner) skipString(i int) (int, error) {
 // canonical keys of this format need no unescaping) and the value's start;
 // f returns the value's end. object returns the index after the object.
 func (s *scanner) object(i int, f func(key []byte, v int) (int, error)) (int, error) {
-	b := s.b
-	if s.null(i) {
-		return i + 4, nil
-	}
-	if i >= len(b) || b[i] != '{' {
-		return 0, errScan
-	}
-	i++
-	if i < len(b) && b[i] == '}' {
-		return i + 1, nil
-	}
-	for {
+	return s.elements(i, '{', '}', func(i int) (int, error) {
+		b := s.b
 		if i >= len(b) || b[i] != '"' {
 			return 0, errScan
 		}
@@ -104,36 +94,27 @@ func (s *scanner) object(i int, f func(key []byte, v int) (int, error)) (int, er
 		if end >= len(b) || b[end] != ':' {
 			return 0, errScan
 		}
-		key := b[i+1 : end-1]
-		next, err := f(key, end+1)
-		if err != nil {
-			return 0, err
-		}
-		if next >= len(b) {
-			return 0, errScan
-		}
-		switch b[next] {
-		case ',':
-			i = next + 1
-		case '}':
-			return next + 1, nil
-		default:
-			return 0, errScan
-		}
-	}
+		return f(b[i+1:end-1], end+1)
+	})
 }
 
 // array calls f for each element of the array at i.
 func (s *scanner) array(i int, f func(v int) (int, error)) (int, error) {
+	return s.elements(i, '[', ']', f)
+}
+
+// elements walks the comma-separated items between open and close at i
+// (null counts as empty); f reads one item and returns its end.
+func (s *scanner) elements(i int, open, close byte, f func(i int) (int, error)) (int, error) {
 	b := s.b
 	if s.null(i) {
 		return i + 4, nil
 	}
-	if i >= len(b) || b[i] != '[' {
+	if i >= len(b) || b[i] != open {
 		return 0, errScan
 	}
 	i++
-	if i < len(b) && b[i] == ']' {
+	if i < len(b) && b[i] == close {
 		return i + 1, nil
 	}
 	for {
@@ -147,7 +128,7 @@ func (s *scanner) array(i int, f func(v int) (int, error)) (int, error) {
 		switch b[next] {
 		case ',':
 			i = next + 1
-		case ']':
+		case close:
 			return next + 1, nil
 		default:
 			return 0, errScan
