@@ -139,7 +139,12 @@ func oneLine(s string) string {
 // Prepare compiles the policy's gates once; the engine calls it before
 // evaluating in parallel.
 func (p *Policy) Prepare() error {
-	if p.compiled != nil || len(p.Gates) == 0 {
+	if p.compiled.Load() != nil || len(p.Gates) == 0 {
+		return nil
+	}
+	prepareMu.Lock()
+	defer prepareMu.Unlock()
+	if p.compiled.Load() != nil {
 		return nil
 	}
 	c := map[string]*program{}
@@ -150,9 +155,12 @@ func (p *Policy) Prepare() error {
 		}
 		c[p.Gates[i].Name] = prg
 	}
-	p.compiled = c
+	p.compiled.Store(&c)
 	return nil
 }
+
+// prepareMu makes concurrent first calls of Prepare compile once.
+var prepareMu sync.Mutex
 
 // Fired is one gate that fired.
 type Fired struct {
@@ -186,7 +194,7 @@ func (p *Policy) eval(scope, name string, v any, varsOf func() map[string]string
 		if g.Scope != scope {
 			continue
 		}
-		val, _, err := p.compiled[g.Name].prg.Eval(act)
+		val, _, err := (*p.compiled.Load())[g.Name].prg.Eval(act)
 		if err != nil {
 			return nil, fmt.Errorf("gate %s: %v", g.Name, err)
 		}

@@ -7,6 +7,7 @@ package policy
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/stella-ops/stella-oras/canon"
 )
@@ -61,13 +62,15 @@ type Policy struct {
 	// AcceptUnjustified lets a not_affected statement without evidence
 	// suppress a finding (off: a justification, or an unreachable verdict,
 	// is required).
-	AcceptUnjustified bool                `json:"accept_unjustified,omitempty"`
-	Gates             []Gate              `json:"gates,omitempty"`
-	Budgets           map[string]Budget   `json:"budgets,omitempty"`
-	DefaultEnv        string              `json:"default_environment,omitempty"`
-	Exceptions        []Exception         `json:"exceptions,omitempty"`
-	Scoring           *Scoring            `json:"scoring,omitempty"`
-	compiled          map[string]*program `json:"-"`
+	AcceptUnjustified bool              `json:"accept_unjustified,omitempty"`
+	Gates             []Gate            `json:"gates,omitempty"`
+	Budgets           map[string]Budget `json:"budgets,omitempty"`
+	DefaultEnv        string            `json:"default_environment,omitempty"`
+	Exceptions        []Exception       `json:"exceptions,omitempty"`
+	Scoring           *Scoring          `json:"scoring,omitempty"`
+	// compiled holds the gates' programs once Prepare has run; it is set
+	// once and then only read, from any number of goroutines.
+	compiled atomic.Pointer[map[string]*program]
 }
 
 // Gate is a CEL rule. A finding gate sees `finding`, a verdict gate

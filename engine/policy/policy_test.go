@@ -3,6 +3,7 @@ package policy
 import (
 	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -263,4 +264,38 @@ func TestExceptionMatches(t *testing.T) {
 			t.Errorf("%+v: %v", tt.e, got)
 		}
 	}
+}
+
+// TestConcurrentFirstUse: goroutines that use a fresh policy at once
+// compile its gates once and agree (run with -race).
+func TestConcurrentFirstUse(t *testing.T) {
+	p, err := compileStr(t, head+"gates:\n  - {name: g, when: 'finding.cvss > 5.0', outcome: fail, message: \"{{cvss}}\"}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Load(mustIR(t, p), "ir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs, err := q.EvalFinding(&Finding{CVSS: 7.5})
+			if err != nil || len(fs) != 1 || fs[0].Message != "7.5" {
+				t.Errorf("%+v %v", fs, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func mustIR(t *testing.T, p *Policy) []byte {
+	t.Helper()
+	b, err := p.IR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
