@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/engine/delta"
 	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/engine/reach"
 	"github.com/stella-ops/stella-oras/engine/vex"
@@ -133,6 +135,61 @@ func BenchmarkDecisions(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := canon.Marshal(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDelta is the delta of #5's benchmark in-process: two verdicts
+// of the 10,000-component SBOM (default policy, and strict-prod with
+// reachability from a generated graph) read from files, decoded, compared
+// and serialized — everything `stella-oras delta` does after process start.
+func BenchmarkDelta(b *testing.B) {
+	sbomPath, snapPath := benchData(b, 10000)
+	dir := filepath.Dir(sbomPath)
+	write := func(name string, in *engine.Inputs) string {
+		_, v, err := engine.Evaluate(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vb, _, err := engine.MarshalVerdict(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, vb, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	basePath := write("base.json", benchInputs(b, sbomPath, snapPath))
+	head := benchInputs(b, sbomPath, snapPath)
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "examples/policies/strict-prod.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if head.Policy, err = policy.Load(data, "strict-prod.yaml"); err != nil {
+		b.Fatal(err)
+	}
+	headPath := write("head.json", head)
+	read := func(p string) (*artifacts.Verdict, string) {
+		var v *artifacts.Verdict
+		var id string
+		err := load.WithMapped(p, 1<<30, func(data []byte) error {
+			var err error
+			v, id, err = delta.Decode(data)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v, id
+	}
+	for b.Loop() {
+		bv, bd := read(basePath)
+		hv, hd := read(headPath)
+		d := delta.Compute(bv, hv, bd, hd)
+		if _, _, err := delta.MarshalID(d); err != nil {
 			b.Fatal(err)
 		}
 	}

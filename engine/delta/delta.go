@@ -120,19 +120,7 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 		Changed:       []Change{},
 		PolicyEffects: []Effect{},
 	}
-	bm := map[string]*artifacts.Finding{}
-	for i := range base.Findings {
-		bm[base.Findings[i].ID] = &base.Findings[i]
-	}
-	hm := map[string]*artifacts.Finding{}
-	for i := range head.Findings {
-		f := &head.Findings[i]
-		hm[f.ID] = f
-		b, ok := bm[f.ID]
-		if !ok {
-			d.Added = append(d.Added, ref(f))
-			continue
-		}
+	both := func(b, f *artifacts.Finding) {
 		for _, c := range []struct{ field, from, to string }{
 			{"severity", b.Severity, f.Severity},
 			{"vex_status", vexStatus(b), vexStatus(f)},
@@ -145,12 +133,45 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 		}
 		d.PolicyEffects = append(d.PolicyEffects, effects(f.ID, b.Rules, f.Rules)...)
 	}
-	d.PolicyEffects = append(d.PolicyEffects, effects("", append(slices.Clone(base.Gates), budgetRule(base)...), append(slices.Clone(head.Gates), budgetRule(head)...))...)
-	for i := range base.Findings {
-		if _, ok := hm[base.Findings[i].ID]; !ok {
-			d.Removed = append(d.Removed, ref(&base.Findings[i]))
+	bf, hf := base.Findings, head.Findings
+	if strictlySorted(bf) && strictlySorted(hf) {
+		// verdicts list findings by ID: a merge join, no maps
+		i, j := 0, 0
+		for i < len(bf) || j < len(hf) {
+			switch {
+			case j == len(hf) || i < len(bf) && bf[i].ID < hf[j].ID:
+				d.Removed = append(d.Removed, ref(&bf[i]))
+				i++
+			case i == len(bf) || hf[j].ID < bf[i].ID:
+				d.Added = append(d.Added, ref(&hf[j]))
+				j++
+			default:
+				both(&bf[i], &hf[j])
+				i, j = i+1, j+1
+			}
+		}
+	} else {
+		bm := map[string]*artifacts.Finding{}
+		for i := range bf {
+			bm[bf[i].ID] = &bf[i]
+		}
+		hm := map[string]bool{}
+		for i := range hf {
+			f := &hf[i]
+			hm[f.ID] = true
+			if b, ok := bm[f.ID]; ok {
+				both(b, f)
+			} else {
+				d.Added = append(d.Added, ref(f))
+			}
+		}
+		for i := range bf {
+			if !hm[bf[i].ID] {
+				d.Removed = append(d.Removed, ref(&bf[i]))
+			}
 		}
 	}
+	d.PolicyEffects = append(d.PolicyEffects, effects("", append(slices.Clone(base.Gates), budgetRule(base)...), append(slices.Clone(head.Gates), budgetRule(head)...))...)
 	byID := func(a, b FindingRef) int { return strings.Compare(a.ID, b.ID) }
 	slices.SortFunc(d.Added, byID)
 	slices.SortFunc(d.Removed, byID)
@@ -164,6 +185,15 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 		d.StatusChange = base.Status + " -> " + head.Status
 	}
 	return d
+}
+
+func strictlySorted(fs []artifacts.Finding) bool {
+	for i := 1; i < len(fs); i++ {
+		if fs[i-1].ID >= fs[i].ID {
+			return false
+		}
+	}
+	return true
 }
 
 func side(v *artifacts.Verdict, digest string) Side {

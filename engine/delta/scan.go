@@ -63,17 +63,20 @@ func (s *scanner) skipString(i int) (int, error) {
 	b := s.b
 	i++
 	for {
-		j := bytes.IndexAny(b[i:], `"\`)
+		// IndexByte is vectorized; a quote preceded by an odd number of
+		// backslashes is escaped and does not end the string
+		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
 			return 0, errScan
 		}
 		i += j
-		if b[i] == '"' {
-			return i + 1, nil
+		k := i
+		for k > 0 && b[k-1] == '\\' {
+			k--
 		}
-		i += 2 // an escape: the next byte is never the closing quote
-		if i > len(b) {
-			return 0, errScan
+		i++
+		if (i-1-k)%2 == 0 {
+			return i, nil
 		}
 	}
 }

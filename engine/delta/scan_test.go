@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,4 +113,40 @@ func foldedKey(data []byte) bool {
 		}
 	}
 	return false
+}
+
+// TestJoinPaths: the merge join (findings sorted by ID, as verdicts list
+// them) and the map join (any order) give the same delta.
+func TestJoinPaths(t *testing.T) {
+	pairs := [][2]string{
+		{"../testdata/golden/scenarios/baseline-default.verdict.json", "../testdata/golden/scenarios/reachable-high-govulncheck.verdict.json"},
+		{"../testdata/golden/quickstart.verdict.json", "../testdata/golden/quickstart-vex.verdict.json"},
+		{"../testdata/golden/scenarios/exception-active.verdict.json", "../testdata/golden/corpus/proton-bridge-v1.8.0.cdx-1.2.json"},
+	}
+	for _, p := range pairs {
+		var vs [2]*artifacts.Verdict
+		var ids [2]string
+		for k, f := range p {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vs[k], ids[k], err = Decode(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, _, err := MarshalID(Compute(vs[0], vs[1], ids[0], ids[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(vs[0].Findings)
+		slices.Reverse(vs[1].Findings)
+		if len(vs[1].Findings) > 1 && strictlySorted(vs[1].Findings) {
+			t.Fatal("reversed findings still sorted: the map path is not exercised")
+		}
+		got, _, err := MarshalID(Compute(vs[0], vs[1], ids[0], ids[1]))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: the two joins disagree (%v)", p, err)
+		}
+	}
 }

@@ -2,4 +2,4 @@
 
 package load
 
-const mapPopulate = 0
+func adviseHuge([]byte) {}
