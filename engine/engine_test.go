@@ -17,6 +17,8 @@ import (
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/policy"
+	"github.com/stella-ops/stella-oras/engine/reach"
 	"github.com/stella-ops/stella-oras/internal/load"
 	"github.com/stella-ops/stella-oras/internal/testutil"
 )
@@ -305,10 +307,41 @@ func TestGoldenQuickstartVEX(t *testing.T) {
 }
 
 // TestMarshalVerdictLarge: on a verdict large enough for the parallel path
-// (the quickstart's findings repeated past 1,000),
+// and carrying every member (gates, budget check, VEX decisions,
+// vex_unmatched, reachability, rules: the quickstart under strict-prod in
+// prod with VEX and a reach graph, its findings repeated past 1,000),
 // MarshalVerdict writes canon.Marshal's bytes.
 func TestMarshalVerdictLarge(t *testing.T) {
-	v := quickstartVerdict(t)
+	root := testutil.RepoRoot()
+	s, d, err := load.SBOM(filepath.Join(root, "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: quickstartFeed(t), Env: "prod"}
+	for _, doc := range [][]byte{
+		mustRead(t, filepath.Join(root, "examples/quickstart/vex.openvex.json")),
+		[]byte(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","author":"a","timestamp":"2026-01-01T00:00:00Z","version":1,
+		"statements":[{"vulnerability":{"name":"CVE-2099-0001"},"products":[{"@id":"pkg:npm/x@1"}],"status":"affected"}]}`),
+	} {
+		vd, err := vex.Normalize(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.VEXDocs = append(in.VEXDocs, vd)
+	}
+	if in.Policy, err = policy.Load(mustRead(t, filepath.Join(root, "examples/policies/strict-prod.yaml")), "strict-prod.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if in.Reach, err = reach.Parse(mustRead(t, filepath.Join(root, "examples/quickstart/reach-graph.json")), "graph"); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := engine.Evaluate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.BudgetCheck == nil || len(v.VEXUnmatched) == 0 {
+		t.Fatalf("the verdict lacks members the test needs: budget %v, vex_unmatched %v", v.BudgetCheck, v.VEXUnmatched)
+	}
 	for len(v.Findings) < 1000 {
 		v.Findings = append(v.Findings, v.Findings...)
 	}
@@ -320,4 +353,13 @@ func TestMarshalVerdictLarge(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) || id != canon.ContentID(want) {
 		t.Fatalf("parallel serialization differs (%d vs %d bytes, %v)", len(got), len(want), err)
 	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

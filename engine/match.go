@@ -23,6 +23,7 @@ const (
 	ReasonNoFix            = "NO_FIX"
 	ReasonGatePrefix       = "GATE_"       // + FAIL, WARN, PASS: the finding's outcome
 	ReasonRulePrefix       = "RULE_FIRED_" // + FAIL, WARN: a policy gate fired
+	ReasonRuleError        = "RULE_ERROR"  // a gate fired because its expression failed on the finding
 	ReasonExceptionApplied = "EXCEPTION_APPLIED"
 	ReasonExceptionExpired = "EXCEPTION_EXPIRED"
 )
@@ -34,6 +35,7 @@ type hit struct {
 	fixed   []string
 	ratings []rating
 	symbols []string // vulnerable symbols (Go: ecosystem_specific.imports)
+	pkgs    []string // the packages declaring them
 }
 
 // evalCtx is what every component's matching shares (read-only).
@@ -84,7 +86,9 @@ func matchComponent(c *sbom.Component, x *evalCtx) ([]artifacts.Finding, []artif
 				h.reasons = append(h.reasons, feed.ReasonReleaseUnknown)
 			}
 			h.fixed = append(h.fixed, o.Fixed...)
-			h.symbols = append(h.symbols, reach.GoSymbols(a.EcosystemSpecific)...)
+			syms, pkgs := reach.GoImports(a.EcosystemSpecific)
+			h.symbols = append(h.symbols, syms...)
+			h.pkgs = append(h.pkgs, pkgs...)
 			for _, s := range a.Severity {
 				if rt, ok := cvssRating(s); ok {
 					h.ratings = append(h.ratings, rt)
@@ -166,7 +170,7 @@ func finding(c *sbom.Component, hits []*hit, x *evalCtx) (artifacts.Finding, err
 	}
 	aliases := map[string]bool{}
 	var ratings []rating
-	var reasons, fixed, evidence, symbols []string
+	var reasons, fixed, evidence, symbols, pkgs []string
 	published := ""
 	for _, h := range hits {
 		f.Records = append(f.Records, h.rec.ID)
@@ -175,6 +179,7 @@ func finding(c *sbom.Component, hits []*hit, x *evalCtx) (artifacts.Finding, err
 		fixed = append(fixed, h.fixed...)
 		ratings = append(ratings, h.ratings...)
 		symbols = append(symbols, h.symbols...)
+		pkgs = append(pkgs, h.pkgs...)
 		for _, a := range h.rec.Aliases {
 			aliases[a] = true
 		}
@@ -210,7 +215,7 @@ func finding(c *sbom.Component, hits []*hit, x *evalCtx) (artifacts.Finding, err
 		reasons = append(reasons, ReasonNoFix)
 	}
 
-	rr := x.reach.Answer(&reach.Query{Purl: c.Purl, Ecosystem: c.Ecosystem, Name: c.Name, Version: c.Version, IDs: ids, Symbols: sortedUnique(symbols)})
+	rr := x.reach.Answer(&reach.Query{Purl: c.Purl, Ecosystem: c.Ecosystem, Name: c.Name, Version: c.Version, IDs: ids, Symbols: sortedUnique(symbols), Packages: sortedUnique(pkgs)})
 	f.Reachability = artifacts.Reachability{State: rr.State, Source: rr.Source, Reason: rr.Reason, Evidence: rr.Evidence}
 	if x.reach != nil {
 		reasons = append(reasons, rr.Reason)
@@ -239,6 +244,9 @@ func finding(c *sbom.Component, hits []*hit, x *evalCtx) (artifacts.Finding, err
 			f.Rules = append(f.Rules, artifacts.Rule{Name: g.Name, Outcome: g.Outcome, Message: g.Message})
 			f.Outcome = worse(f.Outcome, g.Outcome)
 			reasons = append(reasons, ReasonRulePrefix+strings.ToUpper(g.Outcome))
+			if g.Error {
+				reasons = append(reasons, ReasonRuleError)
+			}
 		}
 	}
 	id, err := findingID(f.Purl, f.Vulnerability)

@@ -2,6 +2,10 @@ package engine
 
 import (
 	"testing"
+	"time"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/engine/policy"
 
 	"github.com/stella-ops/stella-oras/engine/vex"
 )
@@ -71,5 +75,38 @@ func TestMergeTable(t *testing.T) {
 	}
 	if got := idx.applicable([]string{"V-1"}, purl+"?arch=amd64"); len(got) != 2 {
 		t.Errorf("by product and subcomponent: %d statements, want 2 (not the v9.9.9 one)", len(got))
+	}
+}
+
+// TestExceptions: the engine's exception lookup with its real purl
+// matching (name, not prefix; version only when the exception gives one)
+// and the epoch, never the clock, deciding applied or expired.
+func TestExceptions(t *testing.T) {
+	p := DefaultPolicy()
+	p.Exceptions = []policy.Exception{
+		{ID: "A", Purl: "pkg:golang/example.com/x", Until: "2026-06-01T00:00:00Z", Reason: "r"},
+		{ID: "B", Purl: "pkg:golang/example.com/x@v2.0.0", Until: "2027-01-01T00:00:00Z", Reason: "r"},
+		{ID: "C", Vulnerability: "CVE-9", Until: "2027-01-01T00:00:00Z", Reason: "r"},
+	}
+	epoch := time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		purl, vuln, want string
+	}{
+		{"pkg:golang/example.com/x@v1.0.0", "CVE-1", "A expired"},            // A matches any version, expired at the epoch
+		{"pkg:golang/example.com/x@v2.0.0", "CVE-1", "B applied"},            // B (version-bound) still valid
+		{"pkg:golang/example.com/xyz@v2.0.0", "CVE-1", "none"},               // a longer name is another package
+		{"pkg:golang/example.com/xyz@v2.0.0", "CVE-9", "C applied"},          // by vulnerability id alone
+		{"pkg:npm/example.com/x@v2.0.0", "CVE-1", "none"},                    // another type
+		{"pkg:golang/example.com/x@v2.0.0?goos=linux", "CVE-1", "B applied"}, // qualifiers ignored
+	}
+	for _, tt := range tests {
+		f := &artifacts.Finding{ID: "sha256:f", Purl: tt.purl, Vulnerability: tt.vuln}
+		got := "none"
+		if d := exception(p, f, []string{tt.vuln}, epoch); d != nil {
+			got = d.ID + " " + d.Status
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: %s, want %s", tt.purl, tt.vuln, got, tt.want)
+		}
 	}
 }

@@ -54,14 +54,31 @@ func DecodeInto(buf, b []byte) (*artifacts.Verdict, string, error) {
 		return nil, "", err
 	}
 	v, err := scanVerdict(c)
-	if err != nil || v.Kind != artifacts.KindVerdict {
-		kind := ""
-		if v != nil {
-			kind = v.Kind
-		}
-		return nil, "", fmt.Errorf("not a stella-oras verdict (kind %q)", kind)
+	if err != nil {
+		return nil, "", fmt.Errorf("not a stella-oras verdict: a member has the wrong type or shape")
+	}
+	if err := check(v); err != nil {
+		return nil, "", err
 	}
 	return v, canon.ContentID(c), nil
+}
+
+// maxCount bounds risk scores and unknowns counts: exact in a double, and
+// far from int64 overflow when a delta subtracts them.
+const maxCount = 1 << 53
+
+// check is what both decoders require of a verdict.
+func check(v *artifacts.Verdict) error {
+	if v.Kind != artifacts.KindVerdict {
+		return fmt.Errorf("not a stella-oras verdict (kind %q)", v.Kind)
+	}
+	if v.RiskScore < 0 || v.RiskScore > maxCount {
+		return fmt.Errorf("risk_score %d is outside 0..2^53", v.RiskScore)
+	}
+	if v.UnknownsCount < 0 || int64(v.UnknownsCount) > maxCount {
+		return fmt.Errorf("unknowns_count %d is outside 0..2^53", v.UnknownsCount)
+	}
+	return nil
 }
 
 // decodeJSON is Decode through encoding/json: the reference the scanner is
@@ -72,8 +89,8 @@ func decodeJSON(b []byte) (*artifacts.Verdict, string, error) {
 		return nil, "", err
 	}
 	var lv leanVerdict
-	if err := json.Unmarshal(c, &lv); err != nil || lv.Kind != artifacts.KindVerdict {
-		return nil, "", fmt.Errorf("not a stella-oras verdict (kind %q)", lv.Kind)
+	if err := json.Unmarshal(c, &lv); err != nil {
+		return nil, "", fmt.Errorf("not a stella-oras verdict: %v", err)
 	}
 	v := &artifacts.Verdict{Kind: lv.Kind, ManifestDigest: lv.ManifestDigest, Status: lv.Status, RiskScore: lv.RiskScore, UnknownsCount: lv.UnknownsCount, Gates: lv.Gates}
 	if b := lv.BudgetCheck; b != nil {
@@ -89,6 +106,9 @@ func decodeJSON(b []byte) (*artifacts.Verdict, string, error) {
 		for _, r := range f.Rules {
 			v.Findings[i].Rules = append(v.Findings[i].Rules, artifacts.Rule{Name: r.Name, Outcome: r.Outcome})
 		}
+	}
+	if err := check(v); err != nil {
+		return nil, "", err
 	}
 	return v, canon.ContentID(c), nil
 }

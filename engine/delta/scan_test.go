@@ -150,3 +150,20 @@ func TestJoinPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRefuses: wrong kinds, wrong shapes and out-of-range counts are
+// refused with a message that tells them apart.
+func TestDecodeRefuses(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"kind":"stella-ops/scan-manifest/v1"}`:                             `kind "stella-ops/scan-manifest/v1"`,
+		`{"kind":"stella-ops/verdict/v1","findings":{"a":1}}`:                "wrong type or shape",
+		`{"kind":"stella-ops/verdict/v1","risk_score":-9000000000000000000}`: "risk_score",
+		`{"kind":"stella-ops/verdict/v1","risk_score":9000000000000000000}`:  "risk_score",
+		`{"kind":"stella-ops/verdict/v1","unknowns_count":-1}`:               "unknowns_count",
+		`{"kind":"stella-ops/verdict/v1","risk_score":1.5}`:                  "wrong type or shape",
+	} {
+		if _, _, err := Decode([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", doc, err, want)
+		}
+	}
+}

@@ -345,6 +345,9 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 		}
 		p.Scoring = out
 	}
+	if err := p.validate(fail); err != nil {
+		return nil, err // a bug in the compiler, if it ever happens
+	}
 	return p, nil
 }
 
@@ -407,57 +410,140 @@ func FromIR(data []byte, file string) (*Policy, error) {
 	if dec.More() {
 		return nil, fail("$", "data after the policy")
 	}
-	if p.Name == "" || p.Version == "" {
-		return nil, fail("name", "a policy IR needs a name and a version")
+	if err := p.validate(fail); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// validate checks every invariant Compile establishes, so an IR written
+// by hand (or by another tool) is held to what a source would be: the IR
+// is what registries store and verifiers replay.
+func (p *Policy) validate(fail func(path, format string, a ...any) error) error {
+	if !nameRE.MatchString(p.Name) {
+		return fail("name", "%q must match %s", p.Name, nameRE)
+	}
+	if !semver.IsValid("v" + p.Version) {
+		return fail("version", "%q is not a semantic version", p.Version)
 	}
 	if len(p.SeverityPreference) == 0 {
-		return nil, fail("severity_preference", "empty")
+		return fail("severity_preference", "empty")
 	}
+	seen := map[string]bool{}
 	for i, s := range p.SeverityPreference {
-		if !slices.Contains(sources, s) {
-			return nil, fail(fmt.Sprintf("severity_preference[%d]", i), "%q is not a score source", s)
+		if !slices.Contains(sources, s) || seen[s] {
+			return fail(fmt.Sprintf("severity_preference[%d]", i), "%q is not a score source, or is listed twice", s)
 		}
+		seen[s] = true
 	}
 	for _, sev := range sortedKeys(p.Outcomes) {
 		if !slices.Contains(Severities, sev) || !slices.Contains(outcomes, p.Outcomes[sev]) {
-			return nil, fail("outcomes."+sev, "want a severity and fail, warn or pass")
+			return fail("outcomes."+sev, "want a severity and fail, warn or pass")
+		}
+	}
+	levels := map[string]bool{}
+	for i, l := range p.TrustLevels {
+		if !nameRE.MatchString(l) || levels[l] {
+			return fail(fmt.Sprintf("trust_levels[%d]", i), "%q is not a level name, or is listed twice", l)
+		}
+		levels[l] = true
+	}
+	inRange := func(n int) bool { return n >= 0 && (n < len(p.TrustLevels) || len(p.TrustLevels) == 0 && n == 0) }
+	if !inRange(p.DefaultTrust) {
+		return fail("default_trust", "%d is not a level of trust_levels", p.DefaultTrust)
+	}
+	for _, iss := range sortedKeys(p.Trust) {
+		if len(p.TrustLevels) == 0 || !inRange(p.Trust[iss]) {
+			return fail("trust."+iss, "%d is not a level of trust_levels", p.Trust[iss])
 		}
 	}
 	if p.MergeOrder != nil && (len(p.MergeOrder) != 2 || !slices.Contains(p.MergeOrder, MergeTrust) || !slices.Contains(p.MergeOrder, MergeTimestamp)) {
-		return nil, fail("merge_order", "must list trust and timestamp once each")
+		return fail("merge_order", "must list trust and timestamp once each")
 	}
+	names := map[string]bool{}
 	for i := range p.Gates {
 		g := &p.Gates[i]
+		path := fmt.Sprintf("gates[%d]", i)
+		if !nameRE.MatchString(g.Name) || names[g.Name] {
+			return fail(path+".name", "%q is not a gate name, or is used twice", g.Name)
+		}
+		names[g.Name] = true
 		if (g.Scope != ScopeFinding && g.Scope != ScopeVerdict) || (g.Outcome != OutcomeFail && g.Outcome != OutcomeWarn) {
-			return nil, fail(fmt.Sprintf("gates[%d]", i), "scope must be finding or verdict and outcome fail or warn")
+			return fail(path, "scope must be finding or verdict and outcome fail or warn")
+		}
+		if g.Message == "" {
+			return fail(path+".message", "a message template is required")
 		}
 		if err := checkTemplate(g.Message, g.Scope); err != nil {
-			return nil, fail(fmt.Sprintf("gates[%d].message", i), "%v", err)
+			return fail(path+".message", "%v", err)
 		}
 		if _, err := compileGate(g); err != nil {
-			return nil, fail(fmt.Sprintf("gates[%d].when", i), "%v", err)
+			return fail(path+".when", "%v", err)
 		}
 	}
 	for _, env := range sortedKeys(p.Budgets) {
-		if o := p.Budgets[env].Outcome; o != OutcomeFail && o != OutcomeWarn {
-			return nil, fail("budgets."+env+".outcome", "%q is not fail or warn", o)
+		b := p.Budgets[env]
+		path := "budgets." + env
+		if !nameRE.MatchString(env) {
+			return fail(path, "environment name must match %s", nameRE)
+		}
+		if b.Outcome != OutcomeFail && b.Outcome != OutcomeWarn {
+			return fail(path+".outcome", "%q is not fail or warn", b.Outcome)
+		}
+		if b.MaxUnknowns < -1 {
+			return fail(path+".max_unknowns", "%d: want -1 (no bound) or a count", b.MaxUnknowns)
+		}
+		for _, r := range sortedKeys(b.MaxByReason) {
+			if !reasonRE.MatchString(r) || b.MaxByReason[r] < 0 {
+				return fail(path+".max_by_reason."+r, "want an upper-case reason code and a non-negative count")
+			}
+		}
+		if b.MaxUnknowns < 0 && len(b.MaxByReason) == 0 {
+			return fail(path, "sets no limit")
 		}
 	}
 	if p.DefaultEnv != "" {
 		if _, ok := p.Budgets[p.DefaultEnv]; !ok {
-			return nil, fail("default_environment", "%q has no budget", p.DefaultEnv)
+			return fail("default_environment", "%q has no budget", p.DefaultEnv)
 		}
 	}
+	ids := map[string]bool{}
 	for i, e := range p.Exceptions {
-		if e.ID == "" || e.Reason == "" || (e.Vulnerability == "" && e.Purl == "" && e.Finding == "") {
-			return nil, fail(fmt.Sprintf("exceptions[%d]", i), "needs an id, a reason and something to match")
+		path := fmt.Sprintf("exceptions[%d]", i)
+		if strings.TrimSpace(e.ID) == "" || ids[e.ID] || strings.TrimSpace(e.Reason) == "" || (e.Vulnerability == "" && e.Purl == "" && e.Finding == "") {
+			return fail(path, "needs a unique id, a reason and something to match")
 		}
-		if _, err := time.Parse(time.RFC3339, e.Until); err != nil {
-			return nil, fail(fmt.Sprintf("exceptions[%d].until", i), "%q is not RFC 3339", e.Until)
+		ids[e.ID] = true
+		if i > 0 && p.Exceptions[i-1].ID > e.ID {
+			return fail(path, "exceptions must be sorted by id")
+		}
+		if e.Purl != "" && !strings.HasPrefix(e.Purl, "pkg:") {
+			return fail(path+".purl", "%q is not a package URL", e.Purl)
+		}
+		if e.Finding != "" && !strings.HasPrefix(e.Finding, "sha256:") {
+			return fail(path+".finding", "%q is not a finding ID (sha256:…)", e.Finding)
+		}
+		if u, err := parseInstant(e.Until); err != nil || u != e.Until {
+			return fail(path+".until", "%q is not an RFC 3339 UTC instant", e.Until)
 		}
 	}
-	if s := p.Scoring; s != nil && !slices.Contains(roundings, s.Rounding) {
-		return nil, fail("scoring.rounding", "%q is not one of %s", s.Rounding, strings.Join(roundings, ", "))
+	if sc := p.Scoring; sc != nil {
+		if !slices.Contains(roundings, sc.Rounding) {
+			return fail("scoring.rounding", "%q is not one of %s", sc.Rounding, strings.Join(roundings, ", "))
+		}
+		for _, k := range sortedKeys(sc.Severity) {
+			if !slices.Contains(Severities, k) || sc.Severity[k] < 0 || sc.Severity[k] > 10000 {
+				return fail("scoring.severity_weights."+k, "want a severity and a weight in 0..10000")
+			}
+		}
+		for _, k := range sortedKeys(sc.Reachability) {
+			if !slices.Contains(ReachabilityStates, k) || sc.Reachability[k] < 0 || sc.Reachability[k] > 10000 {
+				return fail("scoring.reachability_weights."+k, "want a reachability state and a weight in 0..10000")
+			}
+		}
+		if sc.Unrated < 0 || sc.Unrated > 100 {
+			return fail("scoring.unrated_score", "%d is outside 0..100", sc.Unrated)
+		}
 	}
-	return &p, nil
+	return nil
 }

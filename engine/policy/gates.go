@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
@@ -147,17 +148,23 @@ func (p *Policy) Prepare() error {
 	if p.compiled.Load() != nil {
 		return nil
 	}
-	c := map[string]*program{}
+	// programs are kept by position, not by name: a gate never runs
+	// another gate's expression, whatever the names
+	c := make([]*program, len(p.Gates))
 	for i := range p.Gates {
 		prg, err := compileGate(&p.Gates[i])
 		if err != nil {
 			return fmt.Errorf("%w: gates[%d] %s: %v", ErrPolicy, i, p.Gates[i].Name, err)
 		}
-		c[p.Gates[i].Name] = prg
+		c[i] = prg
 	}
+	compiles.Add(1)
 	p.compiled.Store(&c)
 	return nil
 }
+
+// compiles counts Prepare's compilations (tests check it runs once).
+var compiles atomic.Int64
 
 // prepareMu makes concurrent first calls of Prepare compile once.
 var prepareMu sync.Mutex
@@ -167,6 +174,8 @@ type Fired struct {
 	Name    string `json:"name"`
 	Outcome string `json:"outcome"`
 	Message string `json:"message"`
+	// Error says the gate fired because its expression failed on this input.
+	Error bool `json:"error,omitempty"`
 }
 
 // EvalFinding runs the finding gates over f, in policy order.
@@ -174,29 +183,37 @@ func (p *Policy) EvalFinding(f *Finding) ([]Fired, error) {
 	return p.eval(ScopeFinding, "finding", f, func() map[string]string { return findingVars(f) })
 }
 
-// EvalVerdict runs the verdict gates over t, in policy order. Every gate is
-// reported, fired or not.
+// EvalVerdict runs the verdict gates over t, in policy order, and returns
+// those that fired.
 func (p *Policy) EvalVerdict(t *Totals) ([]Fired, error) {
 	return p.eval(ScopeVerdict, "totals", t, func() map[string]string { return totalsVars(t) })
 }
 
 // eval runs the gates of one scope; the message variables are built only
 // when a gate fires (building them for every finding cost more than the
-// gates).
+// gates). A gate whose evaluation fails on this input (an index out of
+// range, the cost limit) fires with its outcome and says why: a policy
+// fails closed, and one bad gate does not stop the evaluation. CEL's
+// errors are deterministic, so the message is too.
 func (p *Policy) eval(scope, name string, v any, varsOf func() map[string]string) ([]Fired, error) {
+	if len(p.Gates) == 0 {
+		return nil, nil
+	}
 	if err := p.Prepare(); err != nil {
 		return nil, err
 	}
 	var out []Fired
 	var vars map[string]string
 	act := map[string]any{name: v}
-	for _, g := range p.Gates {
+	progs := *p.compiled.Load()
+	for i, g := range p.Gates {
 		if g.Scope != scope {
 			continue
 		}
-		val, _, err := (*p.compiled.Load())[g.Name].prg.Eval(act)
+		val, _, err := progs[i].prg.Eval(act)
 		if err != nil {
-			return nil, fmt.Errorf("gate %s: %v", g.Name, err)
+			out = append(out, Fired{Name: g.Name, Outcome: g.Outcome, Message: "gate evaluation failed: " + oneLine(err.Error()), Error: true})
+			continue
 		}
 		if b, ok := val.Value().(bool); ok && b {
 			if vars == nil {
@@ -219,9 +236,11 @@ func (determinism) Name() string { return "stella.determinism" }
 func (determinism) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *ast.AST, iss *cel.Issues) {
 	root := ast.NavigateAST(a)
 	for _, e := range ast.MatchDescendants(root, ast.KindMatcher(ast.ComprehensionKind)) {
+		// only a list has an order; a map, or a dyn() that may hold one,
+		// iterates in Go's random map order
 		rng := e.AsComprehension().IterRange()
-		if t := a.GetType(rng.ID()); t != nil && t.Kind() == types.MapKind {
-			iss.ReportErrorAtID(e.ID(), "iteration over a map has no defined order; iterate over a list")
+		if t := a.GetType(rng.ID()); t == nil || t.Kind() != types.ListKind {
+			iss.ReportErrorAtID(e.ID(), "iteration over a map (or a dyn value) has no defined order; iterate over a list")
 		}
 	}
 	for _, e := range ast.MatchDescendants(root, ast.KindMatcher(ast.CallKind)) {

@@ -70,7 +70,7 @@ type Policy struct {
 	Scoring           *Scoring          `json:"scoring,omitempty"`
 	// compiled holds the gates' programs once Prepare has run; it is set
 	// once and then only read, from any number of goroutines.
-	compiled atomic.Pointer[map[string]*program]
+	compiled atomic.Pointer[[]*program]
 }
 
 // Gate is a CEL rule. A finding gate sees `finding`, a verdict gate

@@ -76,6 +76,8 @@ func TestCompileErrors(t *testing.T) {
 		{"CEL type error", gate("finding.cvss == \"high\""), "gates[0].when"},
 		{"not bool", gate("finding.cvss"), "want bool"},
 		{"map iteration", gate("{\"a\": 1, \"b\": 2}.map(k, k).size() > 0"), "iteration over a map"},
+		{"map iteration through dyn", gate("dyn({\"a\": 1, \"b\": 2}).map(k, k)[0] == \"a\""), "iteration over a map"},
+		{"nested dyn iteration", gate("[dyn({\"a\": 1})].map(m, m.map(k, k))[0][0] == \"a\""), "iteration over a map"},
 		{"time zone", gate("timestamp(\"2026-01-01T00:00:00Z\").getHours(\"Europe/Paris\") > 1"), "time-zone"},
 		{"cost", gate("finding.aliases.all(a, finding.aliases.all(b, finding.aliases.all(c, a + b + c != finding.id)))"), "cost"},
 		{"totals in finding gate", gate("totals.critical > 0"), "undeclared"},
@@ -202,6 +204,16 @@ func TestIRRejects(t *testing.T) {
 		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"extra":1}`,
 		`{"name":"x","version":"1.0.0","severity_preference":[],"outcomes":{}}`,
 		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"E","vulnerability":"V","reason":"r","until":"never"}]}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"scoring":{"severity_weights":{"critical":-100},"reachability_weights":{},"unrated_score":50,"rounding":"floor"}}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"scoring":{"severity_weights":{},"reachability_weights":{},"unrated_score":-7,"rounding":"floor"}}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"budgets":{"prod":{"max_unknowns":-9,"outcome":"fail"}}}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"budgets":{"prod":{"max_unknowns":0,"max_by_reason":{"x":-1},"outcome":"fail"}}}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"default_trust":-4}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"trust":{"a":3},"trust_levels":["low","high"]}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"gates":[{"name":"a","scope":"finding","when":"true","outcome":"fail","message":"m"},{"name":"a","scope":"finding","when":"false","outcome":"fail","message":"m"}]}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"B","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"},{"id":"A","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"}]}`,
+		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"A","purl":"npm/x","reason":"r","until":"2026-01-01T00:00:00Z"}]}`,
+		`{"name":"Bad Name","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}}`,
 	} {
 		if _, err := Load([]byte(ir), "ir.json"); err == nil || !strings.Contains(err.Error(), "ir.json") {
 			t.Errorf("%s: %v", ir, err)
@@ -277,6 +289,7 @@ func TestConcurrentFirstUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := compiles.Load()
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -289,6 +302,9 @@ func TestConcurrentFirstUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if n := compiles.Load() - before; n != 1 {
+		t.Errorf("the gates were compiled %d times, want once", n)
+	}
 }
 
 func mustIR(t *testing.T, p *Policy) []byte {
@@ -298,4 +314,21 @@ func mustIR(t *testing.T, p *Policy) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestGateErrorFiresClosed: a gate whose expression fails on an input
+// (here: an index past the end of an empty list) fires with its outcome
+// and says why, instead of stopping the evaluation.
+func TestGateErrorFiresClosed(t *testing.T) {
+	p, err := compileStr(t, head+"gates:\n  - {name: first-alias, when: 'finding.aliases[0] == \"X\"', outcome: warn, message: m}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := p.EvalFinding(&Finding{})
+	if err != nil || len(fs) != 1 || !fs[0].Error || fs[0].Outcome != "warn" || !strings.Contains(fs[0].Message, "gate evaluation failed") {
+		t.Fatalf("%+v %v", fs, err)
+	}
+	if fs, _ := p.EvalFinding(&Finding{Aliases: []string{"Y"}}); len(fs) != 0 {
+		t.Fatalf("fired on a finding the gate does not match: %+v", fs)
+	}
 }

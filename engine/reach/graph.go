@@ -233,11 +233,22 @@ func (g *graph) answer(q *Query) Result {
 	cands := owned
 	reached, notReached := ReasonPackageReached, ReasonPackageNotReached
 	if len(q.Symbols) > 0 {
+		// "unreachable" is evidence that suppresses: claim it only when
+		// the graph models the vulnerable packages (one of the
+		// component's nodes has a symbol in one of them). A graph at
+		// another granularity, or with other symbol spellings, says
+		// nothing about these symbols.
+		modeled := false
 		cands = nil
 		for _, n := range owned {
-			if slices.Contains(q.Symbols, g.nodes[n].Symbol) {
+			sym := g.nodes[n].Symbol
+			if slices.Contains(q.Symbols, sym) {
 				cands = append(cands, n)
 			}
+			modeled = modeled || slices.ContainsFunc(q.Packages, func(p string) bool { return strings.HasPrefix(sym, p+".") })
+		}
+		if !modeled && len(cands) == 0 {
+			return Result{State: Unknown, Reason: ReasonPackageNotInGraph}
 		}
 		reached, notReached = ReasonSymbolReached, ReasonSymbolsNotReached
 	}

@@ -39,6 +39,7 @@ const (
 	ReasonPackageReached      = "REACH_PACKAGE_REACHED"
 	ReasonPackageNotReached   = "REACH_PACKAGE_NOT_REACHED"
 	ReasonNotInGraph          = "REACH_COMPONENT_NOT_IN_GRAPH"
+	ReasonPackageNotInGraph   = "REACH_VULNERABLE_PACKAGE_NOT_IN_GRAPH"
 	ReasonNoInput             = "REACH_NO_INPUT"
 	ReasonGovulncheckCalled   = "GOVULNCHECK_SYMBOL_CALLED"
 	ReasonGovulncheckNotShown = "GOVULNCHECK_NOT_SHOWN_REACHABLE"
@@ -69,6 +70,7 @@ type Query struct {
 	Version   string
 	IDs       []string // vulnerability id, aliases and record ids
 	Symbols   []string // vulnerable symbols (Go: package path + "." + symbol)
+	Packages  []string // the packages declaring them (Go: import paths)
 }
 
 // Input is parsed reachability evidence.
@@ -138,8 +140,15 @@ func (in *Input) Answer(q *Query) Result {
 // GoSymbols reads the vulnerable symbols of an OSV affected entry's
 // ecosystem_specific (Go vulndb: imports[].path and .symbols).
 func GoSymbols(ecosystemSpecific json.RawMessage) []string {
+	syms, _ := GoImports(ecosystemSpecific)
+	return syms
+}
+
+// GoImports reads the vulnerable symbols ("path.Symbol") and the packages
+// (import paths) that declare them.
+func GoImports(ecosystemSpecific json.RawMessage) (symbols, packages []string) {
 	if len(ecosystemSpecific) == 0 {
-		return nil
+		return nil, nil
 	}
 	var es struct {
 		Imports []struct {
@@ -148,15 +157,17 @@ func GoSymbols(ecosystemSpecific json.RawMessage) []string {
 		} `json:"imports"`
 	}
 	if json.Unmarshal(ecosystemSpecific, &es) != nil {
-		return nil
+		return nil, nil
 	}
-	var out []string
 	for _, im := range es.Imports {
+		if len(im.Symbols) > 0 {
+			packages = append(packages, im.Path)
+		}
 		for _, s := range im.Symbols {
-			out = append(out, im.Path+"."+s)
+			symbols = append(symbols, im.Path+"."+s)
 		}
 	}
-	return out
+	return symbols, packages
 }
 
 // purlKey is a purl without version, qualifiers and subpath, lower-cased;

@@ -31,7 +31,11 @@ func TestGraphAnswers(t *testing.T) {
 		path   []string
 	}{
 		{Query{Purl: "pkg:golang/golang.org/x/text@v0.3.7", Version: "v0.3.7", Symbols: []string{"golang.org/x/text/language.ParseAcceptLanguage"}}, Reachable, ReasonSymbolReached, []string{"main", "h", "p"}},
-		{Query{Purl: "pkg:golang/gopkg.in/yaml.v2@v2.2.2", Version: "v2.2.2", Symbols: []string{"gopkg.in/yaml.v2.Unmarshal"}}, Unreachable, ReasonSymbolsNotReached, nil},
+		{Query{Purl: "pkg:golang/gopkg.in/yaml.v2@v2.2.2", Version: "v2.2.2", Symbols: []string{"gopkg.in/yaml.v2.Unmarshal"}, Packages: []string{"gopkg.in/yaml.v2"}}, Unreachable, ReasonSymbolsNotReached, nil},
+		// the graph has x/text nodes, but none in unicode/norm: it says nothing about norm's symbols
+		{Query{Purl: "pkg:golang/golang.org/x/text@v0.3.7", Version: "v0.3.7", Symbols: []string{"golang.org/x/text/unicode/norm.Iter.Next"}, Packages: []string{"golang.org/x/text/unicode/norm"}}, Unknown, ReasonPackageNotInGraph, nil},
+		// a prefix of the package path is another package
+		{Query{Purl: "pkg:golang/golang.org/x/text@v0.3.7", Version: "v0.3.7", Symbols: []string{"golang.org/x/text/lang.Parse"}, Packages: []string{"golang.org/x/text/lang"}}, Unknown, ReasonPackageNotInGraph, nil},
 		{Query{Purl: "pkg:golang/gopkg.in/yaml.v2@v2.2.2", Version: "v2.2.2"}, Reachable, ReasonPackageReached, []string{"main", "h", "m"}},
 		{Query{Purl: "pkg:golang/example.com/lib@v0.1.0", Version: "v0.1.0"}, Unreachable, ReasonPackageNotReached, nil},
 		{Query{Purl: "pkg:golang/golang.org/x/text@v0.3.8", Version: "v0.3.8"}, Unknown, ReasonNotInGraph, nil},

@@ -141,6 +141,9 @@ func cycloneDX(data []byte, d *Document) error {
 		if ts == "" {
 			ts = bom.Metadata.Timestamp
 		}
+		// UTC, whole seconds, like the other formats: the merge orders
+		// statements by comparing these strings
+		ts = normTime(ts)
 		var aliases []string
 		for _, r := range v.References {
 			aliases = append(aliases, r.ID)

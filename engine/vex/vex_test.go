@@ -143,3 +143,21 @@ func TestResolveAliases(t *testing.T) {
 		t.Errorf("unknown id gained aliases %v", d.Statements[1].Aliases)
 	}
 }
+
+// TestCycloneDXTimestampsInUTC: a CycloneDX timestamp with an offset is
+// normalized to UTC, so the merge's string comparison orders instants.
+func TestCycloneDXTimestampsInUTC(t *testing.T) {
+	d, err := Normalize([]byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"timestamp":"2026-03-01T10:00:00+09:00"},
+	"vulnerabilities":[{"id":"CVE-1","analysis":{"state":"not_affected","justification":"code_not_present","lastUpdated":"2026-03-02T00:00:00.000-05:00"},"affects":[{"ref":"pkg:npm/a@1"}]},
+	{"id":"CVE-2","analysis":{"state":"exploitable"},"affects":[{"ref":"pkg:npm/a@1"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range d.Statements {
+		got[s.Vulnerability] = s.Timestamp
+	}
+	if got["CVE-1"] != "2026-03-02T05:00:00Z" || got["CVE-2"] != "2026-03-01T01:00:00Z" {
+		t.Fatalf("timestamps %v", got)
+	}
+}
