@@ -9,6 +9,34 @@ const (
 	MediaTypeVerdict      = "application/vnd.stellaops.verdict.v1+json"
 	MediaTypeFeedSnapshot = "application/vnd.stellaops.feed-snapshot.v1+json"
 	MediaTypePolicy       = "application/vnd.stellaops.policy.v1+json"
+	// A feed artifact (artifactType MediaTypeFeedSnapshot) holds the
+	// feed's index as its first layer, then one layer per record group.
+	MediaTypeFeedIndex   = "application/vnd.stellaops.feed-index.v2+json"
+	MediaTypeFeedRecords = "application/vnd.stellaops.feed-records.v2+json"
+)
+
+// Annotations on this tool's artifacts.
+const (
+	// AnnotationDigest is the content's identity: a feed's or policy's
+	// digest as scan manifests record it.
+	AnnotationDigest = "org.stellaops.digest"
+	// AnnotationEpoch is a feed's as-of instant (RFC 3339).
+	AnnotationEpoch = "org.stellaops.feed.epoch"
+	// AnnotationFeedEcosystem names a record group's ecosystem.
+	AnnotationFeedEcosystem = "org.stellaops.feed.ecosystem"
+	// AnnotationFeedRef is the feed artifact a verdict used.
+	AnnotationFeedRef       = "org.stellaops.feed.ref"
+	AnnotationPolicyName    = "org.stellaops.policy.name"
+	AnnotationPolicyVersion = "org.stellaops.policy.version"
+	// On a verdict artifact:
+	AnnotationManifestDigest = "org.stellaops.verdict.manifest-digest"
+	AnnotationVerdictDigest  = "org.stellaops.verdict.digest"
+	AnnotationCacheKey       = "org.stellaops.verdict.cache-key"
+	AnnotationStatus         = "org.stellaops.verdict.status"
+	AnnotationEngine         = "org.stellaops.verdict.engine"
+	// AnnotationVerdictArtifact, on a bundle manifest, names the verdict
+	// or delta artifact the signed statement is about.
+	AnnotationVerdictArtifact = "org.stellaops.verdict.artifact"
 )
 
 // Document kinds, the "kind" member of each document.

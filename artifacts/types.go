@@ -119,7 +119,7 @@ func Detect(data []byte) (Type, bool) {
 	if top["severity_preference"] != nil && top["outcomes"] != nil && top["name"] != nil {
 		return TypeByName("policy") // a compiled policy IR
 	}
-	if str("format") == "stella-feed-snapshot/1" {
+	if f := str("format"); f == "stella-feed-snapshot/1" || f == "stella-feed-snapshot/2" {
 		return TypeByName("feed")
 	}
 	return Type{}, false

@@ -9,19 +9,33 @@ type Engine struct {
 	Version string `json:"version"`
 }
 
-// InputRef identifies one input document by content ID.
+// InputRef identifies one input document: Digest is the content ID of its
+// normalized form (what the verdict depends on), Stored the digest of its
+// bytes as read or attached (what a replay fetches: an OCI blob digest).
 type InputRef struct {
 	Digest string `json:"digest"`
 	Format string `json:"format,omitempty"`
+	Stored string `json:"stored"`
 }
 
-// FeedRef identifies the vulnerability-feed snapshot.
+// IgnoredInput is an input that was found but not evaluated (a VEX
+// document from the registry that no trusted key signed), with a reason
+// code. It is listed because its presence is part of what was judged.
+type IgnoredInput struct {
+	Stored string `json:"stored"`
+	Reason string `json:"reason"`
+}
+
+// FeedRef identifies the vulnerability-feed snapshot by the content ID of
+// its index document, which names every record group by digest; the index
+// is canonical, so its content ID is also its stored blob digest.
 type FeedRef struct {
 	Digest string `json:"digest"`
 	Epoch  string `json:"epoch"`
 }
 
-// PolicyRef identifies the policy.
+// PolicyRef identifies the policy by the content ID of its compiled IR
+// (canonical, so also the IR's blob digest).
 type PolicyRef struct {
 	Digest  string `json:"digest"`
 	Name    string `json:"name"`
@@ -30,11 +44,13 @@ type PolicyRef struct {
 
 // Inputs lists every input of an evaluation by content ID.
 type Inputs struct {
-	SBOM         InputRef   `json:"sbom"`
-	VEX          []InputRef `json:"vex"`
-	Reachability *InputRef  `json:"reachability"`
-	Feed         FeedRef    `json:"feed"`
-	Policy       PolicyRef  `json:"policy"`
+	SBOM InputRef   `json:"sbom"`
+	VEX  []InputRef `json:"vex"`
+	// VEXIgnored are VEX documents found and not merged (sorted by Stored).
+	VEXIgnored   []IgnoredInput `json:"vex_ignored"`
+	Reachability *InputRef      `json:"reachability"`
+	Feed         FeedRef        `json:"feed"`
+	Policy       PolicyRef      `json:"policy"`
 }
 
 // ScanManifest is everything a verdict depends on. Its content ID is the
@@ -87,6 +103,9 @@ type Verdict struct {
 	// VEXUnmatched lists the VEX statements that apply to no finding, with
 	// a reason code (present when VEX documents were given).
 	VEXUnmatched []VEXNote `json:"vex_unmatched,omitempty"`
+	// VEXIgnored lists the VEX documents that were found but not merged,
+	// with a reason code (present when there are any).
+	VEXIgnored []IgnoredInput `json:"vex_ignored,omitempty"`
 }
 
 // VEXNote is a VEX statement that applied to no finding.

@@ -44,10 +44,10 @@ func TestVEXOrder(t *testing.T) {
 	if !bytes.Equal(verdict(b, a), want) {
 		t.Error("--vex order changed the verdict")
 	}
-	if !bytes.Equal(verdict(b, shuffled), want) {
+	if !sameDecision(verdict(b, shuffled), want) {
 		t.Error("key order inside a VEX document changed the verdict")
 	}
-	if bytes.Equal(verdict(a), want) {
+	if sameDecision(verdict(a), want) {
 		t.Error("the second VEX document had no effect: the test proves nothing")
 	}
 }

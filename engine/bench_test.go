@@ -54,7 +54,7 @@ func appendInt(b []byte, n int) []byte {
 // benchInputs reads the SBOM and opens the snapshot, as eval does.
 func benchInputs(b *testing.B, sbomPath, snapPath string) *engine.Inputs {
 	b.Helper()
-	s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
+	s, err := load.SBOM(sbomPath, load.SBOMOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func benchInputs(b *testing.B, sbomPath, snapPath string) *engine.Inputs {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap}
+	return &engine.Inputs{SBOM: s, Feed: snap}
 }
 
 // BenchmarkEval measures what `stella-oras eval` does with a built snapshot:
@@ -120,7 +120,7 @@ func BenchmarkDecisions(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			in.VEXDocs = append(in.VEXDocs, doc)
+			in.VEX = append(in.VEX, doc)
 		}
 		data, _ := os.ReadFile(filepath.Join(dir, "dec/reach-graph.json"))
 		if in.Reach, err = reach.Parse(data, "graph"); err != nil {

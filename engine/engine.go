@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -21,27 +22,34 @@ import (
 	"github.com/stella-ops/stella-oras/engine/vex"
 )
 
-// Name and Version identify the engine in every manifest and verdict. The
-// version changes whenever verdict bytes could change for the same inputs.
+// Name and Version identify the engine in every manifest and verdict, and
+// so in every provenance-cache key. The version changes whenever verdict
+// bytes could change for the same inputs, and only then: it is not the
+// tool's version, so a release that changes only the CLI keeps every
+// cached verdict valid.
 const (
 	Name    = "stella-oras"
-	Version = "0.2.0"
+	Version = "0.3.0"
 )
 
 // Identity is the engine as recorded in documents.
 func Identity() artifacts.Engine { return artifacts.Engine{Name: Name, Version: Version} }
 
-// Inputs are the decoded inputs of one evaluation.
+// Inputs are the decoded inputs of one evaluation. The engine derives every
+// identity in the scan manifest from these values themselves (content IDs
+// of the normalized forms, and the digests the parsers recorded of the
+// bytes they read), so no caller can evaluate an input the manifest does
+// not name, or name one it does not evaluate.
 type Inputs struct {
-	SBOM       *sbom.SBOM
-	SBOMDigest string
-	Feed       *feed.Snapshot
-	// VEX are the documents' content IDs for the manifest; VEXDocs their
-	// normalized statements, merged per finding.
-	VEX     []artifacts.InputRef
-	VEXDocs []*vex.Document
-	Subject *artifacts.Subject
-	Policy  *Policy
+	SBOM *sbom.SBOM
+	Feed *feed.Snapshot
+	// VEX are the normalized documents merged per finding.
+	VEX []*vex.Document
+	// IgnoredVEX are documents found but not merged (untrusted): listed in
+	// the manifest and the verdict, and never matched.
+	IgnoredVEX []artifacts.IgnoredInput
+	Subject    *artifacts.Subject
+	Policy     *Policy
 	// Reach is the reachability evidence, if any.
 	Reach *reach.Input
 	// Env selects the policy's unknowns budget; "" means the policy's
@@ -81,12 +89,24 @@ func Manifest(in *Inputs) (*artifacts.ScanManifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	vex := slices.Clone(in.VEX)
-	if vex == nil {
-		vex = []artifacts.InputRef{}
+	vex := make([]artifacts.InputRef, 0, len(in.VEX))
+	for _, d := range in.VEX {
+		vex = append(vex, artifacts.InputRef{Digest: d.Source, Format: d.Format, Stored: d.Stored})
 	}
-	slices.SortFunc(vex, func(a, b artifacts.InputRef) int { return strings.Compare(a.Digest, b.Digest) })
+	slices.SortFunc(vex, compareInputRef)
 	vex = slices.Compact(vex)
+	ignored := slices.Clone(in.IgnoredVEX)
+	if ignored == nil {
+		ignored = []artifacts.IgnoredInput{}
+	}
+	slices.SortFunc(ignored, func(a, b artifacts.IgnoredInput) int {
+		return cmp.Or(strings.Compare(a.Stored, b.Stored), strings.Compare(a.Reason, b.Reason))
+	})
+	ignored = slices.Compact(ignored)
+	sbomID, err := in.SBOM.Digest()
+	if err != nil {
+		return nil, err
+	}
 	pid, err := p.Digest()
 	if err != nil {
 		return nil, err
@@ -97,15 +117,16 @@ func Manifest(in *Inputs) (*artifacts.ScanManifest, error) {
 	}
 	var rref *artifacts.InputRef
 	if in.Reach != nil {
-		rref = &artifacts.InputRef{Digest: in.Reach.Digest, Format: in.Reach.Format}
+		rref = &artifacts.InputRef{Digest: in.Reach.Digest, Format: in.Reach.Format, Stored: in.Reach.Stored}
 	}
 	return &artifacts.ScanManifest{
 		CanonVersion: canon.Version,
 		Kind:         artifacts.KindScanManifest,
 		Engine:       Identity(),
 		Inputs: artifacts.Inputs{
-			SBOM:         artifacts.InputRef{Digest: in.SBOMDigest, Format: in.SBOM.Format},
+			SBOM:         artifacts.InputRef{Digest: sbomID, Format: in.SBOM.Format, Stored: in.SBOM.Stored},
 			VEX:          vex,
+			VEXIgnored:   ignored,
 			Reachability: rref,
 			Feed:         artifacts.FeedRef{Digest: in.Feed.ContentID(), Epoch: in.Feed.Epoch().Format("2006-01-02T15:04:05Z07:00")},
 			Policy:       artifacts.PolicyRef{Digest: pid, Name: p.Name, Version: p.Version},
@@ -114,6 +135,10 @@ func Manifest(in *Inputs) (*artifacts.ScanManifest, error) {
 		OptionsHash: opts,
 		Subject:     in.Subject,
 	}, nil
+}
+
+func compareInputRef(a, b artifacts.InputRef) int {
+	return cmp.Or(strings.Compare(a.Digest, b.Digest), strings.Compare(a.Stored, b.Stored), strings.Compare(a.Format, b.Format))
 }
 
 func (in *Inputs) policy() *Policy {
@@ -162,7 +187,7 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 	for _, u := range in.SBOM.Unknowns {
 		v.Unknowns = append(v.Unknowns, artifacts.Unknown{Reason: u.Reason, Purl: u.Purl, Name: u.Name, Version: u.Version, BOMRef: u.BOMRef, Detail: u.Detail})
 	}
-	results, err := matchAll(in, p)
+	results, err := matchAll(in, p, m.Inputs.SBOM.Digest)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,7 +198,10 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 	slices.SortFunc(v.Findings, func(a, b artifacts.Finding) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(v.Unknowns, compareUnknown)
 	v.UnknownsCount = len(v.Unknowns)
-	v.VEXUnmatched = unmatched(in.VEXDocs, v.Findings, in.Feed)
+	v.VEXUnmatched = unmatched(in.VEX, v.Findings, in.Feed)
+	if len(m.Inputs.VEXIgnored) > 0 {
+		v.VEXIgnored = m.Inputs.VEXIgnored
+	}
 	v.Summary = artifacts.Summary{
 		Components:     len(in.SBOM.Components),
 		Findings:       len(v.Findings),
@@ -326,10 +354,10 @@ type componentResult struct {
 // most 8: matching is CPU-bound and shares one record cache). Results are
 // stored by component index and later sorted, so the verdict never depends
 // on scheduling.
-func matchAll(in *Inputs, p *Policy) ([]componentResult, error) {
+func matchAll(in *Inputs, p *Policy, sbomDigest string) ([]componentResult, error) {
 	comps := in.SBOM.Components
 	results := make([]componentResult, len(comps))
-	x := &evalCtx{snap: in.Feed, sbomDigest: in.SBOMDigest, p: p, idx: newVEXIndex(in.VEXDocs), reach: in.Reach, epoch: in.Feed.Epoch()}
+	x := &evalCtx{snap: in.Feed, sbomDigest: sbomDigest, p: p, idx: newVEXIndex(in.VEX), reach: in.Reach, epoch: in.Feed.Epoch()}
 	parallel(len(comps), max(len(comps)/64, 1), func(i int) {
 		r := &results[i]
 		r.findings, r.unknowns, r.err = matchComponent(&comps[i], x)
@@ -369,4 +397,18 @@ func compareUnknown(a, b artifacts.Unknown) int {
 func findingID(purl, vuln string) (string, error) {
 	_, id, err := canon.MarshalID(map[string]string{"purl": purl, "vulnerability": vuln})
 	return id, err
+}
+
+// Ecosystems lists the OSV ecosystems the SBOM's components are looked up
+// in, sorted: what a reader of a feed artifact must fetch record groups for
+// (feed.Snapshot.Needs).
+func Ecosystems(s *sbom.SBOM) []string {
+	var out []string
+	for _, c := range s.Components {
+		if c.Ecosystem != "" {
+			out = append(out, c.Ecosystem)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -27,11 +27,11 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func evaluate(t *testing.T, sbomPath string, snap *feed.Snapshot) ([]byte, []byte) {
 	t.Helper()
-	s, d, err := load.SBOM(sbomPath, load.SBOMOptions{})
+	s, err := load.SBOM(sbomPath, load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+	m, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, Feed: snap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +78,11 @@ func quickstartFeed(t *testing.T) *feed.Snapshot {
 // quickstartVerdict evaluates the quickstart under the default policy.
 func quickstartVerdict(t *testing.T) *artifacts.Verdict {
 	t.Helper()
-	s, d, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	s, err := load.SBOM(filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: quickstartFeed(t)})
+	_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, Feed: quickstartFeed(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +207,11 @@ func TestMANIFESTFindings(t *testing.T) {
 		"sbom/cyclonedx/bom-examples/proton-bridge-v1.8.0.cdx-1.2.json": 58,
 		"sbom/spdx/guac/oci-kubectl-linux-amd64-spdx-1.json":            30,
 	} {
-		s, d, err := load.SBOM(filepath.Join(dir, rel), load.SBOMOptions{})
+		s, err := load.SBOM(filepath.Join(dir, rel), load.SBOMOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+		_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, Feed: snap})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,12 +233,12 @@ func TestConcurrentEvaluations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, d, err := load.SBOM(path, load.SBOMOptions{})
+			s, err := load.SBOM(path, load.SBOMOptions{})
 			if err != nil {
 				errs[i] = err.Error()
 				return
 			}
-			_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap})
+			_, v, err := engine.Evaluate(&engine.Inputs{SBOM: s, Feed: snap})
 			if err != nil {
 				errs[i] = err.Error()
 				return
@@ -263,7 +263,7 @@ func TestConcurrentEvaluations(t *testing.T) {
 func TestGoldenQuickstartVEX(t *testing.T) {
 	snap := quickstartFeed(t)
 	root := testutil.RepoRoot()
-	s, d, err := load.SBOM(filepath.Join(root, "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	s, err := load.SBOM(filepath.Join(root, "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestGoldenQuickstartVEX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap, VEXDocs: []*vex.Document{doc}, VEX: []artifacts.InputRef{{Digest: doc.Source, Format: doc.Format}}}
+	in := &engine.Inputs{SBOM: s, Feed: snap, VEX: []*vex.Document{doc}}
 	_, v, err := engine.Evaluate(in)
 	if err != nil {
 		t.Fatal(err)
@@ -313,11 +313,11 @@ func TestGoldenQuickstartVEX(t *testing.T) {
 // MarshalVerdict writes canon.Marshal's bytes.
 func TestMarshalVerdictLarge(t *testing.T) {
 	root := testutil.RepoRoot()
-	s, d, err := load.SBOM(filepath.Join(root, "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
+	s, err := load.SBOM(filepath.Join(root, "examples/quickstart/sbom.cdx.json"), load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: quickstartFeed(t), Env: "prod"}
+	in := &engine.Inputs{SBOM: s, Feed: quickstartFeed(t), Env: "prod"}
 	for _, doc := range [][]byte{
 		mustRead(t, filepath.Join(root, "examples/quickstart/vex.openvex.json")),
 		[]byte(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","author":"a","timestamp":"2026-01-01T00:00:00Z","version":1,
@@ -327,7 +327,7 @@ func TestMarshalVerdictLarge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in.VEXDocs = append(in.VEXDocs, vd)
+		in.VEX = append(in.VEX, vd)
 	}
 	if in.Policy, err = policy.Load(mustRead(t, filepath.Join(root, "examples/policies/strict-prod.yaml")), "strict-prod.yaml"); err != nil {
 		t.Fatal(err)

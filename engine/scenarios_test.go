@@ -212,11 +212,11 @@ func runScenario(t *testing.T, sc *scenario, snap *feed.Snapshot) *artifacts.Ver
 		}
 		return filepath.Join(dir, p)
 	}
-	s, d, err := load.SBOM(path(sc.sbom), load.SBOMOptions{})
+	s, err := load.SBOM(path(sc.sbom), load.SBOMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &engine.Inputs{SBOM: s, SBOMDigest: d, Feed: snap, Env: sc.env}
+	in := &engine.Inputs{SBOM: s, Feed: snap, Env: sc.env}
 	for _, f := range sc.vex {
 		data, err := os.ReadFile(path(f))
 		if err != nil {
@@ -226,8 +226,7 @@ func runScenario(t *testing.T, sc *scenario, snap *feed.Snapshot) *artifacts.Ver
 		if err != nil {
 			t.Fatal(err)
 		}
-		in.VEXDocs = append(in.VEXDocs, doc)
-		in.VEX = append(in.VEX, artifacts.InputRef{Digest: doc.Source, Format: doc.Format})
+		in.VEX = append(in.VEX, doc)
 	}
 	if sc.policy != "" {
 		data, err := os.ReadFile(path(sc.policy))

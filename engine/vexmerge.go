@@ -25,6 +25,12 @@ const (
 	StatusContested              = "contested"
 	ReasonVEXNoMatchingFinding   = "VEX_NO_MATCHING_FINDING"
 	ReasonVEXUnknownVuln         = "VEX_UNKNOWN_VULNERABILITY"
+	// ReasonVEXUntrusted: a VEX document found in the registry that no
+	// trusted key signed; it is listed and suppresses nothing.
+	ReasonVEXUntrusted = "VEX_UNTRUSTED"
+	// ReasonVEXSignatureInvalid: a VEX document whose bundle names it but
+	// does not verify under any trusted key.
+	ReasonVEXSignatureInvalid = "VEX_SIGNATURE_INVALID"
 )
 
 // vexIndex finds the statements about a vulnerability id. Each statement's

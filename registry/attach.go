@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -40,55 +39,16 @@ func Attach(ctx context.Context, t *Target, subject ocispec.Descriptor, data []b
 	if opts.ArtifactType == "" || opts.MediaType == "" {
 		return ocispec.Descriptor{}, errors.New("attach: artifact type and media type are required")
 	}
-	layer := content.NewDescriptorFromBytes(opts.MediaType, data)
+	title := ""
 	if opts.FileName != "" {
-		layer.Annotations = map[string]string{ocispec.AnnotationTitle: filepath.Base(opts.FileName)}
+		title = filepath.Base(opts.FileName)
 	}
-	manifest := ocispec.Manifest{
-		Versioned:    specs.Versioned{SchemaVersion: 2},
-		MediaType:    ocispec.MediaTypeImageManifest,
+	return PushArtifact(ctx, t, ArtifactOptions{
 		ArtifactType: opts.ArtifactType,
-		Config:       ocispec.DescriptorEmptyJSON,
-		Layers:       []ocispec.Descriptor{layer},
-		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-	}
-	if len(opts.Annotations) > 0 {
-		manifest.Annotations = maps.Clone(opts.Annotations)
-	}
-	mb, err := json.Marshal(manifest) // encoding/json sorts map keys: deterministic
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	mdesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
-	// Children first, the manifest last (oras-go copy.go), so a reader
-	// never sees a manifest whose blobs are missing.
-	for _, b := range []struct {
-		d    ocispec.Descriptor
-		data []byte
-	}{{layer, data}, {ocispec.DescriptorEmptyJSON, ocispec.DescriptorEmptyJSON.Data}} {
-		if err := pushIfAbsent(ctx, t, b.d, b.data); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
-	// The manifest is always pushed (it is small, and the push is
-	// idempotent): on a registry, the response tells whether it indexes
-	// the subject (OCI-Subject), and oras-go then updates the referrers tag
-	// where it does not, which also repairs an attach interrupted before.
-	if t.Remote != nil {
-		if err := t.Store.Push(ctx, mdesc, bytes.NewReader(mb)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-			return ocispec.Descriptor{}, fmt.Errorf("pushing %s to %s: %w", mdesc.Digest, t.Ref, t.annotate(err))
-		}
-	} else if err := pushIfAbsent(ctx, t, mdesc, mb); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	mdesc.ArtifactType = opts.ArtifactType
-	mdesc.Annotations = manifest.Annotations
-	if t.Remote != nil {
-		if err := ensureInFallbackIndex(ctx, t, subject, mdesc); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
-	return mdesc, nil
+		Subject:      &subject,
+		Layers:       []Layer{NewLayer(opts.MediaType, data, title)},
+		Annotations:  opts.Annotations,
+	})
 }
 
 func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {

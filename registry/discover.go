@@ -265,7 +265,7 @@ func fetchFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descript
 	}
 	b, err := content.ReadAll(rc, desc)
 	if err != nil {
-		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("reading referrers tag %s on %s: %w: %v", tag, t.Ref, ErrDigestMismatch, err)
+		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("reading referrers tag %s: %w", tag, readError(t, desc, err))
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {

@@ -124,7 +124,7 @@ func fetchVerified(ctx context.Context, t *Target, d ocispec.Descriptor) ([]byte
 	defer rc.Close()
 	b, err := content.ReadAll(rc, d)
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s from %s: %w: %v", d.Digest, t.Ref, ErrDigestMismatch, err)
+		return nil, readError(t, d, err)
 	}
 	return b, nil
 }
@@ -149,10 +149,10 @@ func fetchToFile(ctx context.Context, t *Target, d ocispec.Descriptor, path stri
 	}()
 	vr := content.NewVerifyReader(io.LimitReader(rc, d.Size+1), d)
 	if _, err := io.Copy(f, vr); err != nil {
-		return fmt.Errorf("fetching %s from %s: %w: %v", d.Digest, t.Ref, ErrDigestMismatch, err)
+		return readError(t, d, err)
 	}
 	if err := vr.Verify(); err != nil {
-		return fmt.Errorf("fetching %s from %s: %w: %v", d.Digest, t.Ref, ErrDigestMismatch, err)
+		return readError(t, d, err)
 	}
 	return nil
 }

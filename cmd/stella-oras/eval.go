@@ -1,21 +1,17 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stella-ops/stella-oras/artifacts"
-	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
-	"github.com/stella-ops/stella-oras/engine/reach"
-	"github.com/stella-ops/stella-oras/engine/vex"
+	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/load"
 )
 
@@ -52,7 +48,10 @@ type evalResult struct {
 }
 
 func newEvalCmd(s *streams) *cobra.Command {
-	var o evalOptions
+	var (
+		o  evalOptions
+		tf targetFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "eval --sbom FILE --feed SNAPSHOT|DIR|ZIP [-o verdict.json]",
 		Short: "Judge an SBOM against a feed snapshot and write a canonical verdict",
@@ -68,12 +67,12 @@ Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
 		Example: `  stella-oras eval --sbom sbom.cdx.json --feed feed.snapshot.json -o verdict.json
   stella-oras eval --sbom sbom.spdx.json --feed ./osv --epoch 2026-08-21 --output json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(s, &o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(cmd.Context(), s, &o, &tf) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.sbom, "sbom", "", "SBOM file (CycloneDX 1.2–1.7 JSON, SPDX 2.2/2.3 JSON, SPDX 3.0 JSON-LD)")
-	f.StringVar(&o.feed, "feed", "", "feed snapshot, or a directory or zip of OSV records")
-	f.StringArrayVar(&o.vex, "vex", nil, "VEX document: OpenVEX, CycloneDX VEX or CSAF (repeatable); merged per finding")
+	f.StringVar(&o.feed, "feed", "", "feed snapshot, a directory or zip of OSV records, or a feed artifact reference (REF, oci:DIR[:tag], oci-archive:FILE[:tag])")
+	f.StringArrayVar(&o.vex, "vex", nil, "VEX document (file or artifact reference): OpenVEX, CycloneDX VEX or CSAF (repeatable); merged per finding")
 	f.StringVarP(&o.dest, "out", "o", "", "write the verdict here (atomically)")
 	f.StringVar(&o.manifestOut, "manifest-out", "", "write the scan manifest here (atomically)")
 	f.StringVar(&o.failOn, "fail-on", "fail", "lowest verdict status that exits 3: fail or warn")
@@ -81,14 +80,15 @@ Exit status: 0 pass (and warn, unless --fail-on warn), 3 gate failed,
 	f.Int64Var(&o.maxSBOMBytes, "max-sbom-bytes", load.DefaultMaxSBOMBytes, "refuse SBOMs larger than this")
 	f.BoolVar(&o.strict, "strict", false, "validate the SBOM against its format's JSON schema first")
 	f.StringVar(&o.schemas, "schemas", os.Getenv("STELLA_SCHEMAS"), "directory of CycloneDX and SPDX JSON schemas for --strict (default $STELLA_SCHEMAS)")
-	f.StringVar(&o.policy, "policy", "", "policy: YAML source or compiled IR (default: the built-in stella-default)")
+	f.StringVar(&o.policy, "policy", "", "policy: YAML source, compiled IR or policy artifact reference (default: the built-in stella-default)")
 	f.StringVar(&o.reach, "reachability", "", "reachability evidence: a stella reach graph or a govulncheck -json stream")
 	f.StringVar(&o.env, "env", "", "environment whose unknowns budget applies (default: the policy's default environment)")
+	tf.register(cmd)
 	o.out.register(cmd)
 	return cmd
 }
 
-func runEval(s *streams, o *evalOptions) error {
+func runEval(ctx context.Context, s *streams, o *evalOptions, tf *targetFlags) error {
 	if err := o.out.validate(); err != nil {
 		return err
 	}
@@ -102,50 +102,38 @@ func runEval(s *streams, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
-	in, vexFiles, err := loadEvalInputs(s, o, ep)
+	ropts, err := tf.options()
 	if err != nil {
 		return err
 	}
-	m, v, err := engine.Evaluate(in)
-	if errors.Is(err, engine.ErrEnvironment) {
+	r, err := evaluator.Eval(ctx, evaluator.EvalOptions{Sources: evaluator.Sources{
+		SBOM: o.sbom, Feed: o.feed, Epoch: ep, Policy: o.policy, Reach: o.reach, VEX: o.vex, Env: o.env,
+		MaxSBOMBytes: o.maxSBOMBytes, StrictSBOM: o.strict, SchemaDir: o.schemas,
+	}, Registry: ropts})
+	if evaluator.IsEnvironmentError(err) {
 		return usageError{err}
 	}
 	if err != nil {
 		return err
 	}
-	noMatch := 0
-	for _, n := range v.VEXUnmatched {
-		if n.Reason == engine.ReasonVEXUnknownVuln {
-			fmt.Fprintf(s.err, "warning: %s: statement about %s (%s): %s, the feed does not know the id\n", vexFiles[n.Source], n.Vulnerability, n.Product, n.Reason)
-		} else {
-			noMatch++
-		}
-	}
-	if noMatch > 0 {
-		fmt.Fprintf(s.err, "note: %d VEX statements apply to no finding (%s; listed in the verdict's vex_unmatched)\n", noMatch, engine.ReasonVEXNoMatchingFinding)
-	}
-	vb, vid, err := engine.MarshalVerdict(v)
-	if err != nil {
-		return err
-	}
-	mb, _, err := canon.MarshalID(m)
-	if err != nil {
-		return err
+	for _, w := range r.Warnings {
+		printWarning(s.err, w)
 	}
 	if o.manifestOut != "" {
-		if err := load.WriteAtomic(o.manifestOut, mb, 0o644); err != nil {
+		if err := load.WriteAtomic(o.manifestOut, r.ManifestBytes, 0o644); err != nil {
 			return err
 		}
 	}
 	if o.dest != "" {
-		if err := load.WriteAtomic(o.dest, vb, 0o644); err != nil {
+		if err := load.WriteAtomic(o.dest, r.VerdictBytes, 0o644); err != nil {
 			return err
 		}
 	}
+	v := r.Verdict
 	res := evalResult{
-		Status: v.Status, VerdictDigest: vid, ManifestDigest: v.ManifestDigest,
+		Status: v.Status, VerdictDigest: r.VerdictDigest, ManifestDigest: v.ManifestDigest,
 		Verdict: o.dest, Manifest: o.manifestOut, RiskScore: v.RiskScore,
-		UnknownsCount: v.UnknownsCount, Summary: v.Summary, Findings: v.Findings, Inputs: m.Inputs,
+		UnknownsCount: v.UnknownsCount, Summary: v.Summary, Findings: v.Findings, Inputs: r.Manifest.Inputs,
 		Gates: v.Gates, BudgetCheck: v.BudgetCheck,
 	}
 	if o.out.json() {
@@ -156,11 +144,21 @@ func runEval(s *streams, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
-	if v.Status == artifacts.StatusFail || (o.failOn == artifacts.StatusWarn && v.Status == artifacts.StatusWarn) {
+	if err := evaluator.Gate(v.Status, o.failOn); err != nil {
 		fmt.Fprintf(s.err, "gate failed: verdict status %s\n", v.Status)
-		return errGate
+		return err
 	}
 	return nil
+}
+
+// printWarning prints one non-fatal problem on stderr; notes keep their
+// own prefix.
+func printWarning(w io.Writer, msg string) {
+	if strings.HasPrefix(msg, "note: ") {
+		fmt.Fprintln(w, msg)
+		return
+	}
+	fmt.Fprintf(w, "warning: %s\n", msg)
 }
 
 var severityOrder = []string{engine.SeverityCritical, engine.SeverityHigh, engine.SeverityMedium, engine.SeverityLow, engine.SeverityNone, engine.SeverityUnknown}
@@ -236,63 +234,4 @@ func printVerdict(w io.Writer, r *evalResult) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// loadEvalInputs reads the inputs of an evaluation. They are independent,
-// so they are read and parsed concurrently (reading was a third of eval's
-// wall time); errors are reported in a fixed order — SBOM, feed, policy,
-// reachability, then each VEX document in command-line order — whichever
-// failed first in time.
-func loadEvalInputs(s *streams, o *evalOptions, ep time.Time) (*engine.Inputs, map[string]string, error) {
-	in := &engine.Inputs{Env: o.env}
-	var (
-		wg                             sync.WaitGroup
-		sbErr, feedErr, polErr, rchErr error
-		docs                           = make([]*vex.Document, len(o.vex))
-		vexErr                         = make([]error, len(o.vex))
-	)
-	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
-	run(func() {
-		in.SBOM, in.SBOMDigest, sbErr = load.SBOM(o.sbom, load.SBOMOptions{MaxBytes: o.maxSBOMBytes, Strict: o.strict, SchemaDir: o.schemas})
-	})
-	run(func() { in.Feed, feedErr = load.Feed(o.feed, ep) })
-	if o.policy != "" {
-		run(func() { in.Policy, polErr = loadPolicy(o.policy) })
-	}
-	if o.reach != "" {
-		run(func() {
-			data, err := load.File(o.reach, load.DefaultMaxSBOMBytes)
-			if err == nil {
-				in.Reach, err = reach.Parse(data, o.reach)
-			}
-			rchErr = err
-		})
-	}
-	run(func() {
-		for i, v := range o.vex {
-			data, err := load.File(v, load.DefaultMaxSBOMBytes)
-			if err == nil {
-				if docs[i], err = vex.Normalize(data); err != nil {
-					err = fmt.Errorf("%s: %w", v, err)
-				}
-			}
-			vexErr[i] = err
-		}
-	})
-	wg.Wait()
-	for _, err := range append([]error{sbErr, feedErr, polErr, rchErr}, vexErr...) {
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	vexFiles := map[string]string{}
-	for i, d := range docs {
-		for _, p := range d.Problems {
-			fmt.Fprintf(s.err, "warning: %s: %s: %s\n", o.vex[i], p.Path, p.Reason)
-		}
-		vexFiles[d.Source] = o.vex[i]
-		in.VEXDocs = append(in.VEXDocs, d)
-		in.VEX = append(in.VEX, artifacts.InputRef{Digest: d.Source, Format: d.Format})
-	}
-	return in, vexFiles, nil
 }

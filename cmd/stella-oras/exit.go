@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/stella-ops/stella-oras/registry"
-	"github.com/stella-ops/stella-oras/verify"
 	"io"
 	"strings"
+
+	"github.com/stella-ops/stella-oras/evaluator"
 )
 
 // Exit codes, the same in every command (README "Exit codes").
@@ -28,10 +28,10 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 // errGate is returned when a verdict fails the gate. Its message has been
 // printed with the verdict already.
-var errGate = errors.New("gate failed")
+var errGate = evaluator.ErrGateFailed
 
 // errVerify is wrapped by verification failures.
-var errVerify = errors.New("verification failed")
+var errVerify = evaluator.ErrVerification
 
 // exitCode maps an error to its exit code, in this one place.
 func exitCode(err error) int {
@@ -41,9 +41,11 @@ func exitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, errGate):
+	}
+	switch evaluator.Class(err) {
+	case evaluator.ErrGateFailed:
 		return ExitGateFailed
-	case errors.Is(err, errVerify), errors.Is(err, registry.ErrDigestMismatch), errors.Is(err, verify.ErrVerification):
+	case evaluator.ErrVerification:
 		return ExitVerifyFailed
 	}
 	return ExitError

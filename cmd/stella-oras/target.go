@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
-	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/registry"
 )
 
@@ -28,23 +27,32 @@ func (f *targetFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.registryConfig, "registry-config", "", "docker config.json with credentials (default: docker's)")
 }
 
+// options are the registry options the flags select.
+func (f *targetFlags) options() (registry.Options, error) {
+	opts := registry.Options{
+		PlainHTTP: f.plainHTTP, Insecure: f.insecure, CAFile: f.caFile,
+		UserAgent: "stella-oras/" + toolVersion,
+	}
+	if f.registryConfig != "" {
+		st, err := credentials.NewStore(f.registryConfig, credentials.StoreOptions{})
+		if err != nil {
+			return opts, err
+		}
+		opts.Credentials = st
+		opts.CredentialSource = f.registryConfig
+	}
+	return opts, nil
+}
+
 // open parses and opens a reference.
 func (f *targetFlags) open(ctx context.Context, s string) (*registry.Target, error) {
 	ref, err := registry.ParseReference(s)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	opts := registry.Options{
-		PlainHTTP: f.plainHTTP, Insecure: f.insecure, CAFile: f.caFile,
-		UserAgent: engine.Name + "/" + engine.Version,
-	}
-	if f.registryConfig != "" {
-		st, err := credentials.NewStore(f.registryConfig, credentials.StoreOptions{})
-		if err != nil {
-			return nil, err
-		}
-		opts.Credentials = st
-		opts.CredentialSource = f.registryConfig
+	opts, err := f.options()
+	if err != nil {
+		return nil, err
 	}
 	return registry.Open(ctx, ref, opts)
 }

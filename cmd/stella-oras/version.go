@@ -9,6 +9,12 @@ import (
 	"github.com/stella-ops/stella-oras/engine"
 )
 
+// toolVersion is the CLI's version (user agent, `version`). It is not the
+// engine's version (engine.Version), which is in every scan manifest and so
+// in every cache key: a CLI-only release leaves cached verdicts valid. Set
+// with -ldflags "-X main.toolVersion=…".
+var toolVersion = "0.4.0-dev"
+
 type versionInfo struct {
 	Name     string `json:"name"`
 	Version  string `json:"version"`
@@ -29,7 +35,7 @@ func newVersionCmd(s *streams) *cobra.Command {
 				return err
 			}
 			v := versionInfo{
-				Name: engine.Name, Version: engine.Version,
+				Name: engine.Name, Version: toolVersion,
 				Engine:   engine.Name + "/" + engine.Version,
 				Go:       runtime.Version(),
 				Platform: runtime.GOOS + "/" + runtime.GOARCH,

@@ -54,7 +54,7 @@ and distro ids of one vulnerability), as eval resolves them.`,
 			}
 			var have map[string]bool
 			if sbom != "" {
-				sb, _, err := load.SBOM(sbom, load.SBOMOptions{})
+				sb, err := load.SBOM(sbom, load.SBOMOptions{})
 				if err != nil {
 					return err
 				}

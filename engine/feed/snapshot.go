@@ -16,12 +16,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/internal/osvname"
 )
 
 // Format names the snapshot layout; readers refuse any other.
-const Format = "stella-feed-snapshot/1"
+const Format = "stella-feed-snapshot/2"
+
+// formatV1 is the earlier layout (one records array, no groups).
+const formatV1 = "stella-feed-snapshot/1"
 
 // Limits on what a feed may contain. A record larger than MaxRecordBytes is
 // refused (the largest real OSV records are a few hundred KB).
@@ -38,6 +42,10 @@ var ErrNoEpoch = errors.New("cannot derive the feed epoch")
 
 // ErrSnapshot is returned for a file that is not a valid snapshot.
 var ErrSnapshot = errors.New("not a valid feed snapshot")
+
+// ErrGroupMissing is returned by a lookup that needs a record group that
+// was not added to a snapshot opened from its index.
+var ErrGroupMissing = errors.New("feed record group not loaded")
 
 // Source is one OSV record file before it enters a snapshot.
 type Source struct {
@@ -60,20 +68,45 @@ type entry struct {
 	src   string
 }
 
-// header is everything in a snapshot but the records. Keys sort before
-// "records" so that the records array is the last member of the canonical
-// document and the index can address it by offset.
+// header is everything in a snapshot but the records: the feed's index
+// document. Keys sort before "records", so that the records member is the
+// last member of the canonical snapshot, and the header alone, with the
+// records member cut off, is itself canonical JSON: its content ID is the
+// feed's identity. It commits to every record group by digest, so a reader
+// that fetched the index and only the groups its SBOM needs (the feed as an
+// OCI artifact, one layer per group) has the same identity as one that read
+// the whole snapshot file.
 type header struct {
 	CanonVersion string     `json:"_canonVersion"`
 	Aliases      [][]string `json:"aliases"`
 	Epoch        string     `json:"epoch"`
 	Format       string     `json:"format"`
-	// Index maps a base ecosystem to a packed string: one line per package,
-	// sorted, "name\toffset,length offset,length…", offsets relative to the
-	// records array. One JSON string per ecosystem decodes in a single copy;
-	// the lines are split only for the ecosystems an SBOM names.
-	Index map[string]string `json:"index"`
-	Meta  Meta              `json:"meta"`
+	// Groups are the record groups in order: records filed under one
+	// ecosystem (the smallest base ecosystem they affect), each a canonical
+	// JSON array.
+	Groups []Group `json:"groups"`
+	// Index maps a base ecosystem to the groups holding its records and a
+	// packed string: one line per package, sorted,
+	// "name\tgroup:offset,length group:offset,length…", offsets relative to
+	// the group's array. One JSON string per ecosystem decodes in a single
+	// copy; the lines are split only for the ecosystems an SBOM names.
+	Index map[string]EcosystemIndex `json:"index"`
+	Meta  Meta                      `json:"meta"`
+}
+
+// Group describes one record group: the records filed under Ecosystem, as
+// a canonical JSON array of Size bytes with the given digest.
+type Group struct {
+	Digest    string `json:"digest"`
+	Ecosystem string `json:"ecosystem"`
+	Records   int    `json:"records"`
+	Size      int64  `json:"size"`
+}
+
+// EcosystemIndex locates one ecosystem's packages.
+type EcosystemIndex struct {
+	Groups   []int  `json:"groups"`
+	Packages string `json:"packages"`
 }
 
 // Meta describes a snapshot's contents.
@@ -149,23 +182,44 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 	}
 	entries = slices.DeleteFunc(entries, func(e *entry) bool { return wd[e.rec.ID] })
 
-	var recs bytes.Buffer
 	h := header{
 		CanonVersion: canon.Version,
 		Format:       Format,
-		Index:        map[string]string{},
+		Groups:       []Group{},
+		Index:        map[string]EcosystemIndex{},
 		Meta:         Meta{Ecosystems: map[string]int{}, RecordCount: len(entries)},
 	}
+	// The records member: an array of groups, each an array of records.
+	var recs bytes.Buffer
 	recs.WriteByte('[')
 	uf := newUnionFind()
-	idx := map[string]map[string][][2]int{}
+	idx := map[string]map[string][]ref{}
+	groupStart, gi := 0, -1
+	closeGroup := func() {
+		if gi < 0 {
+			return
+		}
+		recs.WriteByte(']')
+		g := recs.Bytes()[groupStart:]
+		h.Groups[gi].Size = int64(len(g))
+		h.Groups[gi].Digest = canon.ContentID(g)
+	}
 	for i, e := range entries {
-		if i > 0 {
+		if gi < 0 || e.group != h.Groups[gi].Ecosystem {
+			closeGroup()
+			if gi >= 0 {
+				recs.WriteByte(',')
+			}
+			gi++
+			h.Groups = append(h.Groups, Group{Ecosystem: e.group})
+			groupStart = recs.Len()
+			recs.WriteByte('[')
+		} else if i > 0 {
 			recs.WriteByte(',')
 		}
-		off := recs.Len()
+		h.Groups[gi].Records++
+		r := ref{group: gi, off: recs.Len() - groupStart, n: len(e.canon)}
 		recs.Write(e.canon)
-		ref := [2]int{off, len(e.canon)}
 		seen := map[string]bool{}
 		for _, a := range e.rec.Affected {
 			if a.Package.Name == "" {
@@ -185,15 +239,16 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 			}
 			seen[k] = true
 			if idx[base] == nil {
-				idx[base] = map[string][][2]int{}
+				idx[base] = map[string][]ref{}
 			}
-			idx[base][name] = append(idx[base][name], ref)
+			idx[base][name] = append(idx[base][name], r)
 		}
 		h.Meta.Ecosystems[e.group]++
 		for _, a := range e.rec.Aliases {
 			uf.union(e.rec.ID, a)
 		}
 	}
+	closeGroup()
 	recs.WriteByte(']')
 	for eco, pk := range idx {
 		h.Index[eco] = packIndex(pk)
@@ -217,13 +272,19 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 	}
 	// hb is a canonical object; append the records member before its "}".
 	// Every header key sorts before "records", so the result is canonical.
-	out := make([]byte, 0, len(hb)+len(`,"records":`)+recs.Len())
+	out := make([]byte, 0, len(hb)+len(recordsKey)+recs.Len())
 	out = append(out, hb[:len(hb)-1]...)
-	out = append(out, `,"records":`...)
+	out = append(out, recordsKey...)
 	out = append(out, recs.Bytes()...)
 	out = append(out, '}')
 	return out, nil
 }
+
+// recordsKey introduces the records member of a snapshot.
+const recordsKey = `,"records":`
+
+// ref locates one record: its group and its byte range in the group.
+type ref struct{ group, off, n int }
 
 // group is the ecosystem a record is filed under: the smallest base
 // ecosystem among its affected packages.
@@ -247,20 +308,22 @@ func newer(a, b *entry) bool {
 	return a.id < b.id
 }
 
-// Snapshot is an opened snapshot. Records are decoded on first use.
+// Snapshot is an opened snapshot: its index, and the record groups loaded
+// so far (all of them when opened from a snapshot file, those an SBOM
+// needs when read from an artifact). Records are decoded on first use.
 type Snapshot struct {
-	data    []byte
-	records []byte // the records array
-	h       header
-	id      string
-	epoch   time.Time
-	alias   map[string]int // id -> index in h.Aliases
+	index []byte // the index document (canonical header)
+	h     header
+	id    string
+	epoch time.Time
+	alias map[string]int // id -> index in h.Aliases
 
 	versions sync.Map // versionKey -> parsed
 
-	mu    sync.Mutex
-	index map[string]map[string]string // ecosystem -> name -> packed refs
-	cache map[int]*Loaded
+	mu     sync.Mutex
+	groups [][]byte                     // group i's array, nil until added
+	pk     map[string]map[string]string // ecosystem -> name -> packed refs
+	cache  map[[2]int]*Loaded           // (group, offset) -> record
 }
 
 // Loaded is a decoded record with its identity.
@@ -269,40 +332,133 @@ type Loaded struct {
 	ContentID string // content ID of the record's canonical JSON
 }
 
-// Open reads a snapshot held in memory. It checks the layout and computes
-// the content ID over the whole document.
+// Open reads a snapshot file held in memory: the index, then every record
+// group, each checked against the digest and size the index gives.
 func Open(data []byte) (*Snapshot, error) {
 	start, err := recordsMember(data)
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshot{data: data, cache: map[int]*Loaded{}, index: map[string]map[string]string{}}
-	const key = `,"records":`
-	hdr := make([]byte, 0, start-len(key)+1)
-	hdr = append(append(hdr, data[:start-len(key)]...), '}')
-	if err := json.Unmarshal(hdr, &s.h); err != nil {
+	idx := make([]byte, 0, start-len(recordsKey)+1)
+	idx = append(append(idx, data[:start-len(recordsKey)]...), '}')
+	s, err := OpenIndex(idx)
+	if err != nil {
+		return nil, err
+	}
+	recs := data[start : len(data)-1]
+	if len(recs) != s.h.Meta.RecordsBytes || len(recs) < 2 || recs[0] != '[' || recs[len(recs)-1] != ']' {
+		return nil, fmt.Errorf("%w: records member is not the %d-byte array the header announces", ErrSnapshot, s.h.Meta.RecordsBytes)
+	}
+	off := 1
+	for i, g := range s.h.Groups {
+		if i > 0 {
+			if off >= len(recs) || recs[off] != ',' {
+				return nil, fmt.Errorf("%w: record group %d does not start where the header says", ErrSnapshot, i)
+			}
+			off++
+		}
+		if g.Size < 2 || int64(off)+g.Size > int64(len(recs)-1) {
+			return nil, fmt.Errorf("%w: record group %d (%s) overruns the records", ErrSnapshot, i, g.Ecosystem)
+		}
+		if err := s.AddGroup(i, recs[off:off+int(g.Size)]); err != nil {
+			return nil, err
+		}
+		off += int(g.Size)
+	}
+	if off != len(recs)-1 {
+		return nil, fmt.Errorf("%w: %d bytes of records after the last group", ErrSnapshot, len(recs)-1-off)
+	}
+	return s, nil
+}
+
+// OpenIndex reads a feed's index document (as pushed in a feed artifact)
+// without any records; AddGroup then supplies the groups a lookup needs.
+func OpenIndex(index []byte) (*Snapshot, error) {
+	s := &Snapshot{index: index, cache: map[[2]int]*Loaded{}, pk: map[string]map[string]string{}}
+	if err := json.Unmarshal(index, &s.h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrSnapshot, err)
 	}
 	if s.h.Format != Format {
+		if s.h.Format == formatV1 {
+			return nil, fmt.Errorf("%w: format %q is an older layout; rebuild it with `stella-oras feed build`", ErrSnapshot, s.h.Format)
+		}
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrSnapshot, s.h.Format, Format)
-	}
-	s.records = data[start : len(data)-1]
-	if len(s.records) != s.h.Meta.RecordsBytes || len(s.records) < 2 || s.records[0] != '[' || s.records[len(s.records)-1] != ']' {
-		return nil, fmt.Errorf("%w: records member is not the %d-byte array the header announces", ErrSnapshot, s.h.Meta.RecordsBytes)
 	}
 	ep, err := time.Parse(time.RFC3339, s.h.Epoch)
 	if err != nil {
 		return nil, fmt.Errorf("%w: epoch %q: %v", ErrSnapshot, s.h.Epoch, err)
 	}
 	s.epoch = ep
+	for eco, ix := range s.h.Index {
+		for _, g := range ix.Groups {
+			if g < 0 || g >= len(s.h.Groups) {
+				return nil, fmt.Errorf("%w: index of %s names group %d of %d", ErrSnapshot, eco, g, len(s.h.Groups))
+			}
+		}
+	}
+	for i, g := range s.h.Groups {
+		if _, err := digest.Parse(g.Digest); err != nil {
+			return nil, fmt.Errorf("%w: group %d digest %q", ErrSnapshot, i, g.Digest)
+		}
+	}
+	s.groups = make([][]byte, len(s.h.Groups))
 	s.alias = map[string]int{}
 	for i, g := range s.h.Aliases {
 		for _, id := range g {
 			s.alias[id] = i
 		}
 	}
-	s.id = canon.ContentID(data)
+	s.id = canon.ContentID(index)
 	return s, nil
+}
+
+// AddGroup supplies record group i, checked against the index.
+func (s *Snapshot) AddGroup(i int, data []byte) error {
+	if i < 0 || i >= len(s.h.Groups) {
+		return fmt.Errorf("%w: no record group %d", ErrSnapshot, i)
+	}
+	g := s.h.Groups[i]
+	if int64(len(data)) != g.Size || canon.ContentID(data) != g.Digest {
+		return fmt.Errorf("%w: record group %d (%s) does not match its digest %s", ErrSnapshot, i, g.Ecosystem, g.Digest)
+	}
+	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
+		return fmt.Errorf("%w: record group %d is not an array", ErrSnapshot, i)
+	}
+	s.mu.Lock()
+	s.groups[i] = data
+	s.mu.Unlock()
+	return nil
+}
+
+// Groups describes the record groups, in order.
+func (s *Snapshot) Groups() []Group { return slices.Clone(s.h.Groups) }
+
+// GroupData is record group i, or nil if it was not added.
+func (s *Snapshot) GroupData(i int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups[i]
+}
+
+// Index is the feed's index document, whose content ID is ContentID.
+func (s *Snapshot) Index() []byte { return s.index }
+
+// Needs returns the record groups that lookups in the given ecosystems
+// (as in OSV; release suffixes ignored) read, sorted.
+func (s *Snapshot) Needs(ecosystems []string) []int {
+	var out []int
+	for _, e := range ecosystems {
+		out = append(out, s.h.Index[osvname.BaseEcosystem(e)].Groups...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Complete reports whether every record group is loaded.
+func (s *Snapshot) Complete() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !slices.ContainsFunc(s.groups, func(g []byte) bool { return g == nil })
 }
 
 // recordsMember finds where the value of the top-level "records" member
@@ -385,14 +541,16 @@ func skipValue(data []byte, i int) (int, bool) {
 	return 0, false
 }
 
-// packIndex renders one ecosystem's index as sorted lines.
-func packIndex(pk map[string][][2]int) string {
+// packIndex renders one ecosystem's index as sorted lines, and lists the
+// groups its records are in.
+func packIndex(pk map[string][]ref) EcosystemIndex {
 	names := make([]string, 0, len(pk))
 	for n := range pk {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	var b strings.Builder
+	groups := map[int]bool{}
 	for _, n := range names {
 		b.WriteString(n)
 		for i, r := range pk[n] {
@@ -401,49 +559,67 @@ func packIndex(pk map[string][][2]int) string {
 			} else {
 				b.WriteByte(' ')
 			}
-			b.WriteString(strconv.Itoa(r[0]))
+			b.WriteString(strconv.Itoa(r.group))
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(r.off))
 			b.WriteByte(',')
-			b.WriteString(strconv.Itoa(r[1]))
+			b.WriteString(strconv.Itoa(r.n))
+			groups[r.group] = true
 		}
 		b.WriteByte('\n')
 	}
-	return b.String()
+	ix := EcosystemIndex{Packages: b.String(), Groups: []int{}}
+	for g := range groups {
+		ix.Groups = append(ix.Groups, g)
+	}
+	slices.Sort(ix.Groups)
+	return ix
 }
 
 // ecosystemIndex splits one ecosystem's packed index on first use.
 // Callers hold s.mu.
 func (s *Snapshot) ecosystemIndex(eco string) map[string]string {
-	if m, ok := s.index[eco]; ok {
+	if m, ok := s.pk[eco]; ok {
 		return m
 	}
-	packed := s.h.Index[eco]
+	packed := s.h.Index[eco].Packages
 	m := make(map[string]string, strings.Count(packed, "\n"))
 	for line := range strings.SplitSeq(packed, "\n") {
 		if name, refs, ok := strings.Cut(line, "\t"); ok {
 			m[name] = refs
 		}
 	}
-	s.index[eco] = m
+	s.pk[eco] = m
 	return m
 }
 
-// parseRefs reads "offset,length offset,length…" and checks each against
-// the records array.
-func (s *Snapshot) parseRefs(packed string) ([][2]int, error) {
-	var out [][2]int
+// parseRefs reads "group:offset,length …" and checks each against its
+// group, which must be loaded. Callers hold s.mu.
+func (s *Snapshot) parseRefs(eco, packed string) ([]ref, error) {
+	var out []ref
 	for f := range strings.FieldsSeq(packed) {
-		o, l, ok := strings.Cut(f, ",")
+		gs, rest, ok1 := strings.Cut(f, ":")
+		o, l, ok2 := strings.Cut(rest, ",")
+		g, err0 := strconv.Atoi(gs)
 		off, err1 := strconv.Atoi(o)
 		n, err2 := strconv.Atoi(l)
-		if !ok || err1 != nil || err2 != nil || off < 1 || n < 2 || off > len(s.records)-1-n {
-			return nil, fmt.Errorf("%w: index entry %q points outside the records", ErrSnapshot, f)
+		if !ok1 || !ok2 || err0 != nil || err1 != nil || err2 != nil || g < 0 || g >= len(s.groups) {
+			return nil, fmt.Errorf("%w: index entry %q is malformed", ErrSnapshot, f)
 		}
-		out = append(out, [2]int{off, n})
+		data := s.groups[g]
+		if data == nil {
+			return nil, fmt.Errorf("%w: %s records are in group %d (%s), which was not loaded", ErrGroupMissing, eco, g, s.h.Groups[g].Ecosystem)
+		}
+		if off < 1 || n < 2 || off > len(data)-1-n {
+			return nil, fmt.Errorf("%w: index entry %q points outside its group", ErrSnapshot, f)
+		}
+		out = append(out, ref{group: g, off: off, n: n})
 	}
 	return out, nil
 }
 
-// ContentID is the sha256 content ID of the snapshot document.
+// ContentID is the feed's identity: the content ID of its index document,
+// which names every record group by digest.
 func (s *Snapshot) ContentID() string { return s.id }
 
 // Epoch is the snapshot's "as of" instant.
@@ -451,9 +627,6 @@ func (s *Snapshot) Epoch() time.Time { return s.epoch }
 
 // Meta describes the snapshot.
 func (s *Snapshot) Meta() Meta { return s.h.Meta }
-
-// Bytes is the snapshot document.
-func (s *Snapshot) Bytes() []byte { return s.data }
 
 // Aliases returns the alias group of id (sorted, including id), or nil.
 func (s *Snapshot) Aliases(id string) []string {
@@ -465,7 +638,8 @@ func (s *Snapshot) Aliases(id string) []string {
 
 // Lookup returns the records that name the package (ecosystem as in OSV,
 // release suffix ignored), decoded, in snapshot order. It is safe for
-// concurrent use.
+// concurrent use. It fails with ErrGroupMissing when a record is in a group
+// that was not added.
 func (s *Snapshot) Lookup(ecosystem, name string) ([]*Loaded, error) {
 	base := osvname.BaseEcosystem(ecosystem)
 	if base == "PyPI" {
@@ -477,7 +651,7 @@ func (s *Snapshot) Lookup(ecosystem, name string) ([]*Loaded, error) {
 	if !ok {
 		return nil, nil
 	}
-	refs, err := s.parseRefs(packed)
+	refs, err := s.parseRefs(base, packed)
 	if err != nil {
 		return nil, err
 	}
@@ -493,16 +667,17 @@ func (s *Snapshot) Lookup(ecosystem, name string) ([]*Loaded, error) {
 }
 
 // load decodes one record; callers hold s.mu.
-func (s *Snapshot) load(r [2]int) (*Loaded, error) {
-	if l, ok := s.cache[r[0]]; ok {
+func (s *Snapshot) load(r ref) (*Loaded, error) {
+	key := [2]int{r.group, r.off}
+	if l, ok := s.cache[key]; ok {
 		return l, nil
 	}
-	raw := s.records[r[0] : r[0]+r[1]]
+	raw := s.groups[r.group][r.off : r.off+r.n]
 	l := &Loaded{ContentID: canon.ContentID(raw)}
 	if err := json.Unmarshal(raw, &l.Record); err != nil {
-		return nil, fmt.Errorf("%w: record at offset %d: %v", ErrSnapshot, r[0], err)
+		return nil, fmt.Errorf("%w: record at offset %d of group %d: %v", ErrSnapshot, r.off, r.group, err)
 	}
-	s.cache[r[0]] = l
+	s.cache[key] = l
 	return l, nil
 }
 
@@ -559,3 +734,28 @@ func (u *unionFind) groups() [][]string {
 
 // AliasGroups returns every alias group (sorted ids), sorted.
 func (s *Snapshot) AliasGroups() [][]string { return s.h.Aliases }
+
+// Bytes is the snapshot file of a complete snapshot (the index with its
+// record groups), or nil when a group is missing.
+func (s *Snapshot) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.index) + len(recordsKey) + 2
+	for _, g := range s.groups {
+		if g == nil {
+			return nil
+		}
+		n += len(g) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, s.index[:len(s.index)-1]...)
+	out = append(out, recordsKey...)
+	out = append(out, '[')
+	for i, g := range s.groups {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, g...)
+	}
+	return append(out, ']', '}')
+}

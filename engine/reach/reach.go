@@ -80,6 +80,8 @@ type Input struct {
 	// adjacency lists; the govulncheck findings sorted), so the same
 	// evidence in another order has the same identity.
 	Digest string
+	// Stored is the digest of the bytes as read: what a replay fetches.
+	Stored string
 	graph  *graph
 	vc     *vulncheck
 }
@@ -108,13 +110,13 @@ func Parse(data []byte, file string) (*Input, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Input{Format: FormatGraph, Digest: g.digest, graph: g}, nil
+		return &Input{Format: FormatGraph, Digest: g.digest, Stored: canon.ContentID(data), graph: g}, nil
 	case probe.Config != nil:
 		v, err := parseVulncheck(data, file)
 		if err != nil {
 			return nil, err
 		}
-		return &Input{Format: FormatGovulncheck, Digest: v.digest, vc: v}, nil
+		return &Input{Format: FormatGovulncheck, Digest: v.digest, Stored: canon.ContentID(data), vc: v}, nil
 	}
 	return nil, fmt.Errorf("%w: %s: neither a reach graph (no \"schema\") nor a govulncheck -json stream (first message is not \"config\")", ErrReach, file)
 }

@@ -64,6 +64,10 @@ type SBOM struct {
 	Components   []Component  `json:"components"`
 	Unknowns     []Unknown    `json:"unknowns"`
 	Dependencies []Dependency `json:"dependencies"`
+	// Stored is the digest of the document's bytes as read (an OCI blob
+	// digest when the SBOM was attached to an image): what a replay
+	// fetches. It is not part of the normalized form.
+	Stored string `json:"-"`
 }
 
 // Detect names the format family of a JSON document from its top-level keys.
@@ -124,7 +128,9 @@ func Parse(data []byte) (*SBOM, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.finish(), nil
+	s := b.finish()
+	s.Stored = canon.ContentID(data)
+	return s, nil
 }
 
 // builder accumulates components from any format.

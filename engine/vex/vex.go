@@ -59,6 +59,9 @@ type Document struct {
 	Source     string      `json:"source,omitempty"`
 	Statements []Statement `json:"statements"`
 	Problems   []Problem   `json:"problems"`
+	// Stored is the digest of the document's bytes as read: what a replay
+	// fetches. It is not part of the normalized form.
+	Stored string `json:"-"`
 }
 
 // Normalize reads a VEX document in any supported format.
@@ -115,6 +118,7 @@ func Normalize(data []byte) (*Document, error) {
 	for i := range d.Statements {
 		d.Statements[i].Source = id
 	}
+	d.Stored = canon.ContentID(data)
 	return d, nil
 }
 

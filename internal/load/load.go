@@ -84,31 +84,26 @@ type SBOMOptions struct {
 	SchemaDir string
 }
 
-// SBOM reads and normalizes an SBOM file; the digest is the content ID of
-// the normalized form.
-func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, string, error) {
+// SBOM reads and normalizes an SBOM file.
+func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, error) {
 	limit := opts.MaxBytes
 	if limit <= 0 {
 		limit = DefaultMaxSBOMBytes
 	}
 	data, err := File(path, limit)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if opts.Strict {
 		if err := ValidateSBOM(path, data, opts.SchemaDir); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	s, err := sbom.Parse(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	d, err := s.Digest()
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	return s, d, nil
+	return s, nil
 }
 
 // ReadSources loads every *.json record under a directory (recursively) or

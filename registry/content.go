@@ -1,0 +1,207 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	orasreg "oras.land/oras-go/v2/registry"
+)
+
+// readError classifies an error from reading content against its
+// descriptor: only content that does not match its digest or size is
+// ErrDigestMismatch; a reset connection, a cancelled context or a short
+// read keeps its own cause, so the caller can tell a lie from a failure.
+func readError(t *Target, d ocispec.Descriptor, err error) error {
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || errors.Is(err, content.ErrInvalidDescriptorSize) {
+		return fmt.Errorf("fetching %s from %s: %w: %w", d.Digest, t.Ref, ErrDigestMismatch, err)
+	}
+	return fmt.Errorf("fetching %s from %s: %w", d.Digest, t.Ref, t.annotate(err))
+}
+
+// FetchBlob fetches the content d describes (a blob or a manifest) and
+// checks its digest and size; content larger than maxBytes is refused
+// before a byte is read.
+func FetchBlob(ctx context.Context, t *Target, d ocispec.Descriptor, maxBytes int64) ([]byte, error) {
+	if d.Size > maxBytes || d.Size < 0 {
+		return nil, fmt.Errorf("%s: %s %w: %d bytes > %d", t.Ref, d.Digest, ErrTooLarge, d.Size, maxBytes)
+	}
+	return fetchVerified(ctx, t, d)
+}
+
+// FetchManifest fetches and decodes the image manifest d describes (at
+// most MaxManifestBytes), every byte checked against d.
+func FetchManifest(ctx context.Context, t *Target, d ocispec.Descriptor) (ocispec.Manifest, []byte, error) {
+	var m ocispec.Manifest
+	if d.MediaType != ocispec.MediaTypeImageManifest {
+		return m, nil, fmt.Errorf("%s: %s is a %s, not an image manifest", t.Ref, d.Digest, d.MediaType)
+	}
+	b, err := FetchBlob(ctx, t, d, MaxManifestBytes)
+	if err != nil {
+		return m, nil, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, nil, fmt.Errorf("%s: manifest %s: %v", t.Ref, d.Digest, err)
+	}
+	return m, b, nil
+}
+
+// FetchIndex fetches and decodes the image index d describes.
+func FetchIndex(ctx context.Context, t *Target, d ocispec.Descriptor) (ocispec.Index, error) {
+	var idx ocispec.Index
+	b, err := FetchBlob(ctx, t, d, MaxManifestBytes)
+	if err != nil {
+		return idx, err
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return idx, fmt.Errorf("%s: index %s: %v", t.Ref, d.Digest, err)
+	}
+	return idx, nil
+}
+
+// PushBlob pushes data under d unless the target already has it.
+func PushBlob(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
+	return pushIfAbsent(ctx, t, d, data)
+}
+
+// Layer is one layer of an artifact to push: its descriptor (media type,
+// digest, size, annotations) and its bytes.
+type Layer struct {
+	Descriptor ocispec.Descriptor
+	Data       []byte
+}
+
+// NewLayer describes data as a layer of the given media type, titled
+// title when that is not empty (so `oras pull` names the file).
+func NewLayer(mediaType string, data []byte, title string) Layer {
+	d := content.NewDescriptorFromBytes(mediaType, data)
+	if title != "" {
+		d.Annotations = map[string]string{ocispec.AnnotationTitle: title}
+	}
+	return Layer{Descriptor: d, Data: data}
+}
+
+// ArtifactOptions describe an OCI 1.1 artifact manifest to push.
+type ArtifactOptions struct {
+	// ArtifactType of the manifest (required).
+	ArtifactType string
+	// Subject, when set, makes the artifact a referrer of it.
+	Subject *ocispec.Descriptor
+	// Layers in order. Blobs the target already has are not sent again.
+	Layers []Layer
+	// Annotations on the manifest; none are added implicitly (no creation
+	// time), so the same inputs give the same manifest digest.
+	Annotations map[string]string
+	// Tag, when set, tags the manifest after it is pushed.
+	Tag string
+}
+
+// PushArtifact pushes the layers, an empty config and the manifest, in
+// that order (children first, so no reader sees a manifest whose blobs are
+// missing), then the tag. A referrer pushed to a registry without the
+// referrers API is added to the subject's referrers tag, and the tag is
+// checked until it lists the manifest (see ensureInFallbackIndex).
+func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.Descriptor, error) {
+	if o.ArtifactType == "" {
+		return ocispec.Descriptor{}, errors.New("push: an artifact type is required")
+	}
+	m := ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: o.ArtifactType,
+		Config:       ocispec.DescriptorEmptyJSON,
+		Layers:       make([]ocispec.Descriptor, 0, len(o.Layers)),
+	}
+	if o.Subject != nil {
+		m.Subject = &ocispec.Descriptor{MediaType: o.Subject.MediaType, Digest: o.Subject.Digest, Size: o.Subject.Size}
+	}
+	if len(o.Annotations) > 0 {
+		m.Annotations = maps.Clone(o.Annotations)
+	}
+	for _, l := range o.Layers {
+		m.Layers = append(m.Layers, l.Descriptor)
+	}
+	mb, err := json.Marshal(m) // encoding/json sorts map keys: deterministic
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	mdesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	pushed := map[string]bool{}
+	for _, l := range append(slices.Clone(o.Layers), Layer{ocispec.DescriptorEmptyJSON, ocispec.DescriptorEmptyJSON.Data}) {
+		if pushed[l.Descriptor.Digest.String()] {
+			continue
+		}
+		pushed[l.Descriptor.Digest.String()] = true
+		if err := pushIfAbsent(ctx, t, l.Descriptor, l.Data); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
+	if err := pushManifest(ctx, t, mdesc, mb); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	mdesc.ArtifactType = o.ArtifactType
+	mdesc.Annotations = m.Annotations
+	if o.Subject != nil && t.Remote != nil {
+		if err := ensureInFallbackIndex(ctx, t, *o.Subject, mdesc); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
+	if o.Tag != "" {
+		if err := t.Store.Tag(ctx, ocispec.Descriptor{MediaType: mdesc.MediaType, Digest: mdesc.Digest, Size: mdesc.Size}, o.Tag); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("tagging %s as %s on %s: %w", mdesc.Digest, o.Tag, t.Ref, t.annotate(err))
+		}
+	}
+	return mdesc, nil
+}
+
+// pushManifest pushes a manifest. On a registry it is always pushed (it is
+// small, and the push is idempotent): the response tells whether the
+// registry indexes the subject (OCI-Subject), and oras-go then updates the
+// referrers tag where it does not, which also repairs a push interrupted
+// before.
+func pushManifest(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte) error {
+	if t.Remote == nil {
+		return pushIfAbsent(ctx, t, d, b)
+	}
+	if err := t.Store.Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	}
+	return nil
+}
+
+// Tags lists the target's tags, sorted.
+func Tags(ctx context.Context, t *Target) ([]string, error) {
+	lister, ok := t.Store.(orasreg.TagLister)
+	if !ok {
+		if md, ok2 := t.Store.(*markDirty); ok2 {
+			lister, ok = md.GraphTarget.(orasreg.TagLister)
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: cannot list tags", t.Ref)
+	}
+	var out []string
+	err := lister.Tags(ctx, "", func(tags []string) error {
+		out = append(out, tags...)
+		if len(out) > maxTags {
+			return fmt.Errorf("%s: more than %d tags: %w", t.Ref, maxTags, ErrTooLarge)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing tags of %s: %w", t.Ref, t.annotate(err))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// maxTags bounds a tag listing: a feeds repository gains one tag a day.
+const maxTags = 100000
