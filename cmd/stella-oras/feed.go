@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/registry"
 )
 
 func newFeedCmd(s *streams) *cobra.Command {
@@ -16,7 +18,7 @@ func newFeedCmd(s *streams) *cobra.Command {
 		Use:   "feed",
 		Short: "Build and inspect vulnerability-feed snapshots",
 	}
-	cmd.AddCommand(newFeedBuildCmd(s))
+	cmd.AddCommand(newFeedBuildCmd(s), newFeedPushCmd(s))
 	return cmd
 }
 
@@ -120,3 +122,64 @@ a content ID. The Go vulnerability database's repository copies carry
 }
 
 func snapAliases(s *feed.Snapshot) [][]string { return s.AliasGroups() }
+
+func newFeedPushCmd(s *streams) *cobra.Command {
+	var (
+		out   outputFlag
+		tf    targetFlags
+		epoch string
+		tag   string
+	)
+	cmd := &cobra.Command{
+		Use:   "push SNAPSHOT|DIR|ZIP REF",
+		Short: "Push a feed snapshot as an OCI artifact, one layer per ecosystem",
+		Long: `Push a feed snapshot (or a directory or zip of OSV records, frozen first) as
+an artifact: the feed's index as the first layer (alias groups, epoch, and the
+digest of every record group), then one layer per record group, so an
+evaluator fetches only what its SBOM's ecosystems need. The manifest's
+creation time is the epoch: the same records always give the same manifest
+digest. The tag is the epoch (2026-08-21T000000Z) unless REF names one.`,
+		Example: `  stella-oras feed push feed.snapshot.json --plain-http 127.0.0.1:5000/feeds
+  stella-oras feed push ./osv --epoch 2026-08-21 oci:./feeds --output json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			ep, err := parseEpoch(epoch)
+			if err != nil {
+				return err
+			}
+			if _, err := registry.ParseReference(args[1]); err != nil {
+				return usageError{err}
+			}
+			snap, err := load.Feed(args[0], ep)
+			if err != nil {
+				return err
+			}
+			ropts, err := tf.options()
+			if err != nil {
+				return err
+			}
+			r, err := evaluator.PushFeed(cmd.Context(), snap, args[1], evaluator.PushFeedOptions{Registry: ropts, Tag: tag})
+			if err != nil {
+				return err
+			}
+			return printPushed(s, out, "feed", r)
+		},
+	}
+	cmd.Flags().StringVar(&epoch, "epoch", "", "epoch when the source is a directory or zip (RFC 3339 or YYYY-MM-DD)")
+	cmd.Flags().StringVar(&tag, "tag", "", "tag instead of the epoch (\"-\": none)")
+	tf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+// printPushed renders a pushed feed or policy artifact.
+func printPushed(s *streams, out outputFlag, what string, r *evaluator.PushedArtifact) error {
+	if out.json() {
+		return writeJSON(s.out, r)
+	}
+	fmt.Fprintf(s.out, "Pushed %s %s\n  artifact: %s\n  tag:      %s\n  layers:   %d (%d bytes)\n", what, r.Digest, r.Reference, orDash(r.Tag), r.Layers, r.Bytes)
+	return nil
+}

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-oras/engine/policy"
+	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/registry"
 )
 
 // loadPolicy reads a policy source (YAML/JSON) or a compiled IR.
@@ -158,7 +160,7 @@ and scoring. --output json prints the IR with its digest.`,
 	}
 	explain.Flags().StringVar(&asOf, "as-of", "", "judge exceptions at this instant (RFC 3339 or YYYY-MM-DD), e.g. the feed's epoch")
 	explainOut.register(explain)
-	cmd.AddCommand(compile, lint, explain)
+	cmd.AddCommand(compile, lint, explain, newPolicyPushCmd(s))
 	return cmd
 }
 
@@ -241,3 +243,47 @@ func explainPolicy(w io.Writer, p *policy.Policy, digest string, at time.Time) e
 func sortedIssuers(p *policy.Policy) []string { return slices.Sorted(maps.Keys(p.Trust)) }
 
 func sortedReasonKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
+
+func newPolicyPushCmd(s *streams) *cobra.Command {
+	var (
+		out outputFlag
+		tf  targetFlags
+		tag string
+	)
+	cmd := &cobra.Command{
+		Use:   "push FILE REF",
+		Short: "Compile a policy and push its IR as an OCI artifact (tag: name-semver)",
+		Long: `Compile FILE (YAML source or IR; refused before anything is pushed when it does
+not compile) and push the canonical IR as a one-layer artifact. The IR is
+canonical, so its layer digest is the policy digest that verdicts record. The
+tag is name-semver (stella-strict-prod-1.0.0) unless REF names one.`,
+		Example: `  stella-oras policy push examples/policies/strict-prod.yaml --plain-http 127.0.0.1:5000/policies
+  stella-oras policy push policy.yaml oci:./policies --output json`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if _, err := registry.ParseReference(args[1]); err != nil {
+				return usageError{err}
+			}
+			p, err := loadPolicy(args[0])
+			if err != nil {
+				return err
+			}
+			ropts, err := tf.options()
+			if err != nil {
+				return err
+			}
+			r, err := evaluator.PushPolicy(cmd.Context(), p, args[1], evaluator.PushPolicyOptions{Registry: ropts, Tag: tag})
+			if err != nil {
+				return err
+			}
+			return printPushed(s, out, "policy", r)
+		},
+	}
+	cmd.Flags().StringVar(&tag, "tag", "", "tag instead of name-semver (\"-\": none)")
+	tf.register(cmd)
+	out.register(cmd)
+	return cmd
+}

@@ -51,7 +51,8 @@ func newRoot(s *streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(s), newCanonCmd(s), newFeedCmd(s), newEvalCmd(s), newPolicyCmd(s),
 		newAttachCmd(s), newDiscoverCmd(s), newPullCmd(s), newRegistryCmd(s), newVerifyBundleCmd(s),
-		newKeyCmd(s), newAttestCmd(s), newVerifyCmd(s), newVexCmd(s), newDeltaCmd(s))
+		newKeyCmd(s), newAttestCmd(s), newVerifyCmd(s), newVexCmd(s), newDeltaCmd(s),
+		newEvaluateCmd(s), newSampleImageCmd(s))
 	// Unknown commands and argument-count errors are usage errors.
 	for _, c := range root.Commands() {
 		wrapArgs(c)
