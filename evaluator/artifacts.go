@@ -140,11 +140,7 @@ func PullFeed(ctx context.Context, ref string, opts registry.Options, ecosystems
 		return nil, nil, err
 	}
 	defer t.Close()
-	return pullFeed(ctx, t, ecosystems)
-}
-
-func pullFeed(ctx context.Context, t *registry.Target, ecosystems func() ([]string, bool)) (*feed.Snapshot, *FeedSource, error) {
-	d, err := resolve(ctx, t)
+	d, err := resolveFeed(ctx, t, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/stella-ops/stella-oras/artifacts"
@@ -44,6 +44,8 @@ type EvaluateOptions struct {
 	// CacheTrust are keys whose cached verdicts are reused besides the
 	// signer's own.
 	CacheTrust [][]byte
+	// Revoked key IDs: a cached verdict they signed is a miss.
+	Revoked map[string]bool
 	// NoCache evaluates even when a cached verdict matches.
 	NoCache bool
 	// Registry opens the image and every reference.
@@ -291,7 +293,7 @@ func inputIDs(ctx context.Context, o EvaluateOptions) (feedID, policyID string, 
 			return "", "", err
 		}
 		defer t.Close()
-		d, err := resolve(ctx, t)
+		d, err := resolveFeed(ctx, t, o.Registry)
 		if err != nil {
 			return "", "", err
 		}
@@ -413,7 +415,7 @@ func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if err != nil {
 		return nil, err
 	}
-	trust := Trust{Keys: append([][]byte{pub}, o.CacheTrust...)}
+	trust := Trust{Keys: append([][]byte{pub}, o.CacheTrust...), Revoked: o.Revoked}
 	checks, err := verdictChecks(ctx, t, subject, matches, trust)
 	if err != nil {
 		return nil, err
@@ -433,15 +435,13 @@ func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descri
 // verdictCheck is one verdict artifact checked against its bundles.
 type verdictCheck struct {
 	artifact      ocispec.Descriptor
-	bundle        fmtDigest
+	bundle        digest.Digest
 	signer        string
 	verdict       *artifacts.Verdict
 	verdictDigest string
 	manifest      ocispec.Manifest
 	err           error
 }
-
-type fmtDigest = interface{ String() string }
 
 // verdictChecks checks each verdict artifact: its verdict layer's content
 // ID must be the one its annotation names, and some bundle on the subject
@@ -620,5 +620,3 @@ func feedRepository(ref string) string {
 
 // loadLocalFeed and loadLocalPolicy read file inputs for their identity.
 func loadLocalFeed(s Sources) (*feed.Snapshot, error) { return loadFeedFile(s.Feed, s.Epoch) }
-
-var _ = strings.TrimSpace

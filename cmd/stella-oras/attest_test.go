@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/stella-ops/stella-oras/bundle"
-	"github.com/stella-ops/stella-oras/internal/tsatest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/internal/tsatest"
 
 	"github.com/stella-ops/stella-oras/internal/regtest"
 	"github.com/stella-ops/stella-oras/registry"

@@ -7,10 +7,11 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/stella-ops/stella-oras/canon"
-	"github.com/stella-ops/stella-oras/verify"
 	"io"
 	"os"
+
+	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/verify"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/spf13/cobra"

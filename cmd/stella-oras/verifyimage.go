@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/stella-ops/stella-oras/internal/load"
-	"golang.org/x/sync/errgroup"
 	"os"
 	"text/tabwriter"
+
+	"github.com/stella-ops/stella-oras/evaluator"
+	"github.com/stella-ops/stella-oras/internal/load"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/spf13/cobra"
 
@@ -16,13 +18,14 @@ import (
 
 func newVerifyCmd(s *streams) *cobra.Command {
 	var (
-		out       outputFlag
-		tf        targetFlags
-		keys      []string
-		threshold int
-		predType  string
-		revoked   string
-		cert      verify.BundleOptions
+		out           outputFlag
+		tf            targetFlags
+		keys          []string
+		threshold     int
+		predType      string
+		revoked       string
+		cert          verify.BundleOptions
+		requireStatus string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE@sha256:… (--key PUB… | --trusted-root R --certificate-identity[-regexp] I --certificate-oidc-issuer U) [--threshold N] [--type URI]",
@@ -63,13 +66,13 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				p.Keys = append(p.Keys, b)
 			}
 			if revoked != "" {
-				data, err := readRevocations(cmd, &tf, revoked)
-				if err != nil {
+				var err error
+				if p.Revoked, err = loadRevocationFlag(cmd, &tf, revoked, p.Keys); err != nil {
 					return err
 				}
-				if p.Revoked, err = verify.LoadRevocations(revoked, data, p.Keys); err != nil {
-					return err
-				}
+			}
+			if requireStatus != "" && requireStatus != artifacts.StatusPass && requireStatus != artifacts.StatusWarn {
+				return usagef("--require-status must be pass or warn, not %q", requireStatus)
 			}
 			t, err := tf.open(ctx, args[0])
 			if err != nil {
@@ -124,7 +127,32 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			if !rep.Satisfied {
 				return fmt.Errorf("%w: %s: %s", errVerify, rep.Image, rep.Reason)
 			}
-			return nil
+			if requireStatus == "" {
+				return nil
+			}
+			ropts, err := tf.options()
+			if err != nil {
+				return err
+			}
+			st, err := evaluator.Status(ctx, refWithDigest(t.Ref, subj.Digest.String()), evaluator.StatusOptions{
+				Trust: evaluator.Trust{Keys: p.Keys, Revoked: p.Revoked}, Registry: ropts,
+			})
+			if err != nil {
+				return err
+			}
+			for _, v := range st {
+				if v.State != evaluator.StateComputed {
+					continue
+				}
+				if !out.json() {
+					fmt.Fprintf(s.out, "Verified verdict %s: %s\n", v.Verdict, v.Status)
+				}
+				if v.Status == artifacts.StatusFail || (requireStatus == artifacts.StatusPass && v.Status != artifacts.StatusPass) {
+					return fmt.Errorf("%w: the verified verdict %s is %s, %s required", errGate, v.Verdict, v.Status, requireStatus)
+				}
+				return nil
+			}
+			return fmt.Errorf("%w: %s: no current verdict verifies under the given keys", errVerify, rep.Image)
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted PEM public key (repeatable)")
@@ -134,6 +162,7 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 	cmd.Flags().StringVar(&cert.Identity, "certificate-identity", "", "expected certificate SAN")
 	cmd.Flags().StringVar(&cert.IdentityRegexp, "certificate-identity-regexp", "", "expected certificate SAN, as a regular expression")
 	cmd.Flags().StringVar(&cert.Issuer, "certificate-oidc-issuer", "", "expected OIDC issuer of the certificate")
+	cmd.Flags().StringVar(&requireStatus, "require-status", "", "also require the newest verified verdict's status: pass, or warn (pass or warn); exit 3 otherwise")
 	cmd.Flags().StringVar(&revoked, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a listed key")
 	tf.register(cmd)
 	out.register(cmd)
@@ -145,6 +174,16 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// loadRevocationFlag reads and verifies the --revocations list (the
+// revocation-list format lives in package verify).
+func loadRevocationFlag(cmd *cobra.Command, tf *targetFlags, src string, keys [][]byte) (map[string]bool, error) {
+	data, err := readRevocations(cmd, tf, src)
+	if err != nil {
+		return nil, err
+	}
+	return verify.LoadRevocations(src, data, keys)
 }
 
 // readRevocations reads a revocation-list bundle from a file, or from an

@@ -1,0 +1,150 @@
+package evaluator
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// StatusOptions configure Status.
+type StatusOptions struct {
+	// Trust verifies the verdicts' bundles; a verdict no trusted key
+	// signed is unknown.
+	Trust    Trust
+	Registry registry.Options
+	Logger   *slog.Logger
+}
+
+// VerdictState is one verdict on an image.
+type VerdictState struct {
+	Verdict        string `json:"verdict_artifact"`
+	State          string `json:"state"`
+	Reason         string `json:"reason"`
+	Status         string `json:"status"`
+	ManifestDigest string `json:"manifest_digest"`
+	VerdictDigest  string `json:"verdict_digest"`
+	CacheKey       string `json:"cache_key"`
+	Engine         string `json:"engine"`
+	FeedEpoch      string `json:"feed_epoch"`
+	LatestEpoch    string `json:"latest_epoch,omitempty"`
+	Signer         string `json:"signer,omitempty"`
+}
+
+// Status lists the verdicts on an image with their state: computed (a
+// current verdict whose bundle verifies), stale (the feed repository has a
+// newer epoch, or the signer is revoked), unknown (no bundle, or none
+// that verifies). Sorted by feed epoch, newest first, then digest.
+func Status(ctx context.Context, image string, o StatusOptions) ([]VerdictState, error) {
+	t, err := Open(ctx, image, o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	subject, err := resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := registry.Referrers(ctx, t, subject, artifacts.MediaTypeVerdict)
+	if err != nil {
+		return nil, err
+	}
+	unrevoked := o.Trust
+	unrevoked.Revoked = nil
+	checks, err := verdictChecks(ctx, t, subject, vs, unrevoked)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]string{} // feed repository -> latest epoch
+	out := make([]VerdictState, 0, len(checks))
+	for _, c := range checks {
+		a := c.artifact.Annotations
+		s := VerdictState{
+			Verdict: refAt(t, c.artifact.Digest.String()), Status: a[artifacts.AnnotationStatus],
+			ManifestDigest: a[artifacts.AnnotationManifestDigest], VerdictDigest: a[artifacts.AnnotationVerdictDigest],
+			CacheKey: a[artifacts.AnnotationCacheKey], Engine: a[artifacts.AnnotationEngine], FeedEpoch: a[artifacts.AnnotationEpoch],
+			Signer: c.signer,
+		}
+		switch {
+		case c.err != nil:
+			s.State, s.Reason = StateUnknown, c.err.Error()
+		case o.Trust.Revoked[c.signer]:
+			s.State, s.Reason = StateStale, "signer "+c.signer+" is revoked"
+		default:
+			s.State, s.Reason = StateComputed, "bundle verifies"
+			if repo := a[artifacts.AnnotationFeedRef]; repo != "" {
+				if _, ok := latest[repo]; !ok {
+					latest[repo] = latestEpoch(ctx, repo, o.Registry)
+				}
+				if l := latest[repo]; l != "" && l > normEpoch(s.FeedEpoch) {
+					s.State, s.Reason, s.LatestEpoch = StateStale, "the feed has a newer epoch", l
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b VerdictState) int {
+		if a.FeedEpoch != b.FeedEpoch {
+			return -cmpStrings(a.FeedEpoch, b.FeedEpoch)
+		}
+		return cmpStrings(a.Verdict, b.Verdict)
+	})
+	return out, nil
+}
+
+func cmpStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// normEpoch renders an RFC 3339 epoch as its tag (comparable as text).
+func normEpoch(e string) string {
+	t, err := time.Parse(time.RFC3339, e)
+	if err != nil {
+		return e
+	}
+	return EpochTag(t)
+}
+
+// latestEpoch is the newest epoch tag of a feed repository ("" if none
+// or unreadable: staleness is then not claimed).
+func latestEpoch(ctx context.Context, repo string, opts registry.Options) string {
+	t, err := Open(ctx, repo, opts)
+	if err != nil {
+		return ""
+	}
+	defer t.Close()
+	tags, err := registry.Tags(ctx, t)
+	if err != nil {
+		return ""
+	}
+	best := ""
+	for _, tag := range tags {
+		if _, err := time.Parse(epochTagLayout, tag); err == nil && tag > best {
+			best = tag
+		}
+	}
+	return best
+}
+
+// resolveFeed resolves a feed reference; one without a tag or digest
+// names the repository's latest epoch, so a new epoch makes the next
+// evaluation recompute.
+func resolveFeed(ctx context.Context, t *registry.Target, opts registry.Options) (ocispec.Descriptor, error) {
+	if t.Ref.Ref() == "" {
+		if l := latestEpoch(ctx, t.Ref.String(), opts); l != "" {
+			t.Ref.Tag = l
+		}
+	}
+	return resolve(ctx, t)
+}
