@@ -104,6 +104,13 @@ func Evaluate(ctx context.Context, image string, o EvaluateOptions) (*Report, er
 	if o.Sources.Feed == "" {
 		return nil, errors.New("evaluate: a feed is required")
 	}
+	// The feed and the policy are checked first: a feed reference that
+	// names something else, or a policy that does not compile, is refused
+	// before the image is read and before anything is pushed.
+	feedID, policyID, err := inputIDs(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	t, err := Open(ctx, image, o.Registry)
 	if err != nil {
 		return nil, err
@@ -134,7 +141,7 @@ func Evaluate(ctx context.Context, image string, o EvaluateOptions) (*Report, er
 		}
 	}
 	for i, s := range subjects {
-		r, err := evaluateOne(ctx, t, s, o)
+		r, err := evaluateOne(ctx, t, s, o, feedID, policyID)
 		if err != nil {
 			if len(subjects) > 1 {
 				return nil, fmt.Errorf("platform %s (%s): %w", platforms[i], s.Digest, err)
@@ -170,7 +177,7 @@ func worst(a, b string) string {
 	return a
 }
 
-func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, o EvaluateOptions) (*ImageResult, error) {
+func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, o EvaluateOptions, feedID, policyID string) (*ImageResult, error) {
 	log := logger(o.Logger)
 	progress := func(step string) {
 		log.Debug(step, "image", subject.Digest)
@@ -211,10 +218,6 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	// The cache key, from digests alone: the SBOM, VEX and reachability
 	// blobs as attached, the feed's index and the policy's IR digest (both
 	// read from small manifests), and what else enters the manifest.
-	feedID, policyID, err := inputIDs(ctx, o)
-	if err != nil {
-		return nil, err
-	}
 	key, err := cacheKey(subject, sb, rc, trusted, ignored, o, feedID, policyID)
 	if err != nil {
 		return nil, err
