@@ -52,7 +52,7 @@ func newRoot(s *streams) *cobra.Command {
 	root.AddCommand(newVersionCmd(s), newCanonCmd(s), newFeedCmd(s), newEvalCmd(s), newPolicyCmd(s),
 		newAttachCmd(s), newDiscoverCmd(s), newPullCmd(s), newRegistryCmd(s), newVerifyBundleCmd(s),
 		newKeyCmd(s), newAttestCmd(s), newVerifyCmd(s), newVexCmd(s), newDeltaCmd(s),
-		newEvaluateCmd(s), newSampleImageCmd(s), newReplayCmd(s), newStatusCmd(s))
+		newEvaluateCmd(s), newSampleImageCmd(s), newReplayCmd(s), newStatusCmd(s), newDemoCmd(s))
 	// Unknown commands and argument-count errors are usage errors.
 	for _, c := range root.Commands() {
 		wrapArgs(c)

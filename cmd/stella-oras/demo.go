@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/engine/policy"
+	"github.com/stella-ops/stella-oras/evaluator"
+	"github.com/stella-ops/stella-oras/examples"
+	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+func newDemoCmd(s *streams) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "demo [--dir DIR]",
+		Short: "Run the main job end to end on OCI layouts, with nothing installed",
+		Long: `Write the embedded quickstart into DIR (default: a new temporary directory),
+then, all on OCI layouts under DIR: push a sample image, attach its SBOM and a
+VEX document, push a feed snapshot and the strict policy as artifacts, generate
+a signing key, evaluate the image (a verdict artifact and its signed bundle are
+attached), verify the bundle, replay the verdict to the same digest, and
+evaluate again: a cache hit, no engine run. Each step prints the equivalent
+command.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), s, dir) },
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary directory)")
+	return cmd
+}
+
+func runDemo(ctx context.Context, s *streams, dir string) error {
+	var err error
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "stella-demo-"); err != nil {
+			return err
+		}
+	}
+	src := filepath.Join(dir, "examples")
+	if err := os.CopyFS(src, examples.FS); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("writing the examples: %w", err)
+	}
+	img, feeds, pols := "oci:"+filepath.Join(dir, "layout"), "oci:"+filepath.Join(dir, "feeds"), "oci:"+filepath.Join(dir, "policies")
+	step := func(format string, a ...any) { fmt.Fprintf(s.out, "\n$ stella-oras "+format+"\n", a...) }
+	opts := registry.Options{}
+
+	step("sample-image %s:demo", img)
+	t, err := evaluator.Open(ctx, img+":demo", opts)
+	if err != nil {
+		return err
+	}
+	image, err := registry.PushSampleImage(ctx, t, "hello from stella-oras")
+	if err != nil {
+		return err
+	}
+	imgRef := img + "@" + image.Digest.String()
+	fmt.Fprintf(s.out, "  image %s\n", image.Digest)
+	for _, f := range []string{"quickstart/sbom.cdx.json", "quickstart/vex.openvex.json"} {
+		step("attach %s %s", imgRef, filepath.Join(src, f))
+		data, err := fs.ReadFile(examples.FS, f)
+		if err != nil {
+			return err
+		}
+		ty, _ := artifacts.Detect(data)
+		d, err := registry.Attach(ctx, t, image, data, registry.AttachOptions{ArtifactType: ty.ArtifactType, MediaType: ty.MediaType, FileName: f})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "  %s %s\n", ty.ArtifactType, d.Digest)
+	}
+	if err := t.Close(); err != nil {
+		return err
+	}
+
+	step("feed push %s %s", filepath.Join(src, "quickstart/osv"), feeds)
+	snap, err := load.Feed(filepath.Join(src, "quickstart/osv"), time.Time{})
+	if err != nil {
+		return err
+	}
+	fp, err := evaluator.PushFeed(ctx, snap, feeds, evaluator.PushFeedOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "  feed %s, tag %s, %d layers\n", fp.Digest, fp.Tag, fp.Layers)
+
+	step("policy push %s %s", filepath.Join(src, "policies/strict-prod.yaml"), pols)
+	pb, err := fs.ReadFile(examples.FS, "policies/strict-prod.yaml")
+	if err != nil {
+		return err
+	}
+	p, err := policy.Load(pb, "strict-prod.yaml")
+	if err != nil {
+		return err
+	}
+	pp, err := evaluator.PushPolicy(ctx, p, pols, evaluator.PushPolicyOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "  policy %s, tag %s\n", pp.Digest, pp.Tag)
+
+	keyPath := filepath.Join(dir, "ci")
+	step("key generate -o %s", keyPath)
+	k, err := bundle.GenerateKey("ecdsa-p256")
+	if err != nil {
+		return err
+	}
+	pub, err := bundle.MarshalPublicKey(k.Public())
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyPath+".pub", pub, 0o644); err != nil {
+		return err
+	}
+	signer, err := evaluator.NewSigner(k, bundle.SignOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "  key %s (the private key stays in memory)\n", signer.KeyID())
+
+	o := evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feeds + ":" + fp.Tag, Policy: pols + ":" + pp.Tag, Env: "staging"}, Signer: signer}
+	var first *evaluator.ImageResult
+	for i := range 2 {
+		step("evaluate %s --feed %s --policy %s --env staging --key %s.key", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
+		rep, err := evaluator.Evaluate(ctx, imgRef, o)
+		if err != nil {
+			return err
+		}
+		r := rep.Images[0]
+		fmt.Fprintf(s.out, "  state %s (engine runs %d), status %s, risk %d, %d findings, %d untrusted VEX ignored\n  verdict %s\n  artifact %s\n",
+			r.State, r.EngineRuns, r.Status, r.RiskScore, r.Summary.Findings, len(r.VEXIgnored), r.VerdictDigest, r.Verdict)
+		if i == 0 {
+			first = r
+			step("verify %s --key %s.pub --type %s", imgRef, keyPath, bundle.PredicateVerdict)
+			vt, err := evaluator.Open(ctx, imgRef, opts)
+			if err != nil {
+				return err
+			}
+			vr, err := evaluator.VerifyImage(ctx, vt, image, evaluator.VerifyImageOptions{Trust: evaluator.Trust{Keys: [][]byte{pub}}, PredicateType: bundle.PredicateVerdict})
+			vt.Close()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "  verification: %v (%s)\n", vr.Satisfied, vr.Reason)
+			if !vr.Satisfied {
+				return fmt.Errorf("%w: %s", errVerify, vr.Reason)
+			}
+			step("replay %s", imgRef)
+			rs, err := evaluator.Replay(ctx, imgRef, evaluator.ReplayOptions{})
+			if err != nil {
+				return err
+			}
+			for _, x := range rs {
+				fmt.Fprintf(s.out, "  %s: %s %s\n", x.Verdict, x.Outcome, x.Replayed)
+				if x.Outcome != evaluator.ReplayIdentical {
+					return fmt.Errorf("%w: replay differs", errVerify)
+				}
+			}
+		} else if r.State != evaluator.StateCached || r.VerdictDigest != first.VerdictDigest {
+			return fmt.Errorf("the second evaluation was %s with verdict %s, expected a cache hit on %s", r.State, r.VerdictDigest, first.VerdictDigest)
+		}
+	}
+	fmt.Fprintf(s.out, "\nDone. Everything is under %s: inspect it with\n  stella-oras discover %s\n  stella-oras status %s --key %s.pub\n", dir, imgRef, imgRef, keyPath)
+	return nil
+}
