@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -90,21 +91,11 @@ func Status(ctx context.Context, image string, o StatusOptions) ([]VerdictState,
 	}
 	slices.SortFunc(out, func(a, b VerdictState) int {
 		if a.FeedEpoch != b.FeedEpoch {
-			return -cmpStrings(a.FeedEpoch, b.FeedEpoch)
+			return -strings.Compare(a.FeedEpoch, b.FeedEpoch)
 		}
-		return cmpStrings(a.Verdict, b.Verdict)
+		return strings.Compare(a.Verdict, b.Verdict)
 	})
 	return out, nil
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // normEpoch renders an RFC 3339 epoch as its tag (comparable as text).

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/load"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/spf13/cobra"
 
@@ -84,25 +83,10 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				return err
 			}
 			p.ImageDigest = subj.Digest.String()
-			refs, err := registry.Referrers(ctx, t, subj.Descriptor, artifacts.MediaTypeSigstoreBundle)
-			if err != nil {
-				return err
-			}
-			// Fetch the bundles 8 at a time, results by index. A referrer
-			// that is not a well-formed bundle manifest fails on its own
-			// line; the others are still judged.
-			cands := make([]verify.Candidate, len(refs))
-			var g errgroup.Group
-			g.SetLimit(8)
-			for i, r := range refs {
-				g.Go(func() error {
-					data, err := registry.FetchSingleLayer(ctx, t, r, artifacts.MediaTypeSigstoreBundle, verify.MaxBundleBytes)
-					cands[i] = verify.Candidate{Name: r.Digest.String(), Data: data, Err: err}
-					return nil
-				})
-			}
-			g.Wait()
-			rep, err := verify.EvaluateImage(cands, p)
+			rep, err := evaluator.VerifyImage(ctx, t, subj.Descriptor, evaluator.VerifyImageOptions{
+				Trust:         evaluator.Trust{Keys: p.Keys, Threshold: p.Threshold, Revoked: p.Revoked, Certificate: p.Certificate},
+				PredicateType: p.PredicateType,
+			})
 			if err != nil {
 				return err
 			}
