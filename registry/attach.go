@@ -64,57 +64,103 @@ func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []b
 
 // ensureInFallbackIndex makes concurrent attaches safe on registries
 // without the referrers API. The referrers tag is updated by
-// read-modify-write (oras-go's, then ours), and a writer that read the index
-// before this manifest was added may overwrite it. So after pushing, keep
-// reading the tag until it lists this manifest and has stayed the same
-// index for several reads spaced by random pauses (no writer is active any
-// more); whenever the manifest is missing, add it back.
+// read-modify-write (oras-go's, then ours) and distribution has no
+// conditional requests, so a writer that read the index before another
+// writer's entry was added can overwrite it. No writer can prevent that;
+// each one detects and repairs it before it returns:
+//
+//   - it keeps reading the tag until the index lists its manifest and has
+//     stayed the same for several reads in a row, spaced by pauses that are
+//     a multiple of the slowest round trip it measured (a racing writer's
+//     read-to-write window is about one round trip, so a quiet spell longer
+//     than several of them means no stale write is still in flight);
+//   - it remembers every entry it has seen listed, and when one disappears
+//     while its manifest still exists (a stale overwrite, not a detach), it
+//     puts it back along with its own. Every writer still running thus
+//     repairs the entries of writers that have already returned.
+//
+// It fails closed, saying so, when the tag never settles.
 func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispec.Descriptor) error {
 	if t.learnFromPush() {
 		return nil
 	}
-	// Identical reads in a row that end the wait, and the pause between
-	// reads: short while no other writer shows up, longer once one has
-	// (the pause must outlast a racing writer's read-to-write window).
-	quiet, pause, spread := 2, 25, 25
+	const quiet, maxRounds = 3, 400
 	tag := fallbackTag(subject.Digest)
-	stable, last := 0, ocispec.Descriptor{}
-	for attempt := 0; attempt < 200 && stable < quiet; attempt++ {
+	seen := map[digest.Digest]ocispec.Descriptor{mdesc.Digest: mdesc}
+	gone := map[digest.Digest]bool{} // seen entries whose manifest no longer exists
+	var slowest time.Duration
+	stable, last := 0, digest.Digest("")
+	for round := 0; round < maxRounds; round++ {
+		began := time.Now()
 		idx, desc, err := fetchFallbackIndex(ctx, t, subject, tag)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		mine := slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return d.Digest == mdesc.Digest })
+		listed := make(map[digest.Digest]bool, len(idx.Manifests))
+		for _, d := range idx.Manifests {
+			listed[d.Digest] = true
+			if _, ok := seen[d.Digest]; !ok && len(seen) < maxReferrerEntries {
+				seen[d.Digest] = d
+			}
+		}
+		missing, err := missingEntries(ctx, t, seen, listed, gone, mdesc.Digest)
+		if err != nil {
+			return err
+		}
 		switch {
-		case !mine:
+		case len(missing) > 0:
 			stable = 0
-			quiet, pause, spread = 3, 30, 60
-			idx.Manifests = append(idx.Manifests, mdesc)
+			idx.Manifests = append(idx.Manifests, missing...)
 			if err := pushFallbackIndex(ctx, t, idx, tag, desc); err != nil {
 				return err
 			}
-		case desc.Digest == last.Digest:
+		case desc.Digest == last:
 			stable++
 		default:
-			if last.Digest != "" {
-				quiet, pause, spread = 3, 30, 60
-			}
 			stable = 1
 		}
-		last = desc
-		if stable >= quiet {
-			break
+		last = desc.Digest
+		if rtt := time.Since(began); rtt > slowest {
+			slowest = rtt
 		}
+		if stable >= quiet {
+			return nil
+		}
+		pause := max(20*time.Millisecond, 2*slowest)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(pause+rand.IntN(spread)) * time.Millisecond):
+		case <-time.After(pause + rand.N(pause)):
 		}
 	}
-	if stable < quiet {
-		return fmt.Errorf("attaching to %s: the referrers tag %s kept changing under concurrent writers", t.Ref, tag)
+	return fmt.Errorf("attaching to %s: the referrers tag %s kept changing under concurrent writers for %d reads", t.Ref, tag, maxRounds)
+}
+
+// maxReferrerEntries bounds how many entries a writer remembers.
+const maxReferrerEntries = 10000
+
+// missingEntries are the remembered entries the index no longer lists: the
+// writer's own always, another writer's only while its manifest still
+// exists (one that was deleted was detached on purpose: not put back).
+func missingEntries(ctx context.Context, t *Target, seen map[digest.Digest]ocispec.Descriptor, listed, gone map[digest.Digest]bool, mine digest.Digest) ([]ocispec.Descriptor, error) {
+	var missing []ocispec.Descriptor
+	for dg, d := range seen {
+		if listed[dg] || gone[dg] {
+			continue
+		}
+		if dg != mine {
+			ok, err := t.Remote.Manifests().Exists(ctx, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+			if err != nil {
+				return nil, fmt.Errorf("checking referrer %s on %s: %w", dg, t.Ref, t.annotate(err))
+			}
+			if !ok {
+				gone[dg] = true
+				continue
+			}
+		}
+		missing = append(missing, d)
 	}
-	return nil
+	return missing, nil
 }
 
 // fallbackTag is the OCI referrers tag schema: <alg>-<hex>.

@@ -129,37 +129,44 @@ func TestAttachDiscoverPull(t *testing.T) {
 	}
 }
 
-// TestConcurrentAttachFallback: 20 concurrent attaches to one image on a
-// registry without the referrers API lose none in the referrers tag.
+// TestConcurrentAttachFallback: 50 concurrent writers attach to one image
+// on a registry without the referrers API (the referrers tag is updated by
+// read-modify-write, with no conditional requests), over 20 rounds, each on
+// a fresh image; no round may lose an entry that its writer reported
+// attached. Writers that lose their entry to a stale overwrite must detect
+// and repair it before they return.
 func TestConcurrentAttachFallback(t *testing.T) {
 	ctx := context.Background()
 	open := targets(t)[regtest.Plain]
-	img := regtest.PushImage(t, open().Store, "base")
-	var wg sync.WaitGroup
-	errs := make([]error, 20)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = registry.Attach(ctx, open(), img, fmt.Appendf(nil, `{"n":%d}`, i), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("attach %d: %v", i, err)
+	const writers, rounds = 50, 20
+	for round := range rounds {
+		img := regtest.PushImage(t, open().Store, fmt.Sprintf("base-%d", round))
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = registry.Attach(ctx, open(), img, fmt.Appendf(nil, `{"round":%d,"n":%d}`, round, i), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			}()
 		}
-	}
-	refs, err := registry.Referrers(ctx, open(), img, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(refs) != 20 {
-		t.Errorf("referrers tag lists %d, want 20", len(refs))
-	}
-	for _, r := range refs {
-		if r.ArtifactType != sbomType {
-			t.Errorf("fallback entry without artifactType: %+v", r)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d: attach %d: %v", round, i, err)
+			}
+		}
+		refs, err := registry.Referrers(ctx, open(), img, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refs) != writers {
+			t.Errorf("round %d: referrers tag lists %d, want %d", round, len(refs), writers)
+		}
+		for _, r := range refs {
+			if r.ArtifactType != sbomType {
+				t.Errorf("fallback entry without artifactType: %+v", r)
+			}
 		}
 	}
 }
