@@ -56,12 +56,16 @@ type FindingRef struct {
 	Outcome       string `json:"outcome"`
 }
 
-// Change is one field of one finding that changed.
+// Change is one field of one finding that changed. It names the
+// vulnerability and the package as well as the finding's ID, so a reader
+// of the delta alone knows what changed.
 type Change struct {
-	ID    string `json:"id"`
-	Field string `json:"field"` // severity, vex_status, reachability, outcome
-	From  string `json:"from"`
-	To    string `json:"to"`
+	ID            string `json:"id"`
+	Vulnerability string `json:"vulnerability"`
+	Purl          string `json:"purl"`
+	Field         string `json:"field"` // severity, vex_status, reachability, outcome
+	From          string `json:"from"`
+	To            string `json:"to"`
 }
 
 // Effect is one rule whose outcome changed. ID is the finding's ID, or ""
@@ -128,7 +132,7 @@ func Compute(base, head *artifacts.Verdict, baseDigest, headDigest string) *Delt
 			{"outcome", b.Outcome, f.Outcome},
 		} {
 			if c.from != c.to {
-				d.Changed = append(d.Changed, Change{ID: f.ID, Field: c.field, From: c.from, To: c.to})
+				d.Changed = append(d.Changed, Change{ID: f.ID, Vulnerability: f.Vulnerability, Purl: f.Purl, Field: c.field, From: c.from, To: c.to})
 			}
 		}
 		d.PolicyEffects = append(d.PolicyEffects, effects(f.ID, b.Rules, f.Rules)...)

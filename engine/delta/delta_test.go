@@ -23,10 +23,10 @@ func TestCompute(t *testing.T) {
 		t.Errorf("added %v removed %v", d.Added, d.Removed)
 	}
 	want := []Change{
-		{ID: "b", Field: "outcome", From: "fail", To: "pass"},
-		{ID: "b", Field: "vex_status", From: "none", To: "not_affected"},
-		{ID: "c", Field: "outcome", From: "pass", To: "warn"},
-		{ID: "c", Field: "severity", From: "low", To: "medium"},
+		{ID: "b", Vulnerability: "V-b", Purl: "pkg:npm/b", Field: "outcome", From: "fail", To: "pass"},
+		{ID: "b", Vulnerability: "V-b", Purl: "pkg:npm/b", Field: "vex_status", From: "none", To: "not_affected"},
+		{ID: "c", Vulnerability: "V-c", Purl: "pkg:npm/c", Field: "outcome", From: "pass", To: "warn"},
+		{ID: "c", Vulnerability: "V-c", Purl: "pkg:npm/c", Field: "severity", From: "low", To: "medium"},
 	}
 	if !reflect.DeepEqual(d.Changed, want) {
 		t.Errorf("changed = %+v", d.Changed)

@@ -24,7 +24,7 @@ func MarshalID(d *Delta) ([]byte, string, error) {
 		"added":   refs(d.Added),
 		"removed": refs(d.Removed),
 		"changed": list(d.Changed, func(b []byte, c Change) []byte {
-			return fields(b, "field", c.Field, "from", c.From, "id", c.ID, "to", c.To)
+			return fields(b, "field", c.Field, "from", c.From, "id", c.ID, "purl", c.Purl, "to", c.To, "vulnerability", c.Vulnerability)
 		}),
 		"policy_effects": list(d.PolicyEffects, func(b []byte, e Effect) []byte {
 			return fields(b, "from", e.From, "id", e.ID, "rule", e.Rule, "to", e.To)
