@@ -34,6 +34,10 @@ const (
 	AnnotationCacheKey       = "org.stellaops.verdict.cache-key"
 	AnnotationStatus         = "org.stellaops.verdict.status"
 	AnnotationEngine         = "org.stellaops.verdict.engine"
+	// On a delta artifact: the delta's content ID and the two verdicts.
+	AnnotationDeltaDigest = "org.stellaops.delta.digest"
+	AnnotationDeltaBase   = "org.stellaops.delta.base"
+	AnnotationDeltaHead   = "org.stellaops.delta.head"
 	// AnnotationVerdictArtifact, on a bundle manifest, names the verdict
 	// or delta artifact the signed statement is about.
 	AnnotationVerdictArtifact = "org.stellaops.verdict.artifact"

@@ -42,6 +42,8 @@ const (
 
 // More media types.
 const (
+	// MediaTypeDelta is a delta document, and the artifact type of the
+	// delta artifact that holds it (subject = the head image).
 	MediaTypeDelta          = "application/vnd.stellaops.delta.v1+json"
 	MediaTypeSigstoreBundle = "application/vnd.dev.sigstore.bundle.v0.3+json"
 )

@@ -15,6 +15,7 @@ import (
 	"github.com/stella-ops/stella-oras/bundle"
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/engine/delta"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/registry"
 )
@@ -48,6 +49,13 @@ type EvaluateOptions struct {
 	Revoked map[string]bool
 	// NoCache evaluates even when a cached verdict matches.
 	NoCache bool
+	// Baseline, when set, is an image or a verdict artifact reference: the
+	// delta of each image's verdict against the baseline's is computed,
+	// signed and attached to the image (see baselines).
+	Baseline string
+	// DeltaGates are checked on each delta; the ones that fire are listed
+	// in DeltaResult.Fired (Evaluate itself applies no gate).
+	DeltaGates []delta.Gate
 	// Registry opens the image and every reference.
 	Registry registry.Options
 	// Jobs bounds concurrent requests; 0 means defaultJobs.
@@ -80,7 +88,10 @@ type ImageResult struct {
 	VEXIgnored     []artifacts.IgnoredInput `json:"vex_ignored"`
 	Feed           *FeedSource              `json:"feed,omitempty"`
 	Warnings       []string                 `json:"warnings,omitempty"`
-	verdict        *artifacts.Verdict
+	// Delta is set when a baseline was given.
+	Delta   *DeltaResult `json:"delta,omitempty"`
+	verdict *artifacts.Verdict
+	subject ocispec.Descriptor
 }
 
 // Report is the outcome of Evaluate: one result per image manifest (an
@@ -111,6 +122,10 @@ func Evaluate(ctx context.Context, image string, o EvaluateOptions) (*Report, er
 	if err != nil {
 		return nil, err
 	}
+	return evaluateImage(ctx, image, o, feedID, policyID)
+}
+
+func evaluateImage(ctx context.Context, image string, o EvaluateOptions, feedID, policyID string) (*Report, error) {
 	t, err := Open(ctx, image, o.Registry)
 	if err != nil {
 		return nil, err
@@ -148,9 +163,20 @@ func Evaluate(ctx context.Context, image string, o EvaluateOptions) (*Report, er
 			}
 			return nil, err
 		}
-		r.Platform = platforms[i]
+		r.Platform, r.subject = platforms[i], s
 		rep.Images = append(rep.Images, r)
 		rep.Status = worst(rep.Status, r.Status)
+	}
+	if o.Baseline != "" {
+		bases, err := baselines(ctx, o, rep.Images)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range rep.Images {
+			if r.Delta, err = attachDelta(ctx, t, r.subject, r, bases[i], o); err != nil {
+				return nil, fmt.Errorf("delta of %s: %w", r.Image, err)
+			}
+		}
 	}
 	if err := t.Close(); err != nil {
 		return nil, err
@@ -414,11 +440,10 @@ func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if len(matches) == 0 {
 		return nil, nil
 	}
-	pub, err := o.Signer.PublicPEM()
+	trust, err := cacheTrust(o)
 	if err != nil {
 		return nil, err
 	}
-	trust := Trust{Keys: append([][]byte{pub}, o.CacheTrust...), Revoked: o.Revoked}
 	checks, err := verdictChecks(ctx, t, subject, matches, trust)
 	if err != nil {
 		return nil, err

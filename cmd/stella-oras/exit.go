@@ -26,6 +26,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// reported wraps an error whose message was already printed: it sets the
+// exit code and prints nothing more.
+type reported struct{ err error }
+
+func (e reported) Error() string { return e.err.Error() }
+func (e reported) Unwrap() error { return e.err }
+
 // errGate is returned when a verdict fails the gate. Its message has been
 // printed with the verdict already.
 var errGate = evaluator.ErrGateFailed
@@ -54,7 +61,8 @@ func exitCode(err error) int {
 // report prints the error once, on one line, and returns the exit code.
 func report(stderr io.Writer, err error) int {
 	code := exitCode(err)
-	if err != nil && !errors.Is(err, errGate) {
+	var done reported
+	if err != nil && !errors.Is(err, errGate) && !errors.As(err, &done) {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		fmt.Fprintf(stderr, "Error: %s\n", msg)
 		if code == ExitUsage {
