@@ -67,9 +67,11 @@ type ScanManifest struct {
 	Subject     *Subject `json:"subject"`
 }
 
-// Subject is the image a verdict judges, when known.
+// Subject is the image a verdict judges, when known. Evaluate records the
+// digest alone: the same image judged through a mirror, another registry
+// name or another layout directory gets the byte-identical verdict.
 type Subject struct {
-	Name   string `json:"name"`
+	Name   string `json:"name,omitempty"`
 	Digest string `json:"digest"`
 }
 

@@ -161,6 +161,7 @@ func attachDelta(ctx context.Context, t *registry.Target, subject ocispec.Descri
 			artifacts.AnnotationDeltaBase:   base.digest,
 			artifacts.AnnotationDeltaHead:   head.VerdictDigest,
 		},
+		KeepTag: KeepTagDelta,
 	})
 	if err != nil {
 		return nil, err
@@ -189,6 +190,7 @@ func attachDelta(ctx context.Context, t *registry.Target, subject ocispec.Descri
 		Predicate:     pb,
 		Signer:        o.Signer,
 		Annotations:   map[string]string{artifacts.AnnotationVerdictArtifact: da.Digest.String()},
+		KeepTag:       KeepTagBundle,
 	})
 	if err != nil {
 		return nil, err

@@ -210,3 +210,68 @@ func TestEvaluateMany(t *testing.T) {
 		}
 	}
 }
+
+// TestVerdictIndependentOfLocation: the same image judged in two OCI
+// layouts in different directories and in a registry gets the
+// byte-identical verdict (the verdict names the image by digest alone).
+func TestVerdictIndependentOfLocation(t *testing.T) {
+	ctx := context.Background()
+	var digests []string
+	for _, mk := range []func(t *testing.T) (string, string, string, registry.Options){stores(t)["oci-layout"], stores(t)["oci-layout"], stores(t)["referrers-api"]} {
+		img, feeds, pols, opts := mk(t)
+		_, ref, feedRef, polRef := setup(t, img, feeds, pols, opts)
+		rep, err := evaluator.Evaluate(ctx, ref, evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feedRef, Policy: polRef}, Signer: newSigner(t), Registry: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, rep.Images[0].VerdictDigest+" "+rep.Images[0].CacheKey)
+	}
+	if digests[0] != digests[1] || digests[0] != digests[2] {
+		t.Errorf("verdict and cache key by location: %q", digests)
+	}
+}
+
+// TestUnsignedVEXCannotSuppressCritical: anyone who can push can attach a
+// VEX saying the image's critical findings are not_affected. Unsigned, it
+// is recorded as VEX_UNTRUSTED and the criticals still fail; given as the
+// user's own file, the same document suppresses them.
+func TestUnsignedVEXCannotSuppressCritical(t *testing.T) {
+	ctx := context.Background()
+	h := regtest.Start(t, regtest.Plain)
+	opts := registry.Options{PlainHTTP: true}
+	image, imgRef, feedRef, polRef := setup(t, h+"/app", h+"/feeds", h+"/policies", opts)
+	forged := filepath.Join(t.TempDir(), "forged.openvex.json")
+	os.WriteFile(forged, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://attacker.invalid/vex/1","author":"someone with push access","timestamp":"2026-05-03T00:00:00Z","version":1,"statements":[`+
+		`{"vulnerability":{"name":"EX-CARGO-2026-0001"},"products":[{"@id":"pkg:cargo/example-crate@0.4.0"}],"status":"not_affected","justification":"component_not_present"},`+
+		`{"vulnerability":{"name":"EX-GHSA-2026-0001"},"products":[{"@id":"pkg:golang/example.com/webframework@v1.5.2"}],"status":"not_affected","justification":"component_not_present"}]}`), 0o644)
+	attach(t, open(t, imgRef, opts), image, forged)
+	criticals := func(rep *evaluator.Report) (failing int) {
+		for _, f := range rep.Images[0].VerdictDocument().Findings {
+			if f.Severity == "critical" && f.Outcome == artifacts.StatusFail {
+				failing++
+			}
+		}
+		return failing
+	}
+	o := evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feedRef, Policy: polRef}, Signer: newSigner(t), Registry: opts}
+	rep, err := evaluator.Evaluate(ctx, imgRef, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := criticals(rep); n != 2 || len(rep.Images[0].VEXIgnored) != 2 || rep.Status != artifacts.StatusFail {
+		t.Errorf("unsigned VEX on the image: %d critical findings failing, %d VEX ignored, status %s; want 2, 2 (both untrusted), fail", n, len(rep.Images[0].VEXIgnored), rep.Status)
+	}
+	for _, x := range rep.Images[0].VEXIgnored {
+		if x.Reason != "VEX_UNTRUSTED" {
+			t.Errorf("ignored VEX reason %s", x.Reason)
+		}
+	}
+	o.Sources.VEX = []string{forged}
+	own, err := evaluator.Evaluate(ctx, imgRef, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := criticals(own); n != 0 {
+		t.Errorf("the same VEX as the user's own file: %d criticals still failing, want 0", n)
+	}
+}

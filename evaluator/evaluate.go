@@ -20,6 +20,14 @@ import (
 	"github.com/stella-ops/stella-oras/registry"
 )
 
+// Tag prefixes that keep what evaluate pushes through garbage collection
+// on registries without the referrers API (registry.KeepTagFor).
+const (
+	KeepTagVerdict = "stella-verdict"
+	KeepTagDelta   = "stella-delta"
+	KeepTagBundle  = "stella-bundle"
+)
+
 // Verdict states (README, "Verdict states").
 const (
 	StateComputed = "computed" // evaluated now, pushed and signed
@@ -271,7 +279,9 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if err != nil {
 		return nil, err
 	}
-	gathered.Inputs.Subject = &artifacts.Subject{Name: t.Ref.Repository, Digest: subject.Digest.String()}
+	// The digest alone (see artifacts.Subject): where the image is stored
+	// must not change its verdict, and the cache key names only the digest.
+	gathered.Inputs.Subject = &artifacts.Subject{Digest: subject.Digest.String()}
 	r, err := evaluate(gathered)
 	if err != nil {
 		return nil, err
@@ -290,6 +300,7 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 		Predicate:     verdictPredicate(va, r, key),
 		Signer:        o.Signer,
 		Annotations:   map[string]string{artifacts.AnnotationVerdictArtifact: va.Digest.String()},
+		KeepTag:       KeepTagBundle,
 	})
 	if err != nil {
 		return nil, err
@@ -300,6 +311,10 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	res.Bundle = refAt(t, att.Bundle.Digest.String())
 	return res, nil
 }
+
+// VerdictDocument is the verdict itself (computed, or read from the cache
+// and checked against its annotation and bundle).
+func (r *ImageResult) VerdictDocument() *artifacts.Verdict { return r.verdict }
 
 func fillResult(res *ImageResult, v *artifacts.Verdict, vid string) {
 	res.Status, res.RiskScore, res.Summary, res.UnknownsCount = v.Status, v.RiskScore, v.Summary, v.UnknownsCount
@@ -631,7 +646,7 @@ func pushVerdict(ctx context.Context, t *registry.Target, subject ocispec.Descri
 		ann[artifacts.AnnotationFeedRef] = feedRepository(g.Feed.Reference)
 	}
 	return registry.PushArtifact(ctx, t, registry.ArtifactOptions{
-		ArtifactType: artifacts.MediaTypeVerdict, Subject: &subject, Layers: layers, Annotations: ann,
+		ArtifactType: artifacts.MediaTypeVerdict, Subject: &subject, Layers: layers, Annotations: ann, KeepTag: KeepTagVerdict,
 	})
 }
 

@@ -52,6 +52,8 @@ type AttestOptions struct {
 	Signer *Signer
 	// Annotations are added to the bundle manifest.
 	Annotations map[string]string
+	// KeepTag: see registry.ArtifactOptions.KeepTag.
+	KeepTag string
 }
 
 // Attestation is a signed and attached statement.
@@ -95,7 +97,7 @@ func Attest(ctx context.Context, t *registry.Target, subject ocispec.Descriptor,
 		ann[k] = v
 	}
 	m, err := registry.Attach(ctx, t, subject, b, registry.AttachOptions{
-		ArtifactType: artifacts.MediaTypeSigstoreBundle, MediaType: artifacts.MediaTypeSigstoreBundle, Annotations: ann,
+		ArtifactType: artifacts.MediaTypeSigstoreBundle, MediaType: artifacts.MediaTypeSigstoreBundle, Annotations: ann, KeepTag: o.KeepTag,
 	})
 	if err != nil {
 		return nil, err

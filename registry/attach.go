@@ -30,6 +30,8 @@ type AttachOptions struct {
 	// Annotations on the manifest. None are added implicitly: no creation
 	// time, so the same document attached twice is the same manifest.
 	Annotations map[string]string
+	// KeepTag: see ArtifactOptions.KeepTag.
+	KeepTag string
 }
 
 // Attach pushes data unchanged as a blob and an OCI 1.1 image manifest
@@ -48,6 +50,7 @@ func Attach(ctx context.Context, t *Target, subject ocispec.Descriptor, data []b
 		Subject:      &subject,
 		Layers:       []Layer{NewLayer(opts.MediaType, data, title)},
 		Annotations:  opts.Annotations,
+		KeepTag:      opts.KeepTag,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -102,6 +103,18 @@ type ArtifactOptions struct {
 	Annotations map[string]string
 	// Tag, when set, tags the manifest after it is pushed.
 	Tag string
+	// KeepTag, when set on a referrer pushed to a registry without the
+	// referrers API, also tags the manifest KeepTag-<alg>-<hex> (see
+	// KeepTagFor): registries of that kind garbage-collect untagged
+	// manifests, and distribution 2.8's `garbage-collect --delete-untagged`
+	// deletes every one, referrers listed in a referrers tag included.
+	KeepTag string
+}
+
+// KeepTagFor is the tag that keeps a referrer through garbage collection
+// on a registry without the referrers API: prefix-<alg>-<hex>.
+func KeepTagFor(prefix string, d digest.Digest) string {
+	return prefix + "-" + d.Algorithm().String() + "-" + d.Encoded()
 }
 
 // PushArtifact pushes the layers, an empty config and the manifest, in
@@ -152,6 +165,9 @@ func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.De
 	if o.Subject != nil && t.Remote != nil {
 		if err := ensureInFallbackIndex(ctx, t, *o.Subject, mdesc); err != nil {
 			return ocispec.Descriptor{}, err
+		}
+		if o.KeepTag != "" && !t.learnFromPush() && o.Tag == "" {
+			o.Tag = KeepTagFor(o.KeepTag, mdesc.Digest)
 		}
 	}
 	if o.Tag != "" {
