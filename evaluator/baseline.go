@@ -63,7 +63,7 @@ func baselines(ctx context.Context, o EvaluateOptions, heads []*ImageResult) ([]
 		}
 	}
 	bo := o
-	bo.Baseline, bo.OnProgress = "", nil
+	bo.Baseline, bo.OnProgress, bo.fullVerdict = "", nil, true
 	// The head's own SBOM and reachability choices are not the baseline's.
 	bo.Sources.SBOM, bo.Sources.Reach, bo.SBOMDigest = "", "", ""
 	brep, err := Evaluate(ctx, o.Baseline, bo)
@@ -103,7 +103,7 @@ func givenBaseline(ctx context.Context, t *registry.Target, a ocispec.Descriptor
 		return nil, err
 	}
 	a.ArtifactType, a.Annotations = m.ArtifactType, m.Annotations
-	checks, err := verdictChecks(ctx, t, *m.Subject, []ocispec.Descriptor{a}, trust)
+	checks, err := verdictChecks(ctx, t, *m.Subject, []ocispec.Descriptor{a}, nil, trust, true)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}

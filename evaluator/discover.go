@@ -64,6 +64,22 @@ type Candidate struct {
 	Created string `json:"created,omitempty"`
 	data    []byte
 	media   string
+	// load reads data for a plain referrer: documents are fetched only
+	// once they are needed (on a cache miss), never for a cache hit.
+	load func(context.Context) ([]byte, error)
+}
+
+// fetch reads the document's bytes unless discovery already has them.
+func (c *Candidate) fetch(ctx context.Context) error {
+	if c.data != nil || c.load == nil {
+		return nil
+	}
+	data, err := c.load(ctx)
+	if err != nil {
+		return err
+	}
+	c.data = data
+	return nil
 }
 
 // maxReferrers bounds how many referrers of one image are examined: an
@@ -74,13 +90,13 @@ const maxReferrers = 1000
 // evaluation can use: SBOMs, VEX and reachability, plain or as
 // attestations, each marked signed when a bundle under trust covers it.
 // Results are sorted by referrer digest: nothing depends on listing order.
-func discover(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, trust Trust, jobs int) ([]*Candidate, []ocispec.Descriptor, error) {
+func discover(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, trust Trust, jobs int) (*discovered, error) {
 	refs, err := registry.Referrers(ctx, t, subject, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(refs) > maxReferrers {
-		return nil, nil, fmt.Errorf("%s: %d referrers, more than the %d examined: %w", t.Ref, len(refs), maxReferrers, registry.ErrTooLarge)
+		return nil, fmt.Errorf("%s: %d referrers, more than the %d examined: %w", t.Ref, len(refs), maxReferrers, registry.ErrTooLarge)
 	}
 	var docs, bundles, verdicts []ocispec.Descriptor
 	for _, r := range refs {
@@ -93,12 +109,9 @@ func discover(ctx context.Context, t *registry.Target, subject ocispec.Descripto
 			verdicts = append(verdicts, r)
 		}
 	}
-	if jobs <= 0 {
-		jobs = defaultJobs
-	}
 	out := make([]*Candidate, len(docs)+len(bundles))
 	var g errgroup.Group
-	g.SetLimit(jobs)
+	g.SetLimit(jobsOr(jobs))
 	for i, r := range docs {
 		g.Go(func() error {
 			c, err := plainCandidate(ctx, t, r, trust)
@@ -113,13 +126,31 @@ func discover(ctx context.Context, t *registry.Target, subject ocispec.Descripto
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cands := slices.DeleteFunc(out, func(c *Candidate) bool { return c == nil })
 	slices.SortFunc(cands, func(a, b *Candidate) int {
 		return strings.Compare(a.Referrer.Digest.String(), b.Referrer.Digest.String())
 	})
-	return cands, verdicts, nil
+	if bundles == nil {
+		bundles = []ocispec.Descriptor{} // listed: none (nil would list again)
+	}
+	return &discovered{candidates: cands, verdicts: verdicts, bundles: bundles}, nil
+}
+
+// discovered is what one listing of an image's referrers gives.
+type discovered struct {
+	candidates []*Candidate
+	verdicts   []ocispec.Descriptor
+	bundles    []ocispec.Descriptor
+}
+
+// jobsOr is n, or defaultJobs when n is not positive.
+func jobsOr(n int) int {
+	if n <= 0 {
+		return defaultJobs
+	}
+	return n
 }
 
 // plainCandidate reads a plain document referrer: one layer. It is signed
@@ -133,11 +164,12 @@ func plainCandidate(ctx context.Context, t *registry.Target, r ocispec.Descripto
 		return nil, nil // not a single-document artifact: not ours to read
 	}
 	l := m.Layers[0]
-	data, err := registry.FetchBlob(ctx, t, l, load64(kindOf(r.ArtifactType)))
-	if err != nil {
-		return nil, err
+	kind := kindOf(r.ArtifactType)
+	if l.Size > load64(kind) {
+		return nil, fmt.Errorf("%s referrer %s: layer of %d bytes: %w", kind, r.Digest, l.Size, registry.ErrTooLarge)
 	}
-	c := &Candidate{Kind: kindOf(r.ArtifactType), Referrer: r, Layer: l, Stored: l.Digest.String(), Created: m.Annotations[ocispec.AnnotationCreated], data: data, media: l.MediaType}
+	c := &Candidate{Kind: kind, Referrer: r, Layer: l, Stored: l.Digest.String(), Created: m.Annotations[ocispec.AnnotationCreated], media: l.MediaType,
+		load: func(ctx context.Context) ([]byte, error) { return registry.FetchBlob(ctx, t, l, load64(kind)) }}
 	if len(trust.Keys) > 0 {
 		sigs, err := registry.Referrers(ctx, t, r, artifacts.MediaTypeSigstoreBundle)
 		if err != nil {
@@ -276,8 +308,9 @@ func listCandidates(cs []*Candidate) string {
 }
 
 // splitVEX separates the VEX found on the image into trusted documents
-// (signed under trust) and ignored ones (recorded with a reason).
-func splitVEX(cands []*Candidate) (trusted []Blob, ignored []artifacts.IgnoredInput) {
+// (signed under trust; read later, on a cache miss) and ignored ones
+// (recorded with a reason).
+func splitVEX(cands []*Candidate) (trusted []*Candidate, ignored []artifacts.IgnoredInput) {
 	seen := map[string]bool{}
 	for _, c := range cands {
 		if c.Kind != kindVEX || seen[c.Stored] {
@@ -285,7 +318,7 @@ func splitVEX(cands []*Candidate) (trusted []Blob, ignored []artifacts.IgnoredIn
 		}
 		seen[c.Stored] = true
 		if c.Signed {
-			trusted = append(trusted, Blob{MediaType: c.media, Data: c.data})
+			trusted = append(trusted, c)
 		} else {
 			ignored = append(ignored, artifacts.IgnoredInput{Stored: c.Stored, Reason: engine.ReasonVEXUntrusted})
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/bundle"
@@ -64,6 +65,8 @@ type EvaluateOptions struct {
 	// DeltaGates are checked on each delta; the ones that fire are listed
 	// in DeltaResult.Fired (Evaluate itself applies no gate).
 	DeltaGates []delta.Gate
+	// fullVerdict makes a cache hit read the whole verdict (a baseline's).
+	fullVerdict bool
 	// Registry opens the image and every reference.
 	Registry registry.Options
 	// Jobs bounds concurrent requests; 0 means defaultJobs.
@@ -123,17 +126,34 @@ func Evaluate(ctx context.Context, image string, o EvaluateOptions) (*Report, er
 	if o.Sources.Feed == "" {
 		return nil, errors.New("evaluate: a feed is required")
 	}
-	// The feed and the policy are checked first: a feed reference that
-	// names something else, or a policy that does not compile, is refused
-	// before the image is read and before anything is pushed.
-	feedID, policyID, err := inputIDs(ctx, o)
-	if err != nil {
-		return nil, err
+	// The feed's and the policy's identities are read while the image's
+	// referrers are listed; both are needed before anything is pushed, so
+	// a feed reference that names something else, or a policy that does
+	// not compile, is refused with nothing pushed, and its error comes
+	// first whatever else failed.
+	var feedID, policyID string
+	var idErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		feedID, policyID, idErr = inputIDs(ctx, o)
+	}()
+	ids := func() (string, string, error) {
+		<-done
+		return feedID, policyID, idErr
 	}
-	return evaluateImage(ctx, image, o, feedID, policyID)
+	rep, err := evaluateImage(ctx, image, o, ids)
+	if _, _, idErr := ids(); idErr != nil {
+		return nil, idErr
+	}
+	return rep, err
 }
 
-func evaluateImage(ctx context.Context, image string, o EvaluateOptions, feedID, policyID string) (*Report, error) {
+// inputIdentities returns the feed's and the policy's identities (waiting
+// for them when they are still being read).
+type inputIdentities func() (feedID, policyID string, err error)
+
+func evaluateImage(ctx context.Context, image string, o EvaluateOptions, ids inputIdentities) (*Report, error) {
 	t, err := Open(ctx, image, o.Registry)
 	if err != nil {
 		return nil, err
@@ -164,7 +184,7 @@ func evaluateImage(ctx context.Context, image string, o EvaluateOptions, feedID,
 		}
 	}
 	for i, s := range subjects {
-		r, err := evaluateOne(ctx, t, s, o, feedID, policyID)
+		r, err := evaluateOne(ctx, t, s, o, ids)
 		if err != nil {
 			if len(subjects) > 1 {
 				return nil, fmt.Errorf("platform %s (%s): %w", platforms[i], s.Digest, err)
@@ -211,7 +231,7 @@ func worst(a, b string) string {
 	return a
 }
 
-func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, o EvaluateOptions, feedID, policyID string) (*ImageResult, error) {
+func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, o EvaluateOptions, ids inputIdentities) (*ImageResult, error) {
 	log := logger(o.Logger)
 	progress := func(step string) {
 		log.Debug(step, "image", subject.Digest)
@@ -224,10 +244,11 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	res := &ImageResult{Image: ref.String()}
 
 	progress("discovering")
-	cands, verdicts, err := discover(ctx, t, subject, o.VEXTrust, o.Jobs)
+	found, err := discover(ctx, t, subject, o.VEXTrust, o.Jobs)
 	if err != nil {
 		return nil, err
 	}
+	cands := found.candidates
 	var sb *Candidate
 	if o.Sources.SBOM == "" {
 		if sb, res.SBOMChoice, err = chooseSBOM(cands, o.SBOMDigest); err != nil {
@@ -252,13 +273,17 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	// The cache key, from digests alone: the SBOM, VEX and reachability
 	// blobs as attached, the feed's index and the policy's IR digest (both
 	// read from small manifests), and what else enters the manifest.
+	feedID, policyID, err := ids()
+	if err != nil {
+		return nil, err
+	}
 	key, err := cacheKey(subject, sb, rc, trusted, ignored, o, feedID, policyID)
 	if err != nil {
 		return nil, err
 	}
 	res.CacheKey = key
 	if !o.NoCache {
-		if hit, err := lookupCache(ctx, t, subject, verdicts, key, o); err != nil {
+		if hit, err := lookupCache(ctx, t, subject, found.verdicts, found.bundles, key, o); err != nil {
 			return nil, err
 		} else if hit != nil {
 			progress("cache hit")
@@ -268,7 +293,20 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	}
 
 	progress("evaluating")
-	g := gatherOptions{registry: o.Registry, log: log, extraVEX: trusted, ignoredVEX: ignored}
+	var docs errgroup.Group
+	docs.SetLimit(jobsOr(o.Jobs))
+	for _, c := range append([]*Candidate{sb, rc}, trusted...) {
+		if c != nil {
+			docs.Go(func() error { return c.fetch(ctx) })
+		}
+	}
+	if err := docs.Wait(); err != nil {
+		return nil, err
+	}
+	g := gatherOptions{registry: o.Registry, log: log, ignoredVEX: ignored}
+	for _, c := range trusted {
+		g.extraVEX = append(g.extraVEX, Blob{MediaType: c.media, Data: c.data})
+	}
 	if sb != nil {
 		g.sbom, g.sbomType = sb.data, sb.media
 	}
@@ -312,8 +350,9 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	return res, nil
 }
 
-// VerdictDocument is the verdict itself (computed, or read from the cache
-// and checked against its annotation and bundle).
+// VerdictDocument is the verdict: the whole document when computed; on a
+// cache hit, what was read back (the whole verdict when a baseline was
+// given, else the signed summary: status, risk, counts, manifest digest).
 func (r *ImageResult) VerdictDocument() *artifacts.Verdict { return r.verdict }
 
 func fillResult(res *ImageResult, v *artifacts.Verdict, vid string) {
@@ -375,7 +414,7 @@ func inputIDs(ctx context.Context, o EvaluateOptions) (feedID, policyID string, 
 // cacheKey is the provenance-cache key: the content ID of everything that
 // enters the scan manifest, named by the digests known before pulling the
 // SBOM or the feed, with the engine's identity and the VEX trust.
-func cacheKey(subject ocispec.Descriptor, sb, rc *Candidate, trusted []Blob, ignored []artifacts.IgnoredInput, o EvaluateOptions, feedID, policyID string) (string, error) {
+func cacheKey(subject ocispec.Descriptor, sb, rc *Candidate, trusted []*Candidate, ignored []artifacts.IgnoredInput, o EvaluateOptions, feedID, policyID string) (string, error) {
 	type keyDoc struct {
 		Engine     artifacts.Engine         `json:"engine"`
 		Subject    string                   `json:"subject"`
@@ -426,8 +465,8 @@ func cacheKey(subject ocispec.Descriptor, sb, rc *Candidate, trusted []Blob, ign
 		}
 		k.Reach = s[0]
 	}
-	for _, b := range trusted {
-		k.VEX = append(k.VEX, canonContentID(b.Data))
+	for _, c := range trusted {
+		k.VEX = append(k.VEX, c.Stored)
 	}
 	s, err := files(o.Sources.VEX...)
 	if err != nil {
@@ -444,7 +483,7 @@ func cacheKey(subject ocispec.Descriptor, sb, rc *Candidate, trusted []Blob, ign
 // engine, whose bundle verifies under the signer's key (or CacheTrust)
 // and names it, and whose verdict layer matches its annotations. Anything
 // less is a miss.
-func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts []ocispec.Descriptor, key string, o EvaluateOptions) (*ImageResult, error) {
+func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts, bundles []ocispec.Descriptor, key string, o EvaluateOptions) (*ImageResult, error) {
 	eng := engine.Name + "/" + engine.Version
 	var matches []ocispec.Descriptor
 	for _, v := range verdicts {
@@ -459,7 +498,7 @@ func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if err != nil {
 		return nil, err
 	}
-	checks, err := verdictChecks(ctx, t, subject, matches, trust)
+	checks, err := verdictChecks(ctx, t, subject, matches, bundles, trust, o.Baseline != "" || o.fullVerdict)
 	if err != nil {
 		return nil, err
 	}
@@ -486,14 +525,26 @@ type verdictCheck struct {
 	err           error
 }
 
-// verdictChecks checks each verdict artifact: its verdict layer's content
-// ID must be the one its annotation names, and some bundle on the subject
-// must name the artifact, verify under trust and carry the same verdict
-// digest. Results are in the order given.
-func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts []ocispec.Descriptor, trust Trust) ([]verdictCheck, error) {
-	bundles, err := registry.Referrers(ctx, t, subject, artifacts.MediaTypeSigstoreBundle)
-	if err != nil {
-		return nil, err
+// verdictChecks checks each verdict artifact: its verdict layer must be
+// the one its annotation names, and some bundle on the subject must name
+// the artifact, verify under trust and carry the same verdict digest.
+// Results are in the order given.
+//
+// The verdict layer's digest is its content ID (the layer is the verdict's
+// canonical bytes, and canon.ContentID is their SHA-256), so it is checked
+// from the manifest. The verdict itself is fetched only when full is set,
+// or when the signed predicate does not carry the summary (a verdict
+// signed before it did): a cache hit on a large verdict then reads only
+// small manifests and bundles, and c.verdict holds the signed summary.
+//
+// bundles are the subject's bundle referrers when the caller has listed
+// them already; nil lists them.
+func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts, bundles []ocispec.Descriptor, trust Trust, full bool) ([]verdictCheck, error) {
+	if bundles == nil {
+		var err error
+		if bundles, err = registry.Referrers(ctx, t, subject, artifacts.MediaTypeSigstoreBundle); err != nil {
+			return nil, err
+		}
 	}
 	byArtifact := map[string][]ocispec.Descriptor{}
 	for _, b := range bundles {
@@ -515,24 +566,14 @@ func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Desc
 			c.err = fmt.Errorf("not a verdict artifact")
 			continue
 		}
-		vb, err := registry.FetchBlob(ctx, t, m.Layers[1], 1<<30)
-		if err != nil {
-			c.err = err
-			continue
-		}
-		c.verdictDigest = canonContentID(vb)
+		c.verdictDigest = m.Layers[1].Digest.String()
 		if c.verdictDigest != m.Annotations[artifacts.AnnotationVerdictDigest] {
 			c.err = verificationFailed(nil, "verdict layer %s is not the annotated %s", c.verdictDigest, m.Annotations[artifacts.AnnotationVerdictDigest])
 			continue
 		}
-		var vd artifacts.Verdict
-		if err := jsonUnmarshal(vb, &vd); err != nil {
-			c.err = err
-			continue
-		}
-		c.verdict = &vd
 		cands := fetchBundles(ctx, t, byArtifact[v.Digest.String()], 0)
 		c.err = verificationFailed(nil, "no bundle names verdict artifact %s", v.Digest)
+		var signed *VerdictPredicate
 		for j, b := range cands {
 			if b.Err != nil {
 				continue
@@ -547,12 +588,47 @@ func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Desc
 				c.err = verificationFailed(err, "bundle %s does not name this verdict", b.Name)
 				continue
 			}
-			c.err, c.signer, c.bundle = nil, signer, byArtifact[v.Digest.String()][j].Digest
+			c.err, c.signer, c.bundle, signed = nil, signer, byArtifact[v.Digest.String()][j].Digest, p
 			break
 		}
+		if c.err != nil {
+			continue
+		}
+		if !full && signed.Summary != nil {
+			c.verdict = &artifacts.Verdict{Status: signed.Status, RiskScore: signed.RiskScore, Summary: *signed.Summary, UnknownsCount: signed.UnknownsCount, ManifestDigest: signed.ManifestDigest}
+			continue
+		}
+		vb, err := registry.FetchBlob(ctx, t, m.Layers[1], maxVerdictBytes)
+		if err != nil {
+			c.err = err
+			continue
+		}
+		vd, id, err := delta.Decode(vb)
+		if err != nil || id != c.verdictDigest {
+			c.err = verificationFailed(err, "verdict layer of %s is not a canonical verdict", v.Digest)
+			continue
+		}
+		// delta.Decode reads what a delta needs; the summary comes from
+		// the signed predicate, or the layer when the predicate lacks it.
+		if signed.Summary != nil {
+			vd.Summary = *signed.Summary
+		} else {
+			var sum struct {
+				Summary artifacts.Summary `json:"summary"`
+			}
+			if err := jsonUnmarshal(vb, &sum); err != nil {
+				c.err = err
+				continue
+			}
+			vd.Summary = sum.Summary
+		}
+		c.verdict = vd
 	}
 	return out, nil
 }
+
+// maxVerdictBytes bounds a verdict layer read back.
+const maxVerdictBytes = 1 << 30
 
 // VerdictPredicate is the predicate of a verdict statement: it names the
 // verdict artifact and carries what an admission controller decides on.
@@ -569,6 +645,10 @@ type VerdictPredicate struct {
 	RiskScore      int64            `json:"risk_score"`
 	Engine         artifacts.Engine `json:"engine"`
 	FeedEpoch      string           `json:"feed_epoch"`
+	// Summary and UnknownsCount let a cache hit answer without fetching
+	// the verdict.
+	Summary       *artifacts.Summary `json:"summary,omitempty"`
+	UnknownsCount int                `json:"unknowns_count"`
 }
 
 func verdictPredicate(va ocispec.Descriptor, r *Result, key string) []byte {
@@ -576,6 +656,7 @@ func verdictPredicate(va ocispec.Descriptor, r *Result, key string) []byte {
 	p.VerdictArtifact.MediaType, p.VerdictArtifact.Digest, p.VerdictArtifact.Size = va.MediaType, va.Digest.String(), va.Size
 	p.VerdictDigest, p.ManifestDigest, p.CacheKey = r.VerdictDigest, r.ManifestDigest, key
 	p.Status, p.RiskScore, p.Engine, p.FeedEpoch = r.Verdict.Status, r.Verdict.RiskScore, r.Verdict.Engine, r.Manifest.Inputs.Feed.Epoch
+	p.Summary, p.UnknownsCount = &r.Verdict.Summary, r.Verdict.UnknownsCount
 	b, _ := canon.Marshal(p)
 	return b
 }

@@ -50,7 +50,7 @@ func EvaluateMany(ctx context.Context, images []string, jobs int, o EvaluateOpti
 			if err := ctx.Err(); err != nil {
 				items[i].Err = err
 			} else {
-				items[i].Report, items[i].Err = evaluateImage(ctx, im, o, feedID, policyID)
+				items[i].Report, items[i].Err = evaluateImage(ctx, im, o, func() (string, string, error) { return feedID, policyID, nil })
 			}
 			if items[i].Err != nil {
 				items[i].Error = items[i].Err.Error()

@@ -57,7 +57,7 @@ func Status(ctx context.Context, image string, o StatusOptions) ([]VerdictState,
 	}
 	unrevoked := o.Trust
 	unrevoked.Revoked = nil
-	checks, err := verdictChecks(ctx, t, subject, vs, unrevoked)
+	checks, err := verdictChecks(ctx, t, subject, vs, nil, unrevoked, false)
 	if err != nil {
 		return nil, err
 	}
