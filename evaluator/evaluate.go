@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/engine/delta"
 	"github.com/stella-ops/stella-oras/engine/feed"
+	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/registry"
 )
 
@@ -67,6 +68,9 @@ type EvaluateOptions struct {
 	DeltaGates []delta.Gate
 	// fullVerdict makes a cache hit read the whole verdict (a baseline's).
 	fullVerdict bool
+	// shared reads the feed and the policy once for all the images of an
+	// EvaluateMany run.
+	shared *shared
 	// Registry opens the image and every reference.
 	Registry registry.Options
 	// Jobs bounds concurrent requests; 0 means defaultJobs.
@@ -303,7 +307,7 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if err := docs.Wait(); err != nil {
 		return nil, err
 	}
-	g := gatherOptions{registry: o.Registry, log: log, ignoredVEX: ignored}
+	g := gatherOptions{registry: o.Registry, log: log, ignoredVEX: ignored, shared: o.shared}
 	for _, c := range trusted {
 		g.extraVEX = append(g.extraVEX, Blob{MediaType: c.media, Data: c.data})
 	}
@@ -399,11 +403,9 @@ func inputIDs(ctx context.Context, o EvaluateOptions) (feedID, policyID string, 
 	}
 	p := engine.DefaultPolicy()
 	if o.Sources.Policy != "" {
-		if isReference(o.Sources.Policy) {
-			if p, _, err = PullPolicy(ctx, o.Sources.Policy, o.Registry); err != nil {
-				return "", "", err
-			}
-		} else if p, err = loadLocalPolicy(o.Sources.Policy); err != nil {
+		if p, _, err = o.shared.policyOf(o.Sources.Policy, func() (*policy.Policy, string, error) {
+			return readPolicy(ctx, o.Sources.Policy, o.Registry)
+		}); err != nil {
 			return "", "", err
 		}
 	}
@@ -742,5 +744,5 @@ func feedRepository(ref string) string {
 	return r.String()
 }
 
-// loadLocalFeed and loadLocalPolicy read file inputs for their identity.
+// loadLocalFeed reads a feed file for its identity.
 func loadLocalFeed(s Sources) (*feed.Snapshot, error) { return loadFeedFile(s.Feed, s.Epoch) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/engine/reach"
 	"github.com/stella-ops/stella-oras/engine/sbom"
@@ -119,6 +120,8 @@ type gatherOptions struct {
 	// reach, when set, replaces Sources.Reach (found on the image).
 	reach     []byte
 	reachType string
+	// shared, when set, reads the feed and the policy once per run.
+	shared *shared
 }
 
 // gather reads and parses the inputs. They are independent, so they are
@@ -182,7 +185,7 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			return
 		}
 		if !isReference(src.Feed) {
-			g.Inputs.Feed, feedErr = load.Feed(src.Feed, src.Epoch)
+			g.Inputs.Feed, feedErr = o.shared.feedFile(src.Feed, src.Epoch)
 			return
 		}
 		ecosystems := func() ([]string, bool) {
@@ -196,20 +199,28 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			}
 			return engine.Ecosystems(g.Inputs.SBOM), true
 		}
-		g.Inputs.Feed, g.Feed, feedErr = PullFeed(ctx, src.Feed, o.registry, ecosystems)
+		if o.shared == nil {
+			g.Inputs.Feed, g.Feed, feedErr = PullFeed(ctx, src.Feed, o.registry, ecosystems)
+			return
+		}
+		// Shared across images: the key needs the ecosystems first.
+		eco, ok := ecosystems()
+		if !ok {
+			feedErr = ctx.Err()
+			if feedErr == nil {
+				feedErr = errors.New("the SBOM could not be read")
+			}
+			return
+		}
+		g.Inputs.Feed, g.Feed, feedErr = o.shared.feedArtifact(src.Feed, eco, func() (*feed.Snapshot, *FeedSource, error) {
+			return PullFeed(ctx, src.Feed, o.registry, func() ([]string, bool) { return eco, true })
+		})
 	})
 	if src.Policy != "" {
 		run(func() {
-			var p *policy.Policy
-			if isReference(src.Policy) {
-				p, g.PolicyRef, polErr = PullPolicy(ctx, src.Policy, o.registry)
-			} else {
-				var data []byte
-				if data, polErr = load.File(src.Policy, policy.MaxSourceBytes); polErr == nil {
-					p, polErr = policy.Load(data, src.Policy)
-				}
-			}
-			g.Inputs.Policy = p
+			g.Inputs.Policy, g.PolicyRef, polErr = o.shared.policyOf(src.Policy, func() (*policy.Policy, string, error) {
+				return readPolicy(ctx, src.Policy, o.registry)
+			})
 		})
 	}
 	if src.Reach != "" || o.reach != nil {

@@ -34,6 +34,7 @@ func EvaluateMany(ctx context.Context, images []string, jobs int, o EvaluateOpti
 	if o.Sources.Feed == "" {
 		return nil, errors.New("evaluate: a feed is required")
 	}
+	o.shared = newShared()
 	feedID, policyID, err := inputIDs(ctx, o)
 	if err != nil {
 		return nil, err

@@ -1,12 +1,14 @@
 package evaluator
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/registry"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -15,10 +17,16 @@ func loadFeedFile(path string, epoch time.Time) (*feed.Snapshot, error) {
 	return load.Feed(path, epoch)
 }
 
-func loadLocalPolicy(path string) (*policy.Policy, error) {
-	data, err := load.File(path, policy.MaxSourceBytes)
-	if err != nil {
-		return nil, err
+// readPolicy reads a policy artifact reference, or a YAML source or IR
+// file; the reference it was pulled by is returned for artifacts.
+func readPolicy(ctx context.Context, src string, opts registry.Options) (*policy.Policy, string, error) {
+	if isReference(src) {
+		return PullPolicy(ctx, src, opts)
 	}
-	return policy.Load(data, path)
+	data, err := load.File(src, policy.MaxSourceBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := policy.Load(data, src)
+	return p, "", err
 }

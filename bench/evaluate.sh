@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# `stella-oras evaluate` (issue #10) against the peers doing the same job,
+# whole processes side by side in one run, on the embedded registry on
+# loopback. Figures are printed, never asserted:
+#   1. cache-hit evaluate vs `cosign verify-attestation` of the same bundle
+#      on the same image (goal: ratio <= 0.5);
+#   2. cold evaluate of a 2,000-component Go SBOM with the corpus Go feed,
+#      pulls and pushes included, vs `oras pull` of the SBOM +
+#      `osv-scanner --offline` + `cosign attest` (goal: <= 0.3);
+#   3. bytes pulled for a Go-only SBOM from a multi-ecosystem feed artifact;
+#   4. --from-file of 100 images, --jobs 2 vs --jobs 1 (goal: >= 1.6x).
+# Usage: bench/evaluate.sh        (RUNS=5, STELLA_CORPUS=../shared/corpus)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CORPUS=${STELLA_CORPUS:-../shared/corpus}
+OUT=bench/out/evaluate
+RUNS=${RUNS:-5}
+IMAGES=${IMAGES:-100}
+rm -rf "$OUT" && mkdir -p "$OUT" bin
+go build -o bin/stella-oras ./cmd/stella-oras
+go build -o bin/osvdb ./bench/osvdb
+GOBIN=$(go env GOPATH)/bin
+COSIGN=$(command -v cosign || echo "$GOBIN/cosign")
+ORAS=$(command -v oras || echo "$GOBIN/oras")
+OSV=$(command -v osv-scanner || echo "$GOBIN/osv-scanner")
+for t in "$COSIGN" "$ORAS" "$OSV"; do
+  [ -x "$t" ] || { echo "needs cosign v3.1.3, oras v1.3.6 and osv-scanner v2.5.0 ($t missing)" >&2; exit 1; }
+done
+[ -d "$CORPUS/osv/go-vulndb" ] || { echo "needs the corpus Go feed: $CORPUS/osv/go-vulndb" >&2; exit 1; }
+export STELLA_KEY_PASSWORD= COSIGN_PASSWORD=
+SO=bin/stella-oras
+PORT=${PORT:-5087}
+R=127.0.0.1:$PORT
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+$SO registry serve --addr "$R" --root "$OUT/reg" 2>"$OUT/registry.log" & PIDS+=($!)
+for _ in $(seq 50); do curl -fs "http://$R/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# wall time from bash's microsecond clock; the median of RUNS
+median() {
+  local ts=()
+  for _ in $(seq "$RUNS"); do
+    local s0=$EPOCHREALTIME
+    "$@" >/dev/null 2>&1 || true # exit 3 (gate failed) is a result
+    ts+=("$(echo "$EPOCHREALTIME - $s0" | bc)")
+  done
+  MED=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+digest_of() { grep -o 'sha256:[0-9a-f]\{64\}' | head -1; }
+
+$SO key generate -o "$OUT/ci" >/dev/null
+(cd "$OUT" && "$COSIGN" generate-key-pair >/dev/null 2>&1)
+go run ./bench/gen -out "$OUT/gen" -advisories 20000 -corpus "$CORPUS" -components 2000 >/dev/null
+SBOM=$OUT/gen/sbom-2000.cdx.json
+$SO feed push --plain-http "$CORPUS/osv/go-vulndb" --epoch 2026-08-21 "$R/feeds-go" >/dev/null
+$SO feed push --plain-http "$OUT/gen/osv" --epoch 2026-08-21 "$R/feeds-all" >/dev/null
+bin/osvdb -out "$OUT/osvdb-go" "$CORPUS/osv/go-vulndb" >/dev/null
+image() { # image REPO TEXT [SBOM]: a sample image with the SBOM attached; prints REPO@digest
+  local d; d=$($SO sample-image --plain-http "$R/$1:v1" --text "$2" | digest_of)
+  $SO attach --plain-http "$R/$1@$d" "${3:-$SBOM}" >/dev/null
+  echo "$R/$1@$d"
+}
+T=https://stella-ops.org/attestation/verdict/v1
+
+echo "== 1. cache-hit evaluate vs cosign verify-attestation (same image, same bundle)"
+IMG=$(image hit "cache hit")
+$SO evaluate --plain-http "$IMG" --feed "$R/feeds-go" --key "$OUT/ci.key" >/dev/null || [ $? -eq 3 ]
+$SO evaluate --plain-http "$IMG" --feed "$R/feeds-go" --key "$OUT/ci.key" --output json | grep -q '"state": "cached"' || [ $? -eq 3 ]
+median $SO evaluate --plain-http "$IMG" --feed "$R/feeds-go" --key "$OUT/ci.key"; s=$MED
+median "$COSIGN" verify-attestation --key "$OUT/ci.pub" --type "$T" --insecure-ignore-tlog --allow-http-registry "$IMG"; c=$MED
+printf '  %-52s %6.3f s\n  %-52s %6.3f s\n  ratio: %s (goal <= 0.5)\n' "stella-oras evaluate (cache hit)" "$s" "cosign verify-attestation" "$c" "$(ratio "$s" "$c")"
+
+echo
+echo "== 2. cold evaluate, 2,000 Go components, corpus Go feed (4,291 records), pulls and pushes included"
+# each run judges a fresh image in its own repository: nothing cached, every blob pushed
+cold_stella() {
+  local i=$1 img; img=$(image "cold-s$i" "cold stella $i")
+  local s0=$EPOCHREALTIME
+  $SO evaluate --plain-http "$img" --feed "$R/feeds-go" --key "$OUT/ci.key" --output json >"$OUT/cold$i.json" || [ $? -eq 3 ]
+  echo "$EPOCHREALTIME - $s0" | bc
+  grep -q '"state": "computed"' "$OUT/cold$i.json" || { echo "cold evaluate did not compute" >&2; exit 1; }
+}
+cold_peers() {
+  local i=$1 img; img=$(image "cold-p$i" "cold peers $i")
+  # the SBOM referrer's digest (the second digest: the first is the image's)
+  local sref; sref=$($SO discover --plain-http "$img" --output json | grep -o 'sha256:[0-9a-f]\{64\}' | sed -n 2p)
+  local w="$OUT/peer$i"; mkdir -p "$w"
+  local s0=$EPOCHREALTIME
+  "$ORAS" pull --plain-http "${img%@*}@$sref" -o "$w" >/dev/null
+  # exit 1 is osv-scanner's "vulnerabilities found"
+  "$OSV" scan source --offline --local-db-path "$OUT/osvdb-go" -L "$w/$(basename "$SBOM")" --format json >"$w/results.json" 2>"$w/osv.err" || [ $? -eq 1 ]
+  "$COSIGN" attest --key "$OUT/cosign.key" --predicate "$w/results.json" --type "$T" --use-signing-config=false --tlog-upload=false --allow-http-registry --yes "$img" >/dev/null 2>"$w/cosign.err"
+  echo "$EPOCHREALTIME - $s0" | bc
+  # the peers really did the job: findings in the results, an attestation on the image
+  [ "$(grep -o '"id": *"GO-' "$w/results.json" | wc -l)" -gt 0 ] || { echo "osv-scanner found nothing: $(cat "$w/osv.err")" >&2; exit 1; }
+}
+ts=(); for i in $(seq "$RUNS"); do ts+=("$(cold_stella "$i")"); done
+s=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+ts=(); for i in $(seq "$RUNS"); do ts+=("$(cold_peers "$i")"); done
+p=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+printf '  %-52s %6.3f s\n  %-52s %6.3f s\n  ratio: %s (goal <= 0.3)\n' "stella-oras evaluate (cold)" "$s" "oras pull + osv-scanner --offline + cosign attest" "$p" "$(ratio "$s" "$p")"
+
+echo
+echo "== 3. bytes pulled: a Go-only SBOM from a multi-ecosystem feed artifact"
+IMG=$(image bytes "bytes pulled")
+pulled=$($SO evaluate --plain-http "$IMG" --feed "$R/feeds-all" --key "$OUT/ci.key" --output json | grep -o '"bytes_pulled": *[0-9]*' | head -1 | grep -o '[0-9]*$' || true)
+total=$("$ORAS" manifest fetch --plain-http "$R/feeds-all:2026-08-21T000000Z" | grep -o '"size": *[0-9]*' | grep -o '[0-9]*$' | awk '{s+=$1} END {print s}')
+groups=$("$ORAS" manifest fetch --plain-http "$R/feeds-all:2026-08-21T000000Z" | grep -o '"org.stellaops.feed.ecosystem": *"[^"]*"' | wc -l)
+printf '  feed artifact: %d bytes in %d record groups; pulled for a Go-only SBOM: %d bytes (%.1f%%)\n' "$total" "$groups" "$pulled" "$(awk -v a="$pulled" -v b="$total" 'BEGIN {print 100*a/b}')"
+
+echo
+echo "== 4. --from-file of $IMAGES images: --jobs 2 vs --jobs 1 (cold: each run its own images)"
+for set in j1 j2; do
+  : >"$OUT/$set.txt"
+  for i in $(seq "$IMAGES"); do image "many-$set" "$set $i" examples/quickstart/sbom.cdx.json >>"$OUT/$set.txt"; done
+done
+$SO feed push --plain-http examples/quickstart/osv "$R/feeds-qs" >/dev/null
+s0=$EPOCHREALTIME; $SO evaluate --plain-http --from-file "$OUT/j1.txt" --jobs 1 --feed "$R/feeds-qs" --key "$OUT/ci.key" >/dev/null 2>&1 || [ $? -eq 3 ]; j1=$(echo "$EPOCHREALTIME - $s0" | bc)
+s0=$EPOCHREALTIME; $SO evaluate --plain-http --from-file "$OUT/j2.txt" --jobs 2 --feed "$R/feeds-qs" --key "$OUT/ci.key" >/dev/null 2>&1 || [ $? -eq 3 ]; j2=$(echo "$EPOCHREALTIME - $s0" | bc)
+printf '  --jobs 1: %6.2f s (%.1f images/s)\n  --jobs 2: %6.2f s (%.1f images/s)\n  throughput ratio: %s (goal >= 1.6)\n' "$j1" "$(awk -v n="$IMAGES" -v t="$j1" 'BEGIN {print n/t}')" "$j2" "$(awk -v n="$IMAGES" -v t="$j2" 'BEGIN {print n/t}')" "$(ratio "$j1" "$j2")"
