@@ -333,7 +333,15 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	res.Feed = gathered.Feed
 
 	progress("pushing")
-	va, err := pushVerdict(ctx, t, subject, r, key, o)
+	// Blobs known to be in the image's repository: the referrers' documents
+	// read from it.
+	known := map[string]bool{}
+	for _, c := range append([]*Candidate{sb, rc}, trusted...) {
+		if c != nil && c.load != nil {
+			known[c.Stored] = true
+		}
+	}
+	va, err := pushVerdict(ctx, t, subject, r, key, o, known)
 	if err != nil {
 		return nil, err
 	}
@@ -679,7 +687,10 @@ func decodeVerdictPredicate(st *bundle.Statement) (*VerdictPredicate, error) {
 // SBOM as attached, VEX, reachability, the feed's index and the record
 // groups used, the policy IR), so registry garbage collection cannot
 // orphan an input and one manifest is a self-contained replay unit.
-func pushVerdict(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, r *Result, key string, o EvaluateOptions) (ocispec.Descriptor, error) {
+//
+// Blobs in known, or pushed to this repository earlier in the same
+// EvaluateMany run, are neither checked nor sent again.
+func pushVerdict(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, r *Result, key string, o EvaluateOptions, known map[string]bool) (ocispec.Descriptor, error) {
 	m, v, g := r.Manifest, r.Verdict, r.Gathered
 	layers := []registry.Layer{
 		registry.NewLayer(artifacts.MediaTypeScanManifest, r.ManifestBytes, "scan-manifest.json"),
@@ -728,9 +739,22 @@ func pushVerdict(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if g.Feed != nil {
 		ann[artifacts.AnnotationFeedRef] = feedRepository(g.Feed.Reference)
 	}
-	return registry.PushArtifact(ctx, t, registry.ArtifactOptions{
+	repo := refAt(t, "")
+	for i := range layers {
+		d := layers[i].Descriptor.Digest.String()
+		layers[i].Present = known[d] || o.shared.isPresent(repo, d)
+	}
+	va, err := registry.PushArtifact(ctx, t, registry.ArtifactOptions{
 		ArtifactType: artifacts.MediaTypeVerdict, Subject: &subject, Layers: layers, Annotations: ann, KeepTag: KeepTagVerdict,
 	})
+	if err == nil {
+		// The scan manifest and verdict are this image's own; the inputs
+		// are what the next image of the run shares.
+		for _, l := range layers[2:] {
+			o.shared.markPresent(repo, l.Descriptor.Digest.String())
+		}
+	}
+	return va, err
 }
 
 // feedRepository is a feed reference without its tag or digest: where to

@@ -16,9 +16,13 @@ import (
 // the policy. Each is read and parsed once, by the first image that needs
 // it; snapshots and compiled policies are safe for concurrent evaluation.
 // A nil *shared reads everything each time (one Evaluate).
+//
+// It also remembers which blobs were pushed to which repository in the
+// run, so the next image's verdict does not check them again.
 type shared struct {
 	mu      sync.Mutex
 	entries map[string]*sharedEntry
+	present map[string]bool // repository + "\x00" + digest
 }
 
 type sharedEntry struct {
@@ -27,7 +31,32 @@ type sharedEntry struct {
 	err  error
 }
 
-func newShared() *shared { return &shared{entries: map[string]*sharedEntry{}} }
+func newShared() *shared {
+	return &shared{entries: map[string]*sharedEntry{}, present: map[string]bool{}}
+}
+
+// maxPresent bounds what the run remembers of pushed blobs.
+const maxPresent = 1 << 16
+
+func (s *shared) isPresent(repo, d string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.present[repo+"\x00"+d]
+}
+
+func (s *shared) markPresent(repo, d string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.present) < maxPresent {
+		s.present[repo+"\x00"+d] = true
+	}
+}
 
 // do returns f's result for key, calling f once per key.
 func (s *shared) do(key string, f func() (any, error)) (any, error) {

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -78,6 +80,10 @@ func PushBlob(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte)
 type Layer struct {
 	Descriptor ocispec.Descriptor
 	Data       []byte
+	// Present says the caller knows the target has the blob (it read it
+	// from there, or pushed it in this run): it is neither checked nor
+	// sent. A wrong claim fails the manifest push (blob unknown).
+	Present bool
 }
 
 // NewLayer describes data as a layer of the given media type, titled
@@ -147,15 +153,20 @@ func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.De
 		return ocispec.Descriptor{}, err
 	}
 	mdesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	// Blobs are checked and sent a few at a time (each is a HEAD and, when
+	// absent, an upload: latency-bound); the manifest goes only after all.
 	pushed := map[string]bool{}
-	for _, l := range append(slices.Clone(o.Layers), Layer{ocispec.DescriptorEmptyJSON, ocispec.DescriptorEmptyJSON.Data}) {
-		if pushed[l.Descriptor.Digest.String()] {
+	var blobs errgroup.Group
+	blobs.SetLimit(4)
+	for _, l := range append(slices.Clone(o.Layers), Layer{Descriptor: ocispec.DescriptorEmptyJSON, Data: ocispec.DescriptorEmptyJSON.Data}) {
+		if pushed[l.Descriptor.Digest.String()] || l.Present {
 			continue
 		}
 		pushed[l.Descriptor.Digest.String()] = true
-		if err := pushIfAbsent(ctx, t, l.Descriptor, l.Data); err != nil {
-			return ocispec.Descriptor{}, err
-		}
+		blobs.Go(func() error { return pushIfAbsent(ctx, t, l.Descriptor, l.Data) })
+	}
+	if err := blobs.Wait(); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	if err := pushManifest(ctx, t, mdesc, mb); err != nil {
 		return ocispec.Descriptor{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,22 @@ type referrersLayer struct {
 	next     http.Handler
 	dir      string
 	pageSize int
-	mu       sync.Mutex
+	// locks serialize the updates of one subject's index (striped by
+	// repository and subject): writes are atomic and fsynced, and one
+	// lock for the whole registry made every referrer push wait for every
+	// other's fsync.
+	locks [64]sync.Mutex
+}
+
+// lock locks the stripe of one subject's index and returns its unlock.
+func (l *referrersLayer) lock(repo string, subject digest.Digest) func() {
+	h := fnv.New32a()
+	h.Write([]byte(repo))
+	h.Write([]byte{0})
+	h.Write([]byte(subject))
+	m := &l.locks[h.Sum32()%uint32(len(l.locks))]
+	m.Lock()
+	return m.Unlock
 }
 
 func newReferrersLayer(next http.Handler, root string, pageSize int) (http.Handler, error) {
@@ -236,8 +252,7 @@ func (l *referrersLayer) reversePath(repo string, referrer digest.Digest) string
 }
 
 func (l *referrersLayer) load(repo string, subject digest.Digest) ([]ocispec.Descriptor, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lock(repo, subject)()
 	return l.read(l.indexPath(repo, subject))
 }
 
@@ -273,8 +288,7 @@ func writeAtomic(path string, b []byte) error {
 }
 
 func (l *referrersLayer) add(repo string, subject digest.Digest, desc ocispec.Descriptor) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lock(repo, subject)()
 	path := l.indexPath(repo, subject)
 	refs, err := l.read(path)
 	if err != nil {
@@ -289,18 +303,16 @@ func (l *referrersLayer) add(repo string, subject digest.Digest, desc ocispec.De
 }
 
 func (l *referrersLayer) remove(repo string, referrer digest.Digest) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	// A referrer's subject is fixed by its content, so the reverse entry
+	// names the stripe to lock; it is read again under the lock, where
+	// add writes it.
 	rp := l.reversePath(repo, referrer)
-	b, err := os.ReadFile(rp)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
+	subject, ok, err := readSubject(rp)
+	if err != nil || !ok {
 		return err
 	}
-	subject, err := digest.Parse(string(b))
-	if err != nil {
+	defer l.lock(repo, subject)()
+	if _, ok, err := readSubject(rp); err != nil || !ok {
 		return err
 	}
 	path := l.indexPath(repo, subject)
@@ -313,4 +325,20 @@ func (l *referrersLayer) remove(repo string, referrer digest.Digest) error {
 		return err
 	}
 	return os.Remove(rp)
+}
+
+// readSubject reads a reverse entry: the subject a referrer refers to.
+func readSubject(rp string) (digest.Digest, bool, error) {
+	b, err := os.ReadFile(rp)
+	if os.IsNotExist(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	d, err := digest.Parse(string(b))
+	if err != nil {
+		return "", false, err
+	}
+	return d, true, nil
 }
