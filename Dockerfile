@@ -4,8 +4,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /stella-oras ./cmd/stella-oras
+RUN mkdir /out && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/stella-oras ./cmd/stella-registry
 
 FROM scratch
-COPY --from=build /stella-oras /stella-oras
+COPY --from=build /out/stella-oras /out/stella-registry /
 ENTRYPOINT ["/stella-oras"]

@@ -1,17 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"time"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 
 	"github.com/spf13/cobra"
-
-	"github.com/stella-ops/stella-oras/registry/embedded"
 )
+
+// registryBinary is the embedded registry's own command (cmd/stella-registry):
+// stella-oras does not link distribution (see that command's doc).
+const registryBinary = "stella-registry"
 
 func newRegistryCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "registry", Short: "Run the embedded OCI registry"}
@@ -20,57 +21,56 @@ func newRegistryCmd(s *streams) *cobra.Command {
 }
 
 func newServeCmd(s *streams) *cobra.Command {
-	var (
-		addr  string
-		root  string
-		plain bool
-		debug bool
-	)
-	cmd := &cobra.Command{
-		Use:   "serve [--addr 127.0.0.1:5000] [--root DIR]",
+	return &cobra.Command{
+		Use:   "serve [--addr 127.0.0.1:5000] [--root DIR] [--plain] [--debug]",
 		Short: "Serve CNCF distribution v3 with the OCI 1.1 referrers API",
 		Long: `Serve a real OCI registry: CNCF distribution v3 (filesystem storage) with this
 project's referrers layer in front (GET /v2/<name>/referrers/<digest> with
 artifactType filtering, OCI-Subject on pushes with a subject, an index that
 survives restarts). No authentication: bind it to loopback or put it behind a
-proxy. --plain turns the referrers layer off (plain distribution).`,
+proxy. --plain turns the referrers layer off (plain distribution).
+
+This runs the stella-registry binary (installed beside stella-oras by
+'go install ./cmd/...'), found next to this executable or on PATH, with the
+same flags: --addr (default 127.0.0.1:5000), --root (default
+./stella-registry), --plain, --debug.`,
 		Example: `  stella-oras registry serve --root ./registry-data
   stella-oras attach --plain-http 127.0.0.1:5000/app@sha256:… sbom.cdx.json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			opts := embedded.Options{Root: root, Plain: plain}
-			if debug {
-				opts.Logger = s.err
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				if a == "-h" || a == "--help" {
+					return cmd.Help()
+				}
 			}
-			h, err := embedded.New(ctx, opts)
+			bin, err := findRegistryBinary()
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return err
-			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(s.err, "serving the registry on http://%s (storage %s)\n", ln.Addr(), root)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return execRegistry(cmd, s, bin, args)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:5000", "listen address")
-	cmd.Flags().StringVar(&root, "root", "stella-registry", "storage directory")
-	cmd.Flags().BoolVar(&plain, "plain", false, "no referrers API (plain distribution, for fallback testing)")
-	cmd.Flags().BoolVar(&debug, "debug", false, "distribution's logs on stderr")
-	return cmd
+}
+
+// findRegistryBinary looks next to this executable, then on PATH.
+func findRegistryBinary() (string, error) {
+	name := registryBinary
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", errors.New("registry serve needs the stella-registry binary next to stella-oras or on PATH " +
+		"(go install github.com/stella-ops/stella-oras/cmd/stella-registry@latest, or go build -o DIR ./cmd/...)")
+}
+
+func registryArgs(bin string, args []string) []string {
+	return append([]string{bin}, args...)
 }
