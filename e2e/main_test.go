@@ -28,6 +28,13 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
+		// The embedded registry's binary, beside stella-oras (registry serve runs it).
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "native", "stella-registry"), "./cmd/stella-registry")
+		cmd.Dir = testutil.RepoRoot()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building stella-registry: %v\n%s", err, b)
+			return 1
+		}
 		return m.Run()
 	}()
 	os.Exit(code)

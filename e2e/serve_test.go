@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stella-ops/stella-oras/internal/testutil"
+)
+
+// TestRegistryServe: `stella-oras registry serve` runs the stella-registry
+// binary beside it, in its place (same PID), serving the referrers API;
+// an image attached through it is discovered through it.
+func TestRegistryServe(t *testing.T) {
+	addr := freePort(t)
+	cmd := exec.Command(bin["native"], "registry", "serve", "--addr", addr, "--root", filepath.Join(t.TempDir(), "reg"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	up := false
+	for range 100 {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			up = resp.StatusCode == http.StatusOK
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !up {
+		t.Fatal("registry serve did not answer /v2/")
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)); err == nil && strings.TrimSpace(string(comm)) != "stella-registry" {
+		t.Errorf("registry serve's process is %q, want stella-registry in its place", strings.TrimSpace(string(comm)))
+	}
+	x := runner{t, t.TempDir()}
+	out := x.must(bin["native"], "sample-image", "--plain-http", addr+"/app:v1")
+	i := strings.Index(out, "sha256:")
+	subject := addr + "/app@" + out[i:i+71]
+	x.must(bin["native"], "attach", "--plain-http", subject, filepath.Join(testutil.RepoRoot(), "examples", "quickstart/sbom.cdx.json"))
+	resp, err := http.Get("http://" + addr + "/v2/app/referrers/" + out[i:i+71])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.oci.image.index.v1+json" {
+		t.Errorf("referrers API through registry serve: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
