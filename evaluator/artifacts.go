@@ -140,16 +140,9 @@ func PullFeed(ctx context.Context, ref string, opts registry.Options, ecosystems
 		return nil, nil, err
 	}
 	defer t.Close()
-	d, err := resolveFeed(ctx, t, opts)
+	d, m, mb, err := feedManifest(ctx, t, opts)
 	if err != nil {
 		return nil, nil, err
-	}
-	m, mb, err := registry.FetchManifest(ctx, t, d)
-	if err != nil {
-		return nil, nil, fmt.Errorf("feed %s: %w", t.Ref, err)
-	}
-	if m.ArtifactType != artifacts.MediaTypeFeedSnapshot || len(m.Layers) == 0 || m.Layers[0].MediaType != artifacts.MediaTypeFeedIndex {
-		return nil, nil, fmt.Errorf("feed %s: %w: it is %s, not a feed artifact (%s)", t.Ref, ErrWrongArtifact, orNone(m.ArtifactType), artifacts.MediaTypeFeedSnapshot)
 	}
 	src := &FeedSource{Reference: t.Ref.String(), Manifest: d, Index: m.Layers[0], BytesPulled: int64(len(mb))}
 	ib, err := registry.FetchBlob(ctx, t, m.Layers[0], feed.MaxSnapshotBytes)
@@ -188,6 +181,23 @@ func PullFeed(ctx context.Context, ref string, opts registry.Options, ecosystems
 		src.Used = append(src.Used, l)
 	}
 	return snap, src, nil
+}
+
+// feedManifest resolves a feed reference (no tag: the latest epoch) and
+// reads its manifest, refusing anything but a feed artifact.
+func feedManifest(ctx context.Context, t *registry.Target, opts registry.Options) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
+	d, err := resolveFeed(ctx, t, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
+	}
+	m, mb, err := registry.FetchManifest(ctx, t, d)
+	if err != nil {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("feed %s: %w", t.Ref, err)
+	}
+	if m.ArtifactType != artifacts.MediaTypeFeedSnapshot || len(m.Layers) == 0 || m.Layers[0].MediaType != artifacts.MediaTypeFeedIndex {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("feed %s: %w: it is %s, not a feed artifact (%s)", t.Ref, ErrWrongArtifact, orNone(m.ArtifactType), artifacts.MediaTypeFeedSnapshot)
+	}
+	return d, m, mb, nil
 }
 
 func orNone(s string) string {
@@ -257,18 +267,7 @@ func PullPolicy(ctx context.Context, ref string, opts registry.Options) (*policy
 		return nil, "", err
 	}
 	defer t.Close()
-	d, err := resolve(ctx, t)
-	if err != nil {
-		return nil, "", err
-	}
-	m, _, err := registry.FetchManifest(ctx, t, d)
-	if err != nil {
-		return nil, "", fmt.Errorf("policy %s: %w", t.Ref, err)
-	}
-	if m.ArtifactType != artifacts.MediaTypePolicy || len(m.Layers) != 1 {
-		return nil, "", fmt.Errorf("policy %s: %w: it is %s, not a policy artifact (%s)", t.Ref, ErrWrongArtifact, orNone(m.ArtifactType), artifacts.MediaTypePolicy)
-	}
-	b, err := registry.FetchBlob(ctx, t, m.Layers[0], policy.MaxSourceBytes)
+	d, _, b, err := singleLayer(ctx, t, artifacts.MediaTypePolicy, policy.MaxSourceBytes)
 	if err != nil {
 		return nil, "", fmt.Errorf("policy %s: %w", t.Ref, err)
 	}
@@ -296,22 +295,36 @@ func readDocument(ctx context.Context, src string, limit int64, opts registry.Op
 		return nil, "", err
 	}
 	defer t.Close()
+	_, m, b, err := singleLayer(ctx, t, "", limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", t.Ref, err)
+	}
+	return b, m.Layers[0].MediaType, nil
+}
+
+// singleLayer resolves the target's reference and reads an artifact of
+// one layer (of artifact type want, unless want is ""), at most limit
+// bytes of it.
+func singleLayer(ctx context.Context, t *registry.Target, want string, limit int64) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
 	d, err := resolve(ctx, t)
 	if err != nil {
-		return nil, "", err
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
 	}
 	m, _, err := registry.FetchManifest(ctx, t, d)
 	if err != nil {
-		return nil, "", err
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
+	}
+	if want != "" && m.ArtifactType != want {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("%w: it is %s, not %s", ErrWrongArtifact, orNone(m.ArtifactType), want)
 	}
 	if len(m.Layers) != 1 {
-		return nil, "", fmt.Errorf("%s: %w: want one layer, the artifact has %d", t.Ref, ErrWrongArtifact, len(m.Layers))
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("%w: want one layer, the artifact has %d", ErrWrongArtifact, len(m.Layers))
 	}
 	b, err := registry.FetchBlob(ctx, t, m.Layers[0], limit)
 	if err != nil {
-		return nil, "", err
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
 	}
-	return b, m.Layers[0].MediaType, nil
+	return d, m, b, nil
 }
 
 // detectMediaType is the layer media type a document is pushed under.

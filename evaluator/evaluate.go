@@ -17,7 +17,6 @@ import (
 	"github.com/stella-ops/stella-oras/canon"
 	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/engine/delta"
-	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/registry"
 )
@@ -135,6 +134,9 @@ func Evaluate(ctx context.Context, image string, o EvaluateOptions) (*Report, er
 	// a feed reference that names something else, or a policy that does
 	// not compile, is refused with nothing pushed, and its error comes
 	// first whatever else failed.
+	// One image: a local feed file and the policy are still read once for
+	// both the identities and the evaluation.
+	o.shared = &shared{entries: map[string]*sharedEntry{}}
 	var feedID, policyID string
 	var idErr error
 	done := make(chan struct{})
@@ -388,22 +390,15 @@ func inputIDs(ctx context.Context, o EvaluateOptions) (feedID, policyID string, 
 			return "", "", err
 		}
 		defer t.Close()
-		d, err := resolveFeed(ctx, t, o.Registry)
+		_, m, _, err := feedManifest(ctx, t, o.Registry)
 		if err != nil {
 			return "", "", err
-		}
-		m, _, err := registry.FetchManifest(ctx, t, d)
-		if err != nil {
-			return "", "", fmt.Errorf("feed %s: %w", t.Ref, err)
-		}
-		if m.ArtifactType != artifacts.MediaTypeFeedSnapshot || len(m.Layers) == 0 || m.Layers[0].MediaType != artifacts.MediaTypeFeedIndex {
-			return "", "", fmt.Errorf("feed %s: %w: it is %s, not a feed artifact (%s)", t.Ref, ErrWrongArtifact, orNone(m.ArtifactType), artifacts.MediaTypeFeedSnapshot)
 		}
 		feedID = m.Layers[0].Digest.String()
 	} else {
 		// A local feed is read to know its identity; a cache hit still
 		// saves the evaluation and the pushes.
-		snap, err := loadLocalFeed(o.Sources)
+		snap, err := o.shared.feedFile(o.Sources.Feed, o.Sources.Epoch)
 		if err != nil {
 			return "", "", err
 		}
@@ -767,6 +762,3 @@ func feedRepository(ref string) string {
 	r.Tag, r.Digest = "", ""
 	return r.String()
 }
-
-// loadLocalFeed reads a feed file for its identity.
-func loadLocalFeed(s Sources) (*feed.Snapshot, error) { return loadFeedFile(s.Feed, s.Epoch) }

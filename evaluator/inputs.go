@@ -199,7 +199,7 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			}
 			return engine.Ecosystems(g.Inputs.SBOM), true
 		}
-		if o.shared == nil {
+		if !o.shared.sharesFeedArtifacts() {
 			g.Inputs.Feed, g.Feed, feedErr = PullFeed(ctx, src.Feed, o.registry, ecosystems)
 			return
 		}

@@ -22,8 +22,12 @@ import (
 type shared struct {
 	mu      sync.Mutex
 	entries map[string]*sharedEntry
-	present map[string]bool // repository + "\x00" + digest
+	present map[string]bool // repository + "\x00" + digest; nil: not remembered
 }
+
+// sharesFeedArtifacts says feed artifacts are read once per run (many
+// images); for one image the feed is pulled while its SBOM is parsed.
+func (s *shared) sharesFeedArtifacts() bool { return s != nil && s.present != nil }
 
 type sharedEntry struct {
 	once sync.Once
@@ -44,7 +48,7 @@ func (s *shared) isPresent(repo, d string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.present[repo+"\x00"+d]
+	return s.present[repo+"\x00"+d] // nil map: false
 }
 
 func (s *shared) markPresent(repo, d string) {
@@ -53,7 +57,7 @@ func (s *shared) markPresent(repo, d string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.present) < maxPresent {
+	if s.present != nil && len(s.present) < maxPresent {
 		s.present[repo+"\x00"+d] = true
 	}
 }

@@ -3,19 +3,13 @@ package evaluator
 import (
 	"context"
 	"encoding/json"
-	"time"
 
-	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/policy"
 	"github.com/stella-ops/stella-oras/internal/load"
 	"github.com/stella-ops/stella-oras/registry"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-func loadFeedFile(path string, epoch time.Time) (*feed.Snapshot, error) {
-	return load.Feed(path, epoch)
-}
 
 // readPolicy reads a policy artifact reference, or a YAML source or IR
 // file; the reference it was pulled by is returned for artifacts.
