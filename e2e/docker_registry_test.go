@@ -74,54 +74,21 @@ func freePort(t *testing.T) string {
 // (CNCF distribution 2.8: no referrers API) with htpasswd basic auth, TLS
 // from a test CA, and credentials from a docker config.json.
 func TestDockerRegistry(t *testing.T) {
-	reg := tool(t, "docker-registry", "apt-get install docker-registry")
-	dir := t.TempDir()
+	reg := newDockerRegistry(t)
+	dir := reg.dir
 	caFile, certFile, keyFile := testPKI(t, dir)
 	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.DefaultCost)
 	os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("ci:"+string(hash)+"\n"), 0o600)
-	addr := freePort(t)
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  tls:
+	addr := reg.addr
+	reg.extra = fmt.Sprintf(`  tls:
     certificate: %s
     key: %s
 auth:
   htpasswd:
     realm: stella-test
     path: %s
-`, filepath.Join(dir, "data"), addr, certFile, keyFile, filepath.Join(dir, "htpasswd"))
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	cmd := exec.Command(reg, "serve", filepath.Join(dir, "config.yml"))
-	logf, _ := os.Create(filepath.Join(dir, "registry.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Wait for it to answer (401 without credentials).
-	ready := false
-	for range 100 {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			ready = true
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !ready {
-		b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-		t.Fatalf("docker-registry did not start:\n%s", b)
-	}
+`, certFile, keyFile, filepath.Join(dir, "htpasswd"))
+	reg.start(false)
 
 	writeConfig := func(pass string) string {
 		p := filepath.Join(t.TempDir(), "config.json")

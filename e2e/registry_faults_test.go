@@ -30,8 +30,10 @@ type dockerRegistry struct {
 	bin  string
 	dir  string
 	addr string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
+	// extra is YAML appended to the configuration: TLS under http, auth.
+	extra string
+	cmd   *exec.Cmd
+	mu    sync.Mutex
 }
 
 func newDockerRegistry(t *testing.T) *dockerRegistry {
@@ -58,7 +60,7 @@ storage:
       enabled: %t
 http:
   addr: %s
-`, filepath.Join(r.dir, "data"), readOnly, r.addr)
+%s`, filepath.Join(r.dir, "data"), readOnly, r.addr, r.extra)
 	p := filepath.Join(r.dir, "config.yml")
 	os.WriteFile(p, []byte(cfg), 0o644)
 	return p
@@ -76,8 +78,8 @@ func (r *dockerRegistry) start(readOnly bool) {
 	}
 	r.cmd = cmd
 	for range 200 {
-		if resp, err := http.Get("http://" + r.addr + "/v2/"); err == nil {
-			resp.Body.Close()
+		if c, err := net.DialTimeout("tcp", r.addr, 100*time.Millisecond); err == nil {
+			c.Close()
 			return
 		}
 		time.Sleep(25 * time.Millisecond)
