@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -191,25 +192,26 @@ func (t *Target) Close() error {
 		return nil
 	}
 	defer os.RemoveAll(t.tmpDir)
-	if md, ok := t.Store.(*markDirty); ok && md.wrote {
+	if md, ok := t.Store.(*markDirty); ok && md.wrote.Load() {
 		return writeTar(t.tmpDir, t.archive)
 	}
 	return nil
 }
 
-// markDirty notes whether anything was pushed or tagged.
+// markDirty notes whether anything was pushed or tagged (blobs are pushed
+// concurrently: the flag is atomic).
 type markDirty struct {
 	oras.GraphTarget
-	wrote bool
+	wrote atomic.Bool
 }
 
 func (m *markDirty) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader) error {
-	m.wrote = true
+	m.wrote.Store(true)
 	return m.GraphTarget.Push(ctx, d, r)
 }
 
 func (m *markDirty) Tag(ctx context.Context, d ocispec.Descriptor, ref string) error {
-	m.wrote = true
+	m.wrote.Store(true)
 	return m.GraphTarget.Tag(ctx, d, ref)
 }
 
