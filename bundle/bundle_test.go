@@ -11,11 +11,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"github.com/stella-ops/stella-oras/internal/tsatest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stella-ops/stella-oras/internal/tsatest"
 
 	"github.com/stella-ops/stella-oras/bundle"
 	"github.com/stella-ops/stella-oras/verify"
@@ -133,6 +134,21 @@ func TestParsePrivateKeyRejects(t *testing.T) {
 	// The empty passphrase is a passphrase (cosign's COSIGN_PASSWORD="").
 	if _, err := bundle.ParsePrivateKey(enc, func() ([]byte, error) { return []byte{}, nil }); err != nil {
 		t.Errorf("empty passphrase: %v", err)
+	}
+	// ...and the key it protects is really encrypted (#11: the label said
+	// ENCRYPTED over a plain PKCS#8 key).
+	blk, _ := pem.Decode(enc)
+	if _, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+		t.Errorf("a key written with the empty passphrase (%s) is plain PKCS#8", blk.Type)
+	}
+	if _, err := bundle.ParsePrivateKey(enc, func() ([]byte, error) { return []byte("not empty"), nil }); !errors.Is(err, bundle.ErrPassphrase) {
+		t.Errorf("empty-passphrase key under another passphrase: %v", err)
+	}
+	// A key encrypted with a passphrase, tried with the empty one: a
+	// clean passphrase error, no ASN.1 internals.
+	pw, _ := bundle.MarshalPrivateKey(k, []byte("pw"))
+	if _, err := bundle.ParsePrivateKey(pw, func() ([]byte, error) { return []byte{}, nil }); !errors.Is(err, bundle.ErrPassphrase) || strings.Contains(err.Error(), "asn1") {
+		t.Errorf("passphrase key with the empty passphrase: %v", err)
 	}
 	if _, err := bundle.GenerateKey("ecdsa-p224"); !errors.Is(err, bundle.ErrUnsupported) {
 		t.Errorf("unsupported curve: %v", err)

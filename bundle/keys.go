@@ -50,13 +50,26 @@ func GenerateKey(alg string) (crypto.Signer, error) {
 	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupported, alg, strings.Join(Algorithms, ", "))
 }
 
-// MarshalPrivateKey encodes a key as encrypted PKCS#8 PEM ("ENCRYPTED
-// PRIVATE KEY", PBES2 with PBKDF2-SHA256 and AES-256-CBC, readable by
-// openssl and by sigstore's cryptoutils). An empty passphrase still
-// encrypts, as cosign does with an empty COSIGN_PASSWORD.
+// MarshalPrivateKey encodes a key encrypted under the passphrase:
+// PKCS#8 PEM ("ENCRYPTED PRIVATE KEY", PBES2 with PBKDF2-SHA256 and
+// AES-256-CBC, readable by openssl and by sigstore's cryptoutils). The
+// empty passphrase still encrypts, as cosign does with an empty
+// COSIGN_PASSWORD: PBES2 libraries treat an empty password as "no
+// encryption" (youmark/pkcs8 then writes a plain key), so that key is
+// written in sigstore's format ("ENCRYPTED SIGSTORE PRIVATE KEY", scrypt
+// and NaCl secretbox, the one cosign writes), never a plain key under a
+// label that says encrypted.
 func MarshalPrivateKey(k crypto.Signer, passphrase []byte) ([]byte, error) {
-	if passphrase == nil {
-		passphrase = []byte{}
+	if len(passphrase) == 0 {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := encrypted.Encrypt(der, []byte{})
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED SIGSTORE PRIVATE KEY", Bytes: enc}), nil
 	}
 	der, err := pkcs8.MarshalPrivateKey(k, passphrase, nil)
 	if err != nil {
@@ -110,9 +123,18 @@ func ParsePrivateKey(pemBytes []byte, passphrase func() ([]byte, error)) (crypto
 		if perr != nil {
 			return nil, perr
 		}
+		if len(p) == 0 {
+			// An empty password makes PBES2 libraries read the DER as
+			// plain PKCS#8: that is what versions up to 0.3 wrote for the
+			// empty passphrase, and anything else is a key that needs one.
+			if key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+				return nil, fmt.Errorf("%w: the key is encrypted with a passphrase, and the passphrase given is empty", ErrPassphrase)
+			}
+			break
+		}
 		key, err = pkcs8.ParsePKCS8PrivateKey(block.Bytes, p)
 		if err != nil {
-			return nil, fmt.Errorf("%w (or a corrupt key): %v", ErrPassphrase, err)
+			return nil, fmt.Errorf("%w (or a corrupt key)", ErrPassphrase)
 		}
 	case "ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY":
 		p, perr := pass()

@@ -91,8 +91,9 @@ func newKeyCmd(s *streams) *cobra.Command {
 		Use:   "generate --algorithm ALG -o NAME",
 		Short: "Generate a key pair: NAME.key (encrypted PKCS#8) and NAME.pub",
 		Long: `Generate NAME.key (PKCS#8 PEM encrypted with the passphrase from
-STELLA_KEY_PASSWORD, which may be empty, or asked on the terminal; mode 0600)
-and NAME.pub (PKIX PEM). The key ID is the SHA-256 of the public key's DER.`,
+STELLA_KEY_PASSWORD, or asked on the terminal; mode 0600) and NAME.pub (PKIX
+PEM). An empty STELLA_KEY_PASSWORD still encrypts, in sigstore's format (as
+cosign does). The key ID is the SHA-256 of the public key's DER.`,
 		Example: `  STELLA_KEY_PASSWORD= stella-oras key generate --algorithm ecdsa-p256 -o release
   stella-oras key generate --algorithm ed25519 -o ci --output json`,
 		Args: cobra.NoArgs,
