@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stella-ops/stella-oras/bundle"
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
+	"github.com/stella-ops/stella-oras/internal/load"
 )
 
 // passphraseEnv holds the key passphrase; it may be set and empty, as
@@ -33,7 +35,7 @@ func passphrase(stdin io.Reader, stderr io.Writer, confirm bool) func() ([]byte,
 		}
 		f, ok := stdin.(*os.File)
 		if !ok || !term.IsTerminal(int(f.Fd())) {
-			return nil, fmt.Errorf("%w: set %s (it may be empty) or run in a terminal", bundle.ErrPassphrase, passphraseEnv)
+			return nil, fmt.Errorf("%w: the key is encrypted, %s is not set and stdin is not a terminal to ask on: set it (it may be empty)", errNoPassphrase, passphraseEnv)
 		}
 		fmt.Fprint(stderr, "Passphrase for the private key: ")
 		p, err := term.ReadPassword(int(f.Fd()))
@@ -54,12 +56,24 @@ func passphrase(stdin io.Reader, stderr io.Writer, confirm bool) func() ([]byte,
 	}
 }
 
+// errNoPassphrase: a passphrase is needed and there is no way to get one.
+var errNoPassphrase = errors.New("no passphrase")
+
+// maxKeyBytes bounds a key file (counted as it is read: a device or a
+// pipe has no size to check first).
+const maxKeyBytes = 1 << 20
+
 // loadKeypair reads a private key file (asking for its passphrase if it
-// is encrypted) and wraps it for signing.
+// is encrypted) and wraps it for signing. A key file that others than its
+// owner can read is used, with a warning (ssh refuses; cosign says
+// nothing).
 func loadKeypair(s *streams, path string) (*bundle.Keypair, crypto.Signer, error) {
-	keyPEM, err := os.ReadFile(path)
+	keyPEM, err := load.File(path, maxKeyBytes)
 	if err != nil {
 		return nil, nil, err
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+		fmt.Fprintf(s.err, "warning: %s is readable by others (mode %04o): chmod 600 it\n", path, st.Mode().Perm())
 	}
 	priv, err := bundle.ParsePrivateKey(keyPEM, passphrase(s.in, s.err, false))
 	if err != nil {

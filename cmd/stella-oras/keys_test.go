@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKeyFileHandling (#11 item 11): no passphrase source is said as
+// such, not as a wrong passphrase; a key file others can read draws a
+// warning; a key path that never ends (/dev/zero) is refused by its bound.
+func TestKeyFileHandling(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	t.Setenv("STELLA_KEY_PASSWORD", "pw")
+	if r := cli(t, "", "key", "generate", "-o", key); r.code != 0 {
+		t.Fatalf("key generate: %s", r.stderr)
+	}
+	out := filepath.Join(dir, "rev.json")
+	revoke := func(k string) result {
+		return cli(t, "", "key", "revoke", "--key", k, "-o", out, strings.Repeat("ab", 32))
+	}
+	os.Unsetenv("STELLA_KEY_PASSWORD")
+	r := revoke(key + ".key")
+	if r.code != ExitError || strings.Contains(r.stderr, "wrong passphrase") || !strings.Contains(r.stderr, "not set") {
+		t.Errorf("no variable, no terminal: exit %d, %q; want 1 saying the variable is not set", r.code, r.stderr)
+	}
+	t.Setenv("STELLA_KEY_PASSWORD", "pw")
+	if r := revoke(key + ".key"); r.code != 0 || strings.Contains(r.stderr, "readable by others") {
+		t.Errorf("mode 0600 key: exit %d, %q", r.code, r.stderr)
+	}
+	os.Chmod(key+".key", 0o644)
+	if r := revoke(key + ".key"); r.code != 0 || !strings.Contains(r.stderr, "readable by others") {
+		t.Errorf("mode 0644 key: exit %d, %q; want a warning", r.code, r.stderr)
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		if r := revoke("/dev/zero"); r.code != ExitError || !strings.Contains(r.stderr, "size limit") {
+			t.Errorf("--key /dev/zero: exit %d, %q; want 1, refused by the size bound", r.code, r.stderr)
+		}
+	}
+}
