@@ -114,7 +114,7 @@ func discover(ctx context.Context, t *registry.Target, subject ocispec.Descripto
 	g.SetLimit(jobsOr(jobs))
 	for i, r := range docs {
 		g.Go(func() error {
-			c, err := plainCandidate(ctx, t, r, trust)
+			c, err := plainCandidate(ctx, t, subject, r, trust)
 			out[i] = c
 			return err
 		})
@@ -155,10 +155,13 @@ func jobsOr(n int) int {
 
 // plainCandidate reads a plain document referrer: one layer. It is signed
 // when a Sigstore bundle referring to the artifact verifies under trust.
-func plainCandidate(ctx context.Context, t *registry.Target, r ocispec.Descriptor, trust Trust) (*Candidate, error) {
+func plainCandidate(ctx context.Context, t *registry.Target, subject, r ocispec.Descriptor, trust Trust) (*Candidate, error) {
 	m, _, err := registry.FetchManifest(ctx, t, r)
 	if err != nil {
 		return nil, err
+	}
+	if m.Subject == nil || m.Subject.Digest != subject.Digest {
+		return nil, nil // listed, but not a referrer of this image: not read
 	}
 	if len(m.Layers) != 1 {
 		return nil, nil // not a single-document artifact: not ours to read
@@ -198,7 +201,7 @@ func attestedCandidate(ctx context.Context, t *registry.Target, subject, r ocisp
 		return nil
 	}
 	m, _, err := registry.FetchManifest(ctx, t, r)
-	if err != nil || len(m.Layers) != 1 {
+	if err != nil || len(m.Layers) != 1 || m.Subject == nil || m.Subject.Digest != subject.Digest {
 		return nil
 	}
 	data, err := registry.FetchBlob(ctx, t, m.Layers[0], verify.MaxBundleBytes)

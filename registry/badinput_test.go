@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -105,13 +107,19 @@ func TestPullOversizedManifest(t *testing.T) {
 	}
 }
 
-func TestHugeReferrersIndex(t *testing.T) {
+// TestInventedReferrersDropped: a registry (a fake: a proxy that lies in
+// front of a real one) lists 10,000 referrers that do not exist next to
+// the real one; each listed referrer's manifest is read, so the invented
+// ones are dropped, each reported, and the real one kept.
+func TestInventedReferrersDropped(t *testing.T) {
 	ctx := context.Background()
 	huge := false
 	host := faultProxy(t, func(r *http.Response) error {
 		if huge && strings.Contains(r.Request.URL.Path, "/referrers/") {
-			idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex}
-			idx.SchemaVersion = 2
+			var idx ocispec.Index
+			if err := json.NewDecoder(r.Body).Decode(&idx); err != nil {
+				return err
+			}
 			for i := range 10000 {
 				idx.Manifests = append(idx.Manifests, ocispec.Descriptor{
 					MediaType: ocispec.MediaTypeImageManifest, ArtifactType: sbomType,
@@ -125,13 +133,93 @@ func TestHugeReferrersIndex(t *testing.T) {
 	})
 	tg := openRemote(t, host)
 	img := regtest.PushImage(t, tg.Store, "v1")
-	huge = true
-	tree, err := registry.Discover(ctx, openRemote(t, host), img, registry.DiscoverOptions{Depth: 1})
+	real, err := registry.Attach(ctx, tg, img, []byte(`{"bomFormat":"CycloneDX"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tree.Referrers) != 10000 {
-		t.Errorf("referrers = %d, want 10000", len(tree.Referrers))
+	huge = true
+	var drops atomic.Int64
+	tree, err := registry.Discover(ctx, openRemote(t, host), img, registry.DiscoverOptions{Depth: 1, MaxNodes: 20000,
+		OnDrop: func(_, _ ocispec.Descriptor, _ string) { drops.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Referrers) != 1 || tree.Referrers[0].Digest != real.Digest || drops.Load() != 10000 {
+		t.Errorf("referrers %d (want only %s), drops %d (want 10000)", len(tree.Referrers), real.Digest, drops.Load())
+	}
+}
+
+// TestEndlessReferrerGraph (#11 item 1): a registry (a fake: a proxy
+// inventing content in front of a real one) that answers every referrers
+// listing with new referrers whose manifests it also serves, each naming
+// its parent as subject, so every check passes and the graph never ends.
+// Discover fails closed on a bound, saying which, instead of running out
+// of memory.
+func TestEndlessReferrerGraph(t *testing.T) {
+	for name, tc := range map[string]struct {
+		children int
+		opts     registry.DiscoverOptions
+		want     string
+	}{
+		"deep": {1, registry.DiscoverOptions{}, "levels"},
+		"wide": {2000, registry.DiscoverOptions{}, "referrers in all"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			var mu sync.Mutex
+			invented := map[string][]byte{}
+			var on atomic.Bool
+			var listings atomic.Int64
+			host := faultProxy(t, func(r *http.Response) error {
+				if !on.Load() || r.Request.Method != http.MethodGet {
+					return nil
+				}
+				path := r.Request.URL.Path
+				switch {
+				case strings.Contains(path, "/referrers/"):
+					listings.Add(1)
+					parent, err := digest.Parse(path[strings.LastIndex(path, "/")+1:])
+					if err != nil {
+						return err
+					}
+					idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
+					idx.SchemaVersion = 2
+					for i := range tc.children {
+						m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x-invented","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":1},"annotations":{"n":"%d"}}`, parent, i)
+						d := digest.FromString(m)
+						mu.Lock()
+						invented[d.String()] = []byte(m)
+						mu.Unlock()
+						idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: "application/x-invented", Digest: d, Size: int64(len(m))})
+					}
+					b, _ := json.Marshal(idx)
+					r.StatusCode, r.Status = http.StatusOK, "200 OK"
+					r.Header.Set("Content-Type", ocispec.MediaTypeImageIndex)
+					setBody(r, b)
+				case strings.Contains(path, "/manifests/"):
+					mu.Lock()
+					b, ok := invented[path[strings.LastIndex(path, "/")+1:]]
+					mu.Unlock()
+					if ok {
+						r.StatusCode, r.Status = http.StatusOK, "200 OK"
+						r.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
+						r.Header.Set("Docker-Content-Digest", digest.FromBytes(b).String())
+						setBody(r, b)
+					}
+				}
+				return nil
+			})
+			tg := openRemote(t, host)
+			img := regtest.PushImage(t, tg.Store, "v1")
+			on.Store(true)
+			_, err := registry.Discover(ctx, openRemote(t, host), img, tc.opts)
+			if !errors.Is(err, registry.ErrGraphTooLarge) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Discover of an endless graph = %v, want ErrGraphTooLarge naming %q", err, tc.want)
+			}
+			if n := listings.Load(); n > registry.DefaultMaxNodes+1 {
+				t.Errorf("%d listings before failing, more than the node bound", n)
+			}
+		})
 	}
 }
 

@@ -2,18 +2,19 @@ package registry
 
 import (
 	"net/url"
-	"sync"
+	"sync/atomic"
 
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"io"
 	"net/http"
-	"oras.land/oras-go/v2/registry/remote/auth"
 	"slices"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -31,65 +32,168 @@ type Node struct {
 type DiscoverOptions struct {
 	// ArtifactType keeps only referrers of this type (at every level).
 	ArtifactType string
-	// Depth bounds recursion: 1 lists direct referrers only; 0 means
-	// unlimited (cycles are impossible: a manifest names its subject by
-	// digest, so a referrer cannot precede its subject).
+	// Depth bounds recursion: 1 lists direct referrers only, and deeper
+	// levels are not followed. 0 means "all", within DefaultMaxDepth: a
+	// graph deeper than that is an error (fail closed), as is one of more
+	// than MaxNodes nodes.
 	Depth int
+	// MaxNodes bounds the referrers listed in all; 0 means
+	// DefaultMaxNodes.
+	MaxNodes int
+	// OnDrop, when set, is told of each listed referrer that was dropped
+	// because its manifest does not name the node it was listed under as
+	// its subject (a lying registry or a stale referrers tag).
+	OnDrop func(parent, referrer ocispec.Descriptor, reason string)
 }
 
-// Discover lists the referrers of subject, recursively, sorted by
+// Bounds of an unbounded (Depth 0) discovery. Real graphs are a few levels
+// deep (image, attestation, its signature) and hundreds of nodes.
+const (
+	DefaultMaxDepth = 16
+	DefaultMaxNodes = 10000
+	discoverJobs    = 8
+)
+
+// ErrGraphTooLarge: a referrer graph exceeds Discover's bounds.
+var ErrGraphTooLarge = errors.New("referrer graph too large")
+
+// Discover lists the referrers of subject, level by level, sorted by
 // artifact type then digest so output never depends on registry order.
+//
+// Every listed referrer's manifest is read and must name the node it was
+// listed under as its subject; one that does not is dropped (OnDrop).
+// Each level is listed discoverJobs requests at a time from this
+// goroutine, so neither goroutines nor memory grow with the graph beyond
+// MaxNodes; a registry that invents referrers without end hits a bound
+// and the walk fails saying which.
 func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts DiscoverOptions) (*Node, error) {
+	maxNodes := opts.MaxNodes
+	if maxNodes <= 0 {
+		maxNodes = DefaultMaxNodes
+	}
+	maxDepth, strict := opts.Depth, false
+	if maxDepth <= 0 {
+		maxDepth, strict = DefaultMaxDepth, true
+	}
 	root := &Node{Descriptor: subject}
-	var mu sync.Mutex
 	seen := map[string]bool{subject.Digest.String(): true}
-	// Children are listed concurrently: a recursive listing is one request
-	// per node, and latency, not bandwidth, bounds it. At most 8 requests
-	// are in flight; goroutines wait on the semaphore, not on the group,
-	// so recursion cannot deadlock.
-	sem := make(chan struct{}, 8)
-	g, gctx := errgroup.WithContext(ctx)
-	var walk func(n *Node, depth int)
-	walk = func(n *Node, depth int) {
-		if opts.Depth > 0 && depth >= opts.Depth {
-			return
+	level := []*Node{root}
+	nodes := 0
+	var listedTotal atomic.Int64 // every descriptor listed, kept or not
+	for depth := 0; len(level) > 0; depth++ {
+		if depth >= maxDepth {
+			if !strict {
+				break
+			}
+			return nil, fmt.Errorf("%s: %w: deeper than %d levels (give --depth to list fewer)", t.Ref, ErrGraphTooLarge, maxDepth)
 		}
-		g.Go(func() error {
-			select {
-			case sem <- struct{}{}:
-			case <-gctx.Done():
-				return gctx.Err()
+		listed := make([][]*Node, len(level))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(discoverJobs)
+		for i, n := range level {
+			g.Go(func() error {
+				refs, err := Referrers(gctx, t, n.Descriptor, "")
+				if err != nil {
+					return err
+				}
+				// Counted as listed, before any is checked or kept, so a
+				// level of invented referrers cannot grow past the bound.
+				if total := listedTotal.Add(int64(len(refs))); total > int64(maxNodes) {
+					return fmt.Errorf("%s: %w: more than %d referrers in all", t.Ref, ErrGraphTooLarge, maxNodes)
+				}
+				kept := make([]*Node, len(refs))
+				for j, r := range refs {
+					kept[j] = &Node{Descriptor: r}
+				}
+				listed[i] = kept
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		// Each listed referrer's manifest must name its parent: checked
+		// for the whole level, discoverJobs at a time.
+		dropped := make([][]string, len(level))
+		for i := range level {
+			dropped[i] = make([]string, len(listed[i]))
+		}
+		g, gctx = errgroup.WithContext(ctx)
+		g.SetLimit(discoverJobs)
+		for i, n := range level {
+			for j, c := range listed[i] {
+				g.Go(func() error {
+					dropped[i][j] = namesSubject(gctx, t, c.Descriptor, n.Descriptor)
+					return gctx.Err()
+				})
 			}
-			refs, err := Referrers(gctx, t, n.Descriptor, "")
-			<-sem
-			if err != nil {
-				return err
-			}
-			var children []*Node
-			mu.Lock()
-			for _, r := range refs {
-				if seen[r.Digest.String()] {
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		for i, n := range level {
+			kept := listed[i][:0]
+			for j, c := range listed[i] {
+				if why := dropped[i][j]; why != "" {
+					if opts.OnDrop != nil {
+						opts.OnDrop(n.Descriptor, c.Descriptor, why)
+					}
 					continue
 				}
-				seen[r.Digest.String()] = true
-				children = append(children, &Node{Descriptor: r})
+				kept = append(kept, c)
 			}
-			mu.Unlock()
-			n.Referrers = children // n is written by this goroutine only
-			for _, c := range children {
-				walk(c, depth+1)
+			listed[i] = kept
+		}
+		var next []*Node
+		for i, n := range level {
+			for _, c := range listed[i] {
+				if seen[c.Digest.String()] {
+					continue
+				}
+				seen[c.Digest.String()] = true
+				if nodes++; nodes > maxNodes {
+					return nil, fmt.Errorf("%s: %w: more than %d referrers in all", t.Ref, ErrGraphTooLarge, maxNodes)
+				}
+				n.Referrers = append(n.Referrers, c)
+				next = append(next, c)
 			}
-			return nil
-		})
-	}
-	walk(root, 0)
-	if err := g.Wait(); err != nil {
-		return nil, err
+		}
+		level = next
 	}
 	if opts.ArtifactType != "" {
 		prune(root, opts.ArtifactType)
 	}
 	return root, nil
+}
+
+// namesSubject reads a listed referrer's manifest and says why it is not
+// a referrer of parent ("" when it is).
+func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) string {
+	if r.MediaType != ocispec.MediaTypeImageManifest && r.MediaType != ocispec.MediaTypeImageIndex {
+		return fmt.Sprintf("media type %q is not a manifest", r.MediaType)
+	}
+	if r.Size > MaxManifestBytes {
+		return fmt.Sprintf("manifest of %d bytes", r.Size)
+	}
+	rc, err := t.Store.Fetch(ctx, r)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	defer rc.Close()
+	b, err := content.ReadAll(rc, r)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	var m struct {
+		Subject *ocispec.Descriptor `json:"subject"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "not a manifest: " + err.Error()
+	}
+	if m.Subject == nil || m.Subject.Digest != parent.Digest {
+		return "its manifest does not name " + parent.Digest.String() + " as its subject"
+	}
+	return ""
 }
 
 // prune keeps referrers of the wanted type and the paths leading to them.

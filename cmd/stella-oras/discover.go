@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-oras/registry"
@@ -46,7 +47,10 @@ schema on registries without it.`,
 			if err != nil {
 				return err
 			}
-			tree, err := registry.Discover(ctx, t, subj, registry.DiscoverOptions{ArtifactType: artifactType, Depth: depth})
+			tree, err := registry.Discover(ctx, t, subj, registry.DiscoverOptions{ArtifactType: artifactType, Depth: depth,
+				OnDrop: func(parent, r ocispec.Descriptor, why string) {
+					fmt.Fprintf(s.err, "warning: dropped %s listed as a referrer of %s: %s\n", r.Digest, parent.Digest, why)
+				}})
 			if err != nil {
 				return err
 			}
