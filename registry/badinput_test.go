@@ -281,3 +281,44 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Error("reading the tar rewrote it")
 	}
 }
+
+// TestReferrersLinkSameOrigin (#11 item 5): a referrers page whose Link
+// sends the client to another host (or scheme, or port) is refused, not
+// fetched and merged. (A fake: a proxy adds the Link to a real registry's
+// page; the other host also serves referrers, and must not be asked.)
+func TestReferrersLinkSameOrigin(t *testing.T) {
+	ctx := context.Background()
+	var asked atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Type", ocispec.MediaTypeImageIndex)
+		w.Write([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))
+	}))
+	t.Cleanup(other.Close)
+	var link atomic.Value
+	link.Store("")
+	host := faultProxy(t, func(r *http.Response) error {
+		if l := link.Load().(string); l != "" && strings.Contains(r.Request.URL.Path, "/referrers/") {
+			r.Header.Set("Link", l)
+		}
+		return nil
+	})
+	tg := openRemote(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	if _, err := registry.Attach(ctx, tg, img, []byte(`{"bomFormat":"CycloneDX"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{
+		"<" + other.URL + "/v2/app/referrers/" + img.Digest.String() + "?last=x>; rel=\"next\"",                       // another port
+		"<https://" + strings.TrimPrefix(other.URL, "http://") + "/v2/app/referrers/x>; rel=\"next\"",                 // another scheme
+		"<http://127.0.0.2:" + other.URL[strings.LastIndex(other.URL, ":")+1:] + "/v2/app/referrers/x>; rel=\"next\"", // another host
+	} {
+		link.Store(l)
+		if _, err := registry.Referrers(ctx, openRemote(t, host), img, ""); !errors.Is(err, registry.ErrCrossOrigin) {
+			t.Errorf("Link %s: %v, want ErrCrossOrigin", l, err)
+		}
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the other origin was asked %d times", n)
+	}
+}

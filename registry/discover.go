@@ -282,6 +282,12 @@ func listByAPI(ctx context.Context, t *Target, subject ocispec.Descriptor, artif
 			if err != nil {
 				return nil, false, fmt.Errorf("listing referrers of %s on %s: bad Link %q", subject.Digest, t.Ref, link)
 			}
+			// Only the same origin (scheme, host and port) is followed:
+			// a page may not send the client, and its credentials, to
+			// another host, nor downgrade HTTPS to HTTP.
+			if from := resp.Request.URL; u.Scheme != from.Scheme || u.Host != from.Host {
+				return nil, false, fmt.Errorf("listing referrers of %s on %s: %w: the next page's Link leaves %s://%s for %s://%s", subject.Digest, t.Ref, ErrCrossOrigin, from.Scheme, from.Host, u.Scheme, u.Host)
+			}
 			next = u.String()
 		}
 	}

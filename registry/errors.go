@@ -18,4 +18,7 @@ var (
 	ErrFallbackIndex = errors.New("invalid referrers tag")
 	// ErrUnsafePath: an archive or artifact names a path outside its root.
 	ErrUnsafePath = errors.New("unsafe path")
+	// ErrCrossOrigin: a referrers page's Link names another scheme, host
+	// or port.
+	ErrCrossOrigin = errors.New("cross-origin referrers page link")
 )
