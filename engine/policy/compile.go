@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"golang.org/x/mod/semver"
 	"sigs.k8s.io/yaml"
 )
@@ -93,6 +95,13 @@ func Compile(data []byte, file string) (*Policy, error) {
 	if len(data) > MaxSourceBytes {
 		return nil, fail("$", "larger than %d bytes", MaxSourceBytes)
 	}
+	// sigs.k8s.io/yaml converts the first YAML document and drops the
+	// rest, broken or not: a source is exactly one document.
+	if n, err := yamlDocuments(data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrPolicy, file, strings.Join(strings.Fields(err.Error()), " "))
+	} else if n > 1 {
+		return nil, fail("$", "%d documents: a policy source is one", n)
+	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %s", ErrPolicy, file, strings.Join(strings.Fields(err.Error()), " "))
@@ -107,6 +116,34 @@ func Compile(data []byte, file string) (*Policy, error) {
 		return nil, fail("$", "more than one document")
 	}
 	return src.compile(fail)
+}
+
+// yamlDocuments counts the YAML documents in data (a later document that
+// does not parse is an error, not dropped). Documents are decoded into
+// nodes, which expand no aliases.
+func yamlDocuments(data []byte) (int, error) {
+	dec := yamlv3.NewDecoder(bytes.NewReader(data))
+	n := 0
+	for {
+		var node yamlv3.Node
+		if err := dec.Decode(&node); errors.Is(err, io.EOF) {
+			return n, nil
+		} else if err != nil {
+			return n, fmt.Errorf("document %d: %w", n+1, err)
+		}
+		if !emptyDocument(&node) {
+			n++
+		}
+	}
+}
+
+// emptyDocument: no content, or only an implicit null (a trailing ---).
+func emptyDocument(d *yamlv3.Node) bool {
+	if len(d.Content) == 0 {
+		return true
+	}
+	c := d.Content[0]
+	return len(d.Content) == 1 && c.Kind == yamlv3.ScalarNode && c.Tag == "!!null" && c.Value == "" && c.Style == 0
 }
 
 var (

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -330,5 +331,26 @@ func TestGateErrorFiresClosed(t *testing.T) {
 	}
 	if fs, _ := p.EvalFinding(&Finding{Aliases: []string{"Y"}}); len(fs) != 0 {
 		t.Fatalf("fired on a finding the gate does not match: %+v", fs)
+	}
+}
+
+// TestOneDocument (#11 item 9): a second YAML document, or a second JSON
+// object after the first, is refused, broken or not, never dropped.
+func TestOneDocument(t *testing.T) {
+	head := "apiVersion: stella-ops.org/policy/v1\nkind: Policy\nname: a\nversion: 1.0.0\n"
+	for name, src := range map[string]string{
+		"broken second document": head + "---\nthis: is: broken: [\n",
+		"valid second document":  head + "---\n" + head,
+		"two JSON objects":       `{"apiVersion":"stella-ops.org/policy/v1","kind":"Policy","name":"a","version":"1.0.0"}{"x":1}`,
+	} {
+		if _, err := Load([]byte(src), "p.yaml"); !errors.Is(err, ErrPolicy) {
+			t.Errorf("%s: %v, want ErrPolicy", name, err)
+		}
+	}
+	if _, err := Load([]byte(head+"---\n"), "p.yaml"); err != nil {
+		t.Errorf("one document and a trailing separator: %v", err)
+	}
+	if _, err := Load([]byte("---\n"+head), "p.yaml"); err != nil {
+		t.Errorf("a leading separator: %v", err)
 	}
 }
