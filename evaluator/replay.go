@@ -48,7 +48,9 @@ type ReplayResult struct {
 // manifest blob (the verdict artifact on its subject that carries it). It
 // needs nothing but the registry or layout ref points at.
 func Replay(ctx context.Context, ref string, o ReplayOptions) ([]ReplayResult, error) {
-	t, err := Open(ctx, ref, o.Registry)
+	ro := o.Registry
+	ro.ReadOnly = true // a missing layout is an error, never created
+	t, err := Open(ctx, ref, ro)
 	if err != nil {
 		return nil, err
 	}

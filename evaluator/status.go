@@ -42,7 +42,9 @@ type VerdictState struct {
 // newer epoch, or the signer is revoked), unknown (no bundle, or none
 // that verifies). Sorted by feed epoch, newest first, then digest.
 func Status(ctx context.Context, image string, o StatusOptions) ([]VerdictState, error) {
-	t, err := Open(ctx, image, o.Registry)
+	ro := o.Registry
+	ro.ReadOnly = true // a missing layout is an error, never created
+	t, err := Open(ctx, image, ro)
 	if err != nil {
 		return nil, err
 	}

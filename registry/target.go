@@ -57,6 +57,9 @@ type Options struct {
 	CredentialSource string
 	// Retry, when set, replaces the default backoff policy (tests).
 	Retry retry.Policy
+	// ReadOnly: the command only reads, so a layout or layout tar that
+	// does not exist is an error (ErrNotFound) instead of being created.
+	ReadOnly bool
 }
 
 // dockerConfigPath is where docker (and oras-go) read credentials from.
@@ -156,6 +159,11 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 		}
 		return &Target{Ref: ref, Store: repo, Remote: repo, credSource: src}, nil
 	case KindLayout:
+		if opts.ReadOnly {
+			if _, err := os.Stat(filepath.Join(ref.Repository, ocispec.ImageLayoutFile)); err != nil {
+				return nil, fmt.Errorf("%w: no OCI layout at %s", ErrNotFound, ref.Repository)
+			}
+		}
 		st, err := oci.NewWithContext(ctx, ref.Repository)
 		if err != nil {
 			return nil, fmt.Errorf("opening OCI layout %s: %w", ref.Repository, err)
@@ -165,6 +173,10 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 		tmp, err := os.MkdirTemp("", "stella-oci-archive-")
 		if err != nil {
 			return nil, err
+		}
+		if _, err := os.Stat(ref.Repository); err != nil && opts.ReadOnly {
+			os.RemoveAll(tmp)
+			return nil, fmt.Errorf("%w: no OCI layout tar at %s", ErrNotFound, ref.Repository)
 		}
 		if _, err := os.Stat(ref.Repository); err == nil {
 			if err := untar(ref.Repository, tmp); err != nil {

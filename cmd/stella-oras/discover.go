@@ -35,7 +35,7 @@ schema on registries without it.`,
 				return usagef("--depth must be ≥ 0")
 			}
 			ctx := cmd.Context()
-			t, err := tf.open(ctx, args[0])
+			t, err := tf.openRead(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -32,7 +32,7 @@ func newPullCmd(s *streams) *cobra.Command {
 				return usagef("-o DIR is required")
 			}
 			ctx := cmd.Context()
-			t, err := tf.open(ctx, args[0])
+			t, err := tf.openRead(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -47,6 +47,16 @@ func (f *targetFlags) options() (registry.Options, error) {
 
 // open parses and opens a reference.
 func (f *targetFlags) open(ctx context.Context, s string) (*registry.Target, error) {
+	return f.openWith(ctx, s, false)
+}
+
+// openRead opens a target the command only reads: a missing layout is an
+// error, not created.
+func (f *targetFlags) openRead(ctx context.Context, s string) (*registry.Target, error) {
+	return f.openWith(ctx, s, true)
+}
+
+func (f *targetFlags) openWith(ctx context.Context, s string, readOnly bool) (*registry.Target, error) {
 	ref, err := registry.ParseReference(s)
 	if err != nil {
 		return nil, usageError{err}
@@ -55,6 +65,7 @@ func (f *targetFlags) open(ctx context.Context, s string) (*registry.Target, err
 	if err != nil {
 		return nil, err
 	}
+	opts.ReadOnly = readOnly
 	return registry.Open(ctx, ref, opts)
 }
 

@@ -73,7 +73,7 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			if requireStatus != "" && requireStatus != artifacts.StatusPass && requireStatus != artifacts.StatusWarn {
 				return usagef("--require-status must be pass or warn, not %q", requireStatus)
 			}
-			t, err := tf.open(ctx, args[0])
+			t, err := tf.openRead(ctx, args[0])
 			if err != nil {
 				return err
 			}
