@@ -322,3 +322,60 @@ func TestReferrersLinkSameOrigin(t *testing.T) {
 		t.Errorf("the other origin was asked %d times", n)
 	}
 }
+
+// rawTarHeader is a ustar header block, built by hand: archive/tar's
+// writer will not write the PAX sparse records a hostile archive carries.
+func rawTarHeader(name string, typeflag byte, size int) []byte {
+	b := make([]byte, 512)
+	copy(b[0:], name)
+	copy(b[100:], "0000644\x00")
+	copy(b[108:], "0000000\x00")
+	copy(b[116:], "0000000\x00")
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:], "00000000000\x00")
+	copy(b[148:], "        ")
+	b[156] = typeflag
+	copy(b[257:], "ustar\x0000")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+func padBlock(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+
+// TestArchivePAXSparse (#11 item 3): a 2 KB tar whose PAX sparse entry
+// claims a 4 GiB file of holes is refused on open, before anything is
+// written (Go's reader would expand the holes into 4 GiB on disk).
+func TestArchivePAXSparse(t *testing.T) {
+	var recs string
+	for _, kv := range []string{"GNU.sparse.major=1", "GNU.sparse.minor=0", "GNU.sparse.name=blobs/sha256/aa", "GNU.sparse.realsize=4294967296"} {
+		line := " " + kv + "\n"
+		n := len(line) + 2
+		if len(fmt.Sprint(n)+line) != n {
+			n++
+		}
+		recs += fmt.Sprint(n) + line
+	}
+	var tarb []byte
+	tarb = append(tarb, rawTarHeader("PaxHeaders/blob", 'x', len(recs))...)
+	tarb = append(tarb, padBlock([]byte(recs))...)
+	tarb = append(tarb, rawTarHeader("GNUSparseFile.0/blob", '0', 512)...)
+	tarb = append(tarb, padBlock([]byte("1\n0\n0\n"))...) // the map: one empty data region, all hole
+	tarb = append(tarb, make([]byte, 1024)...)
+	p := filepath.Join(t.TempDir(), "sparse.tar")
+	os.WriteFile(p, tarb, 0o644)
+	// The crafted archive really is PAX sparse to Go's reader.
+	f, _ := os.Open(p)
+	h, err := tar.NewReader(f).Next()
+	f.Close()
+	if err != nil || h.Size != 4294967296 {
+		t.Fatalf("the crafted tar reads as %+v, %v; want a 4 GiB sparse entry", h, err)
+	}
+	ref, _ := registry.ParseReference("oci-archive:" + p)
+	if _, err := registry.Open(context.Background(), ref, registry.Options{}); !errors.Is(err, registry.ErrUnsafePath) {
+		t.Errorf("Open of a PAX sparse tar = %v, want ErrUnsafePath", err)
+	}
+}

@@ -283,6 +283,14 @@ func (t *Target) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, e
 }
 
 // untar unpacks an OCI layout tar, refusing entries that escape dir.
+// Bounds of an OCI layout tar as it is unpacked: entries, and bytes in all
+// (an OCI layout holds manifests and blobs; a few hundred thousand entries
+// and tens of gigabytes are far past any image graph).
+const (
+	maxArchiveEntries = 200000
+	maxArchiveBytes   = 64 << 30
+)
+
 func untar(src, dir string) error {
 	f, err := os.Open(src)
 	if err != nil {
@@ -290,6 +298,7 @@ func untar(src, dir string) error {
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
+	entries, total := 0, int64(0)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -297,6 +306,17 @@ func untar(src, dir string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", src, err)
+		}
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return fmt.Errorf("%s: entry %q: %w (sparse files are not allowed: a few bytes of map can claim gigabytes of holes)", src, h.Name, ErrUnsafePath)
+			}
+		}
+		if entries++; entries > maxArchiveEntries {
+			return fmt.Errorf("%s: %w: more than %d entries", src, ErrTooLarge, maxArchiveEntries)
+		}
+		if total += h.Size; h.Size < 0 || total > maxArchiveBytes {
+			return fmt.Errorf("%s: %w: entries of more than %d bytes in all", src, ErrTooLarge, int64(maxArchiveBytes))
 		}
 		name := filepath.Clean(filepath.FromSlash(h.Name))
 		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
