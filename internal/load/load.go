@@ -106,8 +106,37 @@ func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, error) {
 	return s, nil
 }
 
-// ReadSources loads every *.json record under a directory (recursively) or
-// inside a zip file, in a deterministic order.
+// Bounds of a directory or zip of OSV records: the records in all, and
+// their bytes uncompressed (counted as read: a zip's header can lie). The
+// largest real feed, every OSV ecosystem, is under a million records and a
+// few gigabytes.
+const (
+	MaxFeedRecords = 2_000_000
+	MaxFeedBytes   = 8 << 30
+)
+
+// feedBudget counts what a feed source has read against the bounds.
+type feedBudget struct {
+	path           string
+	records, bytes int64
+}
+
+func (b *feedBudget) add(n int) error {
+	b.records++
+	b.bytes += int64(n)
+	switch {
+	case b.records > MaxFeedRecords:
+		return fmt.Errorf("%s: %w: more than %d records", b.path, ErrTooLarge, MaxFeedRecords)
+	case b.bytes > MaxFeedBytes:
+		return fmt.Errorf("%s: %w: records of more than %d bytes in all", b.path, ErrTooLarge, int64(MaxFeedBytes))
+	}
+	return nil
+}
+
+// FeedSources loads every *.json record under a directory (recursively) or
+// inside a zip file, in a deterministic order. In a directory, only
+// regular files (or symlinks to them) are read: a FIFO or a device named
+// x.json is an error, never opened.
 func FeedSources(path string) ([]feed.Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -117,6 +146,7 @@ func FeedSources(path string) ([]feed.Source, error) {
 		return readZip(path)
 	}
 	var out []feed.Source
+	budget := &feedBudget{path: path}
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -124,15 +154,18 @@ func FeedSources(path string) ([]feed.Source, error) {
 		if d.IsDir() || !strings.HasSuffix(p, ".json") {
 			return nil
 		}
-		info, err := d.Info()
+		info, err := os.Stat(p) // follows a symlink to what it names
 		if err != nil {
 			return err
 		}
-		if info.Size() > feed.MaxRecordBytes {
-			return fmt.Errorf("%s: record larger than %d bytes", p, feed.MaxRecordBytes)
+		if !info.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file (%s): not read", p, info.Mode().Type())
 		}
-		b, err := os.ReadFile(p)
+		b, err := File(p, feed.MaxRecordBytes)
 		if err != nil {
+			return err
+		}
+		if err := budget.add(len(b)); err != nil {
 			return err
 		}
 		out = append(out, feed.Source{Name: p, Data: b})
@@ -148,6 +181,7 @@ func readZip(path string) ([]feed.Source, error) {
 	}
 	defer zr.Close()
 	var out []feed.Source
+	budget := &feedBudget{path: path}
 	for _, f := range zr.File {
 		if f.FileInfo().IsDir() || !strings.HasSuffix(f.Name, ".json") {
 			continue
@@ -168,6 +202,9 @@ func readZip(path string) ([]feed.Source, error) {
 		if len(b) > feed.MaxRecordBytes {
 			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
 		}
+		if err := budget.add(len(b)); err != nil {
+			return nil, err
+		}
 		out = append(out, feed.Source{Name: name, Data: b})
 	}
 	return out, nil
@@ -175,14 +212,7 @@ func readZip(path string) ([]feed.Source, error) {
 
 // OpenFile opens a snapshot file.
 func FeedSnapshot(path string) (*feed.Snapshot, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > feed.MaxSnapshotBytes {
-		return nil, fmt.Errorf("%s: snapshot larger than %d bytes", path, int64(feed.MaxSnapshotBytes))
-	}
-	b, err := os.ReadFile(path)
+	b, err := File(path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
 	if err != nil {
 		return nil, err
 	}
