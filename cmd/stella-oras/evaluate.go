@@ -304,7 +304,7 @@ func renderMany(s *streams, out outputFlag, items []evaluator.Item, statusGate s
 	for _, it := range items {
 		switch {
 		case it.Err != nil:
-			fmt.Fprintf(s.err, "Error: %s: %s\n", it.Reference, strings.ReplaceAll(it.Error, "\n", " "))
+			fmt.Fprintf(s.err, "Error: %s\n", oneLine(it.Reference+": "+it.Error))
 			if first == nil {
 				first = it.Err
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/stella-ops/stella-oras/evaluator"
 )
@@ -58,13 +59,30 @@ func exitCode(err error) int {
 	return ExitError
 }
 
+// maxErrorLine bounds an error line: messages can quote input (a JSON
+// number of a million digits made a megabyte-long line).
+const maxErrorLine = 1000
+
+// oneLine is msg on one line, cut to maxErrorLine bytes (at a rune
+// boundary) with the length said.
+func oneLine(msg string) string {
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	if len(msg) <= maxErrorLine {
+		return msg
+	}
+	cut := maxErrorLine
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
+}
+
 // report prints the error once, on one line, and returns the exit code.
 func report(stderr io.Writer, err error) int {
 	code := exitCode(err)
 	var done reported
 	if err != nil && !errors.Is(err, errGate) && !errors.As(err, &done) {
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
-		fmt.Fprintf(stderr, "Error: %s\n", msg)
+		fmt.Fprintf(stderr, "Error: %s\n", oneLine(err.Error()))
 		if code == ExitUsage {
 			fmt.Fprintln(stderr, "Run 'stella-oras --help' for usage.")
 		}

@@ -40,3 +40,15 @@ func TestKeyFileHandling(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorLineBounded (#11 item 12): an error that quotes its input (a
+// number of a million digits) is one line of bounded length that says how
+// long the message was.
+func TestErrorLineBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.json")
+	os.WriteFile(p, []byte(`{"a":`+strings.Repeat("9", 1_000_000)+`}`), 0o644)
+	r := cli(t, "", "canon", p)
+	if r.code == 0 || len(r.stderr) > 2*maxErrorLine || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "bytes in all") {
+		t.Errorf("canon of a million-digit number: exit %d, %d bytes of stderr", r.code, len(r.stderr))
+	}
+}
