@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,23 @@ func TestParseUnsupportedCurve(t *testing.T) {
 	p := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if _, err := bundle.ParsePrivateKey(p, nil); !errors.Is(err, bundle.ErrUnsupported) {
 		t.Errorf("P-224 key: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestSignErrorRedactsURL (#11 item 12): a TSA that cannot be reached is
+// an error that does not echo a token in the URL's query or user info.
+func TestSignErrorRedactsURL(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	k, _ := bundle.GenerateKey("ecdsa-p256")
+	kp, _ := bundle.NewKeypair(k)
+	st, _ := bundle.NewStatement("x", imageDigest, bundle.PredicateVerdict, []byte(`{}`))
+	_, err := bundle.SignStatement(context.Background(), st, kp, bundle.SignOptions{TSAURL: "http://ci:hunter2@" + addr + "/tsa?token=s3cret"})
+	if err == nil {
+		t.Fatal("signing with an unreachable TSA succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
+		t.Errorf("the error echoes the credentials: %s", msg)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"regexp"
 	"strings"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -166,8 +168,39 @@ func SignStatement(ctx context.Context, statement []byte, kp *Keypair, opts ...S
 	}
 	pb, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadTypeInToto}, kp, bo)
 	if err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
+		var urls []string
+		for _, o := range opts {
+			urls = append(urls, o.TSAURL, o.RekorURL)
+		}
+		return nil, redacted{fmt.Errorf("signing: %w", err), urls}
 	}
 	b := &sgbundle.Bundle{Bundle: pb}
 	return b.MarshalJSON()
+}
+
+// redacted is an error whose message hides the credentials a service URL
+// may carry (user info, a token in the query), wherever the message quotes
+// the URL; errors.Is and As still see the cause.
+type redacted struct {
+	err  error
+	urls []string
+}
+
+func (r redacted) Unwrap() error { return r.err }
+
+func (r redacted) Error() string {
+	msg := r.err.Error()
+	for _, raw := range r.urls {
+		u, err := url.Parse(raw)
+		if raw == "" || err != nil || (u.User == nil && u.RawQuery == "") {
+			continue
+		}
+		// However the message spells the URL (as given, or with the
+		// password as *** as net/http prints it), the user info before
+		// the host and the query after the path go.
+		host := regexp.QuoteMeta(u.Host)
+		msg = regexp.MustCompile(`[^\s"/@]+@`+host).ReplaceAllString(msg, "REDACTED@"+u.Host)
+		msg = regexp.MustCompile(host+regexp.QuoteMeta(u.EscapedPath())+`\?[^\s"]*`).ReplaceAllString(msg, u.Host+u.EscapedPath()+"?REDACTED")
+	}
+	return msg
 }
