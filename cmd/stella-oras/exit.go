@@ -77,12 +77,20 @@ func oneLine(msg string) string {
 	return fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
 }
 
+// hint says what to do about the errors whose fix is a flag ("" for others).
+func hint(msg string) string {
+	if strings.Contains(msg, "server gave HTTP response to HTTPS client") {
+		return " (the registry speaks plain HTTP: add --plain-http)"
+	}
+	return ""
+}
+
 // report prints the error once, on one line, and returns the exit code.
 func report(stderr io.Writer, err error) int {
 	code := exitCode(err)
 	var done reported
 	if err != nil && !errors.Is(err, errGate) && !errors.As(err, &done) {
-		fmt.Fprintf(stderr, "Error: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "Error: %s%s\n", oneLine(err.Error()), hint(err.Error()))
 		if code == ExitUsage {
 			fmt.Fprintln(stderr, "Run 'stella-oras --help' for usage.")
 		}
