@@ -68,7 +68,7 @@ func findRegistryBinary() (string, error) {
 		return p, nil
 	}
 	return "", errors.New("registry serve needs the stella-registry binary next to stella-oras or on PATH " +
-		"(go install github.com/stella-ops/stella-oras/cmd/stella-registry@latest, or go build -o DIR ./cmd/...)")
+		"(from a checkout: go install ./cmd/..., or go build -o DIR ./cmd/...)")
 }
 
 func registryArgs(bin string, args []string) []string {
