@@ -64,3 +64,11 @@ func TestPlainHTTPHint(t *testing.T) {
 		t.Errorf("discover over HTTPS of a plain-HTTP registry: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestVersionFlag (#11 section 5): --version works like the peers'.
+func TestVersionFlag(t *testing.T) {
+	r := cli(t, "", "--version")
+	if r.code != 0 || !strings.Contains(r.stdout, toolVersion) || !strings.Contains(r.stdout, "engine") {
+		t.Errorf("--version: exit %d, %q", r.code, r.stdout)
+	}
+}

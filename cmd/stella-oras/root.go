@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/stella-ops/stella-oras/engine"
 )
 
 type streams struct {
@@ -42,6 +43,7 @@ func newRoot(s *streams) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "stella-oras",
 		Short:         "Deterministic, signed vulnerability verdicts stored in OCI registries",
+		Version:       toolVersion + " (engine " + engine.Name + "/" + engine.Version + ")",
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
