@@ -113,9 +113,7 @@ func PushFeed(ctx context.Context, snap *feed.Snapshot, ref string, o PushFeedOp
 	if err := t.Close(); err != nil {
 		return nil, err
 	}
-	r := t.Ref
-	r.Tag, r.Digest = "", m.Digest
-	return &PushedArtifact{Reference: r.String(), Manifest: m, Tag: tag, Digest: snap.ContentID(), Layers: len(layers), Bytes: total}, nil
+	return &PushedArtifact{Reference: refAt(t, m.Digest.String()), Manifest: m, Tag: tag, Digest: snap.ContentID(), Layers: len(layers), Bytes: total}, nil
 }
 
 func safeTitle(s string) string {
@@ -253,9 +251,7 @@ func PushPolicy(ctx context.Context, p *policy.Policy, ref string, o PushPolicyO
 	if err := t.Close(); err != nil {
 		return nil, err
 	}
-	r := t.Ref
-	r.Tag, r.Digest = "", m.Digest
-	return &PushedArtifact{Reference: r.String(), Manifest: m, Tag: tag, Digest: pid, Layers: 1, Bytes: int64(len(ir))}, nil
+	return &PushedArtifact{Reference: refAt(t, m.Digest.String()), Manifest: m, Tag: tag, Digest: pid, Layers: 1, Bytes: int64(len(ir))}, nil
 }
 
 // PullPolicy reads a policy artifact and loads its IR (linted as strictly
@@ -275,9 +271,7 @@ func PullPolicy(ctx context.Context, ref string, opts registry.Options) (*policy
 	if err != nil {
 		return nil, "", err
 	}
-	r := t.Ref
-	r.Tag, r.Digest = "", d.Digest
-	return p, r.String(), nil
+	return p, refAt(t, d.Digest.String()), nil
 }
 
 // readDocument reads a document from a file or, when no such file exists,

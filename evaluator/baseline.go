@@ -126,20 +126,16 @@ func cacheTrust(o EvaluateOptions) (Trust, error) {
 // DeltaPredicate is the predicate of a delta statement: it names the delta
 // artifact and summarizes it.
 type DeltaPredicate struct {
-	DeltaArtifact struct {
-		MediaType string `json:"mediaType"`
-		Digest    string `json:"digest"`
-		Size      int64  `json:"size"`
-	} `json:"delta_artifact"`
-	DeltaDigest   string     `json:"delta_digest"`
-	Base          delta.Side `json:"base"`
-	Head          delta.Side `json:"head"`
-	Added         int        `json:"added"`
-	Removed       int        `json:"removed"`
-	Changed       int        `json:"changed"`
-	RiskDelta     int64      `json:"risk_delta"`
-	UnknownsDelta int        `json:"unknowns_delta"`
-	StatusChange  string     `json:"status_change"`
+	DeltaArtifact ArtifactRef `json:"delta_artifact"`
+	DeltaDigest   string      `json:"delta_digest"`
+	Base          delta.Side  `json:"base"`
+	Head          delta.Side  `json:"head"`
+	Added         int         `json:"added"`
+	Removed       int         `json:"removed"`
+	Changed       int         `json:"changed"`
+	RiskDelta     int64       `json:"risk_delta"`
+	UnknownsDelta int         `json:"unknowns_delta"`
+	StatusChange  string      `json:"status_change"`
 }
 
 // attachDelta computes the delta of head against base, pushes it as a
@@ -177,7 +173,7 @@ func attachDelta(ctx context.Context, t *registry.Target, subject ocispec.Descri
 		return res, nil
 	}
 	var p DeltaPredicate
-	p.DeltaArtifact.MediaType, p.DeltaArtifact.Digest, p.DeltaArtifact.Size = da.MediaType, da.Digest.String(), da.Size
+	p.DeltaArtifact = artifactRef(da)
 	p.DeltaDigest, p.Base, p.Head = id, d.Base, d.Head
 	p.Added, p.Removed, p.Changed = len(d.Added), len(d.Removed), len(d.Changed)
 	p.RiskDelta, p.UnknownsDelta, p.StatusChange = d.RiskDelta, d.UnknownsDelta, d.StatusChange

@@ -635,21 +635,29 @@ func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Desc
 // maxVerdictBytes bounds a verdict layer read back.
 const maxVerdictBytes = 1 << 30
 
+// ArtifactRef names the artifact a signed statement is about (the
+// verdict or delta artifact: the statement's subject is the image).
+type ArtifactRef struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+}
+
+func artifactRef(d ocispec.Descriptor) ArtifactRef {
+	return ArtifactRef{MediaType: d.MediaType, Digest: d.Digest.String(), Size: d.Size}
+}
+
 // VerdictPredicate is the predicate of a verdict statement: it names the
 // verdict artifact and carries what an admission controller decides on.
 type VerdictPredicate struct {
-	VerdictArtifact struct {
-		MediaType string `json:"mediaType"`
-		Digest    string `json:"digest"`
-		Size      int64  `json:"size"`
-	} `json:"verdict_artifact"`
-	VerdictDigest  string           `json:"verdict_digest"`
-	ManifestDigest string           `json:"manifest_digest"`
-	CacheKey       string           `json:"cache_key"`
-	Status         string           `json:"status"`
-	RiskScore      int64            `json:"risk_score"`
-	Engine         artifacts.Engine `json:"engine"`
-	FeedEpoch      string           `json:"feed_epoch"`
+	VerdictArtifact ArtifactRef      `json:"verdict_artifact"`
+	VerdictDigest   string           `json:"verdict_digest"`
+	ManifestDigest  string           `json:"manifest_digest"`
+	CacheKey        string           `json:"cache_key"`
+	Status          string           `json:"status"`
+	RiskScore       int64            `json:"risk_score"`
+	Engine          artifacts.Engine `json:"engine"`
+	FeedEpoch       string           `json:"feed_epoch"`
 	// Summary and UnknownsCount let a cache hit answer without fetching
 	// the verdict.
 	Summary       *artifacts.Summary `json:"summary,omitempty"`
@@ -658,7 +666,7 @@ type VerdictPredicate struct {
 
 func verdictPredicate(va ocispec.Descriptor, r *Result, key string) []byte {
 	var p VerdictPredicate
-	p.VerdictArtifact.MediaType, p.VerdictArtifact.Digest, p.VerdictArtifact.Size = va.MediaType, va.Digest.String(), va.Size
+	p.VerdictArtifact = artifactRef(va)
 	p.VerdictDigest, p.ManifestDigest, p.CacheKey = r.VerdictDigest, r.ManifestDigest, key
 	p.Status, p.RiskScore, p.Engine, p.FeedEpoch = r.Verdict.Status, r.Verdict.RiskScore, r.Verdict.Engine, r.Manifest.Inputs.Feed.Epoch
 	p.Summary, p.UnknownsCount = &r.Verdict.Summary, r.Verdict.UnknownsCount
