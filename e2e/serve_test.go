@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,5 +52,38 @@ func TestRegistryServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.oci.image.index.v1+json" {
 		t.Errorf("referrers API through registry serve: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestRegistryServeJSON: `registry serve --addr 127.0.0.1:0 --output json`
+// prints where it listens as one JSON line on stdout (so a script can use
+// a free port), and the served registry refuses a name outside the spec
+// with NAME_INVALID, not a 500 naming its storage path (#11 item 10).
+func TestRegistryServeJSON(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "reg")
+	cmd := exec.Command(bin["native"], "registry", "serve", "--addr", "127.0.0.1:0", "--root", root, "--output", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var got struct{ Address, Root string }
+	if err := json.NewDecoder(stdout).Decode(&got); err != nil {
+		t.Fatalf("registry serve --output json: %v", err)
+	}
+	if !strings.HasPrefix(got.Address, "http://127.0.0.1:") || strings.HasSuffix(got.Address, ":0") || got.Root != root {
+		t.Fatalf("registry serve --output json = %+v", got)
+	}
+	resp, err := http.Post(got.Address+"/v2/"+strings.Repeat("a", 300)+"/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "NAME_INVALID") || strings.Contains(string(b), root) {
+		t.Errorf("a 300-character name: %d %.200s", resp.StatusCode, b)
 	}
 }

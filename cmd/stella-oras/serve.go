@@ -22,7 +22,7 @@ func newRegistryCmd(s *streams) *cobra.Command {
 
 func newServeCmd(s *streams) *cobra.Command {
 	return &cobra.Command{
-		Use:   "serve [--addr 127.0.0.1:5000] [--root DIR] [--plain] [--debug]",
+		Use:   "serve [--addr 127.0.0.1:5000] [--root DIR] [--plain] [--debug] [--output json]",
 		Short: "Serve CNCF distribution v3 with the OCI 1.1 referrers API",
 		Long: `Serve a real OCI registry: CNCF distribution v3 (filesystem storage) with this
 project's referrers layer in front (GET /v2/<name>/referrers/<digest> with
@@ -32,8 +32,17 @@ proxy. --plain turns the referrers layer off (plain distribution).
 
 This runs the stella-registry binary (installed beside stella-oras by
 'go install ./cmd/...'), found next to this executable or on PATH, with the
-same flags: --addr (default 127.0.0.1:5000), --root (default
-./stella-registry), --plain, --debug.`,
+same flags: --addr (default 127.0.0.1:5000; port 0 picks a free one),
+--root (default ./stella-registry), --plain, --debug, --upload-ttl (purge
+uploads abandoned for longer, default 24h), --body-idle-timeout (cut off a
+request body that stalls, default 30s), --output json (the address and
+storage as one JSON line on stdout).
+
+Repository names follow the distribution spec (lowercase components, at
+most 255 characters); others get NAME_INVALID. Referrers pages are cut at
+1 MiB as well as by count, and a referrer's annotations are copied into
+its descriptor up to 64 KiB (the rest is left out and the descriptor is
+annotated org.stellaops.referrers.annotations-truncated=true).`,
 		Example: `  stella-oras registry serve --root ./registry-data
   stella-oras attach --plain-http 127.0.0.1:5000/app@sha256:… sbom.cdx.json`,
 		DisableFlagParsing: true,

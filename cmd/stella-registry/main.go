@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd := newCmd(os.Stderr)
+	cmd := newCmd(os.Stdout, os.Stderr)
 	cmd.SetArgs(os.Args[1:])
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -36,12 +37,15 @@ func main() {
 	}
 }
 
-func newCmd(stderr io.Writer) *cobra.Command {
+func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		addr  string
-		root  string
-		plain bool
-		debug bool
+		addr      string
+		root      string
+		plain     bool
+		debug     bool
+		uploadTTL time.Duration
+		idle      time.Duration
+		output    string
 	)
 	cmd := &cobra.Command{
 		Use:   "stella-registry [--addr 127.0.0.1:5000] [--root DIR]",
@@ -59,7 +63,13 @@ proxy. --plain turns the referrers layer off (plain distribution).
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			opts := embedded.Options{Root: root, Plain: plain}
+			if output != "text" && output != "json" {
+				return fmt.Errorf("--output %q: want text or json", output)
+			}
+			if idle == 0 {
+				idle = -1 // 0 on the command line means no timeout
+			}
+			opts := embedded.Options{Root: root, Plain: plain, UploadTTL: uploadTTL, BodyIdleTimeout: idle}
 			if debug {
 				opts.Logger = stderr
 			}
@@ -71,8 +81,17 @@ proxy. --plain turns the referrers layer off (plain distribution).
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(stderr, "serving the registry on http://%s (storage %s)\n", ln.Addr(), root)
+			// Headers must arrive within 10 s and an idle keep-alive
+			// connection is closed after 2 minutes; bodies are bounded by
+			// --body-idle-timeout (a whole-request timeout would cap large
+			// uploads).
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+			if output == "json" {
+				b, _ := json.Marshal(map[string]string{"address": "http://" + ln.Addr().String(), "root": root})
+				fmt.Fprintf(stdout, "%s\n", b)
+			} else {
+				fmt.Fprintf(stderr, "serving the registry on http://%s (storage %s)\n", ln.Addr(), root)
+			}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -92,5 +111,8 @@ proxy. --plain turns the referrers layer off (plain distribution).
 	cmd.Flags().StringVar(&root, "root", "stella-registry", "storage directory")
 	cmd.Flags().BoolVar(&plain, "plain", false, "no referrers API (plain distribution, for fallback testing)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "distribution's logs on stderr")
+	cmd.Flags().DurationVar(&uploadTTL, "upload-ttl", 24*time.Hour, "purge blob uploads abandoned for longer than this (0: never)")
+	cmd.Flags().DurationVar(&idle, "body-idle-timeout", embedded.DefaultBodyIdleTimeout, "cut off a request whose body sends nothing for this long (0: never)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or json: the address and storage as one JSON line on stdout")
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -32,10 +33,23 @@ type Options struct {
 	// PageSize is the most referrers one response lists before a Link to
 	// the next page; 0 means 1000. Clients may ask for fewer with ?n=.
 	PageSize int
+	// BodyIdleTimeout cuts off a request whose body stops arriving for this
+	// long (a client that sent 10 of 1,000,000 bytes and went quiet holds
+	// nothing open); 0 means DefaultBodyIdleTimeout, negative disables it.
+	BodyIdleTimeout time.Duration
+	// UploadTTL purges blob uploads started longer ago than this and never
+	// finished; 0 disables purging (tests, short-lived servers).
+	UploadTTL time.Duration
+	// PurgeInterval is how often abandoned uploads are looked for; 0 means
+	// UploadTTL/2, at most an hour.
+	PurgeInterval time.Duration
 }
 
-// New returns the registry handler. It starts no goroutines of its own;
-// distribution's upload purger is disabled (tests and small sites).
+// DefaultBodyIdleTimeout is the longest a request body may stall.
+const DefaultBodyIdleTimeout = 30 * time.Second
+
+// New returns the registry handler. With UploadTTL set it purges
+// abandoned uploads until ctx ends; otherwise it starts no goroutines.
 func New(ctx context.Context, opts Options) (h http.Handler, err error) {
 	if opts.Root == "" {
 		return nil, fmt.Errorf("embedded registry: no storage root")
@@ -67,8 +81,21 @@ func New(ctx context.Context, opts Options) (h http.Handler, err error) {
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
-	if opts.Plain {
-		return app, nil
+	idle := opts.BodyIdleTimeout
+	if idle == 0 {
+		idle = DefaultBodyIdleTimeout
 	}
-	return newReferrersLayer(app, opts.Root, opts.PageSize)
+	if opts.UploadTTL > 0 {
+		if err := purgeUploads(ctx, opts.Root, opts.UploadTTL, opts.PurgeInterval); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Plain {
+		return &front{next: app, idle: idle}, nil
+	}
+	l, err := newReferrersLayer(app, opts.Root, opts.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	return &front{next: l, idle: idle}, nil
 }

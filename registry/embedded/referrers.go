@@ -25,6 +25,20 @@ import (
 // distribution spec's suggested limit).
 const maxManifestBytes = 4 << 20
 
+const (
+	// maxPageBytes cuts a referrers page by size as well as by count, well
+	// under the 4 MiB that clients (this one, oras-go) accept for a page:
+	// one large referrer must not make a subject unlistable for everyone.
+	maxPageBytes = 1 << 20
+	// maxAnnotationBytes bounds the annotations copied from a referrer's
+	// manifest into its descriptor (keys and values, in key order; what
+	// does not fit is left out and the descriptor says so). The manifest
+	// itself keeps them all.
+	maxAnnotationBytes = 64 << 10
+	// AnnotationTruncated marks a descriptor whose annotations were cut.
+	AnnotationTruncated = "org.stellaops.referrers.annotations-truncated"
+)
+
 var (
 	// /v2/<name>/referrers/<digest>; names follow the distribution spec.
 	referrersPath = regexp.MustCompile(`^/v2/((?:[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)/referrers/([^/]+)$`)
@@ -37,8 +51,15 @@ var (
 // referrer lets a manifest DELETE drop it from its subject's list.
 type referrersLayer struct {
 	next     http.Handler
+	root     string
 	dir      string
 	pageSize int
+	// manifests serialize a PUT and a DELETE of the same manifest (by
+	// repository and digest, striped): each forwards to storage and then
+	// updates the index, and without this a PUT's index update could land
+	// after a DELETE's and list a deleted referrer forever. Taken before
+	// a subject's lock, never after.
+	manifests [64]sync.Mutex
 	// locks serialize the updates of one subject's index (striped by
 	// repository and subject): writes are atomic and fsynced, and one
 	// lock for the whole registry made every referrer push wait for every
@@ -48,11 +69,15 @@ type referrersLayer struct {
 
 // lock locks the stripe of one subject's index and returns its unlock.
 func (l *referrersLayer) lock(repo string, subject digest.Digest) func() {
+	return lockStripe(&l.locks, repo, string(subject))
+}
+
+func lockStripe(locks *[64]sync.Mutex, repo, key string) func() {
 	h := fnv.New32a()
 	h.Write([]byte(repo))
 	h.Write([]byte{0})
-	h.Write([]byte(subject))
-	m := &l.locks[h.Sum32()%uint32(len(l.locks))]
+	h.Write([]byte(key))
+	m := &locks[h.Sum32()%uint32(len(locks))]
 	m.Lock()
 	return m.Unlock
 }
@@ -65,7 +90,7 @@ func newReferrersLayer(next http.Handler, root string, pageSize int) (http.Handl
 	if pageSize <= 0 {
 		pageSize = 1000
 	}
-	return &referrersLayer{next: next, dir: dir, pageSize: pageSize}, nil
+	return &referrersLayer{next: next, root: root, dir: dir, pageSize: pageSize}, nil
 }
 
 func (l *referrersLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +101,7 @@ func (l *referrersLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m := manifestPath.FindStringSubmatch(r.URL.Path); m != nil {
 		switch r.Method {
 		case http.MethodPut:
-			l.put(w, r, m[1])
+			l.put(w, r, m[1], m[2])
 			return
 		case http.MethodDelete:
 			l.delete(w, r, m[1], m[2])
@@ -126,12 +151,19 @@ func (l *referrersLayer) list(w http.ResponseWriter, r *http.Request, repo, ref 
 		}
 		refs = refs[i:]
 	}
-	if len(refs) > size {
+	cut := min(len(refs), size)
+	for i, total := 0, 0; i < cut; i++ {
+		b, _ := json.Marshal(refs[i])
+		if total += len(b) + 1; total > maxPageBytes && i > 0 {
+			cut = i
+		}
+	}
+	if len(refs) > cut {
 		q := r.URL.Query()
-		q.Set("last", refs[size-1].Digest.String())
+		q.Set("last", refs[cut-1].Digest.String())
 		q.Set("n", strconv.Itoa(size))
 		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
-		refs = refs[:size]
+		refs = refs[:cut]
 	}
 	if refs == nil {
 		refs = []ocispec.Descriptor{}
@@ -155,7 +187,7 @@ func (l *referrersLayer) list(w http.ResponseWriter, r *http.Request, repo, ref 
 
 // put forwards a manifest PUT and, when it succeeded and the manifest has
 // a subject, records the referrer and answers with OCI-Subject.
-func (l *referrersLayer) put(w http.ResponseWriter, r *http.Request, repo string) {
+func (l *referrersLayer) put(w http.ResponseWriter, r *http.Request, repo, ref string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestBytes+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", err.Error())
@@ -167,6 +199,11 @@ func (l *referrersLayer) put(w http.ResponseWriter, r *http.Request, repo string
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
+	key := ref
+	if _, err := digest.Parse(ref); err != nil {
+		key = digest.FromBytes(body).String()
+	}
+	defer lockStripe(&l.manifests, repo, key)()
 	rec := httptest.NewRecorder()
 	l.next.ServeHTTP(rec, r)
 	var subject *ocispec.Descriptor
@@ -193,6 +230,7 @@ func (l *referrersLayer) put(w http.ResponseWriter, r *http.Request, repo string
 // delete forwards a manifest DELETE and drops a deleted referrer from its
 // subject's list.
 func (l *referrersLayer) delete(w http.ResponseWriter, r *http.Request, repo, ref string) {
+	defer lockStripe(&l.manifests, repo, ref)()
 	rec := httptest.NewRecorder()
 	l.next.ServeHTTP(rec, r)
 	if rec.Code == http.StatusAccepted {
@@ -236,11 +274,37 @@ func referrerOf(body []byte, contentType, dgst string) (ocispec.Descriptor, ocis
 	if parsed, err := digest.Parse(dgst); err == nil && parsed.Algorithm() != d.Algorithm() {
 		d = parsed.Algorithm().FromBytes(body)
 	}
-	desc := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body)), ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+	desc := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body)), ArtifactType: m.ArtifactType, Annotations: boundAnnotations(m.Annotations)}
 	if desc.ArtifactType == "" && mt == ocispec.MediaTypeImageManifest && m.Config != nil {
 		desc.ArtifactType = m.Config.MediaType
 	}
 	return desc, *m.Subject, true
+}
+
+// boundAnnotations keeps, in key order, the annotations that fit in
+// maxAnnotationBytes, and marks the result when any were left out.
+func boundAnnotations(a map[string]string) map[string]string {
+	total := 0
+	for k, v := range a {
+		total += len(k) + len(v)
+	}
+	if total <= maxAnnotationBytes {
+		return a
+	}
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := map[string]string{AnnotationTruncated: "true"}
+	used := len(AnnotationTruncated) + len("true")
+	for _, k := range keys {
+		if n := len(k) + len(a[k]); used+n <= maxAnnotationBytes {
+			out[k] = a[k]
+			used += n
+		}
+	}
+	return out
 }
 
 func (l *referrersLayer) indexPath(repo string, subject digest.Digest) string {
@@ -251,9 +315,39 @@ func (l *referrersLayer) reversePath(repo string, referrer digest.Digest) string
 	return filepath.Join(l.dir, filepath.FromSlash(repo), "_referrers", referrer.Algorithm().String(), referrer.Encoded())
 }
 
+// load reads a subject's index and repairs it: an entry whose manifest
+// is gone from storage (deleted behind the layer's back, or an index
+// written before a crash) is dropped and the index rewritten.
 func (l *referrersLayer) load(repo string, subject digest.Digest) ([]ocispec.Descriptor, error) {
 	defer l.lock(repo, subject)()
-	return l.read(l.indexPath(repo, subject))
+	path := l.indexPath(repo, subject)
+	refs, err := l.read(path)
+	if err != nil {
+		return nil, err
+	}
+	kept := slices.DeleteFunc(slices.Clone(refs), func(x ocispec.Descriptor) bool { return !l.stored(repo, x.Digest) })
+	if len(kept) == len(refs) {
+		return refs, nil
+	}
+	if err := l.write(path, kept); err != nil {
+		return nil, err
+	}
+	for _, x := range refs {
+		if !slices.ContainsFunc(kept, func(k ocispec.Descriptor) bool { return k.Digest == x.Digest }) {
+			os.Remove(l.reversePath(repo, x.Digest))
+		}
+	}
+	return kept, nil
+}
+
+// stored reports whether the repository holds the manifest: its revision
+// link in distribution's filesystem layout (stable since distribution 2.0;
+// a stat per entry, where a HEAD through distribution reads two files and
+// a blob's metadata). An error other than "not there" counts as stored:
+// the index is repaired only on certain loss.
+func (l *referrersLayer) stored(repo string, d digest.Digest) bool {
+	_, err := os.Stat(filepath.Join(l.root, "docker", "registry", "v2", "repositories", filepath.FromSlash(repo), "_manifests", "revisions", d.Algorithm().String(), d.Encoded(), "link"))
+	return !os.IsNotExist(err)
 }
 
 func (l *referrersLayer) read(path string) ([]ocispec.Descriptor, error) {
