@@ -21,4 +21,6 @@ var (
 	// ErrCrossOrigin: a referrers page's Link names another scheme, host
 	// or port.
 	ErrCrossOrigin = errors.New("cross-origin referrers page link")
+	// ErrExists: a file the command would write is already there.
+	ErrExists = errors.New("already exists")
 )

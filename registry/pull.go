@@ -20,6 +20,9 @@ import (
 type PullOptions struct {
 	// MaxBlobBytes bounds each blob; 0 means DefaultMaxBlobBytes.
 	MaxBlobBytes int64
+	// Force replaces files that already exist in the directory; without
+	// it a pull that would overwrite one fails before writing anything.
+	Force bool
 }
 
 // PulledFile is one layer written to disk.
@@ -38,8 +41,9 @@ type Pulled struct {
 // and size, and writes the layers into dir (named by their
 // org.opencontainers.image.title, else by digest). Everything is written
 // to a temporary directory first and moved into dir only when all of it
-// verified, so a failure leaves nothing behind.
-func Pull(ctx context.Context, t *Target, dgst digest.Digest, dir string, opts PullOptions) (*Pulled, error) {
+// verified and no file in dir would be overwritten (unless Force), so a
+// failure leaves nothing behind: not a file, not a directory it created.
+func Pull(ctx context.Context, t *Target, dgst digest.Digest, dir string, opts PullOptions) (_ *Pulled, err error) {
 	maxBlob := opts.MaxBlobBytes
 	if maxBlob <= 0 {
 		maxBlob = DefaultMaxBlobBytes
@@ -62,9 +66,15 @@ func Pull(ctx context.Context, t *Target, dgst digest.Digest, dir string, opts P
 	if err := json.Unmarshal(mb, &m); err != nil {
 		return nil, fmt.Errorf("%s: manifest %s: %v", t.Ref, dgst, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	created, err := mkdirAll(dir)
+	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil && created != "" {
+			os.RemoveAll(created)
+		}
+	}()
 	tmp, err := os.MkdirTemp(dir, ".pull-")
 	if err != nil {
 		return nil, err
@@ -89,12 +99,72 @@ func Pull(ctx context.Context, t *Target, dgst digest.Digest, dir string, opts P
 		}
 		res.Files = append(res.Files, PulledFile{Path: filepath.Join(dir, name), Descriptor: l})
 	}
-	for _, f := range res.Files {
-		if err := os.Rename(filepath.Join(tmp, filepath.Base(f.Path)), f.Path); err != nil {
-			return nil, err
-		}
+	if err := moveIn(tmp, res.Files, opts.Force); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Ref, err)
 	}
 	return res, nil
+}
+
+// mkdirAll is os.MkdirAll that returns the topmost directory it created
+// ("" when dir existed), for removal if what follows fails.
+func mkdirAll(dir string) (string, error) {
+	top := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		} else if !os.IsNotExist(err) {
+			return "", err
+		}
+		top = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return top, os.MkdirAll(dir, 0o755)
+}
+
+// moveIn moves the verified files from tmp into place: first it checks
+// that none would replace a directory or (without force) a file, then it
+// moves them, putting everything back if a move fails.
+func moveIn(tmp string, files []PulledFile, force bool) error {
+	existed := make([]bool, len(files))
+	for i, f := range files {
+		st, err := os.Lstat(f.Path)
+		switch {
+		case os.IsNotExist(err):
+		case err != nil:
+			return err
+		case st.IsDir():
+			return fmt.Errorf("%s is a directory: %w", f.Path, ErrExists)
+		case !force:
+			return fmt.Errorf("%s: %w (--force replaces it)", f.Path, ErrExists)
+		default:
+			existed[i] = true
+		}
+	}
+	backup := func(i int) string { return filepath.Join(tmp, fmt.Sprintf(".old-%d", i)) }
+	for i, f := range files {
+		err := error(nil)
+		if existed[i] {
+			err = os.Rename(f.Path, backup(i))
+		}
+		if err == nil {
+			if err = os.Rename(filepath.Join(tmp, filepath.Base(f.Path)), f.Path); err != nil && existed[i] {
+				os.Rename(backup(i), f.Path)
+			}
+		}
+		if err != nil {
+			for j := i - 1; j >= 0; j-- {
+				if existed[j] {
+					os.Rename(backup(j), files[j].Path)
+				} else {
+					os.Remove(files[j].Path)
+				}
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // safeName is the file name of a layer: its title if it is a plain file

@@ -17,10 +17,16 @@ func newPullCmd(s *streams) *cobra.Command {
 		tf      targetFlags
 		dir     string
 		maxBlob int64
+		force   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "pull REF@sha256:… -o DIR",
 		Short: "Fetch an artifact by digest and write its files, every digest checked",
+		Long: `Fetch an artifact by digest and write its layers into DIR (named by their
+org.opencontainers.image.title, else by digest), every digest and size checked.
+Nothing is written until all of it verified; a file already in DIR is not
+replaced without --force, and a failed pull leaves DIR as it was (a DIR it
+would have created is not created).`,
 		Example: `  stella-oras pull --plain-http localhost:5000/app@sha256:… -o ./evidence
   stella-oras pull oci:./layout@sha256:… -o out --max-blob-bytes 104857600`,
 		Args: cobra.ExactArgs(1),
@@ -40,7 +46,7 @@ func newPullCmd(s *streams) *cobra.Command {
 			if t.Ref.Digest == "" {
 				return usagef("%s: pull needs a digest (@sha256:…)", args[0])
 			}
-			p, err := registry.Pull(ctx, t, t.Ref.Digest, dir, registry.PullOptions{MaxBlobBytes: maxBlob})
+			p, err := registry.Pull(ctx, t, t.Ref.Digest, dir, registry.PullOptions{MaxBlobBytes: maxBlob, Force: force})
 			if err != nil {
 				return err
 			}
@@ -55,6 +61,7 @@ func newPullCmd(s *streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "out", "o", "", "directory to write the files into")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace files that already exist in DIR (without it the pull fails before writing)")
 	cmd.Flags().Int64Var(&maxBlob, "max-blob-bytes", registry.DefaultMaxBlobBytes, "refuse blobs larger than this")
 	tf.register(cmd)
 	out.register(cmd)

@@ -1,0 +1,88 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/internal/regtest"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// TestPullChangesNothingOnFailure (#11 item 8): a pull that fails leaves
+// the disk as it was: no file of it moved in, no -o directory created; an
+// existing file is not overwritten unless Force.
+func TestPullChangesNothingOnFailure(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Referrers)
+	tg := openRemote(t, host)
+	a, err := registry.PushArtifact(ctx, tg, registry.ArtifactOptions{
+		ArtifactType: "application/vnd.example",
+		Layers: []registry.Layer{
+			registry.NewLayer("text/plain", []byte("first"), "a.txt"),
+			registry.NewLayer("text/plain", []byte("second"), "b.txt"),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// b.txt exists as a directory: nothing is moved in, not even a.txt.
+	out := t.TempDir()
+	if err := os.Mkdir(filepath.Join(out, "b.txt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Pull(ctx, tg, a.Digest, out, registry.PullOptions{}); err == nil {
+		t.Fatal("pull over a directory succeeded")
+	}
+	if es, _ := os.ReadDir(out); len(es) != 1 || es[0].Name() != "b.txt" {
+		t.Errorf("after a failed pull the directory holds %v", names(es))
+	}
+
+	// An existing file is refused without Force, replaced with it.
+	out = t.TempDir()
+	old := filepath.Join(out, "a.txt")
+	os.WriteFile(old, []byte("mine"), 0o644)
+	if _, err := registry.Pull(ctx, tg, a.Digest, out, registry.PullOptions{}); !errors.Is(err, registry.ErrExists) {
+		t.Errorf("pull over an existing file = %v, want ErrExists", err)
+	}
+	if b, _ := os.ReadFile(old); string(b) != "mine" {
+		t.Errorf("existing file became %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "b.txt")); !os.IsNotExist(err) {
+		t.Error("a refused pull wrote b.txt")
+	}
+	if _, err := registry.Pull(ctx, tg, a.Digest, out, registry.PullOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(old); string(b) != "first" {
+		t.Errorf("forced pull left %q", b)
+	}
+
+	// A failing pull into a directory that does not exist creates none of
+	// its path.
+	base := t.TempDir()
+	missing := filepath.Join(base, "x", "y")
+	if _, err := registry.Pull(ctx, tg, a.Digest, missing, registry.PullOptions{MaxBlobBytes: 2}); !errors.Is(err, registry.ErrTooLarge) {
+		t.Errorf("pull over the blob limit = %v", err)
+	}
+	if es, _ := os.ReadDir(base); len(es) != 0 {
+		t.Errorf("a failed pull created %v", names(es))
+	}
+	if _, err := registry.Pull(ctx, tg, a.Digest, missing, registry.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(missing, "b.txt")); string(b) != "second" {
+		t.Errorf("pull into a new directory: %q", b)
+	}
+}
+
+func names(es []os.DirEntry) []string {
+	var n []string
+	for _, e := range es {
+		n = append(n, e.Name())
+	}
+	return n
+}
