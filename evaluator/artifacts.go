@@ -78,7 +78,7 @@ func PushFeed(ctx context.Context, snap *feed.Snapshot, ref string, o PushFeedOp
 	if err != nil {
 		return nil, err
 	}
-	defer t.Close()
+	defer t.Discard()
 	layers := []registry.Layer{registry.NewLayer(artifacts.MediaTypeFeedIndex, snap.Index(), "feed-index.json")}
 	var total int64 = int64(len(snap.Index()))
 	for i, g := range snap.Groups() {
@@ -224,7 +224,7 @@ func PushPolicy(ctx context.Context, p *policy.Policy, ref string, o PushPolicyO
 	if err != nil {
 		return nil, err
 	}
-	defer t.Close()
+	defer t.Discard()
 	tag := o.Tag
 	switch {
 	case tag == "" && t.Ref.Tag != "":

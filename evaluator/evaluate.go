@@ -164,7 +164,7 @@ func evaluateImage(ctx context.Context, image string, o EvaluateOptions, ids inp
 	if err != nil {
 		return nil, err
 	}
-	defer t.Close()
+	defer t.Discard()
 	root, err := resolve(ctx, t)
 	if err != nil {
 		return nil, err

@@ -132,6 +132,11 @@ func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.De
 	if o.ArtifactType == "" {
 		return ocispec.Descriptor{}, errors.New("push: an artifact type is required")
 	}
+	if o.Subject != nil && t.Remote != nil {
+		if err := checkFallbackTag(ctx, t, *o.Subject); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
 	m := ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
 		MediaType:    ocispec.MediaTypeImageManifest,
@@ -187,6 +192,32 @@ func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.De
 		}
 	}
 	return mdesc, nil
+}
+
+// checkFallbackTag refuses, before anything is written, a push with a
+// subject whose referrers tag (sha256-<hex>) exists and is not an index of
+// referrers, e.g. the subject itself (GitLab, oras-go#1396). On a registry
+// without the referrers API oras-go would replace that tag with a new
+// index during the manifest push, destroying what it named. One HEAD,
+// skipped once the registry is known to have the referrers API.
+func checkFallbackTag(ctx context.Context, t *Target, subject ocispec.Descriptor) error {
+	t.capMu.Lock()
+	known := t.probed && t.hasAPI
+	t.capMu.Unlock()
+	if known {
+		return nil
+	}
+	tag := fallbackTag(subject.Digest)
+	d, err := t.Remote.Resolve(ctx, tag)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
+	case d.MediaType == ocispec.MediaTypeImageIndex && d.Digest != subject.Digest:
+		return nil
+	}
+	return fmt.Errorf("%w %s on %s: it resolves to %s %s, not an index of referrers; refusing to attach, which would replace it (nothing was written)", ErrFallbackIndex, tag, t.Ref, d.MediaType, d.Digest)
 }
 
 // pushManifest pushes a manifest. On a registry it is always pushed (it is

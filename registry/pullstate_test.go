@@ -86,3 +86,45 @@ func names(es []os.DirEntry) []string {
 	}
 	return n
 }
+
+// TestArchiveDiscard (#11 item 8): what a failed command wrote into an OCI
+// layout tar is dropped (the tar keeps its bytes); Close after Discard,
+// and a second Close, do nothing. Commands defer Discard and Close only
+// on success; before, they deferred Close, which repacked the tar with the
+// failed command's blobs.
+func TestArchiveDiscard(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "img.tar")
+	ref, _ := registry.ParseReference("oci-archive:" + p)
+	tg, err := registry.Open(ctx, ref, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := regtest.PushImage(t, tg.Store, "v1")
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, _ = registry.Open(ctx, ref, registry.Options{})
+	if _, err := registry.Attach(ctx, tg, img, []byte(`{"bomFormat":"CycloneDX"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+		t.Fatal(err)
+	}
+	tg.Discard()
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(p); string(after) != string(before) {
+		t.Error("a discarded attach changed the tar")
+	}
+	tg, _ = registry.Open(ctx, ref, registry.Options{})
+	defer tg.Discard()
+	if refs, err := registry.Referrers(ctx, tg, img, ""); err != nil || len(refs) != 0 {
+		t.Errorf("after Discard the tar lists %d referrers (%v)", len(refs), err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/stella-ops/stella-oras/internal/regtest"
@@ -183,6 +184,20 @@ func TestFallbackTagIsSubject(t *testing.T) {
 	}
 	if _, err := registry.Referrers(ctx, open(), img, ""); !errors.Is(err, registry.ErrFallbackIndex) {
 		t.Errorf("Referrers = %v, want ErrFallbackIndex", err)
+	}
+	// Attach refuses before it writes anything (#11 item 8): the tag still
+	// names the subject, and the referrer's blob was not uploaded. Before
+	// the fix oras-go replaced the tag with an index, then attach failed.
+	sbom := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","serialNumber":"urn:gl"}`)
+	if _, err := registry.Attach(ctx, open(), img, sbom, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); !errors.Is(err, registry.ErrFallbackIndex) {
+		t.Errorf("Attach = %v, want ErrFallbackIndex", err)
+	}
+	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+	if d, err := tg.Store.Resolve(ctx, tag); err != nil || d.Digest != img.Digest {
+		t.Errorf("after a refused attach the tag %s resolves to %v (%v), want the subject", tag, d.Digest, err)
+	}
+	if ok, _ := tg.Store.Exists(ctx, content.NewDescriptorFromBytes(sbomType, sbom)); ok {
+		t.Error("a refused attach uploaded its blob")
 	}
 }
 

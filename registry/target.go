@@ -197,17 +197,31 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 	return nil, fmt.Errorf("%w: unknown kind %q", ErrReference, ref.Kind)
 }
 
-// Close repacks a written OCI layout tar (atomically) and removes
-// temporary files.
+// Close commits: it repacks a written OCI layout tar (atomically) and
+// removes temporary files. Later calls, and Discard after it, do nothing.
 func (t *Target) Close() error {
 	if t.tmpDir == "" {
 		return nil
 	}
-	defer os.RemoveAll(t.tmpDir)
+	tmp := t.tmpDir
+	t.tmpDir = ""
+	defer os.RemoveAll(tmp)
 	if md, ok := t.Store.(*markDirty); ok && md.wrote.Load() {
-		return writeTar(t.tmpDir, t.archive)
+		return writeTar(tmp, t.archive)
 	}
 	return nil
+}
+
+// Discard drops what was written to an OCI layout tar since it was opened
+// (the tar is left as it was) and removes temporary files: what a command
+// that failed defers. After Close it does nothing. Registries and OCI
+// layouts are written in place (children first, so a failed command leaves
+// at most unreferenced blobs, never a manifest missing its blobs).
+func (t *Target) Discard() {
+	if t.tmpDir != "" {
+		os.RemoveAll(t.tmpDir)
+		t.tmpDir = ""
+	}
 }
 
 // markDirty notes whether anything was pushed or tagged (blobs are pushed

@@ -77,7 +77,7 @@ unless --type says it.`,
 			if err != nil {
 				return err
 			}
-			defer t.Close()
+			defer t.Discard()
 			subj, err := subjectDescriptor(ctx, t, resolve)
 			if err != nil {
 				return err

@@ -64,7 +64,7 @@ transparency-log entry.`,
 			if err != nil {
 				return err
 			}
-			defer t.Close()
+			defer t.Discard()
 			subj, err := subjectDescriptor(ctx, t, false)
 			if err != nil {
 				return err

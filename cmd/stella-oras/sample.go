@@ -28,7 +28,7 @@ func newSampleImageCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer t.Close()
+			defer t.Discard()
 			d, err := registry.PushSampleImage(cmd.Context(), t, text)
 			if err != nil {
 				return err
