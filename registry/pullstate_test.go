@@ -1,11 +1,24 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/stella-ops/stella-oras/evaluator"
 
 	"github.com/stella-ops/stella-oras/internal/regtest"
 	"github.com/stella-ops/stella-oras/registry"
@@ -128,3 +141,97 @@ func TestArchiveDiscard(t *testing.T) {
 		t.Errorf("after Discard the tar lists %d referrers (%v)", len(refs), err)
 	}
 }
+
+// TestPullCutShortIsNotAMismatch (#11 item 12): a connection dropped in
+// the middle of a blob, or a pull cancelled (Ctrl-C), is a failure to run
+// (exit 1), not content that does not match its digest (exit 4). (A fake:
+// a proxy in front of the real registry that cuts or stalls blob bodies.)
+func TestPullCutShortIsNotAMismatch(t *testing.T) {
+	ctx := context.Background()
+	backend := regtest.Start(t, regtest.Referrers)
+	tg := openRemote(t, backend)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	a, err := registry.PushArtifact(ctx, tg, registry.ArtifactOptions{ArtifactType: "application/vnd.example", Layers: []registry.Layer{registry.NewLayer("text/plain", big, "big.txt")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode atomic.Value // "cut" or "stall"
+	release := make(chan struct{})
+	defer close(release)
+	u, _ := url.Parse("http://" + backend)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(r *http.Response) error {
+		if !strings.Contains(r.Request.URL.Path, "/blobs/sha256:") || r.Request.Method != http.MethodGet {
+			return nil
+		}
+		half := io.LimitReader(r.Body, r.ContentLength/2)
+		switch mode.Load() {
+		case "cut":
+			r.Body = io.NopCloser(io.MultiReader(half, errReader{io.ErrUnexpectedEOF}))
+		case "stall":
+			r.Body = io.NopCloser(io.MultiReader(half, blockReader(release)))
+		}
+		return nil
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close) // after the deferred release of stalled bodies
+	proxied := openRemote(t, strings.TrimPrefix(srv.URL, "http://"))
+
+	mode.Store("cut")
+	_, err = registry.Pull(ctx, proxied, a.Digest, t.TempDir(), registry.PullOptions{})
+	if err == nil || errors.Is(err, registry.ErrDigestMismatch) || evaluator.Class(err) != evaluator.ErrCouldNotRun {
+		t.Errorf("dropped connection: %v (class %v), want a could-not-run error", err, evaluator.Class(err))
+	}
+
+	mode.Store("stall")
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err = registry.Pull(cctx, proxied, a.Digest, t.TempDir(), registry.PullOptions{})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, registry.ErrDigestMismatch) || evaluator.Class(err) != evaluator.ErrCouldNotRun {
+		t.Errorf("cancelled pull: %v (class %v), want the cancellation, could not run", err, evaluator.Class(err))
+	}
+}
+
+// TestPullStalled (#11 item 12): a registry that stops sending in the
+// middle of a blob is cut off after the idle timeout with an error that
+// says so, and a large blob is not bounded by a total time. (A fake: a
+// proxy that stalls blob bodies halfway.)
+func TestPullStalled(t *testing.T) {
+	ctx := context.Background()
+	backend := regtest.Start(t, regtest.Referrers)
+	tg := openRemote(t, backend)
+	a, err := registry.PushArtifact(ctx, tg, registry.ArtifactOptions{ArtifactType: "application/vnd.example", Layers: []registry.Layer{registry.NewLayer("text/plain", bytes.Repeat([]byte("x"), 1<<20), "big.txt")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	u, _ := url.Parse("http://" + backend)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(r *http.Response) error {
+		if strings.Contains(r.Request.URL.Path, "/blobs/sha256:") && r.Request.Method == http.MethodGet {
+			r.Body = io.NopCloser(io.MultiReader(io.LimitReader(r.Body, r.ContentLength/2), blockReader(release)))
+		}
+		return nil
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	ref, _ := registry.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/app")
+	proxied, err := registry.Open(ctx, ref, registry.Options{PlainHTTP: true, Credentials: credentials.NewMemoryStore(), IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	_, err = registry.Pull(ctx, proxied, a.Digest, t.TempDir(), registry.PullOptions{})
+	if !errors.Is(err, registry.ErrStalled) || evaluator.Class(err) != evaluator.ErrCouldNotRun {
+		t.Errorf("stalled pull after %s: %v, want ErrStalled", time.Since(t0), err)
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+type blockReader chan struct{}
+
+func (b blockReader) Read([]byte) (int, error) { <-b; return 0, io.EOF }

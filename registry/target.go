@@ -55,6 +55,11 @@ type Options struct {
 	MaxReferrerPages int
 	// CredentialSource describes Credentials in error messages.
 	CredentialSource string
+	// IdleTimeout ends a request that sends or receives nothing for this
+	// long (no response headers, no body bytes); 0 means
+	// DefaultIdleTimeout. There is no bound on a request's total time, so
+	// blobs of any size can be moved over slow links.
+	IdleTimeout time.Duration
 	// Retry, when set, replaces the default backoff policy (tests).
 	Retry retry.Policy
 	// ReadOnly: the command only reads, so a layout or layout tar that
@@ -259,7 +264,12 @@ func httpClient(opts Options) (*auth.Client, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tlsConf
-	rt := retry.NewTransport(base)
+	idle := opts.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	base.ResponseHeaderTimeout = idle
+	rt := retry.NewTransport(&idleTransport{next: base, idle: idle})
 	if opts.Retry != nil {
 		rt.Policy = func() retry.Policy { return opts.Retry }
 	}
@@ -276,7 +286,7 @@ func httpClient(opts Options) (*auth.Client, error) {
 		ua = "stella-oras"
 	}
 	c := &auth.Client{
-		Client:     &http.Client{Transport: rt, Timeout: 5 * time.Minute},
+		Client:     &http.Client{Transport: rt},
 		Cache:      auth.NewCache(),
 		Credential: credentials.Credential(store),
 		Header:     http.Header{"User-Agent": {ua}},
