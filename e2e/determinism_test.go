@@ -2,17 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stella-ops/stella-oras/internal/testutil"
 )
 
@@ -50,32 +52,64 @@ func cases(t *testing.T) []evalCase {
 	return cs
 }
 
+// evalOutput is what one eval run wrote: the verdict and scan manifest
+// bytes, and its --output json report (digests, findings, inputs) without
+// the paths it was given.
+type evalOutput struct {
+	verdict, manifest []byte
+	report            map[string]any
+}
+
 // runEval runs a binary and returns the verdict bytes it wrote.
 func runEval(t *testing.T, binary string, env []string, sbom, feed string) []byte {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "verdict.json")
-	args := []string{"eval", "--sbom", sbom, "--feed", feed, "-o", out}
-	if emu := emulator[binary]; emu != "" {
-		args = append([]string{binary}, args...)
-		binary = emu
+	return runEvalAll(t, binary, env, sbom, feed).verdict
+}
+
+// runEvalAll runs a binary (under its emulator, if it has one) and returns
+// everything it wrote.
+func runEvalAll(t *testing.T, binary string, env []string, sbom, feed string) evalOutput {
+	t.Helper()
+	dir := t.TempDir()
+	out, man := filepath.Join(dir, "verdict.json"), filepath.Join(dir, "manifest.json")
+	e := emulator[binary]
+	path := func(p string) string { return p }
+	if e != nil && e.path != nil {
+		path = e.path
 	}
-	cmd := exec.Command(binary, args...)
+	args := []string{"eval", "--sbom", path(sbom), "--feed", path(feed), "-o", path(out), "--manifest-out", path(man), "--output", "json"}
+	prog := binary
+	if e != nil {
+		args = slices.Concat(e.argv[1:], []string{binary}, args)
+		prog = e.argv[0]
+	}
+	cmd := exec.Command(prog, args...)
 	cmd.Env = append(os.Environ(), env...)
-	if emulator[args[0]] != "" || binary == emulator[args[0]] {
-		// Go's asynchronous preemption signals crash under qemu-user.
-		cmd.Env = append(cmd.Env, "GODEBUG=asyncpreemptoff=1")
+	if e != nil {
+		cmd.Env = append(cmd.Env, e.env...)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 3) {
 		t.Fatalf("%s %v: %v: %s", binary, env, err, stderr.String())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
+	var o evalOutput
+	if o.verdict, err = os.ReadFile(out); err != nil {
 		t.Fatal(err)
 	}
-	return b
+	if o.manifest, err = os.ReadFile(man); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&stdout)
+	dec.UseNumber()
+	if err := dec.Decode(&o.report); err != nil {
+		t.Fatalf("%s: --output json: %v: %q", binary, err, stdout.Bytes())
+	}
+	// The paths are the ones this run was given (Z:\... under wine).
+	delete(o.report, "verdict_path")
+	delete(o.report, "manifest_path")
+	return o
 }
 
 // TestChaos: GOMAXPROCS, TZ, LANG and input order never change the bytes.
@@ -114,58 +148,63 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-// emulator maps a binary to the program that runs it, when it cannot run
-// natively.
-var emulator = map[string]string{}
-
-// TestCrossBuild: a GOARCH=386 build and a -race build write the same bytes
-// as the native build.
+// TestCrossBuild: builds for other platforms (386, arm64, Windows) and a
+// -race build write the native build's verdict and scan manifest bytes and
+// report the same digests, on the project's fixtures and the corpus. A
+// build this machine cannot run natively runs under an emulator
+// (qemu-user, Wine; xplat_test.go); with CI=true a missing one fails the
+// test, elsewhere that variant is skipped with the reason.
 func TestCrossBuild(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds two more binaries; skipped with -short")
+		t.Skip("builds four more binaries; skipped with -short")
 	}
 	dir := t.TempDir()
-	variants := map[string]func() error{
-		"386":  func() error { return build(dir, "386", []string{"GOARCH=386", "CGO_ENABLED=0"}) },
-		"race": func() error { return build(dir, "race", []string{"CGO_ENABLED=1"}, "-race") },
-	}
-	names := []string{"386", "race"}
-	for _, n := range names {
-		if n == "race" && runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
-			t.Logf("no race detector on %s", runtime.GOARCH)
+	var names []string
+	for _, v := range variants() {
+		if v.skip != "" {
+			t.Logf("%s build: skipped: %s", v.name, v.skip)
 			continue
 		}
-		if err := variants[n](); err != nil {
+		if err := build(dir, v.name, v.env, v.flags...); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// Kernels without 32-bit support (some sandboxes) cannot exec a 386
-	// binary; qemu-user (installed by .ci/run) runs it instead.
-	probe := exec.Command(bin["386"], "version")
-	if err := probe.Run(); err != nil {
-		q, lerr := exec.LookPath("qemu-i386")
-		if lerr != nil {
+		how, err := v.setup(t, bin[v.name])
+		if err != nil {
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("cannot run the 386 build (%v) and qemu-i386 is not installed", err)
+				t.Fatalf("%s build: %v", v.name, err)
 			}
-			t.Logf("skipping the 386 comparison: cannot run it (%v) and qemu-i386 is not installed", err)
-			delete(bin, "386")
-		} else {
-			emulator[bin["386"]] = q
-			t.Logf("running the 386 build under %s (this kernel cannot exec it: %v)", q, err)
+			t.Logf("%s build: skipped: %v", v.name, err)
+			continue
 		}
+		t.Logf("%s build: %s", v.name, how)
+		names = append(names, v.name)
 	}
 	for _, c := range cases(t) {
-		want := runEval(t, bin["native"], nil, c.sbom, c.feed)
+		want := runEvalAll(t, bin["native"], nil, c.sbom, c.feed)
+		if got, d := want.report["verdict_digest"], digest(want.verdict); got != d {
+			t.Errorf("%s: the native build reports verdict_digest %v, want its verdict's %s", c.name, got, d)
+		}
+		if got, d := want.report["manifest_digest"], digest(want.manifest); got != d {
+			t.Errorf("%s: the native build reports manifest_digest %v, want its scan manifest's %s", c.name, got, d)
+		}
 		for _, n := range names {
-			if bin[n] == "" {
-				continue
+			got := runEvalAll(t, bin[n], nil, c.sbom, c.feed)
+			if !bytes.Equal(got.verdict, want.verdict) {
+				t.Errorf("%s: the %s build wrote different verdict bytes: %s, want %s", c.name, n, digest(got.verdict), digest(want.verdict))
 			}
-			if got := runEval(t, bin[n], nil, c.sbom, c.feed); !bytes.Equal(got, want) {
-				t.Errorf("%s: the %s build wrote different verdict bytes", c.name, n)
+			if !bytes.Equal(got.manifest, want.manifest) {
+				t.Errorf("%s: the %s build wrote a different scan manifest: %s, want %s", c.name, n, digest(got.manifest), digest(want.manifest))
+			}
+			if d := cmp.Diff(want.report, got.report); d != "" {
+				t.Errorf("%s: the %s build reported different digests or results (-native +%s):\n%s", c.name, n, n, d)
 			}
 		}
 	}
+}
+
+// digest is the OCI digest of b.
+func digest(b []byte) string {
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(b))
 }
 
 // shuffleFile rewrites a JSON SBOM with the order of every unordered list

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stella-ops/stella-oras/internal/testutil"
@@ -43,6 +44,9 @@ func TestMain(m *testing.M) {
 // build compiles cmd/stella-oras into dir/name with extra env and flags.
 func build(dir, name string, env []string, flags ...string) error {
 	out := filepath.Join(dir, name, "stella-oras")
+	if slices.Contains(env, "GOOS=windows") {
+		out += ".exe"
+	}
 	args := append([]string{"build", "-o", out}, flags...)
 	args = append(args, "./cmd/stella-oras")
 	cmd := exec.Command("go", args...)
