@@ -19,7 +19,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/youmark/pkcs8"
 
-	"github.com/stella-ops/stella-oras/verify"
+	"github.com/stella-ops/stella-oras/internal/keyid"
 )
 
 // Sentinel errors for keys.
@@ -90,7 +90,7 @@ func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
 // KeyID is the SHA-256 of the public key's PKIX DER, in hex (the same ID
 // verify reports for a signer).
 func KeyID(pub crypto.PublicKey) (string, error) {
-	id, err := verify.KeyID(pub)
+	id, err := keyid.Of(pub)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrKey, err)
 	}

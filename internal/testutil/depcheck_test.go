@@ -40,3 +40,13 @@ func TestDepcheck(t *testing.T) {
 		}
 	}
 }
+
+// TestLayers: the signing side does not depend on the checking side
+// (DESIGN.md: verify checks what bundle makes, so bundle sits below it).
+func TestLayers(t *testing.T) {
+	for _, dep := range goList(t, "-deps", "./bundle") {
+		if dep == "github.com/stella-ops/stella-oras/verify" {
+			t.Errorf("./bundle depends on %s", dep)
+		}
+	}
+}
