@@ -264,13 +264,17 @@ func TestEvaluateImageOrderFree(t *testing.T) {
 }
 
 // TestEvaluateImageInput: a policy that cannot be met or checked is an
-// input error, not a verification failure.
+// input error, not a verification failure: a threshold above the number
+// of distinct keys (a key listed twice counts once), a key that does not
+// parse.
 func TestEvaluateImageInput(t *testing.T) {
 	k1, k2 := newTestKey(t, "ecdsa-p256"), newTestKey(t, "ecdsa-p256")
 	s1 := []Candidate{{Name: "b1", Data: k1.sign(t, imageA, bundle.PredicateVerdict, `{}`)}}
 	for name, p := range map[string]ImagePolicy{
-		"no key":                   {ImageDigest: imageA},
-		"threshold above the keys": {ImageDigest: imageA, Keys: pems(k1, k2), Threshold: 3},
+		"no key":                    {ImageDigest: imageA},
+		"threshold above the keys":  {ImageDigest: imageA, Keys: pems(k1, k2), Threshold: 3},
+		"the same key listed twice": {ImageDigest: imageA, Keys: pems(k1, k1), Threshold: 2},
+		"a key that does not parse": {ImageDigest: imageA, Keys: [][]byte{k1.pem, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")}},
 	} {
 		if rep, err := EvaluateImage(s1, p); !errors.Is(err, ErrInput) {
 			t.Errorf("%s: EvaluateImage() = %+v, %v, want ErrInput", name, rep, err)
@@ -332,5 +336,15 @@ func TestRevocationListRevokes(t *testing.T) {
 	}
 	if rep.Satisfied || !slices.Equal(rep.Signers, []string{k1.id}) {
 		t.Errorf("after revoking k2: EvaluateImage() = satisfied %v, signers %v, want unsatisfied with k1 alone", rep.Satisfied, rep.Signers)
+	}
+}
+
+// TestEvaluateImageDuplicateKey: a key listed twice is one key, for
+// verification as for the threshold.
+func TestEvaluateImageDuplicateKey(t *testing.T) {
+	k1 := newTestKey(t, "ecdsa-p256")
+	rep, err := EvaluateImage([]Candidate{{Name: "b1", Data: k1.sign(t, imageA, bundle.PredicateVerdict, `{}`)}}, ImagePolicy{ImageDigest: imageA, Keys: pems(k1, k1)})
+	if err != nil || !rep.Satisfied || !slices.Equal(rep.Signers, []string{k1.id}) {
+		t.Errorf("EvaluateImage(k1 twice, threshold 1) = %+v, %v, want satisfied by k1", rep, err)
 	}
 }
