@@ -284,7 +284,8 @@ func TestEvaluateImageInput(t *testing.T) {
 
 // TestLoadRevocations: a list signed by a trusted key gives its key IDs;
 // one signed by another key, one that revokes its own signer, another
-// predicate type or a tampered list is a verification failure.
+// predicate type or a tampered list is a verification failure; no trusted
+// key at all is an input error.
 func TestLoadRevocations(t *testing.T) {
 	signer, other, revokedA, revokedB := newTestKey(t, "ecdsa-p256"), newTestKey(t, "ed25519"), newTestKey(t, "ecdsa-p256"), newTestKey(t, "ed25519")
 	list := signer.revocationList(t, sortedIDs(revokedA, revokedB)...)
@@ -309,6 +310,9 @@ func TestLoadRevocations(t *testing.T) {
 		if got, err := LoadRevocations(name, c.data, c.keys); !errors.Is(err, ErrVerification) {
 			t.Errorf("%s: LoadRevocations() = %v, %v, want ErrVerification", name, got, err)
 		}
+	}
+	if got, err := LoadRevocations("list", list, nil); !errors.Is(err, ErrInput) {
+		t.Errorf("no trusted key: LoadRevocations() = %v, %v, want ErrInput", got, err)
 	}
 }
 
