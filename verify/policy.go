@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -108,8 +109,12 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 		rep.Bundles = append(rep.Bundles, br)
 	}
 	slices.SortFunc(rep.Bundles, func(a, b BundleReport) int { return strings.Compare(a.Bundle, b.Bundle) })
+	// Among statements with as many signers, the one with the least
+	// payload digest is reported: ranging over the map would pick one at
+	// random, and the report (the JSON verify prints) must not vary.
 	best := 0
-	for _, ks := range signers {
+	for _, payload := range slices.Sorted(maps.Keys(signers)) {
+		ks := signers[payload]
 		if len(ks) > best {
 			best = len(ks)
 			rep.Signers = rep.Signers[:0]
