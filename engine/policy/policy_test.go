@@ -198,26 +198,41 @@ func TestPointsRounding(t *testing.T) {
 	}
 }
 
+// TestIRRejects: an IR that breaks an invariant Compile establishes is
+// refused, and the error names the file, the field and the reason.
 func TestIRRejects(t *testing.T) {
-	for _, ir := range []string{
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{"critical":"explode"}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"gates":[{"name":"g","scope":"finding","when":"1 +","outcome":"fail","message":"m"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"extra":1}`,
-		`{"name":"x","version":"1.0.0","severity_preference":[],"outcomes":{}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"E","vulnerability":"V","reason":"r","until":"never"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"scoring":{"severity_weights":{"critical":-100},"reachability_weights":{},"unrated_score":50,"rounding":"floor"}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"scoring":{"severity_weights":{},"reachability_weights":{},"unrated_score":-7,"rounding":"floor"}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"budgets":{"prod":{"max_unknowns":-9,"outcome":"fail"}}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"budgets":{"prod":{"max_unknowns":0,"max_by_reason":{"x":-1},"outcome":"fail"}}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"default_trust":-4}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"trust":{"a":3},"trust_levels":["low","high"]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"gates":[{"name":"a","scope":"finding","when":"true","outcome":"fail","message":"m"},{"name":"a","scope":"finding","when":"false","outcome":"fail","message":"m"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"B","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"},{"id":"A","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"A","purl":"npm/x","reason":"r","until":"2026-01-01T00:00:00Z"}]}`,
-		`{"name":"Bad Name","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}}`,
-	} {
-		if _, err := Load([]byte(ir), "ir.json"); err == nil || !strings.Contains(err.Error(), "ir.json") {
-			t.Errorf("%s: %v", ir, err)
+	const base = `"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}`
+	tests := []struct {
+		name, ir string
+		// want: the field the error names, and its reason
+		path, reason string
+	}{
+		{"unknown outcome", `{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{"critical":"explode"}}`, "outcomes.critical", "want a severity and fail, warn or pass"},
+		{"CEL syntax", `{` + base + `,"gates":[{"name":"g","scope":"finding","when":"1 +","outcome":"fail","message":"m"}]}`, "gates[0].when", "Syntax error"},
+		{"unknown field", `{` + base + `,"extra":1}`, "offset 88", `unknown field "extra"`},
+		{"no severity source", `{"name":"x","version":"1.0.0","severity_preference":[],"outcomes":{}}`, "severity_preference", "empty"},
+		{"exception date", `{` + base + `,"exceptions":[{"id":"E","vulnerability":"V","reason":"r","until":"never"}]}`, "exceptions[0].until", `"never" is not an RFC 3339 UTC instant`},
+		{"negative severity weight", `{` + base + `,"scoring":{"severity_weights":{"critical":-100},"reachability_weights":{},"unrated_score":50,"rounding":"floor"}}`, "scoring.severity_weights.critical", "a weight in 0..10000"},
+		{"negative unrated score", `{` + base + `,"scoring":{"severity_weights":{},"reachability_weights":{},"unrated_score":-7,"rounding":"floor"}}`, "scoring.unrated_score", "-7 is outside 0..100"},
+		{"budget below -1", `{` + base + `,"budgets":{"prod":{"max_unknowns":-9,"outcome":"fail"}}}`, "budgets.prod.max_unknowns", "-9: want -1 (no bound) or a count"},
+		{"reason code", `{` + base + `,"budgets":{"prod":{"max_unknowns":0,"max_by_reason":{"x":-1},"outcome":"fail"}}}`, "budgets.prod.max_by_reason.x", "want an upper-case reason code and a non-negative count"},
+		{"default trust", `{` + base + `,"default_trust":-4}`, "default_trust", "-4 is not a level of trust_levels"},
+		{"issuer trust", `{` + base + `,"trust":{"a":3},"trust_levels":["low","high"]}`, "trust.a", "3 is not a level of trust_levels"},
+		{"duplicate gate", `{` + base + `,"gates":[{"name":"a","scope":"finding","when":"true","outcome":"fail","message":"m"},{"name":"a","scope":"finding","when":"false","outcome":"fail","message":"m"}]}`, "gates[1].name", `"a" is not a gate name, or is used twice`},
+		{"unsorted exceptions", `{` + base + `,"exceptions":[{"id":"B","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"},{"id":"A","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"}]}`, "exceptions[1]", "exceptions must be sorted by id"},
+		{"purl", `{` + base + `,"exceptions":[{"id":"A","purl":"npm/x","reason":"r","until":"2026-01-01T00:00:00Z"}]}`, "exceptions[0].purl", `"npm/x" is not a package URL`},
+		{"name", `{"name":"Bad Name","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}}`, "name", `"Bad Name" must match`},
+	}
+	for _, tt := range tests {
+		_, err := Load([]byte(tt.ir), "ir.json")
+		if !errors.Is(err, ErrPolicy) {
+			t.Errorf("%s: Load() = %v, want ErrPolicy", tt.name, err)
+			continue
+		}
+		// the message is "invalid policy: FILE: FIELD: REASON"
+		rest, ok := strings.CutPrefix(err.Error(), ErrPolicy.Error()+": ir.json: "+tt.path+": ")
+		if !ok || !strings.Contains(rest, tt.reason) {
+			t.Errorf("%s: Load() = %v, want ir.json: %s: …%s…", tt.name, err, tt.path, tt.reason)
 		}
 	}
 }
