@@ -242,6 +242,7 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 	p.AcceptUnjustified = s.VEX.AcceptUnjustified
 
 	names := map[string]bool{}
+	var progs []*program // kept for validate and evaluation: a gate is compiled once
 	for i, g := range s.Gates {
 		path := fmt.Sprintf("gates[%d]", i)
 		if !nameRE.MatchString(g.Name) {
@@ -270,10 +271,12 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 			return nil, fail(path+".message", "%v", err)
 		}
 		gate := Gate{Name: g.Name, Scope: g.Scope, When: g.When, Outcome: g.Outcome, Message: g.Message}
-		if _, err := compileGate(&gate); err != nil {
+		prg, err := compileGate(&gate)
+		if err != nil {
 			return nil, fail(path+".when", "%v", err)
 		}
 		p.Gates = append(p.Gates, gate)
+		progs = append(progs, prg)
 	}
 
 	for _, env := range sortedKeys(s.Budgets.Environments) {
@@ -382,7 +385,7 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 		}
 		p.Scoring = out
 	}
-	if err := p.validate(fail); err != nil {
+	if err := p.validate(fail, progs); err != nil {
 		return nil, err // a bug in the compiler, if it ever happens
 	}
 	return p, nil
@@ -447,7 +450,7 @@ func FromIR(data []byte, file string) (*Policy, error) {
 	if dec.More() {
 		return nil, fail("$", "data after the policy")
 	}
-	if err := p.validate(fail); err != nil {
+	if err := p.validate(fail, nil); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -455,8 +458,11 @@ func FromIR(data []byte, file string) (*Policy, error) {
 
 // validate checks every invariant Compile establishes, so an IR written
 // by hand (or by another tool) is held to what a source would be: the IR
-// is what registries store and verifiers replay.
-func (p *Policy) validate(fail func(path, format string, a ...any) error) error {
+// is what registries store and verifiers replay. progs are the gates'
+// programs when the caller compiled them already (nil: validate compiles
+// them); on success the policy keeps them, so evaluation compiles nothing.
+func (p *Policy) validate(fail func(path, format string, a ...any) error, progs []*program) error {
+	compile := progs == nil
 	if !nameRE.MatchString(p.Name) {
 		return fail("name", "%q must match %s", p.Name, nameRE)
 	}
@@ -514,8 +520,12 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error) error 
 		if err := checkTemplate(g.Message, g.Scope); err != nil {
 			return fail(path+".message", "%v", err)
 		}
-		if _, err := compileGate(g); err != nil {
-			return fail(path+".when", "%v", err)
+		if compile {
+			prg, err := compileGate(g)
+			if err != nil {
+				return fail(path+".when", "%v", err)
+			}
+			progs = append(progs, prg)
 		}
 	}
 	for _, env := range sortedKeys(p.Budgets) {
@@ -581,6 +591,9 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error) error 
 		if sc.Unrated < 0 || sc.Unrated > 100 {
 			return fail("scoring.unrated_score", "%d is outside 0..100", sc.Unrated)
 		}
+	}
+	if len(progs) > 0 {
+		p.compiled.Store(&progs)
 	}
 	return nil
 }

@@ -101,8 +101,13 @@ func environments() (map[string]*cel.Env, error) {
 	return envs, envErr
 }
 
+// gateCompiles counts compileGate's calls (tests check that a gate is
+// compiled once per load).
+var gateCompiles atomic.Int64
+
 // compileGate type-checks, lints and cost-bounds a gate's expression.
 func compileGate(g *Gate) (*program, error) {
+	gateCompiles.Add(1)
 	es, err := environments()
 	if err != nil {
 		return nil, err

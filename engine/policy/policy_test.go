@@ -295,16 +295,10 @@ func TestExceptionMatches(t *testing.T) {
 }
 
 // TestConcurrentFirstUse: goroutines that use a fresh policy at once
-// compile its gates once and agree (run with -race).
+// compile its gates once and agree (run with -race). The policy is built
+// by hand: a loaded one has its gates compiled already.
 func TestConcurrentFirstUse(t *testing.T) {
-	p, err := compileStr(t, head+"gates:\n  - {name: g, when: 'finding.cvss > 5.0', outcome: fail, message: \"{{cvss}}\"}\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := Load(mustIR(t, p), "ir")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &Policy{Gates: []Gate{{Name: "g", Scope: ScopeFinding, When: "finding.cvss > 5.0", Outcome: OutcomeFail, Message: "{{cvss}}"}}}
 	before := compiles.Load()
 	var wg sync.WaitGroup
 	for range 8 {
@@ -367,5 +361,50 @@ func TestOneDocument(t *testing.T) {
 	}
 	if _, err := Load([]byte("---\n"+head), "p.yaml"); err != nil {
 		t.Errorf("a leading separator: %v", err)
+	}
+}
+
+// TestCompileOnce: loading a policy compiles each gate's CEL once, from
+// source as from the IR, and evaluating it compiles nothing more.
+func TestCompileOnce(t *testing.T) {
+	src := head + `gates:
+  - {name: crit, when: 'finding.severity == "critical"', outcome: fail, message: m}
+  - {name: many, scope: verdict, when: 'totals.high > 3', outcome: warn, message: m}
+`
+	for _, tt := range []struct {
+		name string
+		load func() (*Policy, error)
+	}{
+		{"source", func() (*Policy, error) { return Load([]byte(src), "p.yaml") }},
+		{"IR", func() (*Policy, error) {
+			p, err := Load([]byte(src), "p.yaml")
+			if err != nil {
+				return nil, err
+			}
+			return Load(mustIR(t, p), "ir.json")
+		}},
+	} {
+		before := gateCompiles.Load()
+		p, err := tt.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded := gateCompiles.Load()
+		if _, err := p.EvalFinding(&Finding{Severity: "critical"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.EvalVerdict(&Totals{High: 4}); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(2)
+		if tt.name == "IR" {
+			want = 4 // the source, then the IR
+		}
+		if n := loaded - before; n != want {
+			t.Errorf("%s: Load compiled %d gate expressions, want %d", tt.name, n, want)
+		}
+		if n := gateCompiles.Load() - loaded; n != 0 {
+			t.Errorf("%s: evaluating a loaded policy compiled %d gate expressions, want 0", tt.name, n)
+		}
 	}
 }
