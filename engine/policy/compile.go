@@ -592,8 +592,6 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error, progs 
 			return fail("scoring.unrated_score", "%d is outside 0..100", sc.Unrated)
 		}
 	}
-	if len(progs) > 0 {
-		p.compiled.Store(&progs)
-	}
+	p.programs.set(progs)
 	return nil
 }

@@ -7,7 +7,6 @@ package policy
 import (
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/stella-ops/stella-oras/canon"
 )
@@ -68,9 +67,8 @@ type Policy struct {
 	DefaultEnv        string            `json:"default_environment,omitempty"`
 	Exceptions        []Exception       `json:"exceptions,omitempty"`
 	Scoring           *Scoring          `json:"scoring,omitempty"`
-	// compiled holds the gates' programs once Prepare has run; it is set
-	// once and then only read, from any number of goroutines.
-	compiled atomic.Pointer[[]*program]
+	// programs holds the gates' compiled programs (see Prepare).
+	programs programs
 }
 
 // Gate is a CEL rule. A finding gate sees `finding`, a verdict gate

@@ -5,7 +5,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func compileStr(t *testing.T, src string) (*Policy, error) {
@@ -406,5 +408,58 @@ func TestCompileOnce(t *testing.T) {
 		if n := gateCompiles.Load() - loaded; n != 0 {
 			t.Errorf("%s: evaluating a loaded policy compiled %d gate expressions, want 0", tt.name, n)
 		}
+	}
+}
+
+// TestConcurrentFirstUseTwoPolicies: the first use of one policy does not
+// wait for another's: each compiles while the other does (a lock shared
+// by all policies would have one wait for the other), each once (run with
+// -race).
+func TestConcurrentFirstUseTwoPolicies(t *testing.T) {
+	newPolicy := func(when string) *Policy {
+		return &Policy{Gates: []Gate{{Name: "g", Scope: ScopeFinding, When: when, Outcome: OutcomeFail, Message: "m"}}}
+	}
+	a, b := newPolicy("finding.cvss > 5.0"), newPolicy(`finding.severity == "high"`)
+	started := map[*Policy]chan struct{}{a: make(chan struct{}), b: make(chan struct{})}
+	other := map[*Policy]*Policy{a: b, b: a}
+	var calls sync.Map // *Policy -> *atomic.Int32
+	testHookPrepare = func(p *Policy) {
+		n, _ := calls.LoadOrStore(p, new(atomic.Int32))
+		if n.(*atomic.Int32).Add(1) != 1 {
+			t.Errorf("a policy's gates were compiled twice")
+			return
+		}
+		close(started[p])
+		select {
+		case <-started[other[p]]:
+		case <-time.After(5 * time.Second):
+			t.Errorf("one policy's first use waited for the other's compilation (a lock shared by all policies)")
+		}
+	}
+	defer func() { testHookPrepare = nil }()
+	var wg sync.WaitGroup
+	for _, p := range []*Policy{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs, err := p.EvalFinding(&Finding{CVSS: 7.5, Severity: "high"})
+			if err != nil || len(fs) != 1 {
+				t.Errorf("EvalFinding() = %+v, %v, want one gate fired", fs, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestGatesChangedAfterUse: gates added to a policy after its first use
+// are an error, not an index past the compiled programs.
+func TestGatesChangedAfterUse(t *testing.T) {
+	p := &Policy{Gates: []Gate{{Name: "a", Scope: ScopeFinding, When: "true", Outcome: OutcomeWarn, Message: "m"}}}
+	if _, err := p.EvalFinding(&Finding{}); err != nil {
+		t.Fatal(err)
+	}
+	p.Gates = append(p.Gates, Gate{Name: "b", Scope: ScopeFinding, When: "true", Outcome: OutcomeFail, Message: "m"})
+	if fs, err := p.EvalFinding(&Finding{}); !errors.Is(err, ErrPolicy) {
+		t.Errorf("EvalFinding() after adding a gate = %+v, %v, want ErrPolicy", fs, err)
 	}
 }
