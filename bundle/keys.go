@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
@@ -29,8 +30,11 @@ var (
 	ErrUnsupported = errors.New("unsupported key algorithm")
 )
 
-// Algorithms `key generate` accepts.
-var Algorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096"}
+// algorithms are the names GenerateKey accepts.
+var algorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096"}
+
+// Algorithms lists the algorithms `key generate` accepts (a copy).
+func Algorithms() []string { return slices.Clone(algorithms) }
 
 // GenerateKey makes a private key of the named algorithm.
 func GenerateKey(alg string) (crypto.Signer, error) {
@@ -47,7 +51,7 @@ func GenerateKey(alg string) (crypto.Signer, error) {
 	case "rsa-4096":
 		return rsa.GenerateKey(rand.Reader, 4096)
 	}
-	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupported, alg, strings.Join(Algorithms, ", "))
+	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupported, alg, strings.Join(algorithms, ", "))
 }
 
 // MarshalPrivateKey encodes a key encrypted under the passphrase:

@@ -183,8 +183,8 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 	}
 	for _, sev := range sortedKeys(s.Severity.Outcomes) {
 		o := s.Severity.Outcomes[sev]
-		if !slices.Contains(Severities, sev) {
-			return nil, fail("severity.outcomes."+sev, "unknown severity (want one of %s)", strings.Join(Severities, ", "))
+		if !slices.Contains(severities, sev) {
+			return nil, fail("severity.outcomes."+sev, "unknown severity (want one of %s)", strings.Join(severities, ", "))
 		}
 		if !slices.Contains(outcomes, o) {
 			return nil, fail("severity.outcomes."+sev, "outcome %q is not fail, warn or pass", o)
@@ -360,7 +360,7 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 			return nil, fail("scoring.rounding", "%q is not one of %s", sc.Rounding, strings.Join(roundings, ", "))
 		}
 		for _, k := range sortedKeys(sc.SeverityWeights) {
-			if !slices.Contains(Severities, k) {
+			if !slices.Contains(severities, k) {
 				return nil, fail("scoring.severity_weights."+k, "unknown severity")
 			}
 			if w := sc.SeverityWeights[k]; w < 0 || w > 10000 {
@@ -369,8 +369,8 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 			out.Severity[k] = sc.SeverityWeights[k]
 		}
 		for _, k := range sortedKeys(sc.ReachabilityWeights) {
-			if !slices.Contains(ReachabilityStates, k) {
-				return nil, fail("scoring.reachability_weights."+k, "unknown reachability (want %s)", strings.Join(ReachabilityStates, ", "))
+			if !slices.Contains(reachabilityStates, k) {
+				return nil, fail("scoring.reachability_weights."+k, "unknown reachability (want %s)", strings.Join(reachabilityStates, ", "))
 			}
 			if w := sc.ReachabilityWeights[k]; w < 0 || w > 10000 {
 				return nil, fail("scoring.reachability_weights."+k, "weight %d is outside 0..10000 (percent)", w)
@@ -391,8 +391,12 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 	return p, nil
 }
 
-// ReachabilityStates are the reachability verdicts a finding can carry.
-var ReachabilityStates = []string{"reachable", "unreachable", "unknown"}
+// reachabilityStates are the reachability verdicts a finding can carry.
+var reachabilityStates = []string{"reachable", "unreachable", "unknown"}
+
+// ReachabilityStates lists the reachability verdicts a finding can carry
+// (a copy: the verdict summary counts each).
+func ReachabilityStates() []string { return slices.Clone(reachabilityStates) }
 
 // parseInstant reads a date (YYYY-MM-DD, meaning its start in UTC) or an
 // RFC 3339 instant and returns it in RFC 3339 UTC.
@@ -480,7 +484,7 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error, progs 
 		seen[s] = true
 	}
 	for _, sev := range sortedKeys(p.Outcomes) {
-		if !slices.Contains(Severities, sev) || !slices.Contains(outcomes, p.Outcomes[sev]) {
+		if !slices.Contains(severities, sev) || !slices.Contains(outcomes, p.Outcomes[sev]) {
 			return fail("outcomes."+sev, "want a severity and fail, warn or pass")
 		}
 	}
@@ -579,12 +583,12 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error, progs 
 			return fail("scoring.rounding", "%q is not one of %s", sc.Rounding, strings.Join(roundings, ", "))
 		}
 		for _, k := range sortedKeys(sc.Severity) {
-			if !slices.Contains(Severities, k) || sc.Severity[k] < 0 || sc.Severity[k] > 10000 {
+			if !slices.Contains(severities, k) || sc.Severity[k] < 0 || sc.Severity[k] > 10000 {
 				return fail("scoring.severity_weights."+k, "want a severity and a weight in 0..10000")
 			}
 		}
 		for _, k := range sortedKeys(sc.Reachability) {
-			if !slices.Contains(ReachabilityStates, k) || sc.Reachability[k] < 0 || sc.Reachability[k] > 10000 {
+			if !slices.Contains(reachabilityStates, k) || sc.Reachability[k] < 0 || sc.Reachability[k] > 10000 {
 				return fail("scoring.reachability_weights."+k, "want a reachability state and a weight in 0..10000")
 			}
 		}

@@ -36,8 +36,12 @@ const (
 	ScopeVerdict = "verdict"
 )
 
-// Severities lists the severity levels, worst first.
-var Severities = []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone, SeverityUnknown}
+// severities are the severity levels, worst first. Unexported, so that no
+// caller can change what every verdict's summary lists.
+var severities = []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone, SeverityUnknown}
+
+// Severities lists the severity levels, worst first (a copy).
+func Severities() []string { return slices.Clone(severities) }
 
 // Policy is the compiled intermediate representation. Its canonical JSON
 // is what the digest covers; fields that the built-in default leaves empty
