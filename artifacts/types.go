@@ -3,6 +3,7 @@ package artifacts
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 )
 
 // Type is one kind of document the tool attaches or reads, with the
@@ -16,8 +17,11 @@ type Type struct {
 	MediaType    string
 }
 
-// Types is the table of every document kind, by --type name.
-var Types = []Type{
+// Types lists every document kind, by --type name (a copy: the table
+// decides what is attached and detected, and no caller may change it).
+func Types() []Type { return slices.Clone(typeTable) }
+
+var typeTable = []Type{
 	{"sbom-cyclonedx", "application/vnd.cyclonedx+json", "application/vnd.cyclonedx+json"},
 	{"sbom-spdx", "application/spdx+json", "application/spdx+json"},
 	{"vex-openvex", "application/vnd.openvex+json", "application/vnd.openvex+json"},
@@ -59,7 +63,7 @@ const (
 // TypeByName finds a type by its --type name; "sbom" and "vex" are
 // resolved from the content by Detect instead.
 func TypeByName(name string) (Type, bool) {
-	for _, t := range Types {
+	for _, t := range typeTable {
 		if t.Name == name {
 			return t, true
 		}

@@ -28,3 +28,22 @@ func TestDetect(t *testing.T) {
 		t.Error("Detect accepted an unknown document")
 	}
 }
+
+// TestTypesCopy: changing what Types returns changes neither the table
+// nor what TypeByName and Detect answer.
+func TestTypesCopy(t *testing.T) {
+	want := Types()
+	ts := Types()
+	for i := range ts {
+		ts[i].ArtifactType, ts[i].MediaType, ts[i].Name = "text/plain", "text/plain", "x"
+	}
+	if got, ok := TypeByName("sbom-cyclonedx"); !ok || got.ArtifactType != "application/vnd.cyclonedx+json" {
+		t.Errorf(`TypeByName("sbom-cyclonedx") = %+v, %v after changing Types()'s result, want application/vnd.cyclonedx+json`, got, ok)
+	}
+	if got, ok := Detect([]byte(`{"bomFormat":"CycloneDX","components":[]}`)); !ok || got.MediaType != "application/vnd.cyclonedx+json" {
+		t.Errorf("Detect(CycloneDX) = %+v, %v after changing Types()'s result", got, ok)
+	}
+	if got := Types(); len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+		t.Errorf("Types() = %+v after changing an earlier result, want %+v", got, want)
+	}
+}

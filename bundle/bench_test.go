@@ -17,7 +17,7 @@ func BenchmarkSignVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, alg := range bundle.Algorithms {
+	for _, alg := range bundle.Algorithms() {
 		k, _ := bundle.GenerateKey(alg)
 		kp, _ := bundle.NewKeypair(k)
 		pub, _ := bundle.MarshalPublicKey(k.Public())

@@ -40,7 +40,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, alg := range bundle.Algorithms {
+	for _, alg := range bundle.Algorithms() {
 		t.Run(alg, func(t *testing.T) {
 			k, err := bundle.GenerateKey(alg)
 			if err != nil {
@@ -208,5 +208,15 @@ func TestSignErrorRedactsURL(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
 		t.Errorf("the error echoes the credentials: %s", msg)
+	}
+}
+
+// TestAlgorithmsCopy: changing what Algorithms returns does not change
+// the list.
+func TestAlgorithmsCopy(t *testing.T) {
+	a := bundle.Algorithms()
+	a[0] = "dsa-1024"
+	if got := bundle.Algorithms(); got[0] != "ecdsa-p256" {
+		t.Errorf("Algorithms()[0] = %q after changing an earlier result, want ecdsa-p256", got[0])
 	}
 }

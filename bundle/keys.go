@@ -14,12 +14,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/youmark/pkcs8"
 
-	"github.com/stella-ops/stella-oras/verify"
+	"github.com/stella-ops/stella-oras/internal/keyid"
 )
 
 // Sentinel errors for keys.
@@ -29,8 +30,11 @@ var (
 	ErrUnsupported = errors.New("unsupported key algorithm")
 )
 
-// Algorithms `key generate` accepts.
-var Algorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096"}
+// algorithms are the names GenerateKey accepts.
+var algorithms = []string{"ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096"}
+
+// Algorithms lists the algorithms `key generate` accepts (a copy).
+func Algorithms() []string { return slices.Clone(algorithms) }
 
 // GenerateKey makes a private key of the named algorithm.
 func GenerateKey(alg string) (crypto.Signer, error) {
@@ -47,7 +51,7 @@ func GenerateKey(alg string) (crypto.Signer, error) {
 	case "rsa-4096":
 		return rsa.GenerateKey(rand.Reader, 4096)
 	}
-	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupported, alg, strings.Join(Algorithms, ", "))
+	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupported, alg, strings.Join(algorithms, ", "))
 }
 
 // MarshalPrivateKey encodes a key encrypted under the passphrase:
@@ -90,7 +94,7 @@ func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
 // KeyID is the SHA-256 of the public key's PKIX DER, in hex (the same ID
 // verify reports for a signer).
 func KeyID(pub crypto.PublicKey) (string, error) {
-	id, err := verify.KeyID(pub)
+	id, err := keyid.Of(pub)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrKey, err)
 	}

@@ -209,13 +209,13 @@ func Evaluate(in *Inputs) (*artifacts.ScanManifest, *artifacts.Verdict, error) {
 		ByOutcome:      map[string]int{},
 		ByReachability: map[string]int{},
 	}
-	for _, s := range policy.Severities {
+	for _, s := range policy.Severities() {
 		v.Summary.BySeverity[s] = 0
 	}
 	for _, o := range []string{artifacts.StatusFail, artifacts.StatusWarn, artifacts.StatusPass} {
 		v.Summary.ByOutcome[o] = 0
 	}
-	for _, r := range policy.ReachabilityStates {
+	for _, r := range policy.ReachabilityStates() {
 		v.Summary.ByReachability[r] = 0
 	}
 	t := &policy.Totals{Components: int64(len(in.SBOM.Components)), Findings: int64(len(v.Findings)), Unknowns: int64(v.UnknownsCount)}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -362,4 +363,21 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPolicyTablesCopy: the severity and reachability lists every
+// verdict's summary counts are copies; changing them changes no verdict.
+func TestPolicyTablesCopy(t *testing.T) {
+	sb := filepath.Join(testutil.RepoRoot(), "examples/quickstart/sbom.cdx.json")
+	_, before := evaluate(t, sb, quickstartFeed(t))
+	sev, reach := policy.Severities(), policy.ReachabilityStates()
+	slices.Reverse(sev)
+	sev[0], reach[0] = "bogus", "bogus"
+	_, after := evaluate(t, sb, quickstartFeed(t))
+	if !bytes.Equal(before, after) {
+		t.Errorf("the verdict changed after changing what policy.Severities and policy.ReachabilityStates returned")
+	}
+	if got := policy.Severities(); got[0] != policy.SeverityCritical || got[5] != policy.SeverityUnknown {
+		t.Errorf("policy.Severities() = %v after changing an earlier result", got)
+	}
 }

@@ -2,17 +2,12 @@ package verify
 
 import (
 	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
+
+	"github.com/stella-ops/stella-oras/internal/keyid"
 )
 
-// KeyID is the SHA-256 of the public key's PKIX DER, in hex.
+// KeyID is the SHA-256 of the public key's PKIX DER, in hex: the Signer a
+// key-verified Result reports (bundle.KeyID gives the same ID).
 func KeyID(pub crypto.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:]), nil
+	return keyid.Of(pub)
 }

@@ -2,10 +2,13 @@ package verify
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
 // Candidate is one bundle found for an image.
@@ -67,12 +70,17 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 	if len(p.Keys) == 0 && !certMode {
 		return nil, fmt.Errorf("%w: no --key and no --trusted-root with a certificate identity", ErrInput)
 	}
+	keys, err := distinctKeys(p.Keys)
+	if err != nil {
+		return nil, err
+	}
+	p.Keys = keys
 	th := p.Threshold
 	if th <= 0 {
 		th = 1
 	}
 	if th > len(p.Keys) && !certMode {
-		return nil, fmt.Errorf("%w: threshold %d exceeds the %d keys given", ErrInput, th, len(p.Keys))
+		return nil, fmt.Errorf("%w: threshold %d exceeds the %d distinct keys given", ErrInput, th, len(p.Keys))
 	}
 	rep := &ImageReport{Image: p.ImageDigest, Threshold: th, Signers: []string{}, Bundles: []BundleReport{}}
 	// Each bundle is checked on its own goroutine (signature checks are
@@ -101,8 +109,12 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 		rep.Bundles = append(rep.Bundles, br)
 	}
 	slices.SortFunc(rep.Bundles, func(a, b BundleReport) int { return strings.Compare(a.Bundle, b.Bundle) })
+	// Among statements with as many signers, the one with the least
+	// payload digest is reported: ranging over the map would pick one at
+	// random, and the report (the JSON verify prints) must not vary.
 	best := 0
-	for _, ks := range signers {
+	for _, payload := range slices.Sorted(maps.Keys(signers)) {
+		ks := signers[payload]
 		if len(ks) > best {
 			best = len(ks)
 			rep.Signers = rep.Signers[:0]
@@ -122,6 +134,30 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 		rep.Reason = fmt.Sprintf("threshold not met: %d distinct signer(s) of one statement, %d required", best, th)
 	}
 	return rep, nil
+}
+
+// distinctKeys parses the trusted keys, so that one that does not parse
+// is an input error rather than a reason on every bundle, and drops a key
+// listed twice (under two file names, say): the threshold counts distinct
+// keys, and a duplicate would let it ask for more signers than exist.
+func distinctKeys(pems [][]byte) ([][]byte, error) {
+	seen := map[string]bool{}
+	var out [][]byte
+	for i, k := range pems {
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key %d: %v", ErrInput, i+1, err)
+		}
+		id, err := KeyID(pub)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key %d: %v", ErrInput, i+1, err)
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // checkCandidate verifies one bundle against each key in turn.

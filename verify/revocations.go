@@ -21,6 +21,9 @@ type Revocations struct {
 // keys and returns the revoked key IDs. The list must be signed by a
 // listed key that it does not itself revoke.
 func LoadRevocations(name string, data []byte, keys [][]byte) (map[string]bool, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: revocation list %s: no trusted key to check its signature against", ErrInput, name)
+	}
 	var lastErr error
 	for _, k := range keys {
 		res, err := VerifyBundleBytes(name, data, BundleOptions{KeyPEM: k})

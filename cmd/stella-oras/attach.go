@@ -36,7 +36,7 @@ func newAttachCmd(s *streams) *cobra.Command {
 		resolve      bool
 	)
 	names := []string{"sbom", "vex"}
-	for _, t := range artifacts.Types {
+	for _, t := range artifacts.Types() {
 		names = append(names, t.Name)
 	}
 	cmd := &cobra.Command{

@@ -168,7 +168,7 @@ func explainPolicy(w io.Writer, p *policy.Policy, digest string, at time.Time) e
 	fmt.Fprintf(w, "Policy %s@%s\nDigest: %s\n\n", p.Name, p.Version, digest)
 	fmt.Fprintf(w, "Severity comes from %s, in that order of preference.\n", strings.Join(p.SeverityPreference, ", then "))
 	var tbl []string
-	for _, sev := range policy.Severities {
+	for _, sev := range policy.Severities() {
 		tbl = append(tbl, sev+" → "+p.Outcome(sev))
 	}
 	fmt.Fprintf(w, "Base outcome by severity: %s.\n\n", strings.Join(tbl, ", "))

@@ -183,8 +183,8 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 	}
 	for _, sev := range sortedKeys(s.Severity.Outcomes) {
 		o := s.Severity.Outcomes[sev]
-		if !slices.Contains(Severities, sev) {
-			return nil, fail("severity.outcomes."+sev, "unknown severity (want one of %s)", strings.Join(Severities, ", "))
+		if !slices.Contains(severities, sev) {
+			return nil, fail("severity.outcomes."+sev, "unknown severity (want one of %s)", strings.Join(severities, ", "))
 		}
 		if !slices.Contains(outcomes, o) {
 			return nil, fail("severity.outcomes."+sev, "outcome %q is not fail, warn or pass", o)
@@ -242,6 +242,7 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 	p.AcceptUnjustified = s.VEX.AcceptUnjustified
 
 	names := map[string]bool{}
+	var progs []*program // kept for validate and evaluation: a gate is compiled once
 	for i, g := range s.Gates {
 		path := fmt.Sprintf("gates[%d]", i)
 		if !nameRE.MatchString(g.Name) {
@@ -270,10 +271,12 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 			return nil, fail(path+".message", "%v", err)
 		}
 		gate := Gate{Name: g.Name, Scope: g.Scope, When: g.When, Outcome: g.Outcome, Message: g.Message}
-		if _, err := compileGate(&gate); err != nil {
+		prg, err := compileGate(&gate)
+		if err != nil {
 			return nil, fail(path+".when", "%v", err)
 		}
 		p.Gates = append(p.Gates, gate)
+		progs = append(progs, prg)
 	}
 
 	for _, env := range sortedKeys(s.Budgets.Environments) {
@@ -357,7 +360,7 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 			return nil, fail("scoring.rounding", "%q is not one of %s", sc.Rounding, strings.Join(roundings, ", "))
 		}
 		for _, k := range sortedKeys(sc.SeverityWeights) {
-			if !slices.Contains(Severities, k) {
+			if !slices.Contains(severities, k) {
 				return nil, fail("scoring.severity_weights."+k, "unknown severity")
 			}
 			if w := sc.SeverityWeights[k]; w < 0 || w > 10000 {
@@ -366,8 +369,8 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 			out.Severity[k] = sc.SeverityWeights[k]
 		}
 		for _, k := range sortedKeys(sc.ReachabilityWeights) {
-			if !slices.Contains(ReachabilityStates, k) {
-				return nil, fail("scoring.reachability_weights."+k, "unknown reachability (want %s)", strings.Join(ReachabilityStates, ", "))
+			if !slices.Contains(reachabilityStates, k) {
+				return nil, fail("scoring.reachability_weights."+k, "unknown reachability (want %s)", strings.Join(reachabilityStates, ", "))
 			}
 			if w := sc.ReachabilityWeights[k]; w < 0 || w > 10000 {
 				return nil, fail("scoring.reachability_weights."+k, "weight %d is outside 0..10000 (percent)", w)
@@ -382,14 +385,18 @@ func (s *Source) compile(fail func(path, format string, a ...any) error) (*Polic
 		}
 		p.Scoring = out
 	}
-	if err := p.validate(fail); err != nil {
+	if err := p.validate(fail, progs); err != nil {
 		return nil, err // a bug in the compiler, if it ever happens
 	}
 	return p, nil
 }
 
-// ReachabilityStates are the reachability verdicts a finding can carry.
-var ReachabilityStates = []string{"reachable", "unreachable", "unknown"}
+// reachabilityStates are the reachability verdicts a finding can carry.
+var reachabilityStates = []string{"reachable", "unreachable", "unknown"}
+
+// ReachabilityStates lists the reachability verdicts a finding can carry
+// (a copy: the verdict summary counts each).
+func ReachabilityStates() []string { return slices.Clone(reachabilityStates) }
 
 // parseInstant reads a date (YYYY-MM-DD, meaning its start in UTC) or an
 // RFC 3339 instant and returns it in RFC 3339 UTC.
@@ -447,7 +454,7 @@ func FromIR(data []byte, file string) (*Policy, error) {
 	if dec.More() {
 		return nil, fail("$", "data after the policy")
 	}
-	if err := p.validate(fail); err != nil {
+	if err := p.validate(fail, nil); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -455,8 +462,11 @@ func FromIR(data []byte, file string) (*Policy, error) {
 
 // validate checks every invariant Compile establishes, so an IR written
 // by hand (or by another tool) is held to what a source would be: the IR
-// is what registries store and verifiers replay.
-func (p *Policy) validate(fail func(path, format string, a ...any) error) error {
+// is what registries store and verifiers replay. progs are the gates'
+// programs when the caller compiled them already (nil: validate compiles
+// them); on success the policy keeps them, so evaluation compiles nothing.
+func (p *Policy) validate(fail func(path, format string, a ...any) error, progs []*program) error {
+	compile := progs == nil
 	if !nameRE.MatchString(p.Name) {
 		return fail("name", "%q must match %s", p.Name, nameRE)
 	}
@@ -474,7 +484,7 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error) error 
 		seen[s] = true
 	}
 	for _, sev := range sortedKeys(p.Outcomes) {
-		if !slices.Contains(Severities, sev) || !slices.Contains(outcomes, p.Outcomes[sev]) {
+		if !slices.Contains(severities, sev) || !slices.Contains(outcomes, p.Outcomes[sev]) {
 			return fail("outcomes."+sev, "want a severity and fail, warn or pass")
 		}
 	}
@@ -514,8 +524,12 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error) error 
 		if err := checkTemplate(g.Message, g.Scope); err != nil {
 			return fail(path+".message", "%v", err)
 		}
-		if _, err := compileGate(g); err != nil {
-			return fail(path+".when", "%v", err)
+		if compile {
+			prg, err := compileGate(g)
+			if err != nil {
+				return fail(path+".when", "%v", err)
+			}
+			progs = append(progs, prg)
 		}
 	}
 	for _, env := range sortedKeys(p.Budgets) {
@@ -569,12 +583,12 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error) error 
 			return fail("scoring.rounding", "%q is not one of %s", sc.Rounding, strings.Join(roundings, ", "))
 		}
 		for _, k := range sortedKeys(sc.Severity) {
-			if !slices.Contains(Severities, k) || sc.Severity[k] < 0 || sc.Severity[k] > 10000 {
+			if !slices.Contains(severities, k) || sc.Severity[k] < 0 || sc.Severity[k] > 10000 {
 				return fail("scoring.severity_weights."+k, "want a severity and a weight in 0..10000")
 			}
 		}
 		for _, k := range sortedKeys(sc.Reachability) {
-			if !slices.Contains(ReachabilityStates, k) || sc.Reachability[k] < 0 || sc.Reachability[k] > 10000 {
+			if !slices.Contains(reachabilityStates, k) || sc.Reachability[k] < 0 || sc.Reachability[k] > 10000 {
 				return fail("scoring.reachability_weights."+k, "want a reachability state and a weight in 0..10000")
 			}
 		}
@@ -582,5 +596,6 @@ func (p *Policy) validate(fail func(path, format string, a ...any) error) error 
 			return fail("scoring.unrated_score", "%d is outside 0..100", sc.Unrated)
 		}
 	}
+	p.programs.set(progs)
 	return nil
 }

@@ -101,8 +101,13 @@ func environments() (map[string]*cel.Env, error) {
 	return envs, envErr
 }
 
+// gateCompiles counts compileGate's calls (tests check that a gate is
+// compiled once per load).
+var gateCompiles atomic.Int64
+
 // compileGate type-checks, lints and cost-bounds a gate's expression.
 func compileGate(g *Gate) (*program, error) {
+	gateCompiles.Add(1)
 	es, err := environments()
 	if err != nil {
 		return nil, err
@@ -137,37 +142,59 @@ func oneLine(s string) string {
 	return s
 }
 
+// programs holds a policy's compiled gates: set once, by validate when
+// the policy is loaded or by the first Prepare of a policy built in code,
+// then only read, from any number of goroutines. Each policy has its own,
+// so the first use of one never waits for another's compilation.
+type programs struct {
+	once  sync.Once
+	progs []*program // by position in Gates, not by name
+	err   error
+}
+
+// set records programs compiled elsewhere (validate), unless Prepare ran
+// first.
+func (ps *programs) set(progs []*program) {
+	ps.once.Do(func() { ps.progs = progs })
+}
+
 // Prepare compiles the policy's gates once; the engine calls it before
-// evaluating in parallel.
+// evaluating in parallel. A loaded policy (Compile, FromIR, Load) has its
+// gates compiled already; one built in code compiles on the first call,
+// and concurrent first calls compile once.
 func (p *Policy) Prepare() error {
-	if p.compiled.Load() != nil || len(p.Gates) == 0 {
+	if len(p.Gates) == 0 {
 		return nil
 	}
-	prepareMu.Lock()
-	defer prepareMu.Unlock()
-	if p.compiled.Load() != nil {
-		return nil
-	}
-	// programs are kept by position, not by name: a gate never runs
-	// another gate's expression, whatever the names
-	c := make([]*program, len(p.Gates))
-	for i := range p.Gates {
-		prg, err := compileGate(&p.Gates[i])
-		if err != nil {
-			return fmt.Errorf("%w: gates[%d] %s: %v", ErrPolicy, i, p.Gates[i].Name, err)
+	p.programs.once.Do(func() {
+		if testHookPrepare != nil {
+			testHookPrepare(p)
 		}
-		c[i] = prg
+		// programs are kept by position, not by name: a gate never runs
+		// another gate's expression, whatever the names
+		c := make([]*program, len(p.Gates))
+		for i := range p.Gates {
+			prg, err := compileGate(&p.Gates[i])
+			if err != nil {
+				p.programs.err = fmt.Errorf("%w: gates[%d] %s: %v", ErrPolicy, i, p.Gates[i].Name, err)
+				return
+			}
+			c[i] = prg
+		}
+		compiles.Add(1)
+		p.programs.progs = c
+	})
+	if p.programs.err == nil && len(p.programs.progs) != len(p.Gates) {
+		return fmt.Errorf("%w: %d gates, %d compiled: the gates changed after the policy was first used", ErrPolicy, len(p.Gates), len(p.programs.progs))
 	}
-	compiles.Add(1)
-	p.compiled.Store(&c)
-	return nil
+	return p.programs.err
 }
 
 // compiles counts Prepare's compilations (tests check it runs once).
 var compiles atomic.Int64
 
-// prepareMu makes concurrent first calls of Prepare compile once.
-var prepareMu sync.Mutex
+// testHookPrepare, when set (by tests), runs as Prepare starts compiling.
+var testHookPrepare func(*Policy)
 
 // Fired is one gate that fired.
 type Fired struct {
@@ -205,7 +232,7 @@ func (p *Policy) eval(scope, name string, v any, varsOf func() map[string]string
 	var out []Fired
 	var vars map[string]string
 	act := map[string]any{name: v}
-	progs := *p.compiled.Load()
+	progs := p.programs.progs
 	for i, g := range p.Gates {
 		if g.Scope != scope {
 			continue

@@ -7,7 +7,6 @@ package policy
 import (
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/stella-ops/stella-oras/canon"
 )
@@ -37,8 +36,12 @@ const (
 	ScopeVerdict = "verdict"
 )
 
-// Severities lists the severity levels, worst first.
-var Severities = []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone, SeverityUnknown}
+// severities are the severity levels, worst first. Unexported, so that no
+// caller can change what every verdict's summary lists.
+var severities = []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityNone, SeverityUnknown}
+
+// Severities lists the severity levels, worst first (a copy).
+func Severities() []string { return slices.Clone(severities) }
 
 // Policy is the compiled intermediate representation. Its canonical JSON
 // is what the digest covers; fields that the built-in default leaves empty
@@ -68,9 +71,8 @@ type Policy struct {
 	DefaultEnv        string            `json:"default_environment,omitempty"`
 	Exceptions        []Exception       `json:"exceptions,omitempty"`
 	Scoring           *Scoring          `json:"scoring,omitempty"`
-	// compiled holds the gates' programs once Prepare has run; it is set
-	// once and then only read, from any number of goroutines.
-	compiled atomic.Pointer[[]*program]
+	// programs holds the gates' compiled programs (see Prepare).
+	programs programs
 }
 
 // Gate is a CEL rule. A finding gate sees `finding`, a verdict gate

@@ -5,7 +5,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func compileStr(t *testing.T, src string) (*Policy, error) {
@@ -198,26 +200,41 @@ func TestPointsRounding(t *testing.T) {
 	}
 }
 
+// TestIRRejects: an IR that breaks an invariant Compile establishes is
+// refused, and the error names the file, the field and the reason.
 func TestIRRejects(t *testing.T) {
-	for _, ir := range []string{
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{"critical":"explode"}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"gates":[{"name":"g","scope":"finding","when":"1 +","outcome":"fail","message":"m"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"extra":1}`,
-		`{"name":"x","version":"1.0.0","severity_preference":[],"outcomes":{}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"E","vulnerability":"V","reason":"r","until":"never"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"scoring":{"severity_weights":{"critical":-100},"reachability_weights":{},"unrated_score":50,"rounding":"floor"}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"scoring":{"severity_weights":{},"reachability_weights":{},"unrated_score":-7,"rounding":"floor"}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"budgets":{"prod":{"max_unknowns":-9,"outcome":"fail"}}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"budgets":{"prod":{"max_unknowns":0,"max_by_reason":{"x":-1},"outcome":"fail"}}}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"default_trust":-4}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"trust":{"a":3},"trust_levels":["low","high"]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"gates":[{"name":"a","scope":"finding","when":"true","outcome":"fail","message":"m"},{"name":"a","scope":"finding","when":"false","outcome":"fail","message":"m"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"B","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"},{"id":"A","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"}]}`,
-		`{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{},"exceptions":[{"id":"A","purl":"npm/x","reason":"r","until":"2026-01-01T00:00:00Z"}]}`,
-		`{"name":"Bad Name","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}}`,
-	} {
-		if _, err := Load([]byte(ir), "ir.json"); err == nil || !strings.Contains(err.Error(), "ir.json") {
-			t.Errorf("%s: %v", ir, err)
+	const base = `"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}`
+	tests := []struct {
+		name, ir string
+		// want: the field the error names, and its reason
+		path, reason string
+	}{
+		{"unknown outcome", `{"name":"x","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{"critical":"explode"}}`, "outcomes.critical", "want a severity and fail, warn or pass"},
+		{"CEL syntax", `{` + base + `,"gates":[{"name":"g","scope":"finding","when":"1 +","outcome":"fail","message":"m"}]}`, "gates[0].when", "Syntax error"},
+		{"unknown field", `{` + base + `,"extra":1}`, "offset 88", `unknown field "extra"`},
+		{"no severity source", `{"name":"x","version":"1.0.0","severity_preference":[],"outcomes":{}}`, "severity_preference", "empty"},
+		{"exception date", `{` + base + `,"exceptions":[{"id":"E","vulnerability":"V","reason":"r","until":"never"}]}`, "exceptions[0].until", `"never" is not an RFC 3339 UTC instant`},
+		{"negative severity weight", `{` + base + `,"scoring":{"severity_weights":{"critical":-100},"reachability_weights":{},"unrated_score":50,"rounding":"floor"}}`, "scoring.severity_weights.critical", "a weight in 0..10000"},
+		{"negative unrated score", `{` + base + `,"scoring":{"severity_weights":{},"reachability_weights":{},"unrated_score":-7,"rounding":"floor"}}`, "scoring.unrated_score", "-7 is outside 0..100"},
+		{"budget below -1", `{` + base + `,"budgets":{"prod":{"max_unknowns":-9,"outcome":"fail"}}}`, "budgets.prod.max_unknowns", "-9: want -1 (no bound) or a count"},
+		{"reason code", `{` + base + `,"budgets":{"prod":{"max_unknowns":0,"max_by_reason":{"x":-1},"outcome":"fail"}}}`, "budgets.prod.max_by_reason.x", "want an upper-case reason code and a non-negative count"},
+		{"default trust", `{` + base + `,"default_trust":-4}`, "default_trust", "-4 is not a level of trust_levels"},
+		{"issuer trust", `{` + base + `,"trust":{"a":3},"trust_levels":["low","high"]}`, "trust.a", "3 is not a level of trust_levels"},
+		{"duplicate gate", `{` + base + `,"gates":[{"name":"a","scope":"finding","when":"true","outcome":"fail","message":"m"},{"name":"a","scope":"finding","when":"false","outcome":"fail","message":"m"}]}`, "gates[1].name", `"a" is not a gate name, or is used twice`},
+		{"unsorted exceptions", `{` + base + `,"exceptions":[{"id":"B","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"},{"id":"A","vulnerability":"V","reason":"r","until":"2026-01-01T00:00:00Z"}]}`, "exceptions[1]", "exceptions must be sorted by id"},
+		{"purl", `{` + base + `,"exceptions":[{"id":"A","purl":"npm/x","reason":"r","until":"2026-01-01T00:00:00Z"}]}`, "exceptions[0].purl", `"npm/x" is not a package URL`},
+		{"name", `{"name":"Bad Name","version":"1.0.0","severity_preference":["CVSS_V3"],"outcomes":{}}`, "name", `"Bad Name" must match`},
+	}
+	for _, tt := range tests {
+		_, err := Load([]byte(tt.ir), "ir.json")
+		if !errors.Is(err, ErrPolicy) {
+			t.Errorf("%s: Load() = %v, want ErrPolicy", tt.name, err)
+			continue
+		}
+		// the message is "invalid policy: FILE: FIELD: REASON"
+		rest, ok := strings.CutPrefix(err.Error(), ErrPolicy.Error()+": ir.json: "+tt.path+": ")
+		if !ok || !strings.Contains(rest, tt.reason) {
+			t.Errorf("%s: Load() = %v, want ir.json: %s: …%s…", tt.name, err, tt.path, tt.reason)
 		}
 	}
 }
@@ -280,16 +297,10 @@ func TestExceptionMatches(t *testing.T) {
 }
 
 // TestConcurrentFirstUse: goroutines that use a fresh policy at once
-// compile its gates once and agree (run with -race).
+// compile its gates once and agree (run with -race). The policy is built
+// by hand: a loaded one has its gates compiled already.
 func TestConcurrentFirstUse(t *testing.T) {
-	p, err := compileStr(t, head+"gates:\n  - {name: g, when: 'finding.cvss > 5.0', outcome: fail, message: \"{{cvss}}\"}\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := Load(mustIR(t, p), "ir")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &Policy{Gates: []Gate{{Name: "g", Scope: ScopeFinding, When: "finding.cvss > 5.0", Outcome: OutcomeFail, Message: "{{cvss}}"}}}
 	before := compiles.Load()
 	var wg sync.WaitGroup
 	for range 8 {
@@ -352,5 +363,103 @@ func TestOneDocument(t *testing.T) {
 	}
 	if _, err := Load([]byte("---\n"+head), "p.yaml"); err != nil {
 		t.Errorf("a leading separator: %v", err)
+	}
+}
+
+// TestCompileOnce: loading a policy compiles each gate's CEL once, from
+// source as from the IR, and evaluating it compiles nothing more.
+func TestCompileOnce(t *testing.T) {
+	src := head + `gates:
+  - {name: crit, when: 'finding.severity == "critical"', outcome: fail, message: m}
+  - {name: many, scope: verdict, when: 'totals.high > 3', outcome: warn, message: m}
+`
+	for _, tt := range []struct {
+		name string
+		load func() (*Policy, error)
+	}{
+		{"source", func() (*Policy, error) { return Load([]byte(src), "p.yaml") }},
+		{"IR", func() (*Policy, error) {
+			p, err := Load([]byte(src), "p.yaml")
+			if err != nil {
+				return nil, err
+			}
+			return Load(mustIR(t, p), "ir.json")
+		}},
+	} {
+		before := gateCompiles.Load()
+		p, err := tt.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded := gateCompiles.Load()
+		if _, err := p.EvalFinding(&Finding{Severity: "critical"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.EvalVerdict(&Totals{High: 4}); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(2)
+		if tt.name == "IR" {
+			want = 4 // the source, then the IR
+		}
+		if n := loaded - before; n != want {
+			t.Errorf("%s: Load compiled %d gate expressions, want %d", tt.name, n, want)
+		}
+		if n := gateCompiles.Load() - loaded; n != 0 {
+			t.Errorf("%s: evaluating a loaded policy compiled %d gate expressions, want 0", tt.name, n)
+		}
+	}
+}
+
+// TestConcurrentFirstUseTwoPolicies: the first use of one policy does not
+// wait for another's: each compiles while the other does (a lock shared
+// by all policies would have one wait for the other), each once (run with
+// -race).
+func TestConcurrentFirstUseTwoPolicies(t *testing.T) {
+	newPolicy := func(when string) *Policy {
+		return &Policy{Gates: []Gate{{Name: "g", Scope: ScopeFinding, When: when, Outcome: OutcomeFail, Message: "m"}}}
+	}
+	a, b := newPolicy("finding.cvss > 5.0"), newPolicy(`finding.severity == "high"`)
+	started := map[*Policy]chan struct{}{a: make(chan struct{}), b: make(chan struct{})}
+	other := map[*Policy]*Policy{a: b, b: a}
+	var calls sync.Map // *Policy -> *atomic.Int32
+	testHookPrepare = func(p *Policy) {
+		n, _ := calls.LoadOrStore(p, new(atomic.Int32))
+		if n.(*atomic.Int32).Add(1) != 1 {
+			t.Errorf("a policy's gates were compiled twice")
+			return
+		}
+		close(started[p])
+		select {
+		case <-started[other[p]]:
+		case <-time.After(5 * time.Second):
+			t.Errorf("one policy's first use waited for the other's compilation (a lock shared by all policies)")
+		}
+	}
+	defer func() { testHookPrepare = nil }()
+	var wg sync.WaitGroup
+	for _, p := range []*Policy{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs, err := p.EvalFinding(&Finding{CVSS: 7.5, Severity: "high"})
+			if err != nil || len(fs) != 1 {
+				t.Errorf("EvalFinding() = %+v, %v, want one gate fired", fs, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestGatesChangedAfterUse: gates added to a policy after its first use
+// are an error, not an index past the compiled programs.
+func TestGatesChangedAfterUse(t *testing.T) {
+	p := &Policy{Gates: []Gate{{Name: "a", Scope: ScopeFinding, When: "true", Outcome: OutcomeWarn, Message: "m"}}}
+	if _, err := p.EvalFinding(&Finding{}); err != nil {
+		t.Fatal(err)
+	}
+	p.Gates = append(p.Gates, Gate{Name: "b", Scope: ScopeFinding, When: "true", Outcome: OutcomeFail, Message: "m"})
+	if fs, err := p.EvalFinding(&Finding{}); !errors.Is(err, ErrPolicy) {
+		t.Errorf("EvalFinding() after adding a gate = %+v, %v, want ErrPolicy", fs, err)
 	}
 }
