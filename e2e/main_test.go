@@ -29,11 +29,12 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
-		// The embedded registry's binary, beside stella-oras (registry serve runs it).
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "native", "stella-registry"), "./cmd/stella-registry")
+		// The helper binaries, beside stella-oras: the embedded registry
+		// (registry serve runs it) and the schema validator (--strict).
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "native")+string(filepath.Separator), "./cmd/stella-registry", "./cmd/stella-schema")
 		cmd.Dir = testutil.RepoRoot()
 		if b, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building stella-registry: %v\n%s", err, b)
+			fmt.Fprintf(os.Stderr, "building stella-registry and stella-schema: %v\n%s", err, b)
 			return 1
 		}
 		return m.Run()

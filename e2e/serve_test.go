@@ -87,3 +87,28 @@ func TestRegistryServeJSON(t *testing.T) {
 		t.Errorf("a 300-character name: %d %.200s", resp.StatusCode, b)
 	}
 }
+
+// TestStrictThroughSchemaBinary: `eval --strict` runs the stella-schema
+// binary beside stella-oras: a schema-valid SBOM is evaluated, and one
+// that breaks its schema (the osv-scanner fixture whose
+// metadata.component has type "") exits 1 naming the schema and the
+// violation.
+func TestStrictThroughSchemaBinary(t *testing.T) {
+	corpus := testutil.Corpus(t)
+	x := runner{t, t.TempDir()}
+	feed := filepath.Join(testutil.RepoRoot(), "examples", "quickstart", "osv")
+	schemas := filepath.Join(corpus, "schemas")
+	if _, stderr, code := x.run(bin["native"], "eval", "--strict", "--schemas", schemas, "--sbom", filepath.Join(testutil.RepoRoot(), "examples", "quickstart", "sbom.cdx.json"), "--feed", feed, "-o", "v.json"); code != 0 && code != 3 {
+		t.Fatalf("schema-valid SBOM: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(x.dir, "v.json")); err != nil {
+		t.Errorf("schema-valid SBOM: no verdict (%v)", err)
+	}
+	_, stderr, code := x.run(bin["native"], "eval", "--strict", "--schemas", schemas, "--sbom", filepath.Join(corpus, "sbom", "cyclonedx", "osv-scanner", "alpine-zlib-16.cdx.json"), "--feed", feed, "-o", "bad.json")
+	if code != 1 || !strings.Contains(stderr, "schema validation failed against cyclonedx/bom-1.6.schema.json") || !strings.Contains(stderr, "/metadata/component") {
+		t.Errorf("schema-invalid SBOM: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(x.dir, "bad.json")); !os.IsNotExist(err) {
+		t.Error("a refused SBOM left a verdict")
+	}
+}

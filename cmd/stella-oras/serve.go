@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/internal/sibling"
 )
 
 // registryBinary is the embedded registry's own command (cmd/stella-registry):
@@ -63,21 +61,11 @@ annotated org.stellaops.referrers.annotations-truncated=true).`,
 
 // findRegistryBinary looks next to this executable, then on PATH.
 func findRegistryBinary() (string, error) {
-	name := registryBinary
-	if runtime.GOOS == "windows" {
-		name += ".exe"
+	p, err := sibling.Find(registryBinary)
+	if err != nil {
+		return "", fmt.Errorf("registry serve: %w", err)
 	}
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	return "", errors.New("registry serve needs the stella-registry binary next to stella-oras or on PATH " +
-		"(from a checkout: go install ./cmd/..., or go build -o DIR ./cmd/...)")
+	return p, nil
 }
 
 func registryArgs(bin string, args []string) []string {

@@ -1,21 +1,9 @@
 package load
 
 import (
-	"sync"
-	"time"
-
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dlclark/regexp2"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
-	"os"
-	"path/filepath"
-	"strings"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // ErrSchema is returned when a document does not validate against its
@@ -62,115 +50,12 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	if !ok {
 		return fmt.Errorf("%s: %w: no schema for %q (have CycloneDX 1.5–1.7, SPDX-2.3, SPDX 3.0.1)", name, ErrSchema, key)
 	}
-	sch, err := compileSchema(name, dir, file)
-	if err != nil {
-		return err
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	problem, err := Validator(dir, file, data)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %v", name, ErrSchema, err)
 	}
-	if err := sch.Validate(inst); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return fmt.Errorf("%s: %w against %s: %s", name, ErrSchema, file, firstCause(ve))
-		}
-		return fmt.Errorf("%s: %w: %v", name, ErrSchema, err)
+	if problem != "" {
+		return fmt.Errorf("%s: %w against %s: %s", name, ErrSchema, file, problem)
 	}
 	return nil
-}
-
-// compiled caches compiled schemas by directory and file: compiling the
-// CycloneDX schema takes longer than validating a document against it.
-var compiled sync.Map
-
-func compileSchema(name, dir, file string) (*jsonschema.Schema, error) {
-	key := dir + "\x00" + file
-	if s, ok := compiled.Load(key); ok {
-		return s.(*jsonschema.Schema), nil
-	}
-	c := jsonschema.NewCompiler()
-	// The SPDX 3.0.1 schema uses look-ahead patterns ("^(?!_:).+:.+"),
-	// which Go's RE2 regexp refuses; JSON Schema patterns are ECMA-262, so
-	// use regexp2 in its ECMAScript mode.
-	c.UseRegexpEngine(ecmaRegexp)
-	// Strict means formats too: a date-time that is not one is an error.
-	c.AssertFormat()
-	// Register the schema and its siblings (the files its relative $refs
-	// name: bom-1.6 -> spdx.schema.json, jsf-0.82.schema.json) under their
-	// $id, the main schema first, so nothing is fetched. Siblings that
-	// repeat an $id already registered (spdx-2.3 and 2.3.1) are skipped.
-	mainPath := filepath.Join(dir, filepath.FromSlash(file))
-	siblings, err := filepath.Glob(filepath.Join(filepath.Dir(mainPath), "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	ids := map[string]bool{}
-	var mainID string
-	for _, p := range append([]string{mainPath}, siblings...) {
-		if p == mainPath && mainID != "" {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			if p == mainPath {
-				return nil, fmt.Errorf("%s: %w: %v", name, ErrSchema, err)
-			}
-			return nil, err
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		m, _ := doc.(map[string]any)
-		id, _ := m["$id"].(string)
-		if id == "" {
-			id = "file://" + filepath.ToSlash(p)
-		}
-		if ids[id] {
-			continue
-		}
-		ids[id] = true
-		if p == mainPath {
-			mainID = id
-		}
-		if err := c.AddResource(id, doc); err != nil {
-			return nil, fmt.Errorf("loading schema %s: %w", p, err)
-		}
-	}
-	sch, err := c.Compile(mainID)
-	if err != nil {
-		return nil, fmt.Errorf("compiling %s: %w", file, err)
-	}
-	compiled.Store(key, sch)
-	return sch, nil
-}
-
-// firstCause renders the deepest first validation error on one line, with
-// its JSON pointer.
-func firstCause(ve *jsonschema.ValidationError) string {
-	for len(ve.Causes) > 0 {
-		ve = ve.Causes[0]
-	}
-	loc := "/" + strings.Join(ve.InstanceLocation, "/")
-	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(message.NewPrinter(language.English)))
-}
-
-type ecma struct{ re *regexp2.Regexp }
-
-func (e ecma) MatchString(s string) bool {
-	ok, err := e.re.MatchString(s)
-	return err == nil && ok
-}
-
-func (e ecma) String() string { return e.re.String() }
-
-func ecmaRegexp(pattern string) (jsonschema.Regexp, error) {
-	re, err := regexp2.Compile(pattern, regexp2.ECMAScript)
-	if err != nil {
-		return nil, err
-	}
-	// Bound backtracking on hostile documents.
-	re.MatchTimeout = time.Second
-	return ecma{re}, nil
 }

@@ -333,3 +333,15 @@ func TestLayers(t *testing.T) {
 		}
 	}
 }
+
+// TestStartupDeps: stella-oras links neither distribution (the embedded
+// registry is the stella-registry binary) nor the JSON Schema library
+// (stella-schema): both initialize heavily at program start, which every
+// command paid (#11 section 2).
+func TestStartupDeps(t *testing.T) {
+	for _, dep := range goList(t, "-deps", "./cmd/stella-oras") {
+		if strings.HasPrefix(dep, "github.com/distribution/distribution") || strings.HasPrefix(dep, "github.com/santhosh-tekuri/jsonschema") {
+			t.Errorf("./cmd/stella-oras links %s", dep)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Start-up benchmark of issue #11 section 2, printed, never asserted: whole
+# processes on loopback, each stella-oras command side by side with the ORAS
+# CLI doing the same work in the same run, runs interleaved (stella, oras,
+# stella, …) so that machine noise hits both alike:
+#   - `version`;
+#   - `discover --depth 1` of an image with 3 referrers (one listing);
+#   - `attach` of a fresh 1 MB SBOM;
+# the last two on the embedded registry (referrers API) and on plain
+# distribution (referrers tag schema); and `delta` of the two
+# 10,000-finding bench verdicts (bench/decisions.sh makes them).
+# Targets: version ≤ 1.5 × oras; discover and attach ≤ 0.9 × oras on both
+# kinds; delta ≤ 150 ms.
+# Usage: bench/startup.sh     (RUNS=21 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=bench/out/startup
+RUNS=${RUNS:-21}
+rm -rf "$OUT" && mkdir -p "$OUT" bin
+go build -o bin/ ./cmd/stella-oras ./cmd/stella-registry
+go build -o bin/seed ./bench/seed
+ORAS=$(command -v oras || echo "$(go env GOPATH)/bin/oras")
+[ -x "$ORAS" ] || { echo "oras not installed (go install oras.land/oras/cmd/oras@v1.3.6)" >&2; exit 1; }
+if [ ! -f bench/out/base-10000.json ] || [ ! -f bench/out/dec-10000.json ]; then
+  echo "making the 10,000-finding verdicts (bench/decisions.sh, once)…" >&2
+  RUNS=1 bench/decisions.sh >/dev/null
+fi
+
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+bin/stella-registry --addr 127.0.0.1:5091 --root "$OUT/embedded" 2>/dev/null & PIDS+=($!)
+bin/stella-registry --plain --addr 127.0.0.1:5092 --root "$OUT/plain" 2>/dev/null & PIDS+=($!)
+for port in 5091 5092; do
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+done
+
+now() { date +%s%N; }
+# pair LABEL TARGET STELLA-FN ORAS-FN: RUNS interleaved runs of each
+# (shell functions, stdout discarded), medians and their ratio.
+pair() {
+  local label=$1 target=$2 sf=$3 of=$4 s=() o=() t0
+  "$sf" >/dev/null 2>&1; "$of" >/dev/null 2>&1 # warm the page cache
+  for _ in $(seq "$RUNS"); do
+    t0=$(now); "$sf" >/dev/null 2>"$OUT/err" || { cat "$OUT/err" >&2; return 1; }; s+=($(( $(now) - t0 )))
+    t0=$(now); "$of" >/dev/null 2>"$OUT/err" || { cat "$OUT/err" >&2; return 1; }; o+=($(( $(now) - t0 )))
+  done
+  local sm om
+  sm=$(printf '%s\n' "${s[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  om=$(printf '%s\n' "${o[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  awk -v l="$label" -v s="$sm" -v o="$om" -v t="$target" 'BEGIN {
+    r = s / o; printf "  %-34s stella-oras %6.1f ms  oras %6.1f ms  ratio %.2f (target ≤ %s) %s\n", l, s/1e6, o/1e6, r, t, (r <= t ? "met" : "MISSED") }'
+}
+
+v_stella() { bin/stella-oras version; }
+v_oras() { "$ORAS" version; }
+echo "== runs: $RUNS each, interleaved; medians"
+pair "version" 1.5 v_stella v_oras
+
+head -c 700000 /dev/urandom | base64 -w0 | awk '{printf "{\"bomFormat\":\"CycloneDX\",\"specVersion\":\"1.6\",\"metadata\":{\"x\":\"%s\"}}", $0}' > "$OUT/base.json"
+for kind in embedded:5091 plain:5092; do
+  name=${kind%%:*}; host=127.0.0.1:${kind##*:}
+  fb=""; [ "$name" = plain ] && fb="-fallback"
+  img=$(bin/seed -repo "$host/app" -n 3 $fb)
+  d_stella() { bin/stella-oras discover --plain-http --depth 1 "$host/app@$img"; }
+  d_oras() { "$ORAS" discover --plain-http --depth 1 "$host/app@$img"; }
+  i=0
+  a_stella() { i=$((i+1)); sed "s/\"x\"/\"s$i\"/" "$OUT/base.json" > "$OUT/s.json"; bin/stella-oras attach --plain-http "$host/app@$img" "$OUT/s.json"; }
+  a_oras() { i=$((i+1)); sed "s/\"x\"/\"o$i\"/" "$OUT/base.json" > "$OUT/o.json"; (cd "$OUT" && "$ORAS" attach --plain-http --artifact-type application/vnd.cyclonedx+json "$host/app@$img" o.json:application/vnd.cyclonedx+json); }
+  echo "== $name registry ($host)"
+  pair "discover --depth 1 (3 referrers)" 0.9 d_stella d_oras
+  pair "attach, 1 MB SBOM" 0.9 a_stella a_oras
+done
+
+echo "== delta of the two 10,000-finding verdicts (target ≤ 150 ms whole process)"
+ts=()
+for _ in $(seq "$RUNS"); do
+  t0=$(now); bin/stella-oras delta bench/out/base-10000.json bench/out/dec-10000.json -o "$OUT/delta.json" >/dev/null; ts+=($(( $(now) - t0 )))
+done
+printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {m = a[int((NR+1)/2)] / 1e6; printf "  delta: %.1f ms (median of %d) %s\n", m, NR, (m <= 150 ? "met" : "MISSED")}'

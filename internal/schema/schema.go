@@ -1,0 +1,156 @@
+// Package schema validates documents against JSON schemas (JSON Schema
+// drafts 4 to 2020-12, ECMA-262 patterns) with santhosh-tekuri/jsonschema.
+//
+// It is linked only into the stella-schema binary (and tests), never into
+// stella-oras: the library compiles its five metaschemas at package
+// initialization, about 7–10 ms that every stella-oras command paid for a
+// check only `--strict` makes. stella-oras runs stella-schema instead (see
+// internal/load.Validator).
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dlclark/regexp2"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Invalid is the error for a document that does not validate: the first
+// (deepest) violation, with its JSON pointer.
+type Invalid struct{ Problem string }
+
+func (e *Invalid) Error() string { return e.Problem }
+
+// Validate checks data against the schema file (relative to dir; its
+// sibling files resolve its relative $refs, nothing is fetched). A
+// document that does not validate gives *Invalid; any other error means
+// the check could not run.
+func Validate(dir, file string, data []byte) error {
+	sch, err := compileSchema(dir, file)
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return &Invalid{Problem: err.Error()}
+	}
+	if err := sch.Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return &Invalid{Problem: firstCause(ve)}
+		}
+		return &Invalid{Problem: err.Error()}
+	}
+	return nil
+}
+
+// compiled caches compiled schemas by directory and file: compiling the
+// CycloneDX schema takes longer than validating a document against it.
+var compiled sync.Map
+
+func compileSchema(dir, file string) (*jsonschema.Schema, error) {
+	key := dir + "\x00" + file
+	if s, ok := compiled.Load(key); ok {
+		return s.(*jsonschema.Schema), nil
+	}
+	c := jsonschema.NewCompiler()
+	// The SPDX 3.0.1 schema uses look-ahead patterns ("^(?!_:).+:.+"),
+	// which Go's RE2 regexp refuses; JSON Schema patterns are ECMA-262, so
+	// use regexp2 in its ECMAScript mode.
+	c.UseRegexpEngine(ecmaRegexp)
+	// Strict means formats too: a date-time that is not one is an error.
+	c.AssertFormat()
+	// Register the schema and its siblings (the files its relative $refs
+	// name: bom-1.6 -> spdx.schema.json, jsf-0.82.schema.json) under their
+	// $id, the main schema first, so nothing is fetched. Siblings that
+	// repeat an $id already registered (spdx-2.3 and 2.3.1) are skipped.
+	mainPath := filepath.Join(dir, filepath.FromSlash(file))
+	siblings, err := filepath.Glob(filepath.Join(filepath.Dir(mainPath), "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	var mainID string
+	for _, p := range append([]string{mainPath}, siblings...) {
+		if p == mainPath && mainID != "" {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		m, _ := doc.(map[string]any)
+		id, _ := m["$id"].(string)
+		if id == "" {
+			id = "file://" + filepath.ToSlash(p)
+		}
+		if ids[id] {
+			continue
+		}
+		ids[id] = true
+		if p == mainPath {
+			mainID = id
+		}
+		if err := c.AddResource(id, doc); err != nil {
+			return nil, fmt.Errorf("loading schema %s: %w", p, err)
+		}
+	}
+	sch, err := c.Compile(mainID)
+	if err != nil {
+		return nil, fmt.Errorf("compiling %s: %w", file, err)
+	}
+	compiled.Store(key, sch)
+	return sch, nil
+}
+
+// firstCause renders the deepest first validation error on one line, with
+// its JSON pointer.
+func firstCause(ve *jsonschema.ValidationError) string {
+	for len(ve.Causes) > 0 {
+		ve = ve.Causes[0]
+	}
+	loc := "/" + strings.Join(ve.InstanceLocation, "/")
+	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(message.NewPrinter(language.English)))
+}
+
+type ecma struct{ re *regexp2.Regexp }
+
+func (e ecma) MatchString(s string) bool {
+	ok, err := e.re.MatchString(s)
+	return err == nil && ok
+}
+
+func (e ecma) String() string { return e.re.String() }
+
+func ecmaRegexp(pattern string) (jsonschema.Regexp, error) {
+	re, err := regexp2.Compile(pattern, regexp2.ECMAScript)
+	if err != nil {
+		return nil, err
+	}
+	// Bound backtracking on hostile documents.
+	re.MatchTimeout = time.Second
+	return ecma{re}, nil
+}
+
+// InProcess is Validate in the shape of internal/load.Validator.
+func InProcess(dir, file string, data []byte) (string, error) {
+	err := Validate(dir, file, data)
+	var inv *Invalid
+	if errors.As(err, &inv) {
+		return inv.Problem, nil
+	}
+	return "", err
+}
