@@ -63,5 +63,3 @@ func TestSchemaBinary(t *testing.T) {
 		t.Errorf("without stella-schema: %v", err)
 	}
 }
-
-
