@@ -63,3 +63,23 @@ func TestSchemaBinary(t *testing.T) {
 		t.Errorf("without stella-schema: %v", err)
 	}
 }
+
+// TestSchemaMessageStable: the violation a schema error names does not
+// change from run to run (the validator's own order of causes does).
+func TestSchemaMessageStable(t *testing.T) {
+	dir := testutil.Corpus(t)
+	f := filepath.Join(dir, "sbom/cyclonedx/spec-tests/1.6/invalid-properties-1.6.json")
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ValidateSBOM(f, data, filepath.Join(dir, "schemas"))
+	if want == nil {
+		t.Fatal("validated")
+	}
+	for range 50 {
+		if got := ValidateSBOM(f, data, filepath.Join(dir, "schemas")); got.Error() != want.Error() {
+			t.Fatalf("messages differ:\n%v\n%v", got, want)
+		}
+	}
+}

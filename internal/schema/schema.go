@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -116,14 +117,37 @@ func compileSchema(dir, file string) (*jsonschema.Schema, error) {
 	return sch, nil
 }
 
-// firstCause renders the deepest first validation error on one line, with
-// its JSON pointer.
+// firstCause renders one validation error on one line, with its JSON
+// pointer: of the innermost errors, the first in document order (by
+// location, then message). The library's order of causes varies from run
+// to run (it comes from map iteration), and a message must not. How many
+// others there were is said too.
 func firstCause(ve *jsonschema.ValidationError) string {
-	for len(ve.Causes) > 0 {
-		ve = ve.Causes[0]
+	p := message.NewPrinter(language.English)
+	type leaf struct{ loc, msg string }
+	var leaves []leaf
+	var walk func(*jsonschema.ValidationError)
+	walk = func(v *jsonschema.ValidationError) {
+		if len(v.Causes) == 0 {
+			leaves = append(leaves, leaf{"/" + strings.Join(v.InstanceLocation, "/"), v.ErrorKind.LocalizedString(p)})
+			return
+		}
+		for _, c := range v.Causes {
+			walk(c)
+		}
 	}
-	loc := "/" + strings.Join(ve.InstanceLocation, "/")
-	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(message.NewPrinter(language.English)))
+	walk(ve)
+	first := slices.MinFunc(leaves, func(a, b leaf) int {
+		if c := strings.Compare(a.loc, b.loc); c != 0 {
+			return c
+		}
+		return strings.Compare(a.msg, b.msg)
+	})
+	s := fmt.Sprintf("at %s: %s", first.loc, first.msg)
+	if len(leaves) > 1 {
+		s += fmt.Sprintf(" (and %d more)", len(leaves)-1)
+	}
+	return s
 }
 
 type ecma struct{ re *regexp2.Regexp }
