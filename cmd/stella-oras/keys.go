@@ -86,6 +86,46 @@ func loadKeypair(s *streams, path string) (*bundle.Keypair, crypto.Signer, error
 	return kp, priv, nil
 }
 
+// readPublicKey reads a PEM public key file and checks it before any
+// bundle is looked at: a private key or a file that is no key is one clear
+// error (exit 1), not a verification failure on every bundle.
+func readPublicKey(path string) ([]byte, crypto.PublicKey, error) {
+	b, err := load.File(path, maxKeyBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := bundle.ParsePublicKey(b)
+	switch {
+	case errors.Is(err, bundle.ErrPrivateKey):
+		return nil, nil, fmt.Errorf("%s is a private key; give the public key %s", path, publicKeyName(path))
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s is not a PEM public key (%v)", path, err)
+	}
+	return b, pub, nil
+}
+
+// readPublicKeys reads each file with readPublicKey.
+func readPublicKeys(paths []string) ([][]byte, error) {
+	var out [][]byte
+	for _, p := range paths {
+		b, _, err := readPublicKey(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// publicKeyName is the public key file `key generate` writes beside a
+// private key: NAME.pub for NAME.key.
+func publicKeyName(path string) string {
+	if base, ok := strings.CutSuffix(path, ".key"); ok {
+		return base + ".pub"
+	}
+	return "(its .pub)"
+}
+
 type keyResult struct {
 	Algorithm  string `json:"algorithm"`
 	KeyID      string `json:"keyId"`

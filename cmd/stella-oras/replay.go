@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-oras/evaluator"
-	"github.com/stella-ops/stella-oras/internal/load"
 )
 
 func newReplayCmd(s *streams) *cobra.Command {
@@ -93,14 +92,10 @@ recompute.`,
 				return usagef("--key is required")
 			}
 			var o evaluator.StatusOptions
-			for _, k := range keys {
-				b, err := load.File(k, 1<<20)
-				if err != nil {
-					return err
-				}
-				o.Trust.Keys = append(o.Trust.Keys, b)
-			}
 			var err error
+			if o.Trust.Keys, err = readPublicKeys(keys); err != nil {
+				return err
+			}
 			if rev != "" {
 				if o.Trust.Revoked, err = loadRevocationFlag(cmd, &tf, rev, o.Trust.Keys); err != nil {
 					return err

@@ -68,7 +68,7 @@ malformed key, root or digest), 2 usage.`,
 				o.KeyValidFrom, o.KeyValidTo = f, u
 			}
 			if key != "" {
-				b, err := os.ReadFile(key)
+				b, _, err := readPublicKey(key)
 				if err != nil {
 					return err
 				}

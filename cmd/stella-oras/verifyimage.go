@@ -57,12 +57,9 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			}
 			ctx := cmd.Context()
 			p := verify.ImagePolicy{Threshold: threshold, PredicateType: predType, Certificate: cert}
-			for _, k := range keys {
-				b, err := os.ReadFile(k)
-				if err != nil {
-					return err
-				}
-				p.Keys = append(p.Keys, b)
+			var err error
+			if p.Keys, err = readPublicKeys(keys); err != nil {
+				return err
 			}
 			if revoked != "" {
 				var err error
