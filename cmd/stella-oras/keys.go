@@ -212,9 +212,9 @@ func newRevokeCmd(s *streams) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "revoke --key SIGNER.key -o revocations.sigstore.json KEYID...",
-		Short: "Sign a revocation list of key IDs (for verify --revocations)",
+		Short: "Sign a revocation list of key IDs (for verify and status --revocations, with --revocation-key)",
 		Example: `  stella-oras key revoke --key admin.key -o revocations.sigstore.json 9f86d081884c7d65…
-  stella-oras verify IMAGE@sha256:… --key admin.pub --key ci.pub --revocations revocations.sigstore.json`,
+  stella-oras verify IMAGE@sha256:… --key ci.pub --revocations revocations.sigstore.json --revocation-key admin.pub`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			if keyFile == "" || dest == "" {

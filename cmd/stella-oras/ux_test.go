@@ -98,3 +98,59 @@ func TestPublicKeyFlagsChecked(t *testing.T) {
 		t.Errorf("verify --key with a JSON file: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestRevocationKey: a revocation list's signer is given with
+// --revocation-key and is not thereby trusted for attestations: its own
+// attestation of the image does not count, and it need not be a --key.
+func TestRevocationKey(t *testing.T) {
+	l := newSignedLayout(t, []string{"a", "b", "admin"}, []string{"a", "b", "admin"})
+	list := filepath.Join(l.dir, "revocations.sigstore.json")
+	if r := cli(t, "", "key", "revoke", "--key", l.keyPath("admin", "key"), "-o", list, keyID(t, l.keyPath("b", "pub"))); r.code != 0 {
+		t.Fatalf("key revoke: %s", r.stderr)
+	}
+	verifyArgs := func(extra ...string) []string {
+		return append([]string{"verify", l.image, "--key", l.keyPath("a", "pub"), "--key", l.keyPath("b", "pub"), "--output", "json"}, extra...)
+	}
+	rev := []string{"--revocations", list, "--revocation-key", l.keyPath("admin", "pub")}
+	r := cli(t, "", verifyArgs(append(rev, "--threshold", "2")...)...)
+	var rep struct {
+		Signers []string
+		Bundles []struct{ Signer, Reason string }
+	}
+	json.Unmarshal([]byte(r.stdout), &rep)
+	if r.code != ExitVerifyFailed || len(rep.Signers) != 1 || rep.Signers[0] != keyID(t, l.keyPath("a", "pub")) {
+		t.Errorf("b revoked, threshold 2: exit %d signers %v (%s)", r.code, rep.Signers, r.stderr)
+	}
+	var revoked, untrusted int
+	for _, b := range rep.Bundles {
+		switch {
+		case strings.Contains(b.Reason, "is revoked"):
+			revoked++
+		case b.Reason == "not signed by a trusted key":
+			untrusted++ // admin's attestation: admin is no attestation signer
+		}
+	}
+	if revoked != 1 || untrusted != 1 {
+		t.Errorf("bundles %+v: want b's revoked and admin's not signed by a trusted key", rep.Bundles)
+	}
+	if r := cli(t, "", verifyArgs(rev...)...); r.code != 0 || strings.Contains(r.stderr, "note:") {
+		t.Errorf("threshold 1 with a: exit %d stderr %q", r.code, r.stderr)
+	}
+	// Only admin may sign the list; and the list alone names no signer.
+	if r := cli(t, "", "verify", l.image, "--key", l.keyPath("admin", "pub"), "--revocations", list, "--revocation-key", l.keyPath("a", "pub")); r.code != ExitVerifyFailed {
+		t.Errorf("list checked against a --revocation-key that did not sign it: exit %d (%s)", r.code, r.stderr)
+	}
+	if r := cli(t, "", verifyArgs("--revocation-key", l.keyPath("admin", "pub"))...); r.code != ExitUsage {
+		t.Errorf("--revocation-key without --revocations: exit %d, want %d", r.code, ExitUsage)
+	}
+	if r := cli(t, "", "status", l.image, "--key", l.keyPath("a", "pub"), "--revocations", list, "--revocation-key", l.keyPath("admin", "pub")); r.code != 0 {
+		t.Errorf("status --revocation-key: exit %d (%s)", r.code, r.stderr)
+	}
+	// Without --revocation-key the list is checked against the --key keys
+	// (the old behaviour: no key gains trust), with a note.
+	selfList := filepath.Join(l.dir, "by-a.sigstore.json")
+	cli(t, "", "key", "revoke", "--key", l.keyPath("a", "key"), "-o", selfList, keyID(t, l.keyPath("b", "pub")))
+	if r := cli(t, "", verifyArgs("--revocations", selfList)...); r.code != 0 || !strings.Contains(r.stderr, "note: the revocation list is checked against the --key keys") {
+		t.Errorf("list signed by a --key, no --revocation-key: exit %d stderr %q", r.code, r.stderr)
+	}
+}

@@ -22,7 +22,7 @@ func newVerifyCmd(s *streams) *cobra.Command {
 		keys          []string
 		threshold     int
 		predType      string
-		revoked       string
+		rev           revocationFlags
 		cert          verify.BundleOptions
 		requireStatus string
 	)
@@ -49,8 +49,9 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				return usagef("a certificate identity needs --trusted-root and --certificate-oidc-issuer")
 			case threshold < 1 || (!certMode && threshold > len(keys)):
 				return usagef("--threshold must be between 1 and the number of keys (%d)", len(keys))
-			case revoked != "" && len(keys) == 0:
-				return usagef("--revocations needs the --key that signed the list")
+			}
+			if err := rev.validate(len(keys)); err != nil {
+				return err
 			}
 			if !certMode {
 				cert.TrustedRoot = ""
@@ -61,11 +62,8 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			if p.Keys, err = readPublicKeys(keys); err != nil {
 				return err
 			}
-			if revoked != "" {
-				var err error
-				if p.Revoked, err = loadRevocationFlag(cmd, &tf, revoked, p.Keys); err != nil {
-					return err
-				}
+			if p.Revoked, err = rev.load(cmd, s, &tf, p.Keys); err != nil {
+				return err
 			}
 			if requireStatus != "" && requireStatus != artifacts.StatusPass && requireStatus != artifacts.StatusWarn {
 				return usagef("--require-status must be pass or warn, not %q", requireStatus)
@@ -144,7 +142,7 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 	cmd.Flags().StringVar(&cert.IdentityRegexp, "certificate-identity-regexp", "", "expected certificate SAN, as a regular expression")
 	cmd.Flags().StringVar(&cert.Issuer, "certificate-oidc-issuer", "", "expected OIDC issuer of the certificate")
 	cmd.Flags().StringVar(&requireStatus, "require-status", "", "also require the newest verified verdict's status: pass, or warn (pass or warn); exit 3 otherwise")
-	cmd.Flags().StringVar(&revoked, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a listed key")
+	rev.register(cmd)
 	tf.register(cmd)
 	out.register(cmd)
 	return cmd
@@ -157,14 +155,54 @@ func orDash(s string) string {
 	return s
 }
 
-// loadRevocationFlag reads and verifies the --revocations list (the
-// revocation-list format lives in package verify).
-func loadRevocationFlag(cmd *cobra.Command, tf *targetFlags, src string, keys [][]byte) (map[string]bool, error) {
-	data, err := readRevocations(cmd, tf, src)
+// revocationFlags are --revocations and --revocation-key (verify, status).
+type revocationFlags struct {
+	list string
+	keys []string
+}
+
+func (f *revocationFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.list, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a --revocation-key")
+	cmd.Flags().StringArrayVar(&f.keys, "revocation-key", nil, "PEM public key trusted to sign the --revocations list, and for nothing else (repeatable)")
+}
+
+// validate checks the flag combination.
+func (f *revocationFlags) validate(attestKeys int) error {
+	switch {
+	case len(f.keys) > 0 && f.list == "":
+		return usagef("--revocation-key needs --revocations")
+	case f.list != "" && len(f.keys) == 0 && attestKeys == 0:
+		return usagef("--revocations needs --revocation-key, the public key that signed the list")
+	}
+	return nil
+}
+
+// load reads and verifies the --revocations list (the revocation-list
+// format lives in package verify). The list must be signed by a
+// --revocation-key; those keys are trusted for the list alone, never as
+// signers of attestations. Without --revocation-key the list is checked
+// against the attestation keys, as before --revocation-key existed: that grants no key any
+// trust it did not have (they are --key already, and a list can only take
+// signers away), but it is a note, since it was what made users list a
+// revocation admin's key as a --key.
+func (f *revocationFlags) load(cmd *cobra.Command, s *streams, tf *targetFlags, attestKeys [][]byte) (map[string]bool, error) {
+	if f.list == "" {
+		return nil, nil
+	}
+	keys := attestKeys
+	if len(f.keys) > 0 {
+		var err error
+		if keys, err = readPublicKeys(f.keys); err != nil {
+			return nil, err
+		}
+	} else {
+		fmt.Fprintln(s.err, "note: the revocation list is checked against the --key keys; give its signer with --revocation-key, which is not trusted for attestations")
+	}
+	data, err := readRevocations(cmd, tf, f.list)
 	if err != nil {
 		return nil, err
 	}
-	return verify.LoadRevocations(src, data, keys)
+	return verify.LoadRevocations(f.list, data, keys)
 }
 
 // readRevocations reads a revocation-list bundle from a file, or from an
