@@ -154,3 +154,30 @@ func TestRevocationKey(t *testing.T) {
 		t.Errorf("list signed by a --key, no --revocation-key: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestResolveFlags: attest and verify, whose errors said "pass --resolve",
+// take --resolve; without it a tag is a usage error naming the flag; a
+// revocation list named by tag says to name it by digest.
+func TestResolveFlags(t *testing.T) {
+	l := newSignedLayout(t, []string{"a"}, nil)
+	r := cli(t, "", "attest", l.tagged, "--resolve", "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key"))
+	if r.code != 0 || !strings.Contains(r.stderr, "resolved ") {
+		t.Fatalf("attest --resolve: exit %d stderr %q", r.code, r.stderr)
+	}
+	r = cli(t, "", "verify", l.tagged, "--resolve", "--key", l.keyPath("a", "pub"))
+	if r.code != 0 || !strings.Contains(r.stderr, "resolved ") || !strings.Contains(r.stdout, "1 signer verified") {
+		t.Errorf("verify --resolve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, args := range [][]string{
+		{"verify", l.tagged, "--key", l.keyPath("a", "pub")},
+		{"attest", l.tagged, "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key")},
+	} {
+		if r := cli(t, "", args...); r.code != ExitUsage || !strings.Contains(r.stderr, "pass --resolve") {
+			t.Errorf("%s with a tag: exit %d stderr %q", args[0], r.code, r.stderr)
+		}
+	}
+	r = cli(t, "", "verify", l.image, "--key", l.keyPath("a", "pub"), "--revocations", l.tagged)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "by digest") || strings.Contains(r.stderr, "--resolve") {
+		t.Errorf("--revocations by tag: exit %d stderr %q", r.code, r.stderr)
+	}
+}

@@ -25,6 +25,7 @@ func newVerifyCmd(s *streams) *cobra.Command {
 		rev           revocationFlags
 		cert          verify.BundleOptions
 		requireStatus string
+		resolve       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE@sha256:… (--key PUB… | --trusted-root R --certificate-identity[-regexp] I --certificate-oidc-issuer U) [--threshold N] [--type URI]",
@@ -73,9 +74,12 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				return err
 			}
 			defer t.Close()
-			subj, err := subjectByDigest(ctx, t)
+			subj, err := subjectByDigest(ctx, t, resolve)
 			if err != nil {
 				return err
+			}
+			if subj.resolved {
+				fmt.Fprintf(s.err, "resolved %s to %s\n", t.Ref, subj.Digest)
 			}
 			p.ImageDigest = subj.Digest.String()
 			rep, err := evaluator.VerifyImage(ctx, t, subj.Descriptor, evaluator.VerifyImageOptions{
@@ -142,6 +146,7 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 	cmd.Flags().StringVar(&cert.IdentityRegexp, "certificate-identity-regexp", "", "expected certificate SAN, as a regular expression")
 	cmd.Flags().StringVar(&cert.Issuer, "certificate-oidc-issuer", "", "expected OIDC issuer of the certificate")
 	cmd.Flags().StringVar(&requireStatus, "require-status", "", "also require the newest verified verdict's status: pass, or warn (pass or warn); exit 3 otherwise")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "accept a tag and verify what it resolves to now (the digest is printed on stderr; the bundles must name that digest)")
 	rev.register(cmd)
 	tf.register(cmd)
 	out.register(cmd)
@@ -217,6 +222,11 @@ func readRevocations(cmd *cobra.Command, tf *targetFlags, src string) ([]byte, e
 		return nil, err
 	}
 	defer t.Close()
+	if t.Ref.Digest == "" {
+		// A tag could be moved back to an older list with fewer
+		// revocations: the list is named by digest.
+		return nil, usagef("--revocations %s: name the revocation-list artifact by digest (@sha256:…; 'stella-oras discover' lists artifacts with their digests)", src)
+	}
 	d, err := subjectDescriptor(ctx, t, false)
 	if err != nil {
 		return nil, err
