@@ -181,3 +181,35 @@ func TestResolveFlags(t *testing.T) {
 		t.Errorf("--revocations by tag: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestVerifyBundleSaysWhatWasChecked: without --artifact or
+// --artifact-digest, verify-bundle says the subject was not checked (text
+// and JSON); with the right digest it says the subject is the artifact.
+func TestVerifyBundleSaysWhatWasChecked(t *testing.T) {
+	l := newSignedLayout(t, []string{"a"}, nil)
+	b := filepath.Join(l.dir, "a.sigstore.json")
+	if r := cli(t, "", "attest", l.image, "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key"), "--bundle-out", b); r.code != 0 {
+		t.Fatalf("attest: %s", r.stderr)
+	}
+	id, pub := keyID(t, l.keyPath("a", "pub")), l.keyPath("a", "pub")
+	r := cli(t, "", "verify-bundle", b, "--key", pub)
+	want := "Verified OK: " + b + ": signature by " + id + " over the statement; the subject was not checked (no --artifact or --artifact-digest)\n"
+	if r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("verify-bundle without a subject: exit %d\n%s\nwant it to start %q", r.code, r.stdout, want)
+	}
+	r = cli(t, "", "verify-bundle", b, "--key", pub, "--output", "json")
+	var res struct {
+		Checked string
+		Result  struct {
+			SubjectChecked *bool `json:"subjectChecked"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 || res.Result.SubjectChecked == nil || *res.Result.SubjectChecked || !strings.Contains(res.Checked, "the subject was not checked") {
+		t.Errorf("verify-bundle --output json without a subject: exit %d %v\n%s", r.code, err, r.stdout)
+	}
+	digest := l.image[strings.LastIndex(l.image, "@")+1:]
+	r = cli(t, "", "verify-bundle", b, "--key", pub, "--artifact-digest", digest, "--output", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 || res.Result.SubjectChecked == nil || !*res.Result.SubjectChecked || !strings.Contains(res.Checked, "its subject is the artifact") {
+		t.Errorf("verify-bundle --artifact-digest: exit %d %v\n%s", r.code, err, r.stdout)
+	}
+}
