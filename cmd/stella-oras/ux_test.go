@@ -213,3 +213,27 @@ func TestVerifyBundleSaysWhatWasChecked(t *testing.T) {
 		t.Errorf("verify-bundle --artifact-digest: exit %d %v\n%s", r.code, err, r.stdout)
 	}
 }
+
+// TestAttachTypeChecked: an explicit --type that contradicts the content
+// (a CycloneDX SBOM as sbom-spdx) is refused, exit 2, before anything is
+// pushed; a type of the same format (CycloneDX SBOM as vex-cyclonedx) and
+// content that nothing recognizes are taken as said.
+func TestAttachTypeChecked(t *testing.T) {
+	l := newSignedLayout(t, nil, nil)
+	cdx := example("sbom.cdx.json")
+	r := cli(t, "", "attach", l.image, cdx, "--type", "sbom-spdx")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "--type sbom-spdx, but the content is sbom-cyclonedx") {
+		t.Errorf("CycloneDX as sbom-spdx: exit %d stderr %q", r.code, r.stderr)
+	}
+	if r := cli(t, "", "discover", l.image); strings.Contains(r.stdout, "spdx") {
+		t.Errorf("a refused attach pushed something:\n%s", r.stdout)
+	}
+	if r := cli(t, "", "attach", l.image, cdx, "--type", "vex-cyclonedx"); r.code != 0 {
+		t.Errorf("CycloneDX as vex-cyclonedx: exit %d %s", r.code, r.stderr)
+	}
+	odd := filepath.Join(l.dir, "odd.json")
+	os.WriteFile(odd, []byte(`{"statements":[]}`), 0o644)
+	if r := cli(t, "", "attach", l.image, odd, "--type", "vex-openvex"); r.code != 0 {
+		t.Errorf("unrecognized content with --type: exit %d %s", r.code, r.stderr)
+	}
+}
