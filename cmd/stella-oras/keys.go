@@ -205,8 +205,17 @@ cosign does). The key ID is the SHA-256 of the public key's DER.`,
 	return cmd
 }
 
+// revokeResult is what `key revoke --output json` prints.
+type revokeResult struct {
+	File          string   `json:"file"`
+	Signer        string   `json:"signer"`
+	PredicateType string   `json:"predicateType"`
+	RevokedKeyIDs []string `json:"revokedKeyIds"`
+}
+
 func newRevokeCmd(s *streams) *cobra.Command {
 	var (
+		out     outputFlag
 		keyFile string
 		dest    string
 	)
@@ -217,6 +226,9 @@ func newRevokeCmd(s *streams) *cobra.Command {
   stella-oras verify IMAGE@sha256:… --key ci.pub --revocations revocations.sigstore.json --revocation-key admin.pub`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
 			if keyFile == "" || dest == "" {
 				return usagef("--key and -o are required")
 			}
@@ -225,12 +237,13 @@ func newRevokeCmd(s *streams) *cobra.Command {
 					return usagef("%q is not a key ID (64 lowercase hex digits)", id)
 				}
 			}
-			kp, _, err := loadKeypair(s, keyFile)
+			kp, priv, err := loadKeypair(s, keyFile)
 			if err != nil {
 				return err
 			}
 			slices.Sort(ids)
-			pred, err := canon.Marshal(verify.Revocations{RevokedKeyIDs: slices.Compact(ids)})
+			ids = slices.Compact(ids)
+			pred, err := canon.Marshal(verify.Revocations{RevokedKeyIDs: ids})
 			if err != nil {
 				return err
 			}
@@ -245,11 +258,16 @@ func newRevokeCmd(s *streams) *cobra.Command {
 			if err := atomicfile.Write(dest, b, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "Revocation list of %d key(s) written to %s\n", len(ids), dest)
+			signer, _ := bundle.KeyID(priv.Public())
+			if out.json() {
+				return writeJSON(s.out, revokeResult{File: dest, Signer: signer, PredicateType: verify.PredicateRevocations, RevokedKeyIDs: ids})
+			}
+			fmt.Fprintf(s.out, "Revocation list of %s written to %s\n  signer: %s (give its public key as --revocation-key)\n", plural(len(ids), "key"), dest, signer)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key that signs the list")
 	cmd.Flags().StringVarP(&dest, "out", "o", "", "bundle file to write")
+	out.register(cmd)
 	return cmd
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // signedLayout is an OCI layout holding a sample image with bundles
@@ -235,5 +237,76 @@ func TestAttachTypeChecked(t *testing.T) {
 	os.WriteFile(odd, []byte(`{"statements":[]}`), 0o644)
 	if r := cli(t, "", "attach", l.image, odd, "--type", "vex-openvex"); r.code != 0 {
 		t.Errorf("unrecognized content with --type: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// outputExempt are the runnable commands without --output, and why (the
+// README's "Commands" says the same).
+var outputExempt = map[string]string{
+	"stella-oras help":       "cobra's help: prints usage text, no result",
+	"stella-oras completion": "cobra's shell completion scripts: the script is the output",
+	// Its flags are stella-registry's, passed through unparsed; that
+	// binary takes --output json (e2e TestRegistryServeJSON).
+	"stella-oras registry serve": "flags belong to stella-registry, which takes --output json",
+}
+
+// TestEveryCommandTakesOutputJSON walks the command tree: every runnable
+// command that is not a group (a group only prints its help) has an
+// --output flag accepting json, unless outputExempt says why not.
+func TestEveryCommandTakesOutputJSON(t *testing.T) {
+	root := newRoot(&streams{in: strings.NewReader(""), out: new(strings.Builder), err: new(strings.Builder)})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var walk func(c *cobra.Command)
+	checked := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		path := c.CommandPath()
+		if !c.Runnable() || c.HasSubCommands() || outputExempt[path] != "" || outputExempt[c.Parent().CommandPath()] != "" {
+			return
+		}
+		checked++
+		f := c.Flags().Lookup("output")
+		if f == nil {
+			t.Errorf("%s has no --output flag", path)
+			return
+		}
+		if !strings.Contains(f.Usage, "json") {
+			t.Errorf("%s --output: usage %q does not offer json", path, f.Usage)
+		}
+		if err := f.Value.Set("json"); err != nil {
+			t.Errorf("%s --output json: %v", path, err)
+		}
+	}
+	walk(root)
+	if checked < 24 {
+		t.Errorf("checked %d commands, want every one (at least 24)", checked)
+	}
+}
+
+// TestOutputJSONOfKeyRevokeDemoVex: the commands that lacked --output json
+// (key revoke, demo) print one JSON document, and vex normalize's is
+// indented like every other command's.
+func TestOutputJSONOfKeyRevokeDemoVex(t *testing.T) {
+	t.Setenv(passphraseEnv, "")
+	dir := t.TempDir()
+	cli(t, "", "key", "generate", "-o", filepath.Join(dir, "admin"))
+	list := filepath.Join(dir, "r.json")
+	id := strings.Repeat("ab", 32)
+	r := cli(t, "", "key", "revoke", "--key", filepath.Join(dir, "admin.key"), "-o", list, id, id, "--output", "json")
+	var rv revokeResult
+	if err := json.Unmarshal([]byte(r.stdout), &rv); err != nil || r.code != 0 || rv.File != list || len(rv.RevokedKeyIDs) != 1 || rv.Signer != keyID(t, filepath.Join(dir, "admin.pub")) {
+		t.Errorf("key revoke --output json: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	r = cli(t, "", "demo", "--dir", filepath.Join(dir, "demo"), "--output", "json")
+	var d demoResult
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || r.code != 0 || !d.Verified || d.Replay != "identical" || d.SecondState != "cached" || !strings.Contains(r.stderr, "$ stella-oras evaluate") {
+		t.Errorf("demo --output json: exit %d %v\n%s", r.code, err, r.stdout)
+	}
+	r = cli(t, "", "vex", "normalize", example("vex.openvex.json"), "--output", "json")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "{\n  \"documents\": [") || !json.Valid([]byte(r.stdout)) {
+		t.Errorf("vex normalize --output json is not indented: exit %d\n%.200s", r.code, r.stdout)
 	}
 }
