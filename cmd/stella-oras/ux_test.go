@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/internal/testutil"
 )
 
 // signedLayout is an OCI layout holding a sample image with bundles
@@ -308,5 +310,30 @@ func TestOutputJSONOfKeyRevokeDemoVex(t *testing.T) {
 	r = cli(t, "", "vex", "normalize", example("vex.openvex.json"), "--output", "json")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "{\n  \"documents\": [") || !json.Valid([]byte(r.stdout)) {
 		t.Errorf("vex normalize --output json is not indented: exit %d\n%.200s", r.code, r.stdout)
+	}
+}
+
+// TestEvalInputMessages: --strict without --schemas is a usage error; the
+// corpus's invalid-cyclonedx.json says what is wrong; an SBOM, a VEX
+// document or one OSV record given as --feed says what it is.
+func TestEvalInputMessages(t *testing.T) {
+	sbom, osv := example("sbom.cdx.json"), example("osv")
+	t.Setenv("STELLA_SCHEMAS", "")
+	if r := cli(t, "", "eval", "--sbom", sbom, "--feed", osv, "--strict"); r.code != ExitUsage || !strings.Contains(r.stderr, "--strict needs --schemas") {
+		t.Errorf("--strict without --schemas: exit %d stderr %q", r.code, r.stderr)
+	}
+	for feed, want := range map[string]string{
+		sbom:                        "this is a CycloneDX SBOM, not a feed",
+		example("vex.openvex.json"): "this is an OpenVEX document, not a feed",
+		filepath.Join(osv, "EX-ALPINE-2026-0001.json"): "this is a single OSV record (",
+	} {
+		if r := cli(t, "", "eval", "--sbom", sbom, "--feed", feed); r.code != ExitError || !strings.Contains(r.stderr, want) {
+			t.Errorf("--feed %s: exit %d stderr %q, want %q", filepath.Base(feed), r.code, r.stderr, want)
+		}
+	}
+	corpus := testutil.Corpus(t)
+	r := cli(t, "", "eval", "--sbom", filepath.Join(corpus, "sbom/cyclonedx/guac/invalid-cyclonedx.json"), "--feed", osv, "--strict", "--schemas", filepath.Join(corpus, "schemas"))
+	if r.code != ExitError || !strings.Contains(r.stderr, `bomFormat is "CDX", want "CycloneDX"`) {
+		t.Errorf("invalid-cyclonedx.json --strict: exit %d stderr %q", r.code, r.stderr)
 	}
 }

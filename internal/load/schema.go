@@ -13,9 +13,12 @@ import (
 	"golang.org/x/text/message"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 // ErrSchema is returned when a document does not validate against its
@@ -60,7 +63,7 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	}
 	file, ok := schemaFiles[key]
 	if !ok {
-		return fmt.Errorf("%s: %w: no schema for %q (have CycloneDX 1.5–1.7, SPDX-2.3, SPDX 3.0.1)", name, ErrSchema, key)
+		return fmt.Errorf("%s: %w: %s", name, ErrSchema, whyNoSchema(top.BOMFormat, top.SpecVersion, top.SPDXVersion))
 	}
 	sch, err := compileSchema(name, dir, file)
 	if err != nil {
@@ -79,6 +82,29 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	}
 	return nil
 }
+
+// whyNoSchema says what is wrong with a document that names no format
+// version we have a schema for ("no schema for \"CycloneDX 1\"" said
+// nothing of a bomFormat of "CDX").
+func whyNoSchema(bomFormat, specVersion, spdxVersion string) string {
+	const have = "--strict has the schemas of CycloneDX 1.5–1.7, SPDX-2.3 and SPDX 3.0.1"
+	switch {
+	case bomFormat != "" && bomFormat != "CycloneDX":
+		return fmt.Sprintf("bomFormat is %q, want \"CycloneDX\"", bomFormat)
+	case bomFormat != "" && specVersion == "":
+		return "a CycloneDX document without specVersion"
+	case bomFormat != "" && !cdxVersion.MatchString(specVersion):
+		return fmt.Sprintf("specVersion %q is not a CycloneDX version (such as \"1.6\")", specVersion)
+	case bomFormat != "":
+		return fmt.Sprintf("CycloneDX %s: %s", specVersion, have)
+	case spdxVersion != "":
+		return fmt.Sprintf("spdxVersion %q: %s", spdxVersion, have)
+	}
+	return "not a CycloneDX or SPDX document (no bomFormat, spdxVersion or @context)"
+}
+
+// cdxVersion is the form of a CycloneDX specVersion.
+var cdxVersion = regexp.MustCompile(`^1\.[0-9]+$`)
 
 // compiled caches compiled schemas by directory and file: compiling the
 // CycloneDX schema takes longer than validating a document against it.
@@ -153,7 +179,51 @@ func firstCause(ve *jsonschema.ValidationError) string {
 		ve = ve.Causes[0]
 	}
 	loc := "/" + strings.Join(ve.InstanceLocation, "/")
-	return fmt.Sprintf("at %s: %s", loc, ve.ErrorKind.LocalizedString(message.NewPrinter(language.English)))
+	return fmt.Sprintf("at %s: %s", loc, causeMessage(ve.ErrorKind))
+}
+
+// Bounds on a schema error's message: the CycloneDX license enum is the
+// whole SPDX license list (about 10 KB on one line).
+const (
+	maxEnumShown     = 5
+	maxSchemaMessage = 300
+)
+
+// causeMessage renders one schema error, a long enum summarized by its
+// count and first values, anything else cut at maxSchemaMessage bytes.
+func causeMessage(k jsonschema.ErrorKind) string {
+	if e, ok := k.(*kind.Enum); ok && len(e.Want) > maxEnumShown {
+		shown := make([]string, 0, maxEnumShown)
+		for _, w := range e.Want[:maxEnumShown] {
+			shown = append(shown, quoteJSON(w))
+		}
+		return fmt.Sprintf("value %s is not one of the %d allowed values (%s, …)", quoteJSON(e.Got), len(e.Want), strings.Join(shown, ", "))
+	}
+	msg := k.LocalizedString(message.NewPrinter(language.English))
+	if len(msg) > maxSchemaMessage {
+		cut := maxSchemaMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
+	}
+	return msg
+}
+
+// quoteJSON renders a JSON value for a message, bounded.
+func quoteJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(b) > 80 {
+		cut := 77
+		for cut > 0 && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		return string(b[:cut]) + "…"
+	}
+	return string(b)
 }
 
 type ecma struct{ re *regexp2.Regexp }
