@@ -201,7 +201,47 @@ cosign does). The key ID is the SHA-256 of the public key's DER.`,
 	gen.Flags().StringVarP(&name, "out", "o", "", "file name prefix: NAME.key and NAME.pub")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	out.register(gen)
-	cmd.AddCommand(gen, newRevokeCmd(s))
+	cmd.AddCommand(gen, newRevokeCmd(s), newKeyIDCmd(s))
+	return cmd
+}
+
+// keyIDResult is what `key id --output json` prints.
+type keyIDResult struct {
+	File  string `json:"file"`
+	KeyID string `json:"keyId"`
+}
+
+func newKeyIDCmd(s *streams) *cobra.Command {
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:   "id FILE.pub",
+		Short: "Print the key ID of a public key (as bundles, verify and revocation lists name it)",
+		Long: `Print the key ID of a PEM public key: the SHA-256 of its PKIX DER, in hex — the
+signer ID that attest, verify and verify-bundle report, and what key revoke
+takes. A private key is refused: give its .pub.`,
+		Example: `  stella-oras key id release.pub
+  stella-oras key revoke --key admin.key -o revocations.sigstore.json "$(stella-oras key id ci-old.pub)"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			_, pub, err := readPublicKey(args[0])
+			if err != nil {
+				return err
+			}
+			id, err := bundle.KeyID(pub)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if out.json() {
+				return writeJSON(s.out, keyIDResult{File: args[0], KeyID: id})
+			}
+			_, err = fmt.Fprintln(s.out, id)
+			return err
+		},
+	}
+	out.register(cmd)
 	return cmd
 }
 

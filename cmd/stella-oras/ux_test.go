@@ -90,6 +90,7 @@ func TestPublicKeyFlagsChecked(t *testing.T) {
 		{"verify-bundle", l.pred, "--key", priv, "--artifact-digest", "sha256:" + strings.Repeat("0", 64)},
 		{"status", l.image, "--key", priv},
 		{"evaluate", l.image, "--feed", "oci:" + l.dir + "/feeds", "--key", priv, "--vex-key", priv},
+		{"key", "id", priv},
 	} {
 		r := cli(t, "", args...)
 		want := "Error: " + priv + " is a private key; give the public key " + l.keyPath("a", "pub") + "\n"
@@ -283,8 +284,8 @@ func TestEveryCommandTakesOutputJSON(t *testing.T) {
 		}
 	}
 	walk(root)
-	if checked < 24 {
-		t.Errorf("checked %d commands, want every one (at least 24)", checked)
+	if checked < 25 {
+		t.Errorf("checked %d commands, want every one (at least 25)", checked)
 	}
 }
 
@@ -335,5 +336,53 @@ func TestEvalInputMessages(t *testing.T) {
 	r := cli(t, "", "eval", "--sbom", filepath.Join(corpus, "sbom/cyclonedx/guac/invalid-cyclonedx.json"), "--feed", osv, "--strict", "--schemas", filepath.Join(corpus, "schemas"))
 	if r.code != ExitError || !strings.Contains(r.stderr, `bomFormat is "CDX", want "CycloneDX"`) {
 		t.Errorf("invalid-cyclonedx.json --strict: exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestUsageHints: a mistyped command gets cobra's suggestion, at the top
+// level and under a group; a usage error points at the help of the
+// command that refused it.
+func TestUsageHints(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"evalute"}, `Error: unknown command "evalute" for "stella-oras"; did you mean "evaluate"?` + "\nRun 'stella-oras --help' for usage.\n"},
+		{[]string{"key", "genrate"}, `Error: unknown command "genrate" for "stella-oras key"; did you mean "generate"?` + "\nRun 'stella-oras key --help' for usage.\n"},
+		{[]string{"key", "generate", "--bogus"}, "Error: unknown flag: --bogus\nRun 'stella-oras key generate --help' for usage.\n"},
+		{[]string{"eval", "--sbom", "x"}, "Error: --sbom and --feed are required\nRun 'stella-oras eval --help' for usage.\n"},
+		{[]string{"xyzzy"}, `Error: unknown command "xyzzy" for "stella-oras"` + "\nRun 'stella-oras --help' for usage.\n"},
+	} {
+		if r := cli(t, "", tt.args...); r.code != ExitUsage || r.stderr != tt.want {
+			t.Errorf("%v: exit %d stderr %q, want %d %q", tt.args, r.code, r.stderr, ExitUsage, tt.want)
+		}
+	}
+	if r := cli(t, "", "feed", "--help"); strings.Contains(r.stdout, "inspect") || !strings.Contains(r.stdout, "push") {
+		t.Errorf("feed --help promises what feed does not do:\n%s", r.stdout)
+	}
+}
+
+// TestKeyID: key id prints the ID that attest and verify report for the
+// key, in text and JSON.
+func TestKeyID(t *testing.T) {
+	l := newSignedLayout(t, []string{"a"}, nil)
+	r := cli(t, "", "attest", l.image, "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key"), "--output", "json")
+	var ar attestResult
+	if err := json.Unmarshal([]byte(r.stdout), &ar); err != nil || ar.KeyID == "" {
+		t.Fatalf("attest: exit %d %v %s", r.code, err, r.stderr)
+	}
+	if r := cli(t, "", "key", "id", l.keyPath("a", "pub")); r.code != 0 || r.stdout != ar.KeyID+"\n" {
+		t.Errorf("key id = exit %d %q, want %q (attest's keyId)", r.code, r.stdout, ar.KeyID)
+	}
+	r = cli(t, "", "key", "id", l.keyPath("a", "pub"), "--output", "json")
+	var kr keyIDResult
+	if err := json.Unmarshal([]byte(r.stdout), &kr); err != nil || kr.KeyID != ar.KeyID || kr.File != l.keyPath("a", "pub") {
+		t.Errorf("key id --output json = %q (%v)", r.stdout, err)
+	}
+	r = cli(t, "", "verify", l.image, "--key", l.keyPath("a", "pub"), "--output", "json")
+	var vr struct{ Signers []string }
+	json.Unmarshal([]byte(r.stdout), &vr)
+	if len(vr.Signers) != 1 || vr.Signers[0] != ar.KeyID {
+		t.Errorf("verify signers %v, want [%s]", vr.Signers, ar.KeyID)
 	}
 }
