@@ -386,3 +386,27 @@ func TestKeyID(t *testing.T) {
 		t.Errorf("verify signers %v, want [%s]", vr.Signers, ar.KeyID)
 	}
 }
+
+// TestVexNormalizeSBOMSubject: a statement about the product an SBOM
+// describes (CycloneDX metadata.component, SPDX's described package), or
+// about a component it lists but cannot judge, is not reported as "not
+// in" the SBOM; one about something else still is.
+func TestVexNormalizeSBOMSubject(t *testing.T) {
+	dir := t.TempDir()
+	cdx := filepath.Join(dir, "app.cdx.json")
+	os.WriteFile(cdx, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"component":{"type":"container","name":"app","purl":"pkg:oci/app@sha256%3Aabc?repository_url=registry.example/app"}},
+"components":[{"type":"library","name":"x","version":"1.0.0","purl":"pkg:npm/x@1.0.0"},{"type":"file","name":"blob","purl":"pkg:generic/blob@1"}]}`), 0o644)
+	vexDoc := filepath.Join(dir, "v.openvex.json")
+	os.WriteFile(vexDoc, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","author":"Vendor","timestamp":"2026-01-01T00:00:00Z","statements":[
+	 {"vulnerability":{"name":"CVE-1"},"products":[{"@id":"pkg:oci/app@sha256%3Aabc"}],"status":"not_affected","justification":"vulnerable_code_not_present"},
+	 {"vulnerability":{"name":"CVE-2"},"products":[{"@id":"pkg:generic/blob@1"}],"status":"affected"},
+	 {"vulnerability":{"name":"CVE-3"},"products":[{"@id":"pkg:npm/not-there@1.0.0"}],"status":"affected"}]}`), 0o644)
+	r := cli(t, "", "vex", "normalize", vexDoc, "--sbom", cdx, "--output", "json")
+	var rep vexReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 {
+		t.Fatalf("exit %d %v: %s", r.code, err, r.stderr)
+	}
+	if got := rep.Documents[0].NotInSBOM; len(got) != 1 || got[0] != "pkg:npm/not-there@1.0.0" {
+		t.Errorf("not_in_sbom = %v, want only pkg:npm/not-there@1.0.0", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -60,10 +61,22 @@ and distro ids of one vulnerability), as eval resolves them.`,
 				if err != nil {
 					return err
 				}
+				// In the SBOM: its judged components, the ones it lists but
+				// cannot judge (an oci or generic purl), and what it
+				// describes (metadata.component, SPDX's described package).
 				have = map[string]bool{}
+				purls := slices.Clone(sb.Subjects)
 				for _, c := range sb.Components {
-					have[purlKey(c.Purl, true)] = true
-					have[purlKey(c.Purl, false)] = true
+					purls = append(purls, c.Purl)
+				}
+				for _, u := range sb.Unknowns {
+					if u.Purl != "" {
+						purls = append(purls, u.Purl)
+					}
+				}
+				for _, p := range purls {
+					have[purlKey(p, true)] = true
+					have[purlKey(p, false)] = true
 				}
 			}
 			var aliases func(string) []string
