@@ -15,6 +15,7 @@ type Type struct {
 	Name         string // the --type value
 	ArtifactType string
 	MediaType    string
+	Title        string // what it is, in words: "a CycloneDX SBOM"
 }
 
 // Types lists every document kind, by --type name (a copy: the table
@@ -22,19 +23,19 @@ type Type struct {
 func Types() []Type { return slices.Clone(typeTable) }
 
 var typeTable = []Type{
-	{"sbom-cyclonedx", "application/vnd.cyclonedx+json", "application/vnd.cyclonedx+json"},
-	{"sbom-spdx", "application/spdx+json", "application/spdx+json"},
-	{"vex-openvex", "application/vnd.openvex+json", "application/vnd.openvex+json"},
-	{"vex-cyclonedx", "application/vnd.cyclonedx.vex+json", "application/vnd.cyclonedx+json"},
-	{"vex-csaf", "application/csaf+json", "application/csaf+json"},
-	{"reach", "application/vnd.stellaops.reach-graph.v1+json", "application/vnd.stellaops.reach-graph.v1+json"},
-	{"govulncheck", "application/vnd.stellaops.govulncheck-stream.v1+json", "application/vnd.stellaops.govulncheck-stream.v1+json"},
-	{"feed", MediaTypeFeedSnapshot, MediaTypeFeedSnapshot},
-	{"policy", MediaTypePolicy, MediaTypePolicy},
-	{"scan-manifest", MediaTypeScanManifest, MediaTypeScanManifest},
-	{"verdict", MediaTypeVerdict, MediaTypeVerdict},
-	{"delta", MediaTypeDelta, MediaTypeDelta},
-	{"sigstore-bundle", MediaTypeSigstoreBundle, MediaTypeSigstoreBundle},
+	{"sbom-cyclonedx", "application/vnd.cyclonedx+json", "application/vnd.cyclonedx+json", "a CycloneDX SBOM"},
+	{"sbom-spdx", "application/spdx+json", "application/spdx+json", "an SPDX SBOM"},
+	{"vex-openvex", "application/vnd.openvex+json", "application/vnd.openvex+json", "an OpenVEX document"},
+	{"vex-cyclonedx", "application/vnd.cyclonedx.vex+json", "application/vnd.cyclonedx+json", "a CycloneDX VEX document"},
+	{"vex-csaf", "application/csaf+json", "application/csaf+json", "a CSAF document"},
+	{"reach", "application/vnd.stellaops.reach-graph.v1+json", "application/vnd.stellaops.reach-graph.v1+json", "a reach graph"},
+	{"govulncheck", "application/vnd.stellaops.govulncheck-stream.v1+json", "application/vnd.stellaops.govulncheck-stream.v1+json", "a govulncheck JSON stream"},
+	{"feed", MediaTypeFeedSnapshot, MediaTypeFeedSnapshot, "a feed snapshot"},
+	{"policy", MediaTypePolicy, MediaTypePolicy, "a compiled policy"},
+	{"scan-manifest", MediaTypeScanManifest, MediaTypeScanManifest, "a scan manifest"},
+	{"verdict", MediaTypeVerdict, MediaTypeVerdict, "a verdict"},
+	{"delta", MediaTypeDelta, MediaTypeDelta, "a delta"},
+	{"sigstore-bundle", MediaTypeSigstoreBundle, MediaTypeSigstoreBundle, "a Sigstore bundle"},
 }
 
 // Document kinds and schemas defined by other packages, named here for

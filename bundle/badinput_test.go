@@ -48,3 +48,38 @@ func TestHostileBundles(t *testing.T) {
 		t.Errorf("unknown bundle media type: %v", err)
 	}
 }
+
+// TestParsePublicKey: a public key parses to the key whose ID KeyID gives;
+// a private key (encrypted or not) is ErrPrivateKey; other text is ErrKey.
+func TestParsePublicKey(t *testing.T) {
+	k, _ := bundle.GenerateKey("ed25519")
+	pub, _ := bundle.MarshalPublicKey(k.Public())
+	got, err := bundle.ParsePublicKey(pub)
+	if err != nil {
+		t.Fatalf("ParsePublicKey(public) error = %v", err)
+	}
+	if a, b := mustKeyID(t, got), mustKeyID(t, k.Public()); a != b {
+		t.Errorf("ParsePublicKey(public) = key %s, want %s", a, b)
+	}
+	enc, _ := bundle.MarshalPrivateKey(k, []byte("pw"))
+	empty, _ := bundle.MarshalPrivateKey(k, nil)
+	for name, p := range map[string][]byte{"encrypted": enc, "sigstore": empty} {
+		if _, err := bundle.ParsePublicKey(p); !errors.Is(err, bundle.ErrPrivateKey) || !errors.Is(err, bundle.ErrKey) {
+			t.Errorf("ParsePublicKey(%s private key) error = %v, want ErrPrivateKey (an ErrKey)", name, err)
+		}
+	}
+	for _, junk := range []string{`{"status":"pass"}`, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"} {
+		if _, err := bundle.ParsePublicKey([]byte(junk)); !errors.Is(err, bundle.ErrKey) || errors.Is(err, bundle.ErrPrivateKey) {
+			t.Errorf("ParsePublicKey(%.20q) error = %v, want ErrKey", junk, err)
+		}
+	}
+}
+
+func mustKeyID(t *testing.T, pub any) string {
+	t.Helper()
+	id, err := bundle.KeyID(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/youmark/pkcs8"
 
 	"github.com/stella-ops/stella-oras/internal/keyid"
@@ -28,6 +29,9 @@ var (
 	ErrKey         = errors.New("invalid key")
 	ErrPassphrase  = errors.New("wrong passphrase")
 	ErrUnsupported = errors.New("unsupported key algorithm")
+	// ErrPrivateKey: a private key was given where a public key is needed
+	// (verify --key release.key); it wraps ErrKey.
+	ErrPrivateKey = fmt.Errorf("%w: a private key, not a public key", ErrKey)
 )
 
 // algorithms are the names GenerateKey accepts.
@@ -99,6 +103,24 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrKey, err)
 	}
 	return id, nil
+}
+
+// ParsePublicKey reads a PEM public key (PKIX, PKCS#1 RSA, or a
+// certificate's), as verifiers do. A private key is ErrPrivateKey; anything
+// else that is not a public key is ErrKey.
+func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, fmt.Errorf("%w: no PEM block", ErrKey)
+	}
+	if strings.Contains(block.Type, "PRIVATE KEY") {
+		return nil, ErrPrivateKey
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	return pub, nil
 }
 
 // ParsePrivateKey reads a private key PEM: encrypted PKCS#8, cosign's

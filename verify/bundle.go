@@ -61,6 +61,11 @@ type Result struct {
 	// statement) are set for DSSE in-toto bundles.
 	PredicateType string `json:"predicateType,omitempty"`
 	PayloadDigest string `json:"payloadDigest,omitempty"`
+	// SubjectChecked says whether the signed content was bound to an
+	// artifact (BundleOptions.Artifact or ArtifactDigest). A DSSE bundle
+	// verified without one proves only who signed the statement, not
+	// what it is about: the caller must check its subjects (verify does).
+	SubjectChecked bool `json:"subjectChecked"`
 }
 
 // VerifyBundle verifies the bundle file at path.
@@ -99,7 +104,7 @@ func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, erro
 	}
 	var policy []sgverify.PolicyOption
 	var vopts []sgverify.VerifierOption
-	res := &Result{MediaType: b.MediaType}
+	res := &Result{MediaType: b.MediaType, SubjectChecked: o.Artifact != nil || o.ArtifactDigest != ""}
 	switch {
 	case len(o.KeyPEM) > 0:
 		pub, err := cryptoutils.UnmarshalPEMToPublicKey(o.KeyPEM)

@@ -239,6 +239,7 @@ func loadSeeds(f *testing.F) ([]seedKey, []original) {
 			opts := BundleOptions{ArtifactDigest: seedArtifactDigest()}
 			if kind == "verdict" {
 				o.result.PredicateType = bundle.PredicateVerdict
+				o.result.SubjectChecked = true // verified against the artifact digest
 			} else {
 				o.result.PredicateType = PredicateRevocations
 				rev, err := LoadRevocations(name, data, [][]byte{k.pem})

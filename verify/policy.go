@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"runtime"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // Candidate is one bundle found for an image.
@@ -129,11 +133,19 @@ func EvaluateImage(cands []Candidate, p ImagePolicy) (*ImageReport, error) {
 		rep.Reason = "no Sigstore bundle refers to the image"
 	case best >= th:
 		rep.Satisfied = true
-		rep.Reason = fmt.Sprintf("%d of %d required signers", best, th)
+		rep.Reason = fmt.Sprintf("%s verified (%d required)", signerCount(best), th)
 	default:
-		rep.Reason = fmt.Sprintf("threshold not met: %d distinct signer(s) of one statement, %d required", best, th)
+		rep.Reason = fmt.Sprintf("threshold not met: %s verified, %d required (distinct keys signing one statement)", signerCount(best), th)
 	}
 	return rep, nil
+}
+
+// signerCount is "1 signer" or "N signers".
+func signerCount(n int) string {
+	if n == 1 {
+		return "1 signer"
+	}
+	return fmt.Sprintf("%d signers", n)
 }
 
 // distinctKeys parses the trusted keys, so that one that does not parse
@@ -196,10 +208,56 @@ func checkCandidate(c Candidate, p ImagePolicy) BundleReport {
 		}
 		return br
 	}
-	if lastErr != nil {
+	switch {
+	case c.Err == nil && len(p.Keys) > 0 && !signedByAny(c.Data, p.Keys):
+		// The usual case for another signer's bundle: say so, rather than
+		// sigstore-go's "accepted signatures do not match threshold,
+		// Found: 0, Expected 1", which reads like --threshold.
+		br.Reason = ReasonUntrustedKey
+		if p.Certificate.TrustedRoot != "" {
+			br.Reason += " and " + reasonOf(lastErr)
+		}
+	case lastErr != nil:
 		br.Reason = reasonOf(lastErr)
 	}
 	return br
+}
+
+// ReasonUntrustedKey is a bundle's reason when its signature verifies
+// under none of the trusted keys.
+const ReasonUntrustedKey = "not signed by a trusted key"
+
+// signedByAny reports whether some signature of the bundle's DSSE
+// envelope verifies under one of the keys. It only chooses the message for
+// a bundle that sigstore-go refused: acceptance is sigstore-go's alone. A
+// bundle that is not a DSSE bundle (a message signature) counts as signed:
+// its refusal keeps sigstore-go's reason.
+func signedByAny(data []byte, keys [][]byte) bool {
+	b := &bundle.Bundle{}
+	if err := b.UnmarshalJSON(data); err != nil {
+		return true
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return true
+	}
+	pae := dsse.PAE(env.PayloadType, env.Payload)
+	for _, k := range keys {
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey(k)
+		if err != nil {
+			continue
+		}
+		v, err := signature.LoadDefaultVerifier(pub)
+		if err != nil {
+			continue
+		}
+		for _, sig := range env.Signatures {
+			if v.VerifySignature(bytes.NewReader(sig.Sig), bytes.NewReader(pae)) == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func reasonOf(err error) string {

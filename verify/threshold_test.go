@@ -123,59 +123,59 @@ func TestEvaluateImageThreshold(t *testing.T) {
 		{
 			name:  "1 of 3, threshold 0 means 1",
 			cands: []Candidate{cand("b1", s1)}, threshold: 0,
-			satisfied: true, signers: sortedIDs(k1), reason: "1 of 1 required signers", verified: []string{"b1"},
+			satisfied: true, signers: sortedIDs(k1), reason: "1 signer verified (1 required)", verified: []string{"b1"},
 		},
 		{
 			name:  "2 of 3",
 			cands: []Candidate{cand("b1", s1), cand("b2", s2)}, threshold: 2,
-			satisfied: true, signers: sortedIDs(k1, k2), reason: "2 of 2 required signers", verified: []string{"b1", "b2"},
+			satisfied: true, signers: sortedIDs(k1, k2), reason: "2 signers verified (2 required)", verified: []string{"b1", "b2"},
 		},
 		{
 			name:  "3 of 3",
 			cands: []Candidate{cand("b3", s3), cand("b1", s1), cand("b2", s2)}, threshold: 3,
-			satisfied: true, signers: sortedIDs(k1, k2, k3), reason: "3 of 3 required signers", verified: []string{"b1", "b2", "b3"},
+			satisfied: true, signers: sortedIDs(k1, k2, k3), reason: "3 signers verified (3 required)", verified: []string{"b1", "b2", "b3"},
 		},
 		{
 			name: "the same key twice counts once",
 			// two bundles of one key over the same statement (ECDSA
 			// signatures differ, the payload is the same)
 			cands: []Candidate{cand("b1", s1), cand("b1-again", k1.sign(t, imageA, bundle.PredicateVerdict, verdict))}, threshold: 2,
-			signers: sortedIDs(k1), reason: "threshold not met: 1 distinct signer(s) of one statement, 2 required", verified: []string{"b1", "b1-again"},
+			signers: sortedIDs(k1), reason: "threshold not met: 1 signer verified, 2 required (distinct keys signing one statement)", verified: []string{"b1", "b1-again"},
 		},
 		{
 			name:  "a key outside the trust set is ignored",
 			cands: []Candidate{cand("b1", s1), cand("outsider", outsider.sign(t, imageA, bundle.PredicateVerdict, verdict))}, threshold: 2,
-			signers: sortedIDs(k1), reason: "threshold not met: 1 distinct signer(s) of one statement, 2 required", verified: []string{"b1"},
+			signers: sortedIDs(k1), reason: "threshold not met: 1 signer verified, 2 required (distinct keys signing one statement)", verified: []string{"b1"},
 		},
 		{
 			name:  "signers of different statements do not add up",
 			cands: []Candidate{cand("b1", s1), cand("b2", other)}, threshold: 2,
-			signers: tieWinner, reason: "threshold not met: 1 distinct signer(s) of one statement, 2 required", verified: []string{"b1", "b2"},
+			signers: tieWinner, reason: "threshold not met: 1 signer verified, 2 required (distinct keys signing one statement)", verified: []string{"b1", "b2"},
 		},
 		{
 			name:  "a statement about another image is not counted",
 			cands: []Candidate{cand("b1", s1), cand("b2", k2.sign(t, imageB, bundle.PredicateVerdict, verdict))}, threshold: 2,
-			signers: sortedIDs(k1), reason: "threshold not met: 1 distinct signer(s) of one statement, 2 required", verified: []string{"b1"},
+			signers: sortedIDs(k1), reason: "threshold not met: 1 signer verified, 2 required (distinct keys signing one statement)", verified: []string{"b1"},
 		},
 		{
 			name:  "another predicate type is not counted",
 			cands: []Candidate{cand("b1", s1), cand("b2", k2.sign(t, imageA, bundle.PredicateDelta, verdict))}, threshold: 1, predType: bundle.PredicateDelta,
-			satisfied: true, signers: sortedIDs(k2), reason: "1 of 1 required signers", verified: []string{"b2"},
+			satisfied: true, signers: sortedIDs(k2), reason: "1 signer verified (1 required)", verified: []string{"b2"},
 		},
 		{
 			name:  "a revoked key's bundles do not count",
 			cands: []Candidate{cand("b1", s1), cand("b2", s2), cand("b3", s3)}, threshold: 3, revoked: map[string]bool{k2.id: true},
-			signers: sortedIDs(k1, k3), reason: "threshold not met: 2 distinct signer(s) of one statement, 3 required", verified: []string{"b1", "b3"},
+			signers: sortedIDs(k1, k3), reason: "threshold not met: 2 signers verified, 3 required (distinct keys signing one statement)", verified: []string{"b1", "b3"},
 		},
 		{
 			name:  "an unreadable candidate fails with its reason",
 			cands: []Candidate{{Name: "bad", Err: errors.New("layer media type text/plain")}, cand("b1", s1)}, threshold: 1,
-			satisfied: true, signers: sortedIDs(k1), reason: "1 of 1 required signers", verified: []string{"b1"},
+			satisfied: true, signers: sortedIDs(k1), reason: "1 signer verified (1 required)", verified: []string{"b1"},
 		},
 		{
 			name:  "not a bundle",
 			cands: []Candidate{cand("junk", []byte(`{"mediaType":"x"}`))}, threshold: 1,
-			reason: "threshold not met: 0 distinct signer(s) of one statement, 1 required",
+			reason: "threshold not met: 0 signers verified, 1 required (distinct keys signing one statement)",
 		},
 		{
 			name: "no candidates", threshold: 1,
@@ -389,5 +389,27 @@ func TestEvaluateImageTie(t *testing.T) {
 		if !slices.Equal(rep.Signers, []string{wantSigner}) {
 			t.Fatalf("EvaluateImage().Signers = %v, want [%s] (the statement %s)", rep.Signers, wantSigner, want)
 		}
+	}
+}
+
+// TestEvaluateImageUntrustedReason: a bundle signed by a key outside the
+// trust set says so, not sigstore-go's "Found: 0, Expected 1" (which reads
+// like the threshold); a trusted key's bundle that fails for another
+// reason (it names another image) keeps that reason.
+func TestEvaluateImageUntrustedReason(t *testing.T) {
+	k1, outsider := newTestKey(t, "ecdsa-p256"), newTestKey(t, "ed25519")
+	cands := []Candidate{
+		{Name: "1-outsider", Data: outsider.sign(t, imageA, bundle.PredicateVerdict, `{}`)},
+		{Name: "2-other-image", Data: k1.sign(t, imageB, bundle.PredicateVerdict, `{}`)},
+	}
+	rep, err := EvaluateImage(cands, ImagePolicy{ImageDigest: imageA, Keys: pems(k1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Bundles[0].Reason; got != ReasonUntrustedKey {
+		t.Errorf("outsider's bundle: reason %q, want %q", got, ReasonUntrustedKey)
+	}
+	if got := rep.Bundles[1].Reason; got == ReasonUntrustedKey || strings.Contains(got, "Found:") || got == "" {
+		t.Errorf("trusted key, other image: reason %q, want the subject mismatch", got)
 	}
 }

@@ -113,15 +113,15 @@ unless --type says it.`,
 }
 
 func pickType(data []byte, name, file string) (artifacts.Type, error) {
-	detected, ok := artifacts.Detect(data)
+	detected, recognized := artifacts.Detect(data)
 	switch name {
 	case "":
-		if !ok {
+		if !recognized {
 			return artifacts.Type{}, fmt.Errorf("%s: cannot tell the document type from its content; pass --type", file)
 		}
 		return detected, nil
 	case "sbom", "vex":
-		if !ok || !strings.HasPrefix(detected.Name, name+"-") {
+		if !recognized || !strings.HasPrefix(detected.Name, name+"-") {
 			return artifacts.Type{}, fmt.Errorf("%s: not a %s document this tool recognizes", file, strings.ToUpper(name))
 		}
 		return detected, nil
@@ -129,6 +129,17 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 	t, ok := artifacts.TypeByName(name)
 	if !ok {
 		return artifacts.Type{}, usagef("--type %q: unknown", name)
+	}
+	// An explicit type must not contradict what the content is: a
+	// CycloneDX file pushed as application/spdx+json misleads every
+	// reader. Content that is not recognized at all is taken as said (an
+	// OpenVEX document with an unversioned @context, say), and a type of
+	// the same format (same layer media type: CycloneDX SBOM and VEX) is
+	// the user's choice. A mismatch is a usage error (exit 2): the file is
+	// a good document, the flag is wrong, and the fix is on the command
+	// line.
+	if recognized && detected.MediaType != t.MediaType {
+		return artifacts.Type{}, usagef("%s: --type %s, but the content is %s (%s): drop --type, or pass --type %s", file, name, detected.Name, detected.MediaType, detected.Name)
 	}
 	return t, nil
 }

@@ -30,6 +30,7 @@ func newAttestCmd(s *streams) *cobra.Command {
 		keyFile   string
 		bundleOut string
 		signOpts  bundle.SignOptions
+		resolve   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "attest IMAGE@sha256:… --predicate FILE --type URI --key KEY",
@@ -42,7 +43,8 @@ empty config, dev.sigstore.bundle.* annotations, no creation time). Offline
 unless --tsa-url asks for an RFC 3161 timestamp or --rekor-url for a
 transparency-log entry.`,
 		Example: `  STELLA_KEY_PASSWORD= stella-oras attest --plain-http 127.0.0.1:5000/app@sha256:… \
-    --predicate verdict.json --type https://stella-ops.org/attestation/verdict/v1 --key release.key`,
+    --predicate verdict.json --type https://stella-ops.org/attestation/verdict/v1 --key release.key
+  stella-oras attest --resolve registry.example.com/app:1.0 --predicate p.json --type URI --key release.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
@@ -65,9 +67,12 @@ transparency-log entry.`,
 				return err
 			}
 			defer t.Discard()
-			subj, err := subjectDescriptor(ctx, t, false)
+			subj, err := subjectDescriptor(ctx, t, resolve)
 			if err != nil {
 				return err
+			}
+			if subj.resolved {
+				fmt.Fprintf(s.err, "resolved %s to %s\n", t.Ref, subj.Digest)
 			}
 			ref := t.Ref
 			ref.Tag, ref.Digest = "", ""
@@ -109,6 +114,7 @@ transparency-log entry.`,
 	cmd.Flags().StringVar(&predicate, "predicate", "", "predicate JSON file")
 	cmd.Flags().StringVar(&predType, "type", "", "predicate type URI")
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key (this tool's, cosign's, or unencrypted PKCS#8/SEC1 PEM)")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "accept a tag and sign what it resolves to (the digest is printed on stderr)")
 	cmd.Flags().StringVar(&bundleOut, "bundle-out", "", "also write the bundle JSON here")
 	cmd.Flags().StringVar(&signOpts.RekorURL, "rekor-url", "", "record the signature in this Rekor v2 (rekor-tiles) log; off by default (air-gapped first)")
 	cmd.Flags().StringVar(&signOpts.TSAURL, "tsa-url", "", "add an RFC 3161 signed timestamp from this time-stamping authority (e.g. https://timestamp.sigstore.dev/api/v1/timestamp)")

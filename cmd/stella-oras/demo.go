@@ -19,8 +19,30 @@ import (
 	"github.com/stella-ops/stella-oras/registry"
 )
 
+// demoResult is what `demo --output json` prints (the narration then
+// goes to stderr).
+type demoResult struct {
+	Dir             string `json:"dir"`
+	Image           string `json:"image"`
+	Feed            string `json:"feed"`
+	Policy          string `json:"policy"`
+	KeyID           string `json:"key_id"`
+	PublicKey       string `json:"public_key"`
+	State           string `json:"state"`
+	Status          string `json:"status"`
+	VerdictDigest   string `json:"verdict_digest"`
+	VerdictArtifact string `json:"verdict_artifact"`
+	Bundle          string `json:"bundle"`
+	Verified        bool   `json:"verified"`
+	Replay          string `json:"replay"`
+	SecondState     string `json:"second_state"`
+}
+
 func newDemoCmd(s *streams) *cobra.Command {
-	var dir string
+	var (
+		dir string
+		out outputFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "demo [--dir DIR]",
 		Short: "Run the main job end to end on OCI layouts, with nothing installed",
@@ -30,16 +52,28 @@ VEX document, push a feed snapshot and the strict policy as artifacts, generate
 a signing key, evaluate the image (a verdict artifact and its signed bundle are
 attached), verify the bundle, replay the verdict to the same digest, and
 evaluate again: a cache hit, no engine run. Each step prints the equivalent
-command.`,
+command. With --output json the steps go to stderr and a summary
+document to stdout.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), s, dir) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			return runDemo(cmd.Context(), s, dir, out)
+		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary directory)")
+	out.register(cmd)
 	return cmd
 }
 
-func runDemo(ctx context.Context, s *streams, dir string) error {
+func runDemo(ctx context.Context, s *streams, dir string, out outputFlag) error {
 	var err error
+	// w takes the narration: stdout, or stderr when stdout is the JSON.
+	w := s.out
+	if out.json() {
+		w = s.err
+	}
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "stella-demo-"); err != nil {
 			return err
@@ -50,7 +84,7 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 		return fmt.Errorf("writing the examples: %w", err)
 	}
 	img, feeds, pols := "oci:"+filepath.Join(dir, "layout"), "oci:"+filepath.Join(dir, "feeds"), "oci:"+filepath.Join(dir, "policies")
-	step := func(format string, a ...any) { fmt.Fprintf(s.out, "\n$ stella-oras "+format+"\n", a...) }
+	step := func(format string, a ...any) { fmt.Fprintf(w, "\n$ stella-oras "+format+"\n", a...) }
 	opts := registry.Options{}
 
 	step("sample-image %s:demo", img)
@@ -63,7 +97,7 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 		return err
 	}
 	imgRef := img + "@" + image.Digest.String()
-	fmt.Fprintf(s.out, "  image %s\n", image.Digest)
+	fmt.Fprintf(w, "  image %s\n", image.Digest)
 	for _, f := range []string{"quickstart/sbom.cdx.json", "quickstart/vex.openvex.json"} {
 		step("attach %s %s", imgRef, filepath.Join(src, f))
 		data, err := fs.ReadFile(examples.FS, f)
@@ -75,7 +109,7 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.out, "  %s %s\n", ty.ArtifactType, d.Digest)
+		fmt.Fprintf(w, "  %s %s\n", ty.ArtifactType, d.Digest)
 	}
 	if err := t.Close(); err != nil {
 		return err
@@ -90,7 +124,7 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "  feed %s, tag %s, %d layers\n", fp.Digest, fp.Tag, fp.Layers)
+	fmt.Fprintf(w, "  feed %s, tag %s, %d layers\n", fp.Digest, fp.Tag, fp.Layers)
 
 	step("policy push %s %s", filepath.Join(src, "policies/strict-prod.yaml"), pols)
 	pb, err := fs.ReadFile(examples.FS, "policies/strict-prod.yaml")
@@ -105,7 +139,7 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "  policy %s, tag %s\n", pp.Digest, pp.Tag)
+	fmt.Fprintf(w, "  policy %s, tag %s\n", pp.Digest, pp.Tag)
 
 	keyPath := filepath.Join(dir, "ci")
 	step("key generate -o %s", keyPath)
@@ -124,10 +158,11 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "  key %s (the private key stays in memory)\n", signer.KeyID())
+	fmt.Fprintf(w, "  key %s (the private key stays in memory)\n", signer.KeyID())
 
 	o := evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feeds + ":" + fp.Tag, Policy: pols + ":" + pp.Tag, Env: "staging"}, Signer: signer}
 	var first *evaluator.ImageResult
+	res := demoResult{Dir: dir, Image: imgRef, Feed: o.Sources.Feed, Policy: o.Sources.Policy, KeyID: signer.KeyID(), PublicKey: keyPath + ".pub"}
 	for i := range 2 {
 		step("evaluate %s --feed %s --policy %s --env staging --key %s.key", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
 		rep, err := evaluator.Evaluate(ctx, imgRef, o)
@@ -135,7 +170,7 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 			return err
 		}
 		r := rep.Images[0]
-		fmt.Fprintf(s.out, "  state %s (engine runs %d), status %s, risk %d, %d findings, %d untrusted VEX ignored\n  verdict %s\n  artifact %s\n",
+		fmt.Fprintf(w, "  state %s (engine runs %d), status %s, risk %d, %d findings, %d untrusted VEX ignored\n  verdict %s\n  artifact %s\n",
 			r.State, r.EngineRuns, r.Status, r.RiskScore, r.Summary.Findings, len(r.VEXIgnored), r.VerdictDigest, r.Verdict)
 		if i == 0 {
 			first = r
@@ -149,25 +184,33 @@ func runDemo(ctx context.Context, s *streams, dir string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "  verification: %v (%s)\n", vr.Satisfied, vr.Reason)
+			fmt.Fprintf(w, "  verification: %v (%s)\n", vr.Satisfied, vr.Reason)
 			if !vr.Satisfied {
 				return fmt.Errorf("%w: %s", errVerify, vr.Reason)
 			}
+			res.Verified = true
 			step("replay %s", imgRef)
 			rs, err := evaluator.Replay(ctx, imgRef, evaluator.ReplayOptions{})
 			if err != nil {
 				return err
 			}
 			for _, x := range rs {
-				fmt.Fprintf(s.out, "  %s: %s %s\n", x.Verdict, x.Outcome, x.Replayed)
+				fmt.Fprintf(w, "  %s: %s %s\n", x.Verdict, x.Outcome, x.Replayed)
 				if x.Outcome != evaluator.ReplayIdentical {
 					return fmt.Errorf("%w: replay differs", errVerify)
 				}
+				res.Replay = x.Outcome
 			}
+			res.State, res.Status, res.VerdictDigest, res.VerdictArtifact, res.Bundle = r.State, r.Status, r.VerdictDigest, r.Verdict, r.Bundle
 		} else if r.State != evaluator.StateCached || r.VerdictDigest != first.VerdictDigest {
 			return fmt.Errorf("the second evaluation was %s with verdict %s, expected a cache hit on %s", r.State, r.VerdictDigest, first.VerdictDigest)
+		} else {
+			res.SecondState = r.State
 		}
 	}
-	fmt.Fprintf(s.out, "\nDone. Everything is under %s: inspect it with\n  stella-oras discover %s\n  stella-oras status %s --key %s.pub\n", dir, imgRef, imgRef, keyPath)
+	fmt.Fprintf(w, "\nDone. Everything is under %s: inspect it with\n  stella-oras discover %s\n  stella-oras status %s --key %s.pub\n", dir, imgRef, imgRef, keyPath)
+	if out.json() {
+		return writeJSON(s.out, res)
+	}
 	return nil
 }

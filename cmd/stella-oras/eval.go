@@ -95,6 +95,9 @@ func runEval(ctx context.Context, s *streams, o *evalOptions, tf *targetFlags) e
 	if o.sbom == "" || o.feed == "" {
 		return usagef("--sbom and --feed are required")
 	}
+	if o.strict && o.schemas == "" {
+		return usagef("--strict needs --schemas DIR (or STELLA_SCHEMAS) with the CycloneDX and SPDX JSON schemas, e.g. the corpus's schemas/")
+	}
 	if o.failOn != artifacts.StatusFail && o.failOn != artifacts.StatusWarn {
 		return usagef("--fail-on must be fail or warn, not %q", o.failOn)
 	}

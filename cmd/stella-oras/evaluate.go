@@ -99,26 +99,20 @@ that could not be evaluated sets the exit status (the first in file order).`,
 			if err != nil {
 				return err
 			}
+			// Public keys first: a mistaken one is reported before a
+			// passphrase is asked for.
+			if o.VEXTrust.Keys, err = readPublicKeys(vexKeys); err != nil {
+				return err
+			}
+			if o.CacheTrust, err = readPublicKeys(cacheKeys); err != nil {
+				return err
+			}
 			_, priv, err := loadKeypair(s, keyFile)
 			if err != nil {
 				return err
 			}
 			if o.Signer, err = evaluator.NewSigner(priv, signOpts); err != nil {
 				return err
-			}
-			for _, k := range vexKeys {
-				b, err := load.File(k, 1<<20)
-				if err != nil {
-					return err
-				}
-				o.VEXTrust.Keys = append(o.VEXTrust.Keys, b)
-			}
-			for _, k := range cacheKeys {
-				b, err := load.File(k, 1<<20)
-				if err != nil {
-					return err
-				}
-				o.CacheTrust = append(o.CacheTrust, b)
 			}
 			if o.Registry, err = tf.options(); err != nil {
 				return err

@@ -86,13 +86,15 @@ func hint(msg string) string {
 }
 
 // report prints the error once, on one line, and returns the exit code.
-func report(stderr io.Writer, err error) int {
+// A usage error points at the help of cmdPath, the command that refused
+// it ("stella-oras key generate").
+func report(stderr io.Writer, err error, cmdPath string) int {
 	code := exitCode(err)
 	var done reported
 	if err != nil && !errors.Is(err, errGate) && !errors.As(err, &done) {
 		fmt.Fprintf(stderr, "Error: %s%s\n", oneLine(err.Error()), hint(err.Error()))
 		if code == ExitUsage {
-			fmt.Fprintln(stderr, "Run 'stella-oras --help' for usage.")
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmdPath)
 		}
 	}
 	return code

@@ -16,7 +16,7 @@ import (
 func newFeedCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "feed",
-		Short: "Build and inspect vulnerability-feed snapshots",
+		Short: "Build vulnerability-feed snapshots and push them as OCI artifacts",
 	}
 	cmd.AddCommand(newFeedBuildCmd(s), newFeedPushCmd(s))
 	return cmd

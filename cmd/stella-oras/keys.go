@@ -86,6 +86,46 @@ func loadKeypair(s *streams, path string) (*bundle.Keypair, crypto.Signer, error
 	return kp, priv, nil
 }
 
+// readPublicKey reads a PEM public key file and checks it before any
+// bundle is looked at: a private key or a file that is no key is one clear
+// error (exit 1), not a verification failure on every bundle.
+func readPublicKey(path string) ([]byte, crypto.PublicKey, error) {
+	b, err := load.File(path, maxKeyBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := bundle.ParsePublicKey(b)
+	switch {
+	case errors.Is(err, bundle.ErrPrivateKey):
+		return nil, nil, fmt.Errorf("%s is a private key; give the public key %s", path, publicKeyName(path))
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s is not a PEM public key (%v)", path, err)
+	}
+	return b, pub, nil
+}
+
+// readPublicKeys reads each file with readPublicKey.
+func readPublicKeys(paths []string) ([][]byte, error) {
+	var out [][]byte
+	for _, p := range paths {
+		b, _, err := readPublicKey(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// publicKeyName is the public key file `key generate` writes beside a
+// private key: NAME.pub for NAME.key.
+func publicKeyName(path string) string {
+	if base, ok := strings.CutSuffix(path, ".key"); ok {
+		return base + ".pub"
+	}
+	return "(its .pub)"
+}
+
 type keyResult struct {
 	Algorithm  string `json:"algorithm"`
 	KeyID      string `json:"keyId"`
@@ -161,22 +201,74 @@ cosign does). The key ID is the SHA-256 of the public key's DER.`,
 	gen.Flags().StringVarP(&name, "out", "o", "", "file name prefix: NAME.key and NAME.pub")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	out.register(gen)
-	cmd.AddCommand(gen, newRevokeCmd(s))
+	cmd.AddCommand(gen, newRevokeCmd(s), newKeyIDCmd(s))
 	return cmd
+}
+
+// keyIDResult is what `key id --output json` prints.
+type keyIDResult struct {
+	File  string `json:"file"`
+	KeyID string `json:"keyId"`
+}
+
+func newKeyIDCmd(s *streams) *cobra.Command {
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:   "id FILE.pub",
+		Short: "Print the key ID of a public key (as bundles, verify and revocation lists name it)",
+		Long: `Print the key ID of a PEM public key: the SHA-256 of its PKIX DER, in hex — the
+signer ID that attest, verify and verify-bundle report, and what key revoke
+takes. A private key is refused: give its .pub.`,
+		Example: `  stella-oras key id release.pub
+  stella-oras key revoke --key admin.key -o revocations.sigstore.json "$(stella-oras key id ci-old.pub)"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			_, pub, err := readPublicKey(args[0])
+			if err != nil {
+				return err
+			}
+			id, err := bundle.KeyID(pub)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if out.json() {
+				return writeJSON(s.out, keyIDResult{File: args[0], KeyID: id})
+			}
+			_, err = fmt.Fprintln(s.out, id)
+			return err
+		},
+	}
+	out.register(cmd)
+	return cmd
+}
+
+// revokeResult is what `key revoke --output json` prints.
+type revokeResult struct {
+	File          string   `json:"file"`
+	Signer        string   `json:"signer"`
+	PredicateType string   `json:"predicateType"`
+	RevokedKeyIDs []string `json:"revokedKeyIds"`
 }
 
 func newRevokeCmd(s *streams) *cobra.Command {
 	var (
+		out     outputFlag
 		keyFile string
 		dest    string
 	)
 	cmd := &cobra.Command{
 		Use:   "revoke --key SIGNER.key -o revocations.sigstore.json KEYID...",
-		Short: "Sign a revocation list of key IDs (for verify --revocations)",
+		Short: "Sign a revocation list of key IDs (for verify and status --revocations, with --revocation-key)",
 		Example: `  stella-oras key revoke --key admin.key -o revocations.sigstore.json 9f86d081884c7d65…
-  stella-oras verify IMAGE@sha256:… --key admin.pub --key ci.pub --revocations revocations.sigstore.json`,
+  stella-oras verify IMAGE@sha256:… --key ci.pub --revocations revocations.sigstore.json --revocation-key admin.pub`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
 			if keyFile == "" || dest == "" {
 				return usagef("--key and -o are required")
 			}
@@ -185,12 +277,13 @@ func newRevokeCmd(s *streams) *cobra.Command {
 					return usagef("%q is not a key ID (64 lowercase hex digits)", id)
 				}
 			}
-			kp, _, err := loadKeypair(s, keyFile)
+			kp, priv, err := loadKeypair(s, keyFile)
 			if err != nil {
 				return err
 			}
 			slices.Sort(ids)
-			pred, err := canon.Marshal(verify.Revocations{RevokedKeyIDs: slices.Compact(ids)})
+			ids = slices.Compact(ids)
+			pred, err := canon.Marshal(verify.Revocations{RevokedKeyIDs: ids})
 			if err != nil {
 				return err
 			}
@@ -205,11 +298,16 @@ func newRevokeCmd(s *streams) *cobra.Command {
 			if err := atomicfile.Write(dest, b, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "Revocation list of %d key(s) written to %s\n", len(ids), dest)
+			signer, _ := bundle.KeyID(priv.Public())
+			if out.json() {
+				return writeJSON(s.out, revokeResult{File: dest, Signer: signer, PredicateType: verify.PredicateRevocations, RevokedKeyIDs: ids})
+			}
+			fmt.Fprintf(s.out, "Revocation list of %s written to %s\n  signer: %s (give its public key as --revocation-key)\n", plural(len(ids), "key"), dest, signer)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key that signs the list")
 	cmd.Flags().StringVarP(&dest, "out", "o", "", "bundle file to write")
+	out.register(cmd)
 	return cmd
 }

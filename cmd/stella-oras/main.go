@@ -31,6 +31,10 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(&streams{in: stdin, out: stdout, err: stderr})
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return report(stderr, err)
+	cmd, err := root.ExecuteContextC(ctx)
+	path := root.CommandPath()
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	return report(stderr, err, path)
 }

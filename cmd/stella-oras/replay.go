@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-oras/evaluator"
-	"github.com/stella-ops/stella-oras/internal/load"
 )
 
 func newReplayCmd(s *streams) *cobra.Command {
@@ -72,7 +71,7 @@ func newStatusCmd(s *streams) *cobra.Command {
 		out  outputFlag
 		tf   targetFlags
 		keys []string
-		rev  string
+		rev  revocationFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "status IMAGE --key PUB…",
@@ -92,19 +91,16 @@ recompute.`,
 			if len(keys) == 0 {
 				return usagef("--key is required")
 			}
-			var o evaluator.StatusOptions
-			for _, k := range keys {
-				b, err := load.File(k, 1<<20)
-				if err != nil {
-					return err
-				}
-				o.Trust.Keys = append(o.Trust.Keys, b)
+			if err := rev.validate(len(keys)); err != nil {
+				return err
 			}
+			var o evaluator.StatusOptions
 			var err error
-			if rev != "" {
-				if o.Trust.Revoked, err = loadRevocationFlag(cmd, &tf, rev, o.Trust.Keys); err != nil {
-					return err
-				}
+			if o.Trust.Keys, err = readPublicKeys(keys); err != nil {
+				return err
+			}
+			if o.Trust.Revoked, err = rev.load(cmd, s, &tf, o.Trust.Keys); err != nil {
+				return err
 			}
 			if o.Registry, err = tf.options(); err != nil {
 				return err
@@ -125,7 +121,7 @@ recompute.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted PEM public key (repeatable)")
-	cmd.Flags().StringVar(&rev, "revocations", "", "revocation list: a bundle FILE or REF, signed by a listed key")
+	rev.register(cmd)
 	tf.register(cmd)
 	out.register(cmd)
 	return cmd

@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/stella-ops/stella-oras/engine"
@@ -59,14 +62,31 @@ func newRoot(s *streams) *cobra.Command {
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
-	root.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-		}
-		return nil
-	}
+	root.Args = noSubcommand
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	return root
+}
+
+// noSubcommand is the Args of a command with subcommands: an argument is
+// an unknown subcommand, with cobra's suggestions (Levenshtein distance
+// SuggestionsMinimumDistance, default 2, or a prefix) when it has some.
+// Cobra prints those only when Args is unset, and then not as a usage
+// error.
+func noSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
+	}
+	if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
+		for i := range sug {
+			sug[i] = strconv.Quote(sug[i])
+		}
+		msg += "; did you mean " + strings.Join(sug, " or ") + "?"
+	}
+	return usageError{errors.New(msg)}
 }
 
 func wrapArgs(c *cobra.Command) {
@@ -83,12 +103,7 @@ func wrapArgs(c *cobra.Command) {
 		wrapArgs(sub)
 	}
 	if c.HasSubCommands() && c.RunE == nil {
-		c.Args = func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return nil
-		}
+		c.Args = noSubcommand
 		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	}
 }

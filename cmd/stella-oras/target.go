@@ -71,14 +71,15 @@ func (f *targetFlags) openWith(ctx context.Context, s string, readOnly bool) (*r
 
 // subjectByDigest is the subject named by digest, without a round trip
 // where only its digest is needed (referrer listings on a registry).
-func subjectByDigest(ctx context.Context, t *registry.Target) (registryDesc, error) {
+func subjectByDigest(ctx context.Context, t *registry.Target, resolve bool) (registryDesc, error) {
 	if t.Remote != nil && t.Ref.Digest != "" {
 		return registryDesc{Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: t.Ref.Digest}}, nil
 	}
-	return subjectDescriptor(ctx, t, false)
+	return subjectDescriptor(ctx, t, resolve)
 }
 
-// subjectDigest requires a digest, or resolves a tag when resolve is set.
+// subjectDescriptor requires a digest, or resolves a tag when resolve is
+// set. Its callers all have a --resolve flag, which the error names.
 func subjectDescriptor(ctx context.Context, t *registry.Target, resolve bool) (registryDesc, error) {
 	ref := t.Ref
 	if ref.Digest == "" {

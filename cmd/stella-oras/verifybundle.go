@@ -15,7 +15,21 @@ type verifyBundleResult struct {
 	Bundle   string         `json:"bundle"`
 	Verified bool           `json:"verified"`
 	Result   *verify.Result `json:"result,omitempty"`
-	Error    string         `json:"error,omitempty"`
+	// Checked says in words what was verified and what was not.
+	Checked string `json:"checked,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// checkedSummary says what a verified bundle proves: who signed, and
+// whether what they signed was bound to the artifact given.
+func checkedSummary(r *verify.Result) string {
+	switch {
+	case r.PayloadDigest == "":
+		return "signature by " + r.Signer + " over the artifact"
+	case r.SubjectChecked:
+		return "signature by " + r.Signer + " over the statement; its subject is the artifact"
+	}
+	return "signature by " + r.Signer + " over the statement; the subject was not checked (no --artifact or --artifact-digest)"
 }
 
 func newVerifyBundleCmd(s *streams) *cobra.Command {
@@ -68,7 +82,7 @@ malformed key, root or digest), 2 usage.`,
 				o.KeyValidFrom, o.KeyValidTo = f, u
 			}
 			if key != "" {
-				b, err := os.ReadFile(key)
+				b, _, err := readPublicKey(key)
 				if err != nil {
 					return err
 				}
@@ -87,12 +101,14 @@ malformed key, root or digest), 2 usage.`,
 				r := verifyBundleResult{Bundle: args[0], Verified: err == nil, Result: res}
 				if err != nil {
 					r.Error = err.Error()
+				} else {
+					r.Checked = checkedSummary(res)
 				}
 				if werr := writeJSON(s.out, r); werr != nil {
 					return werr
 				}
 			} else if err == nil {
-				fmt.Fprintf(s.out, "Verified OK: %s\n  signer: %s\n", args[0], res.Signer)
+				fmt.Fprintf(s.out, "Verified OK: %s: %s\n  signer: %s\n", args[0], checkedSummary(res), res.Signer)
 				if res.Issuer != "" {
 					fmt.Fprintf(s.out, "  issuer: %s\n", res.Issuer)
 				}

@@ -22,9 +22,10 @@ func newVerifyCmd(s *streams) *cobra.Command {
 		keys          []string
 		threshold     int
 		predType      string
-		revoked       string
+		rev           revocationFlags
 		cert          verify.BundleOptions
 		requireStatus string
+		resolve       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE@sha256:… (--key PUB… | --trusted-root R --certificate-identity[-regexp] I --certificate-oidc-issuer U) [--threshold N] [--type URI]",
@@ -49,26 +50,21 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				return usagef("a certificate identity needs --trusted-root and --certificate-oidc-issuer")
 			case threshold < 1 || (!certMode && threshold > len(keys)):
 				return usagef("--threshold must be between 1 and the number of keys (%d)", len(keys))
-			case revoked != "" && len(keys) == 0:
-				return usagef("--revocations needs the --key that signed the list")
+			}
+			if err := rev.validate(len(keys)); err != nil {
+				return err
 			}
 			if !certMode {
 				cert.TrustedRoot = ""
 			}
 			ctx := cmd.Context()
 			p := verify.ImagePolicy{Threshold: threshold, PredicateType: predType, Certificate: cert}
-			for _, k := range keys {
-				b, err := os.ReadFile(k)
-				if err != nil {
-					return err
-				}
-				p.Keys = append(p.Keys, b)
+			var err error
+			if p.Keys, err = readPublicKeys(keys); err != nil {
+				return err
 			}
-			if revoked != "" {
-				var err error
-				if p.Revoked, err = loadRevocationFlag(cmd, &tf, revoked, p.Keys); err != nil {
-					return err
-				}
+			if p.Revoked, err = rev.load(cmd, s, &tf, p.Keys); err != nil {
+				return err
 			}
 			if requireStatus != "" && requireStatus != artifacts.StatusPass && requireStatus != artifacts.StatusWarn {
 				return usagef("--require-status must be pass or warn, not %q", requireStatus)
@@ -78,9 +74,12 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 				return err
 			}
 			defer t.Close()
-			subj, err := subjectByDigest(ctx, t)
+			subj, err := subjectByDigest(ctx, t, resolve)
 			if err != nil {
 				return err
+			}
+			if subj.resolved {
+				fmt.Fprintf(s.err, "resolved %s to %s\n", t.Ref, subj.Digest)
 			}
 			p.ImageDigest = subj.Digest.String()
 			rep, err := evaluator.VerifyImage(ctx, t, subj.Descriptor, evaluator.VerifyImageOptions{
@@ -147,7 +146,8 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 	cmd.Flags().StringVar(&cert.IdentityRegexp, "certificate-identity-regexp", "", "expected certificate SAN, as a regular expression")
 	cmd.Flags().StringVar(&cert.Issuer, "certificate-oidc-issuer", "", "expected OIDC issuer of the certificate")
 	cmd.Flags().StringVar(&requireStatus, "require-status", "", "also require the newest verified verdict's status: pass, or warn (pass or warn); exit 3 otherwise")
-	cmd.Flags().StringVar(&revoked, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a listed key")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "accept a tag and verify what it resolves to now (the digest is printed on stderr; the bundles must name that digest)")
+	rev.register(cmd)
 	tf.register(cmd)
 	out.register(cmd)
 	return cmd
@@ -160,14 +160,54 @@ func orDash(s string) string {
 	return s
 }
 
-// loadRevocationFlag reads and verifies the --revocations list (the
-// revocation-list format lives in package verify).
-func loadRevocationFlag(cmd *cobra.Command, tf *targetFlags, src string, keys [][]byte) (map[string]bool, error) {
-	data, err := readRevocations(cmd, tf, src)
+// revocationFlags are --revocations and --revocation-key (verify, status).
+type revocationFlags struct {
+	list string
+	keys []string
+}
+
+func (f *revocationFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.list, "revocations", "", "revocation list: a bundle FILE or an artifact REF@sha256:… holding one, signed by a --revocation-key")
+	cmd.Flags().StringArrayVar(&f.keys, "revocation-key", nil, "PEM public key trusted to sign the --revocations list, and for nothing else (repeatable)")
+}
+
+// validate checks the flag combination.
+func (f *revocationFlags) validate(attestKeys int) error {
+	switch {
+	case len(f.keys) > 0 && f.list == "":
+		return usagef("--revocation-key needs --revocations")
+	case f.list != "" && len(f.keys) == 0 && attestKeys == 0:
+		return usagef("--revocations needs --revocation-key, the public key that signed the list")
+	}
+	return nil
+}
+
+// load reads and verifies the --revocations list (the revocation-list
+// format lives in package verify). The list must be signed by a
+// --revocation-key; those keys are trusted for the list alone, never as
+// signers of attestations. Without --revocation-key the list is checked
+// against the attestation keys, as before --revocation-key existed: that grants no key any
+// trust it did not have (they are --key already, and a list can only take
+// signers away), but it is a note, since it was what made users list a
+// revocation admin's key as a --key.
+func (f *revocationFlags) load(cmd *cobra.Command, s *streams, tf *targetFlags, attestKeys [][]byte) (map[string]bool, error) {
+	if f.list == "" {
+		return nil, nil
+	}
+	keys := attestKeys
+	if len(f.keys) > 0 {
+		var err error
+		if keys, err = readPublicKeys(f.keys); err != nil {
+			return nil, err
+		}
+	} else {
+		fmt.Fprintln(s.err, "note: the revocation list is checked against the --key keys; give its signer with --revocation-key, which is not trusted for attestations")
+	}
+	data, err := readRevocations(cmd, tf, f.list)
 	if err != nil {
 		return nil, err
 	}
-	return verify.LoadRevocations(src, data, keys)
+	return verify.LoadRevocations(f.list, data, keys)
 }
 
 // readRevocations reads a revocation-list bundle from a file, or from an
@@ -182,6 +222,11 @@ func readRevocations(cmd *cobra.Command, tf *targetFlags, src string) ([]byte, e
 		return nil, err
 	}
 	defer t.Close()
+	if t.Ref.Digest == "" {
+		// A tag could be moved back to an older list with fewer
+		// revocations: the list is named by digest.
+		return nil, usagef("--revocations %s: name the revocation-list artifact by digest (@sha256:…; 'stella-oras discover' lists artifacts with their digests)", src)
+	}
 	d, err := subjectDescriptor(ctx, t, false)
 	if err != nil {
 		return nil, err

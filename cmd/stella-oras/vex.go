@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -39,7 +42,7 @@ func newVexCmd(s *streams) *cobra.Command {
 vulnerability (with aliases), product (a purl where the document gives one) and
 subcomponents, status (affected, not_affected, fixed, under_investigation),
 justification, impact and action statements, issuer, timestamp, and the content
-ID of the source document. --output json prints canonical JSON. A file that is
+ID of the source document. --output json prints the canonical JSON, indented. A file that is
 not a VEX document (or legacy OpenVEX v0.0.1) exits 1; parts of a document that
 cannot become statements are listed as problems with reason codes. With --sbom,
 statements about products the SBOM does not contain are reported. With --feed,
@@ -58,10 +61,22 @@ and distro ids of one vulnerability), as eval resolves them.`,
 				if err != nil {
 					return err
 				}
+				// In the SBOM: its judged components, the ones it lists but
+				// cannot judge (an oci or generic purl), and what it
+				// describes (metadata.component, SPDX's described package).
 				have = map[string]bool{}
+				purls := slices.Clone(sb.Subjects)
 				for _, c := range sb.Components {
-					have[purlKey(c.Purl, true)] = true
-					have[purlKey(c.Purl, false)] = true
+					purls = append(purls, c.Purl)
+				}
+				for _, u := range sb.Unknowns {
+					if u.Purl != "" {
+						purls = append(purls, u.Purl)
+					}
+				}
+				for _, p := range purls {
+					have[purlKey(p, true)] = true
+					have[purlKey(p, false)] = true
 				}
 			}
 			var aliases func(string) []string
@@ -103,11 +118,18 @@ and distro ids of one vulnerability), as eval resolves them.`,
 				rep.Documents = append(rep.Documents, vd)
 			}
 			if out.json() {
+				// The canonical form (sorted keys, NFC strings), indented
+				// like every other command's JSON.
 				b, err := canon.Marshal(rep)
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(s.out, "%s\n", b)
+				var pretty bytes.Buffer
+				if err := json.Indent(&pretty, b, "", "  "); err != nil {
+					return err
+				}
+				pretty.WriteByte('\n')
+				_, err = s.out.Write(pretty.Bytes())
 				return err
 			}
 			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)

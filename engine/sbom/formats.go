@@ -69,6 +69,9 @@ func (b *builder) cyclonedx(data []byte) error {
 	}
 	walk(bom.Components)
 	if bom.Metadata != nil && bom.Metadata.Component != nil {
+		if p := strings.TrimSpace(bom.Metadata.Component.PackageURL); p != "" {
+			b.s.Subjects = append(b.s.Subjects, p)
+		}
 		walk(bom.Metadata.Component.Components)
 	}
 	if bom.Dependencies != nil {
@@ -94,6 +97,7 @@ func (b *builder) spdx2(data []byte) error {
 		return fmt.Errorf("%w: SPDX: %v", ErrFormat, jsonErr(err))
 	}
 	b.s.SpecVersion = doc.SPDXVersion
+	purls := map[string]string{} // package SPDX ID -> purl
 	for _, p := range doc.Packages {
 		if p == nil {
 			continue
@@ -105,8 +109,10 @@ func (b *builder) spdx2(data []byte) error {
 				break
 			}
 		}
+		purls[string(p.PackageSPDXIdentifier)] = purl
 		b.add(string(p.PackageSPDXIdentifier), p.PackageName, p.PackageVersion, purl)
 	}
+	self := string(doc.SPDXIdentifier)
 	for _, r := range doc.Relationships {
 		if r == nil {
 			continue
@@ -117,6 +123,14 @@ func (b *builder) spdx2(data []byte) error {
 			b.depend(a, z)
 		case "DEPENDENCY_OF":
 			b.depend(z, a)
+		case "DESCRIBES": // documentDescribes is read as these too
+			if a == self && purls[z] != "" {
+				b.s.Subjects = append(b.s.Subjects, purls[z])
+			}
+		case "DESCRIBED_BY":
+			if z == self && purls[a] != "" {
+				b.s.Subjects = append(b.s.Subjects, purls[a])
+			}
 		}
 	}
 	return nil
@@ -141,6 +155,7 @@ func (b *builder) spdx3(top map[string]json.RawMessage) error {
 		From string   `json:"from"`
 		To   []string `json:"to"`
 		Rel  string   `json:"relationshipType"`
+		Root []string `json:"rootElement"`
 	}
 	raw, ok := top["@graph"]
 	if !ok {
@@ -150,8 +165,12 @@ func (b *builder) spdx3(top map[string]json.RawMessage) error {
 		return fmt.Errorf("%w: SPDX 3: @graph: %v", ErrFormat, jsonErr(err))
 	}
 	b.s.SpecVersion = "3.0"
+	purls := map[string]string{} // package spdxId -> purl
+	var roots []string
 	for _, e := range graph {
 		switch e.Type {
+		case "software_Sbom", "SpdxDocument":
+			roots = append(roots, e.Root...)
 		case "software_Package", "ai_AIPackage", "dataset_DatasetPackage":
 			purl := e.Purl
 			for _, x := range e.ExtIDs {
@@ -159,6 +178,7 @@ func (b *builder) spdx3(top map[string]json.RawMessage) error {
 					purl = x.Value
 				}
 			}
+			purls[e.SpdxID] = strings.TrimSpace(purl)
 			b.add(e.SpdxID, e.Name, e.Version, strings.TrimSpace(purl))
 		case "Relationship", "LifecycleScopedRelationship":
 			if e.Rel == "dependsOn" {
@@ -166,6 +186,11 @@ func (b *builder) spdx3(top map[string]json.RawMessage) error {
 					b.depend(e.From, to)
 				}
 			}
+		}
+	}
+	for _, id := range roots {
+		if p := purls[id]; p != "" {
+			b.s.Subjects = append(b.s.Subjects, p)
 		}
 	}
 	return nil

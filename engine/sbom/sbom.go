@@ -68,6 +68,12 @@ type SBOM struct {
 	// digest when the SBOM was attached to an image): what a replay
 	// fetches. It is not part of the normalized form.
 	Stored string `json:"-"`
+	// Subjects are the purls of what the document describes: CycloneDX's
+	// metadata.component, the packages an SPDX 2 document DESCRIBES, an
+	// SPDX 3 SBOM's root elements. They are not judged (the subject of an
+	// SBOM is not one of its parts) and not part of the normalized form,
+	// but a VEX statement about one is about this SBOM's product.
+	Subjects []string `json:"-"`
 }
 
 // Detect names the format family of a JSON document from its top-level keys.
@@ -203,6 +209,8 @@ func (b *builder) finish() *SBOM {
 	}
 	slices.SortFunc(s.Unknowns, compareUnknown)
 	s.Unknowns = slices.CompactFunc(s.Unknowns, func(a, b Unknown) bool { return a == b })
+	slices.Sort(s.Subjects)
+	s.Subjects = slices.Compact(s.Subjects)
 	name := func(ref string) string {
 		if p, ok := b.refs[ref]; ok {
 			return p

@@ -255,3 +255,67 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("photon: %d components, %d unknowns, want 0 and 38", len(p.Components), len(p.Unknowns))
 	}
 }
+
+// TestSubjects: what a document describes (CycloneDX metadata.component,
+// the package an SPDX 2 document DESCRIBES or documentDescribes names,
+// an SPDX 3 SBOM's root element) is recorded as a subject, not judged,
+// and leaves the normalized form (its content ID) unchanged.
+func TestSubjects(t *testing.T) {
+	const img = "pkg:oci/app@sha256%3Aabc"
+	for name, tt := range map[string]struct{ with, without string }{
+		"cyclonedx": {
+			with:    `{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"component":{"type":"application","name":"app","purl":"` + img + `"}},"components":[{"type":"library","name":"x","version":"1.0.0","purl":"pkg:npm/x@1.0.0"}]}`,
+			without: `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"library","name":"x","version":"1.0.0","purl":"pkg:npm/x@1.0.0"}]}`,
+		},
+		"spdx-2 relationship": {
+			with:    spdx2Doc(`,"relationships":[{"spdxElementId":"SPDXRef-DOCUMENT","relationshipType":"DESCRIBES","relatedSpdxElement":"SPDXRef-app"}]`),
+			without: spdx2Doc(``),
+		},
+		"spdx-2 documentDescribes": {
+			with:    spdx2Doc(`,"documentDescribes":["SPDXRef-app"]`),
+			without: spdx2Doc(``),
+		},
+		"spdx-3": {
+			with:    spdx3Doc(`"rootElement":["urn:app"],`),
+			without: spdx3Doc(``),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			with, err := Parse([]byte(tt.with))
+			if err != nil {
+				t.Fatal(err)
+			}
+			without, err := Parse([]byte(tt.without))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{img}, with.Subjects); diff != "" {
+				t.Errorf("Subjects (-want +got):\n%s", diff)
+			}
+			if len(without.Subjects) != 0 {
+				t.Errorf("Subjects without a described element = %v", without.Subjects)
+			}
+			if name == "cyclonedx" {
+				d1, _ := with.Digest()
+				d2, _ := without.Digest()
+				if d1 != d2 {
+					t.Errorf("metadata.component changed the normalized SBOM's digest: %s, %s", d1, d2)
+				}
+			}
+		})
+	}
+}
+
+func spdx2Doc(extra string) string {
+	return `{"spdxVersion":"SPDX-2.3","dataLicense":"CC0-1.0","SPDXID":"SPDXRef-DOCUMENT","name":"d","documentNamespace":"https://example.com/d",
+"creationInfo":{"created":"2026-01-01T00:00:00Z","creators":["Tool: t"]},
+"packages":[{"SPDXID":"SPDXRef-app","name":"app","downloadLocation":"NOASSERTION","externalRefs":[{"referenceCategory":"PACKAGE-MANAGER","referenceType":"purl","referenceLocator":"pkg:oci/app@sha256%3Aabc"}]},
+ {"SPDXID":"SPDXRef-x","name":"x","versionInfo":"1.0.0","downloadLocation":"NOASSERTION","externalRefs":[{"referenceCategory":"PACKAGE-MANAGER","referenceType":"purl","referenceLocator":"pkg:npm/x@1.0.0"}]}]` + extra + `}`
+}
+
+func spdx3Doc(root string) string {
+	return `{"@context":"https://spdx.org/rdf/3.0.1/spdx-context.jsonld","@graph":[
+{"type":"software_Sbom","spdxId":"urn:sbom",` + root + `"element":["urn:app","urn:x"]},
+{"type":"software_Package","spdxId":"urn:app","name":"app","software_packageUrl":"pkg:oci/app@sha256%3Aabc"},
+{"type":"software_Package","spdxId":"urn:x","name":"x","software_packageVersion":"1.0.0","software_packageUrl":"pkg:npm/x@1.0.0"}]}`
+}

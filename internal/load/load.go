@@ -4,6 +4,7 @@ package load
 
 import (
 	"archive/zip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/sbom"
 )
@@ -218,9 +220,30 @@ func FeedSnapshot(path string) (*feed.Snapshot, error) {
 	}
 	s, err := feed.Open(b)
 	if err != nil {
+		if what := notAFeed(b); what != "" {
+			return nil, fmt.Errorf("%s: %w: this is %s, not a feed (a directory or zip of OSV records, or a feed snapshot)", path, feed.ErrSnapshot, what)
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// notAFeed names what a file given as a feed is instead, when its
+// content says ("" when it does not): an SBOM given as --feed was
+// reported as "not a JSON object".
+func notAFeed(b []byte) string {
+	if t, ok := artifacts.Detect(b); ok && t.Name != "feed" {
+		return t.Title
+	}
+	var rec struct {
+		ID       string          `json:"id"`
+		Modified string          `json:"modified"`
+		Affected json.RawMessage `json:"affected"`
+	}
+	if json.Unmarshal(b, &rec) == nil && rec.ID != "" && rec.Modified != "" {
+		return "a single OSV record (" + rec.ID + ")"
+	}
+	return ""
 }
 
 // Load returns the snapshot at path, building one in memory when path is a

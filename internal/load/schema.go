@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 )
 
 // ErrSchema is returned when a document does not validate against its
@@ -48,7 +49,7 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	}
 	file, ok := schemaFiles[key]
 	if !ok {
-		return fmt.Errorf("%s: %w: no schema for %q (have CycloneDX 1.5–1.7, SPDX-2.3, SPDX 3.0.1)", name, ErrSchema, key)
+		return fmt.Errorf("%s: %w: %s", name, ErrSchema, whyNoSchema(top.BOMFormat, top.SpecVersion, top.SPDXVersion))
 	}
 	problem, err := Validator(dir, file, data)
 	if err != nil {
@@ -59,3 +60,26 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	}
 	return nil
 }
+
+// whyNoSchema says what is wrong with a document that names no format
+// version we have a schema for ("no schema for \"CycloneDX 1\"" said
+// nothing of a bomFormat of "CDX").
+func whyNoSchema(bomFormat, specVersion, spdxVersion string) string {
+	const have = "--strict has the schemas of CycloneDX 1.5–1.7, SPDX-2.3 and SPDX 3.0.1"
+	switch {
+	case bomFormat != "" && bomFormat != "CycloneDX":
+		return fmt.Sprintf("bomFormat is %q, want \"CycloneDX\"", bomFormat)
+	case bomFormat != "" && specVersion == "":
+		return "a CycloneDX document without specVersion"
+	case bomFormat != "" && !cdxVersion.MatchString(specVersion):
+		return fmt.Sprintf("specVersion %q is not a CycloneDX version (such as \"1.6\")", specVersion)
+	case bomFormat != "":
+		return fmt.Sprintf("CycloneDX %s: %s", specVersion, have)
+	case spdxVersion != "":
+		return fmt.Sprintf("spdxVersion %q: %s", spdxVersion, have)
+	}
+	return "not a CycloneDX or SPDX document (no bomFormat, spdxVersion or @context)"
+}
+
+// cdxVersion is the form of a CycloneDX specVersion.
+var cdxVersion = regexp.MustCompile(`^1\.[0-9]+$`)

@@ -65,3 +65,38 @@ func TestValidateSBOM(t *testing.T) {
 		t.Errorf("no schema dir: %v", err)
 	}
 }
+
+// TestValidateSBOMSaysWhatIsWrong: a document whose format or version
+// has no schema says what is wrong with it, not `no schema for
+// "CycloneDX 1"`.
+func TestValidateSBOMSaysWhatIsWrong(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"bomFormat":"CDX","specVersion":"1"}`:         `bomFormat is "CDX", want "CycloneDX"`,
+		`{"bomFormat":"CycloneDX"}`:                     "a CycloneDX document without specVersion",
+		`{"bomFormat":"CycloneDX","specVersion":"1"}`:   `specVersion "1" is not a CycloneDX version`,
+		`{"bomFormat":"CycloneDX","specVersion":"1.4"}`: "CycloneDX 1.4: --strict has the schemas of CycloneDX 1.5–1.7",
+		`{"spdxVersion":"SPDX-2.2"}`:                    `spdxVersion "SPDX-2.2": --strict has the schemas of`,
+		`{"openvex":"not an SBOM","statements":[]}`:     "not a CycloneDX or SPDX document",
+	} {
+		err := ValidateSBOM("x.json", []byte(doc), t.TempDir())
+		if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateSBOM(%s) = %v, want ErrSchema saying %q", doc, err, want)
+		}
+	}
+}
+
+// TestSchemaEnumMessageBounded: a value outside a long enum (the
+// CycloneDX license ids, the whole SPDX license list) is summarized by
+// count and first values, not listed in full.
+func TestSchemaEnumMessageBounded(t *testing.T) {
+	schemas := filepath.Join(testutil.Corpus(t), "schemas")
+	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"components":[{"type":"library","name":"x","version":"1.0","licenses":[{"license":{"id":"NOT-A-LICENSE"}}]}]}`
+	err := ValidateSBOM("lic.json", []byte(doc), schemas)
+	if !errors.Is(err, ErrSchema) {
+		t.Fatalf("ValidateSBOM(bad license id) = %v, want ErrSchema", err)
+	}
+	msg := err.Error()
+	if len(msg) > 400 || !strings.Contains(msg, `value "NOT-A-LICENSE" is not one of the`) || !strings.Contains(msg, "/components/0/licenses/0/license/id") {
+		t.Errorf("ValidateSBOM(bad license id) = %d bytes %q, want a short summary naming the value and the place", len(msg), msg)
+	}
+}

@@ -10,6 +10,7 @@ package schema
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,9 +19,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -118,18 +121,21 @@ func compileSchema(dir, file string) (*jsonschema.Schema, error) {
 }
 
 // firstCause renders one validation error on one line, with its JSON
-// pointer: of the innermost errors, the first in document order (by
-// location, then message). The library's order of causes varies from run
+// pointer: of the innermost errors, the deepest in the document (the most
+// specific), ties broken by location, then message. The library's order of causes varies from run
 // to run (it comes from map iteration), and a message must not. How many
 // others there were is said too.
 func firstCause(ve *jsonschema.ValidationError) string {
 	p := message.NewPrinter(language.English)
-	type leaf struct{ loc, msg string }
+	type leaf struct {
+		depth    int
+		loc, msg string
+	}
 	var leaves []leaf
 	var walk func(*jsonschema.ValidationError)
 	walk = func(v *jsonschema.ValidationError) {
 		if len(v.Causes) == 0 {
-			leaves = append(leaves, leaf{"/" + strings.Join(v.InstanceLocation, "/"), v.ErrorKind.LocalizedString(p)})
+			leaves = append(leaves, leaf{len(v.InstanceLocation), "/" + strings.Join(v.InstanceLocation, "/"), causeMessage(v.ErrorKind, p)})
 			return
 		}
 		for _, c := range v.Causes {
@@ -138,6 +144,9 @@ func firstCause(ve *jsonschema.ValidationError) string {
 	}
 	walk(ve)
 	first := slices.MinFunc(leaves, func(a, b leaf) int {
+		if a.depth != b.depth {
+			return b.depth - a.depth
+		}
 		if c := strings.Compare(a.loc, b.loc); c != 0 {
 			return c
 		}
@@ -148,6 +157,50 @@ func firstCause(ve *jsonschema.ValidationError) string {
 		s += fmt.Sprintf(" (and %d more)", len(leaves)-1)
 	}
 	return s
+}
+
+// Bounds on a schema error's message: the CycloneDX license enum is the
+// whole SPDX license list (about 10 KB on one line).
+const (
+	maxEnumShown     = 5
+	maxSchemaMessage = 300
+)
+
+// causeMessage renders one schema error, a long enum summarized by its
+// count and first values, anything else cut at maxSchemaMessage bytes.
+func causeMessage(k jsonschema.ErrorKind, p *message.Printer) string {
+	if e, ok := k.(*kind.Enum); ok && len(e.Want) > maxEnumShown {
+		shown := make([]string, 0, maxEnumShown)
+		for _, w := range e.Want[:maxEnumShown] {
+			shown = append(shown, quoteJSON(w))
+		}
+		return fmt.Sprintf("value %s is not one of the %d allowed values (%s, …)", quoteJSON(e.Got), len(e.Want), strings.Join(shown, ", "))
+	}
+	msg := k.LocalizedString(p)
+	if len(msg) > maxSchemaMessage {
+		cut := maxSchemaMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = fmt.Sprintf("%s… (%d bytes in all)", msg[:cut], len(msg))
+	}
+	return msg
+}
+
+// quoteJSON renders a JSON value for a message, bounded.
+func quoteJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(b) > 80 {
+		cut := 77
+		for cut > 0 && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		return string(b[:cut]) + "…"
+	}
+	return string(b)
 }
 
 type ecma struct{ re *regexp2.Regexp }
