@@ -29,7 +29,7 @@ import (
 // cached verdict valid.
 const (
 	Name    = "stella-oras"
-	Version = "0.3.0"
+	Version = "0.3.1"
 )
 
 // Identity is the engine as recorded in documents.
@@ -152,7 +152,7 @@ func (in *Inputs) policy() *Policy {
 // policy, so a change to them changes the manifest.
 func optionsHash(p *Policy) (string, error) {
 	_, id, err := canon.MarshalID(map[string]any{
-		"matching":            "osv-1.7 versions+SEMVER+ECOSYSTEM; GIT ranges unknown",
+		"matching":            "osv-1.7 versions+SEMVER+ECOSYSTEM; GIT ranges unknown; versions listed verbatim match unparseable versions",
 		"alias_grouping":      "union of aliases; finding id = smallest matched record id",
 		"severity_preference": p.SeverityPreference,
 	})
