@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,18 @@ type reported struct{ err error }
 
 func (e reported) Error() string { return e.err.Error() }
 func (e reported) Unwrap() error { return e.err }
+
+// interrupted is a command stopped by a signal (its context cancelled):
+// exit 1, "interrupted".
+type interrupted struct{ err error }
+
+func (e interrupted) Error() string {
+	if e.err == context.Canceled {
+		return "interrupted"
+	}
+	return "interrupted: " + e.err.Error()
+}
+func (e interrupted) Unwrap() error { return e.err }
 
 // errGate is returned when a verdict fails the gate. Its message has been
 // printed with the verdict already.

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels the command, which stops at its next check
+	// and reports "interrupted"; stop() restores the default disposition,
+	// so a second Ctrl-C ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	// Buffer stdout: tables are written cell by cell, and one write
 	// syscall per cell costs more than the evaluation itself.
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
@@ -32,5 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := newRoot(&streams{in: stdin, out: stdout, err: stderr})
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = interrupted{err}
+	}
 	return report(stderr, err)
 }
