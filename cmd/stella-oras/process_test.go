@@ -146,3 +146,71 @@ func TestFeedBuildSIGINT(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// fullWriter fails every write the way /dev/full does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}
+}
+
+// TestOutputWriteError: a result that cannot be written is reported, once,
+// and exits 1, also when the gate failed (3 promises a written verdict) —
+// whether the write fails while the command runs (a large result) or only
+// when the buffered output is flushed at the end (a small one).
+func TestOutputWriteError(t *testing.T) {
+	const want = "Error: writing output: no space left on device\n"
+	for _, tt := range []struct {
+		name   string
+		buffer int
+		args   []string
+		gate   bool
+	}{
+		{"text, flushed at the end", 64 << 10, []string{"version"}, false},
+		{"json, flushed at the end, gate failed", 64 << 10, []string{"eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv"), "--output", "json"}, true},
+		{"json, failed while writing, gate failed", 16, []string{"eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv"), "--output", "json"}, true},
+		{"text, failed while writing, gate failed", 16, []string{"eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv")}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			out := newResultWriter(fullWriter{}, tt.buffer)
+			code := run(context.Background(), tt.args, strings.NewReader(""), out, &stderr)
+			if code != ExitError || strings.Count(stderr.String(), want) != 1 {
+				t.Errorf("exit %d, stderr %q; want %d and %q once", code, stderr.String(), ExitError, want)
+			}
+			if got := strings.Contains(stderr.String(), "gate failed"); got != tt.gate {
+				t.Errorf("stderr %q: says the gate failed = %v, want %v", stderr.String(), got, tt.gate)
+			}
+		})
+	}
+	// A result written in full keeps its code.
+	var stdout, stderr bytes.Buffer
+	out := newResultWriter(&stdout, 64<<10)
+	if code := run(context.Background(), []string{"eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv"), "--output", "json"}, strings.NewReader(""), out, &stderr); code != ExitGateFailed || !strings.HasPrefix(stdout.String(), "{") {
+		t.Errorf("written in full: exit %d, stdout %d bytes, stderr %q", code, stdout.Len(), stderr.String())
+	}
+}
+
+// TestDevFull: as a real process with its standard output on /dev/full
+// (Linux), `eval --output json` with a failing gate and a plain text
+// command both report the write error and exit 1. Before, the gate's 3
+// hid the error entirely, and only a command that had succeeded said so.
+func TestDevFull(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	for _, args := range [][]string{
+		{"eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv"), "--output", "json"},
+		{"eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv")},
+		{"version"},
+		{"canon", example("sbom.cdx.json")},
+	} {
+		cmd, _, stderr := cliProcess(t, full, args...)
+		code := exitCodeOf(t, cmd.Wait())
+		if code != ExitError || strings.Count(stderr.String(), "Error: writing output: no space left on device\n") != 1 {
+			t.Errorf("%s > /dev/full: exit %d, stderr %q; want %d and the write error once", strings.Join(args, " "), code, stderr.String(), ExitError)
+		}
+	}
+}
