@@ -1,11 +1,11 @@
 package engine_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
@@ -32,7 +32,7 @@ func benchData(b *testing.B, n int) (sbomPath, snapPath string) {
 	if o, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("gen: %v\n%s", err, o)
 	}
-	snap, err := load.Feed(filepath.Join(out, "osv"), time.Time{})
+	snap, err := load.Feed(context.Background(), filepath.Join(out, "osv"), load.FeedOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func benchInputs(b *testing.B, sbomPath, snapPath string) *engine.Inputs {
 	if err != nil {
 		b.Fatal(err)
 	}
-	snap, err := load.FeedSnapshot(snapPath)
+	snap, err := load.FeedSnapshot(context.Background(), snapPath)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 // cached verdict valid.
 const (
 	Name    = "stella-oras"
-	Version = "0.3.0"
+	Version = "0.3.1"
 )
 
 // Identity is the engine as recorded in documents.
@@ -152,7 +152,7 @@ func (in *Inputs) policy() *Policy {
 // policy, so a change to them changes the manifest.
 func optionsHash(p *Policy) (string, error) {
 	_, id, err := canon.MarshalID(map[string]any{
-		"matching":            "osv-1.7 versions+SEMVER+ECOSYSTEM; GIT ranges unknown",
+		"matching":            "osv-1.7 versions+SEMVER+ECOSYSTEM; GIT ranges unknown; versions listed verbatim match unparseable versions",
 		"alias_grouping":      "union of aliases; finding id = smallest matched record id",
 		"severity_preference": p.SeverityPreference,
 	})
@@ -356,11 +356,19 @@ type componentResult struct {
 // on scheduling.
 func matchAll(in *Inputs, p *Policy, sbomDigest string) ([]componentResult, error) {
 	comps := in.SBOM.Components
-	results := make([]componentResult, len(comps))
+	// Components whose version does not parse are unknowns, and still
+	// match an advisory that lists their version verbatim.
+	listed := in.SBOM.VersionUnparseable()
+	n := len(comps) + len(listed)
+	results := make([]componentResult, n)
 	x := &evalCtx{snap: in.Feed, sbomDigest: sbomDigest, p: p, idx: newVEXIndex(in.VEX), reach: in.Reach, epoch: in.Feed.Epoch()}
-	parallel(len(comps), max(len(comps)/64, 1), func(i int) {
+	parallel(n, max(n/64, 1), func(i int) {
 		r := &results[i]
-		r.findings, r.unknowns, r.err = matchComponent(&comps[i], x)
+		if i < len(comps) {
+			r.findings, r.unknowns, r.err = matchComponent(&comps[i], false, x)
+		} else {
+			r.findings, r.unknowns, r.err = matchComponent(&listed[i-len(comps)], true, x)
+		}
 	})
 	for _, r := range results {
 		if r.err != nil {
@@ -399,12 +407,13 @@ func findingID(purl, vuln string) (string, error) {
 	return id, err
 }
 
-// Ecosystems lists the OSV ecosystems the SBOM's components are looked up
-// in, sorted: what a reader of a feed artifact must fetch record groups for
+// Ecosystems lists the OSV ecosystems the SBOM's components (and the
+// unknowns whose only problem is an unparseable version, matched against
+// version lists) are looked up in, sorted: what a reader of a feed artifact must fetch record groups for
 // (feed.Snapshot.Needs).
 func Ecosystems(s *sbom.SBOM) []string {
 	var out []string
-	for _, c := range s.Components {
+	for _, c := range append(slices.Clone(s.Components), s.VersionUnparseable()...) {
 		if c.Ecosystem != "" {
 			out = append(out, c.Ecosystem)
 		}

@@ -2,9 +2,9 @@ package engine_test
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
-	"github.com/stella-ops/stella-oras/engine/vex"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stella-ops/stella-oras/engine/vex"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/canon"
@@ -69,7 +71,7 @@ func golden(t *testing.T, path string, got []byte) {
 }
 
 func quickstartFeed(t *testing.T) *feed.Snapshot {
-	s, err := load.Feed(filepath.Join(testutil.RepoRoot(), "examples/quickstart/osv"), time.Time{})
+	s, err := load.Feed(context.Background(), filepath.Join(testutil.RepoRoot(), "examples/quickstart/osv"), load.FeedOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,9 @@ var (
 
 func corpusFeed(t *testing.T) (string, *feed.Snapshot) {
 	dir := testutil.Corpus(t)
-	corpusOnce.Do(func() { corpusSnap, corpusErr = load.Feed(filepath.Join(dir, "osv"), time.Time{}) })
+	corpusOnce.Do(func() {
+		corpusSnap, corpusErr = load.Feed(context.Background(), filepath.Join(dir, "osv"), load.FeedOptions{})
+	})
 	if corpusErr != nil {
 		t.Fatal(corpusErr)
 	}
@@ -200,7 +204,7 @@ func TestGoldenCorpus(t *testing.T) {
 // findings for proton-bridge and 30 for kubectl against go-vulndb.
 func TestMANIFESTFindings(t *testing.T) {
 	dir := testutil.Corpus(t)
-	snap, err := load.Feed(filepath.Join(dir, "osv/go-vulndb"), time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC))
+	snap, err := load.Feed(context.Background(), filepath.Join(dir, "osv/go-vulndb"), load.FeedOptions{Epoch: time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,10 @@ type evalCtx struct {
 }
 
 // matchComponent finds every advisory affecting c, grouped so that one
-// vulnerability (an alias group) is one finding.
-func matchComponent(c *sbom.Component, x *evalCtx) ([]artifacts.Finding, []artifacts.Unknown, error) {
+// vulnerability (an alias group) is one finding. listedOnly is set for a
+// component whose version its ecosystem cannot parse (an SBOM unknown):
+// only advisories listing the version verbatim apply (feed.MatchListed).
+func matchComponent(c *sbom.Component, listedOnly bool, x *evalCtx) ([]artifacts.Finding, []artifacts.Unknown, error) {
 	snap := x.snap
 	recs, err := snap.Lookup(c.Ecosystem, c.Name)
 	if err != nil || len(recs) == 0 {
@@ -71,7 +73,12 @@ func matchComponent(c *sbom.Component, x *evalCtx) ([]artifacts.Finding, []artif
 			if !ok {
 				continue
 			}
-			o := snap.MatchAffected(a, c.Ecosystem, c.Version)
+			var o feed.Outcome
+			if listedOnly {
+				o = feed.MatchListed(a, c.Version)
+			} else {
+				o = snap.MatchAffected(a, c.Ecosystem, c.Version)
+			}
 			if o.Uncertain {
 				unsure = true
 				unsureWhy = append(unsureWhy, o.Reasons...)
@@ -82,6 +89,9 @@ func matchComponent(c *sbom.Component, x *evalCtx) ([]artifacts.Finding, []artif
 			}
 			affected = true
 			h.reasons = append(h.reasons, o.Reasons...)
+			if listedOnly {
+				h.reasons = append(h.reasons, sbom.ReasonVersionUnparseable)
+			}
 			if relUnknown {
 				h.reasons = append(h.reasons, feed.ReasonReleaseUnknown)
 			}
@@ -372,6 +382,9 @@ func explain(f *artifacts.Finding, p *Policy) string {
 	fmt.Fprintf(&b, "%s %s is affected by %s", f.Name, f.Version, f.Vulnerability)
 	if len(f.Aliases) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(f.Aliases, ", "))
+	}
+	if slices.Contains(f.Reasons, sbom.ReasonVersionUnparseable) {
+		fmt.Fprintf(&b, ", which lists the version verbatim (it is not a valid %s version, so no range could place it)", f.Ecosystem)
 	}
 	switch f.ScoreSource {
 	case SourceNone:

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -190,7 +191,7 @@ func scenarioFeed(t *testing.T) *feed.Snapshot {
 				}
 			}
 		}
-		scenarioSnap, scenarioErr = load.Feed(dir, time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC))
+		scenarioSnap, scenarioErr = load.Feed(context.Background(), dir, load.FeedOptions{Epoch: time.Date(2026, 8, 21, 0, 0, 0, 0, time.UTC)})
 	})
 	if scenarioErr != nil {
 		t.Fatal(scenarioErr)

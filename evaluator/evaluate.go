@@ -398,7 +398,7 @@ func inputIDs(ctx context.Context, o EvaluateOptions) (feedID, policyID string, 
 	} else {
 		// A local feed is read to know its identity; a cache hit still
 		// saves the evaluation and the pushes.
-		snap, err := o.shared.feedFile(o.Sources.Feed, o.Sources.Epoch)
+		snap, err := o.shared.feedFile(ctx, o.Sources.Feed, o.Sources.Epoch)
 		if err != nil {
 			return "", "", err
 		}

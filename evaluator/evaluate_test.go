@@ -71,7 +71,7 @@ func setup(t *testing.T, img, feeds, pols string, opts registry.Options) (image 
 		attach(t, tg, image, example(f))
 	}
 	tg.Close()
-	snap, err := load.Feed(example("quickstart/osv"), time.Time{})
+	snap, err := load.Feed(context.Background(), example("quickstart/osv"), load.FeedOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestNewEpochMakesStale(t *testing.T) {
 	if st := status(); len(st) != 1 || st[0].State != evaluator.StateComputed {
 		t.Fatalf("status before the new epoch: %+v", st)
 	}
-	later, err := load.Feed(example("quickstart/osv"), time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC))
+	later, err := load.Feed(context.Background(), example("quickstart/osv"), load.FeedOptions{Epoch: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			return
 		}
 		if !isReference(src.Feed) {
-			g.Inputs.Feed, feedErr = o.shared.feedFile(src.Feed, src.Epoch)
+			g.Inputs.Feed, feedErr = o.shared.feedFile(ctx, src.Feed, src.Epoch)
 			return
 		}
 		ecosystems := func() ([]string, bool) {

@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -99,8 +100,10 @@ func (s *shared) feedArtifact(ref string, ecosystems []string, pull func() (*fee
 }
 
 // feedFile reads a snapshot file, or a directory or zip of records.
-func (s *shared) feedFile(path string, epoch time.Time) (*feed.Snapshot, error) {
-	v, err := s.do("feed-file\x00"+path+"\x00"+epoch.UTC().Format(time.RFC3339Nano), func() (any, error) { return load.Feed(path, epoch) })
+func (s *shared) feedFile(ctx context.Context, path string, epoch time.Time) (*feed.Snapshot, error) {
+	v, err := s.do("feed-file\x00"+path+"\x00"+epoch.UTC().Format(time.RFC3339Nano), func() (any, error) {
+		return load.Feed(ctx, path, load.FeedOptions{Epoch: epoch})
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -84,10 +84,9 @@ when one fires, 0 otherwise.`,
 				}
 			}
 			fired := d.Fired(gates)
+			var werr error // a result not written decides the code, after the gate is said
 			if out.json() {
-				if err := writeJSON(s.out, map[string]any{"digest": id, "delta": d, "fired": fired}); err != nil {
-					return err
-				}
+				werr = writeJSON(s.out, map[string]any{"digest": id, "delta": d, "fired": fired})
 			} else {
 				fmt.Fprintf(s.out, "Delta %s\n  status:    %s -> %s\n  findings:  +%d -%d, %d changed\n  risk:      %+d\n  unknowns:  %+d\n",
 					id, d.Base.Status, d.Head.Status, len(d.Added), len(d.Removed), len(d.Changed), d.RiskDelta, d.UnknownsDelta)
@@ -100,9 +99,11 @@ when one fires, 0 otherwise.`,
 			}
 			if len(fired) > 0 {
 				fmt.Fprintf(s.err, "gate failed: %s\n", strings.Join(fired, "; "))
-				return errGate
+				if werr == nil {
+					werr = errGate
+				}
 			}
-			return nil
+			return werr
 		},
 	}
 	cmd.Flags().StringVarP(&dest, "out", "o", "", "write the delta here (atomically)")

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -116,7 +115,7 @@ func runDemo(ctx context.Context, s *streams, dir string, out outputFlag) error 
 	}
 
 	step("feed push %s %s", filepath.Join(src, "quickstart/osv"), feeds)
-	snap, err := load.Feed(filepath.Join(src, "quickstart/osv"), time.Time{})
+	snap, err := load.Feed(ctx, filepath.Join(src, "quickstart/osv"), load.FeedOptions{})
 	if err != nil {
 		return err
 	}

@@ -144,14 +144,15 @@ func runEval(ctx context.Context, s *streams, o *evalOptions, tf *targetFlags) e
 	} else {
 		err = printVerdict(s.out, &res)
 	}
-	if err != nil {
-		return err
-	}
-	if err := evaluator.Gate(v.Status, o.failOn); err != nil {
+	// The gate is said on stderr even when the result could not be
+	// written; the write error then decides the code (exit 1, not 3).
+	if gerr := evaluator.Gate(v.Status, o.failOn); gerr != nil {
 		fmt.Fprintf(s.err, "gate failed: verdict status %s\n", v.Status)
-		return err
+		if err == nil {
+			err = gerr
+		}
 	}
-	return nil
+	return err
 }
 
 // printWarning prints one non-fatal problem on stderr; notes keep their

@@ -135,10 +135,12 @@ that could not be evaluated sets the exit status (the first in file order).`,
 				} else {
 					err = printEvaluate(s, rep)
 				}
-				if err != nil {
-					return err
+				// The gate is said on stderr even when the result could
+				// not be written; the write error then decides the code.
+				if gerr := gateEvaluate(s, rep, statusGate); err == nil {
+					err = gerr
 				}
-				return gateEvaluate(s, rep, statusGate)
+				return err
 			}
 			items, err := evaluator.EvaluateMany(cmd.Context(), images, jobs, o)
 			if evaluator.IsEnvironmentError(err) {
@@ -275,10 +277,9 @@ func renderMany(s *streams, out outputFlag, items []evaluator.Item, statusGate s
 			}
 		}
 	}
+	var werr error // a result not written: said after the gates, and decides the code
 	if out.json() {
-		if err := writeJSON(s.out, map[string]any{"images": items, "status": worstStatus}); err != nil {
-			return err
-		}
+		werr = writeJSON(s.out, map[string]any{"images": items, "status": worstStatus})
 	} else {
 		for i, it := range items {
 			if i > 0 {
@@ -288,8 +289,8 @@ func renderMany(s *streams, out outputFlag, items []evaluator.Item, statusGate s
 				fmt.Fprintf(s.out, "%s\n  error: %s\n", it.Reference, it.Error)
 				continue
 			}
-			if err := printEvaluate(s, it.Report); err != nil {
-				return err
+			if werr = printEvaluate(s, it.Report); werr != nil {
+				break
 			}
 		}
 	}
@@ -305,6 +306,9 @@ func renderMany(s *streams, out outputFlag, items []evaluator.Item, statusGate s
 		case gateEvaluate(s, it.Report, statusGate) != nil:
 			gated = true
 		}
+	}
+	if werr != nil {
+		return werr
 	}
 	if first != nil {
 		return reported{first}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"unicode/utf8"
 
@@ -33,6 +35,36 @@ type reported struct{ err error }
 
 func (e reported) Error() string { return e.err.Error() }
 func (e reported) Unwrap() error { return e.err }
+
+// interrupted is a command stopped by a signal (its context cancelled):
+// exit 1, "interrupted".
+type interrupted struct{ err error }
+
+func (e interrupted) Error() string {
+	if e.err == context.Canceled {
+		return "interrupted"
+	}
+	return "interrupted: " + e.err.Error()
+}
+func (e interrupted) Unwrap() error { return e.err }
+
+// outputError is a failed write of a command's result to stdout: exit 1,
+// "writing output: no space left on device".
+type outputError struct{ err error }
+
+func (e outputError) Error() string {
+	var oe outputError
+	if errors.As(e.err, &oe) {
+		return oe.Error()
+	}
+	cause := e.err
+	var pe *fs.PathError
+	if errors.As(cause, &pe) {
+		cause = pe.Err // "no space left on device", not "write /dev/stdout: …"
+	}
+	return "writing output: " + cause.Error()
+}
+func (e outputError) Unwrap() error { return e.err }
 
 // errGate is returned when a verdict fails the gate. Its message has been
 // printed with the verdict already.

@@ -75,16 +75,18 @@ a content ID. The Go vulnerability database's repository copies carry
 			if err != nil {
 				return err
 			}
-			srcs, err := load.FeedSources(args[0])
+			ctx := cmd.Context()
+			b, err := load.BuildFeed(ctx, args[0], load.FeedOptions{Epoch: ep})
 			if err != nil {
 				return err
 			}
-			b, err := feed.Build(srcs, feed.BuildOptions{Epoch: ep})
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
 			snap, err := feed.Open(b)
 			if err != nil {
+				return err
+			}
+			// Interrupted by now: write nothing (a write once begun is
+			// completed and renamed, or removed).
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 			if err := load.WriteAtomic(dest, b, 0o644); err != nil {
@@ -153,7 +155,7 @@ digest. The tag is the epoch (2026-08-21T000000Z) unless REF names one.`,
 			if _, err := registry.ParseReference(args[1]); err != nil {
 				return usageError{err}
 			}
-			snap, err := load.Feed(args[0], ep)
+			snap, err := load.Feed(cmd.Context(), args[0], load.FeedOptions{Epoch: ep})
 			if err != nil {
 				return err
 			}

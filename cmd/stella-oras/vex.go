@@ -85,7 +85,7 @@ and distro ids of one vulnerability), as eval resolves them.`,
 				if err != nil {
 					return err
 				}
-				snap, err := load.Feed(feedIn, ep)
+				snap, err := load.Feed(cmd.Context(), feedIn, load.FeedOptions{Epoch: ep})
 				if err != nil {
 					return err
 				}

@@ -74,6 +74,34 @@ func (s *Snapshot) MatchAffected(a *Affected, ecosystem, version string) Outcome
 	return matchAffected(a, ecosystem, version, &s.versions)
 }
 
+// MatchListed evaluates one affected entry for a version that its
+// ecosystem's grammar cannot parse. Such a version cannot be placed in any
+// range, but `versions` is an enumeration of exact version strings
+// (https://ossf.github.io/osv-schema/#affectedversions-field), so a version
+// listed there verbatim is affected (ReasonMatchVersionList). Nothing else
+// is: ranges are not consulted and nothing is uncertain here, because the
+// component is already an unknown for its version. Fixed holds the fixed
+// events of the entry's SEMVER and ECOSYSTEM ranges as written.
+func MatchListed(a *Affected, version string) Outcome {
+	var o Outcome
+	if !slices.Contains(a.Versions, version) {
+		return o
+	}
+	o.Affected = true
+	o.Reasons = []string{ReasonMatchVersionList}
+	for _, r := range a.Ranges {
+		if r.Type == RangeGit {
+			continue // commit hashes, not versions
+		}
+		for _, e := range r.Events {
+			if e.Fixed != "" {
+				o.Fixed = append(o.Fixed, e.Fixed)
+			}
+		}
+	}
+	return o
+}
+
 // versionKey identifies a parsed version.
 type versionKey struct{ rangeType, ecosystem, version string }
 

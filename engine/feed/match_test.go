@@ -114,3 +114,40 @@ func TestReleaseMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchListed: an unparseable version is affected exactly when the
+// entry lists it verbatim; ranges never decide, and nothing is uncertain.
+func TestMatchListed(t *testing.T) {
+	r := rng(RangeEcosystem, intro("0"), fixed("2.0.1"))
+	g := Range{Type: RangeGit, Events: []Event{intro("0"), fixed("deadbeef")}}
+	tests := []struct {
+		name    string
+		a       *Affected
+		version string
+		want    bool
+		fixed   []string
+	}{
+		{"listed", affected("PyPI", []string{"4.36.1", "4.36.-1"}, r, g), "4.36.-1", true, []string{"2.0.1"}},
+		{"listed, no ranges", affected("PyPI", []string{"2.0.0-custom.1"}), "2.0.0-custom.1", true, nil},
+		{"exact string, not normalized", affected("PyPI", []string{"2.0.0-Custom.1"}, r), "2.0.0-custom.1", false, nil},
+		{"inside a range but not listed", affected("npm", []string{"1.0.0"}, rng(RangeSemver, intro("0"))), "1.0.0.1", false, nil},
+		{"no list", affected("Go", nil, rng(RangeSemver, intro("0"))), "1.3", false, nil},
+	}
+	for _, tt := range tests {
+		o := MatchListed(tt.a, tt.version)
+		if o.Affected != tt.want || o.Uncertain {
+			t.Errorf("%s: MatchListed = %+v, want affected %v, not uncertain", tt.name, o, tt.want)
+		}
+		if tt.want && (len(o.Reasons) != 1 || o.Reasons[0] != ReasonMatchVersionList) {
+			t.Errorf("%s: reasons %v, want [%s]", tt.name, o.Reasons, ReasonMatchVersionList)
+		}
+		if len(o.Fixed) != len(tt.fixed) || (len(o.Fixed) > 0 && o.Fixed[0] != tt.fixed[0]) {
+			t.Errorf("%s: fixed %v, want %v", tt.name, o.Fixed, tt.fixed)
+		}
+		// The same entry matched the usual way agrees when the version is
+		// listed: a listing matches whether or not the version parses.
+		if tt.want && !MatchAffected(tt.a, tt.a.Package.Ecosystem, tt.version).Affected {
+			t.Errorf("%s: MatchAffected disagrees with MatchListed on a listed version", tt.name)
+		}
+	}
+}

@@ -58,7 +58,17 @@ type BuildOptions struct {
 	// Epoch is the snapshot's "as of" instant. Zero means the maximum
 	// `modified` of the records; never the wall clock.
 	Epoch time.Time
+	// Check, when set, is called every checkInterval records while they
+	// are read and while the snapshot is assembled; an error from it stops the build
+	// and is returned as is. Callers pass a context's Err, so that a long
+	// build can be interrupted. It never changes what is built. Nil: never
+	// stopped.
+	Check func() error
 }
+
+// checkInterval is how many records Build canonicalizes between calls to
+// BuildOptions.Check: about a millisecond of work for typical records.
+const checkInterval = 256
 
 type entry struct {
 	rec   Record
@@ -126,7 +136,16 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 	byID := map[string]*entry{}
 	var withdrawn, superseded []string
 	var maxMod time.Time
-	for _, s := range srcs {
+	check := opts.Check
+	if check == nil {
+		check = func() error { return nil }
+	}
+	for i, s := range srcs {
+		if i%checkInterval == 0 {
+			if err := check(); err != nil {
+				return nil, err
+			}
+		}
 		c, err := canon.Transform(s.Data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Name, err)
@@ -163,6 +182,9 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 			return nil, fmt.Errorf("%w: no record has a `modified` time after year 1 (the Go vulnerability database's repository copies carry 0001-01-01); give the epoch explicitly with --epoch", ErrNoEpoch)
 		}
 		epoch = maxMod.UTC()
+	}
+	if err := check(); err != nil {
+		return nil, err
 	}
 	entries := make([]*entry, 0, len(byID))
 	for _, e := range byID {
@@ -205,6 +227,11 @@ func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
 		h.Groups[gi].Digest = canon.ContentID(g)
 	}
 	for i, e := range entries {
+		if i%checkInterval == 0 {
+			if err := check(); err != nil {
+				return nil, err
+			}
+		}
 		if gi < 0 || e.group != h.Groups[gi].Ecosystem {
 			closeGroup()
 			if gi >= 0 {

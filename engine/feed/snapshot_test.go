@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -187,5 +188,39 @@ func TestGoVulnDB(t *testing.T) {
 	// GO-2022-0603 (gopkg.in/yaml.v3) is one group with its CVE and GHSA.
 	if g := s.Aliases("GO-2022-0603"); !slices.Contains(g, "CVE-2022-28948") {
 		t.Errorf("aliases of GO-2022-0603 = %v", g)
+	}
+}
+
+// TestBuildCheck: BuildOptions.Check stops a build with its error, while
+// the records are read or while the snapshot is assembled, and a Check that
+// never fails changes nothing.
+func TestBuildCheck(t *testing.T) {
+	var srcs []Source
+	for i := range 3 * checkInterval {
+		srcs = append(srcs, Source{Name: fmt.Sprintf("r%d.json", i), Data: fmt.Appendf(nil,
+			`{"id":"X-%d","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"p%d"},"versions":["1.0.0"]}]}`, i, i)})
+	}
+	want, err := Build(srcs, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	got, err := Build(srcs, BuildOptions{Check: func() error { calls++; return nil }})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Build with a passing Check: %v, same bytes %v", err, bytes.Equal(got, want))
+	}
+	stop := errors.New("stop")
+	for _, after := range []int{0, 1, calls / 2, calls - 1} {
+		n := 0
+		_, err := Build(srcs, BuildOptions{Check: func() error {
+			if n == after {
+				return stop
+			}
+			n++
+			return nil
+		}})
+		if !errors.Is(err, stop) {
+			t.Errorf("Check failing at call %d of %d: %v, want its error", after, calls, err)
+		}
 	}
 }

@@ -46,7 +46,15 @@ type Unknown struct {
 	Purl    string `json:"purl,omitempty"`
 	BOMRef  string `json:"bom_ref,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+	// osv is, on a VERSION_UNPARSEABLE unknown, the package as OSV names
+	// it: an advisory that lists the version verbatim still applies (see
+	// VersionUnparseable). Not part of the normalized form.
+	osv osvPackage
 }
+
+// osvPackage is a package in OSV's terms (comparable, so that duplicate
+// unknowns still compact).
+type osvPackage struct{ ecosystem, name, version string }
 
 // Dependency is one adjacency list: From depends on each of To. Both sides
 // are purls when the referenced element has one, else the element's ref.
@@ -172,7 +180,11 @@ func (b *builder) add(ref, name, version, purl string) {
 		b.refs[ref] = r.purl
 	}
 	if reason != "" {
-		b.s.Unknowns = append(b.s.Unknowns, Unknown{Reason: reason, Name: name, Version: version, Purl: r.purl, BOMRef: ref, Detail: detail})
+		u := Unknown{Reason: reason, Name: name, Version: version, Purl: r.purl, BOMRef: ref, Detail: detail}
+		if reason == ReasonVersionUnparseable {
+			u.osv = osvPackage{r.ecosystem, r.name, r.version}
+		}
+		b.s.Unknowns = append(b.s.Unknowns, u)
 		return
 	}
 	if i, ok := b.byPurl[r.purl]; ok {
@@ -244,6 +256,37 @@ func (b *builder) finish() *SBOM {
 		s.Unknowns = []Unknown{}
 	}
 	return s
+}
+
+// VersionUnparseable lists, sorted by purl, the components held back as
+// unknowns (VERSION_UNPARSEABLE) because their version does not parse in
+// their ecosystem's grammar: they cannot be placed in any range, but OSV's
+// affected[].versions is an enumeration of exact version strings, so an
+// advisory that lists such a version verbatim still applies. The unknowns
+// stay in Unknowns; this is what the matcher checks against those lists.
+func (s *SBOM) VersionUnparseable() []Component {
+	var out []Component
+	for _, u := range s.Unknowns { // sorted by purl
+		if u.Reason != ReasonVersionUnparseable || u.osv.ecosystem == "" {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Purl == u.Purl {
+			if u.BOMRef != "" {
+				out[n-1].BOMRefs = append(out[n-1].BOMRefs, u.BOMRef)
+			}
+			continue
+		}
+		c := Component{Purl: u.Purl, Ecosystem: u.osv.ecosystem, Name: u.osv.name, Version: u.osv.version}
+		if u.BOMRef != "" {
+			c.BOMRefs = []string{u.BOMRef}
+		}
+		out = append(out, c)
+	}
+	for i := range out {
+		slices.Sort(out[i].BOMRefs)
+		out[i].BOMRefs = slices.Compact(out[i].BOMRefs)
+	}
+	return out
 }
 
 func compareUnknown(a, b Unknown) int {

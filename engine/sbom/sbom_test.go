@@ -110,7 +110,7 @@ func TestNestedFlatAgree(t *testing.T) {
 	da, _ := a.Digest()
 	db, _ := b.Digest()
 	if da != db {
-		t.Errorf("nested %s != flat %s\n%s", da, db, cmp.Diff(a, b))
+		t.Errorf("nested %s != flat %s\n%s", da, db, cmp.Diff(a, b, cmp.AllowUnexported(Unknown{}, osvPackage{})))
 	}
 }
 

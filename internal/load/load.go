@@ -4,6 +4,7 @@ package load
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,15 @@ var ErrTooLarge = errors.New("input exceeds size limit")
 
 // File reads a whole file of at most limit bytes.
 func File(path string, limit int64) ([]byte, error) {
+	return readFile(context.Background(), path, limit)
+}
+
+// readChunk is how much one read asks for: between chunks, a read checks
+// its context, so a cancelled command never waits for a 2 GiB read.
+const readChunk = 32 << 20
+
+// readFile is File, stopping with ctx's error when ctx is done.
+func readFile(ctx context.Context, path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -45,28 +55,35 @@ func File(path string, limit int64) ([]byte, error) {
 		// cost more than parsing for files of tens of megabytes. A file
 		// that grew meanwhile is read on, within the limit.
 		buf := make([]byte, st.Size(), st.Size()+512)
-		if _, err := io.ReadFull(f, buf); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		for off := 0; off < len(buf); {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			n, err := io.ReadFull(f, buf[off:min(off+readChunk, len(buf))])
+			off += n
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
 		}
-		rest, err := readLimited(f, path, limit-int64(len(buf)))
+		rest, err := readLimited(ctx, f, path, limit-int64(len(buf)))
 		if err != nil {
 			return nil, err
 		}
 		return append(buf, rest...), nil
 	}
-	return readLimited(f, path, limit)
+	return readLimited(ctx, f, path, limit)
 }
 
 // Stdin-or-file: "-" reads standard input.
 func FileOrStdin(path string, limit int64, stdin io.Reader) ([]byte, error) {
 	if path == "-" {
-		return readLimited(stdin, "<stdin>", limit)
+		return readLimited(context.Background(), stdin, "<stdin>", limit)
 	}
 	return File(path, limit)
 }
 
-func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+func readLimited(ctx context.Context, r io.Reader, name string, limit int64) ([]byte, error) {
+	data, err := readAll(ctx, r, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -74,6 +91,28 @@ func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w of %d bytes", name, ErrTooLarge, limit)
 	}
 	return data, nil
+}
+
+// readAll reads r to its end or to max bytes, checking ctx between reads
+// of at most readChunk bytes.
+func readAll(ctx context.Context, r io.Reader, max int64) ([]byte, error) {
+	var b []byte
+	for int64(len(b)) < max {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		want := min(readChunk, max-int64(len(b)))
+		chunk, err := io.ReadAll(io.LimitReader(r, want))
+		if b == nil {
+			b = chunk
+		} else {
+			b = append(b, chunk...)
+		}
+		if err != nil || int64(len(chunk)) < want {
+			return b, err // an error, or the end
+		}
+	}
+	return b, nil
 }
 
 // SBOMOptions tune SBOM reading. The zero value reads up to
@@ -109,28 +148,70 @@ func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, error) {
 }
 
 // Bounds of a directory or zip of OSV records: the records in all, and
-// their bytes uncompressed (counted as read: a zip's header can lie). The
-// largest real feed, every OSV ecosystem, is under a million records and a
-// few gigabytes.
+// their bytes uncompressed (counted as read; a zip is also refused from its
+// directory, before anything is decompressed, when its entries declare more
+// — archive/zip never reads an entry past its declared size). The largest
+// real feed, every OSV ecosystem, is under a million records and a few
+// gigabytes. The records are held in memory while the snapshot is built,
+// so MaxFeedBytes is also what bounds that memory.
 const (
 	MaxFeedRecords = 2_000_000
 	MaxFeedBytes   = 8 << 30
 )
 
-// feedBudget counts what a feed source has read against the bounds.
-type feedBudget struct {
-	path           string
-	records, bytes int64
+// FeedOptions tune reading a feed. The zero value reads a snapshot file,
+// or builds one from a directory or zip of records with the epoch derived
+// from the records, within MaxFeedRecords and MaxFeedBytes.
+type FeedOptions struct {
+	// Epoch is the as-of instant of a snapshot built from records (zero:
+	// the latest `modified`; see feed.BuildOptions). A snapshot file has
+	// its own.
+	Epoch time.Time
+	// MaxRecords and MaxBytes bound a directory or zip of records; zero
+	// means MaxFeedRecords and MaxFeedBytes.
+	MaxRecords int64
+	MaxBytes   int64
 }
 
-func (b *feedBudget) add(n int) error {
+// Records is the record bound in effect.
+func (o FeedOptions) Records() int64 {
+	if o.MaxRecords > 0 {
+		return o.MaxRecords
+	}
+	return MaxFeedRecords
+}
+
+// Bytes is the byte bound in effect.
+func (o FeedOptions) Bytes() int64 {
+	if o.MaxBytes > 0 {
+		return o.MaxBytes
+	}
+	return MaxFeedBytes
+}
+
+// feedBudget counts what a feed source has read against the bounds.
+type feedBudget struct {
+	path                 string
+	records, bytes       int64
+	maxRecords, maxBytes int64
+}
+
+func newFeedBudget(path string, o FeedOptions) *feedBudget {
+	return &feedBudget{path: path, maxRecords: o.Records(), maxBytes: o.Bytes()}
+}
+
+func (b *feedBudget) add(n int64) error {
 	b.records++
-	b.bytes += int64(n)
+	b.bytes += n
+	return b.check()
+}
+
+func (b *feedBudget) check() error {
 	switch {
-	case b.records > MaxFeedRecords:
-		return fmt.Errorf("%s: %w: more than %d records", b.path, ErrTooLarge, MaxFeedRecords)
-	case b.bytes > MaxFeedBytes:
-		return fmt.Errorf("%s: %w: records of more than %d bytes in all", b.path, ErrTooLarge, int64(MaxFeedBytes))
+	case b.records > b.maxRecords:
+		return fmt.Errorf("%s: %w: more than %d records", b.path, ErrTooLarge, b.maxRecords)
+	case b.bytes > b.maxBytes:
+		return fmt.Errorf("%s: %w: records of more than %d bytes in all", b.path, ErrTooLarge, b.maxBytes)
 	}
 	return nil
 }
@@ -138,19 +219,26 @@ func (b *feedBudget) add(n int) error {
 // FeedSources loads every *.json record under a directory (recursively) or
 // inside a zip file, in a deterministic order. In a directory, only
 // regular files (or symlinks to them) are read: a FIFO or a device named
-// x.json is an error, never opened.
-func FeedSources(path string) ([]feed.Source, error) {
+// x.json is an error, never opened. It stops with ctx's error when ctx is
+// done (checked before every entry and between chunks of a read).
+func FeedSources(ctx context.Context, path string, opts FeedOptions) ([]feed.Source, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
-		return readZip(path)
+		return readZip(ctx, path, opts)
 	}
 	var out []feed.Source
-	budget := &feedBudget{path: path}
+	budget := newFeedBudget(path, opts)
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if d.IsDir() || !strings.HasSuffix(p, ".json") {
@@ -163,11 +251,11 @@ func FeedSources(path string) ([]feed.Source, error) {
 		if !info.Mode().IsRegular() {
 			return fmt.Errorf("%s: not a regular file (%s): not read", p, info.Mode().Type())
 		}
-		b, err := File(p, feed.MaxRecordBytes)
+		b, err := readFile(ctx, p, feed.MaxRecordBytes)
 		if err != nil {
 			return err
 		}
-		if err := budget.add(len(b)); err != nil {
+		if err := budget.add(int64(len(b))); err != nil {
 			return err
 		}
 		out = append(out, feed.Source{Name: p, Data: b})
@@ -176,16 +264,31 @@ func FeedSources(path string) ([]feed.Source, error) {
 	return out, err
 }
 
-func readZip(path string) ([]feed.Source, error) {
+func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a directory or zip of OSV records: %w", path, err)
 	}
 	defer zr.Close()
-	var out []feed.Source
-	budget := &feedBudget{path: path}
+	isRecord := func(f *zip.File) bool { return !f.FileInfo().IsDir() && strings.HasSuffix(f.Name, ".json") }
+	// What the directory declares, before decompressing anything: a zip
+	// bomb of many entries, each under the record limit, is refused here.
+	declared := newFeedBudget(path, opts)
 	for _, f := range zr.File {
-		if f.FileInfo().IsDir() || !strings.HasSuffix(f.Name, ".json") {
+		if !isRecord(f) {
+			continue
+		}
+		if err := declared.add(int64(min(f.UncompressedSize64, feed.MaxRecordBytes+1))); err != nil {
+			return nil, fmt.Errorf("%w (as the zip's directory declares)", err)
+		}
+	}
+	var out []feed.Source
+	budget := newFeedBudget(path, opts)
+	for _, f := range zr.File {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !isRecord(f) {
 			continue
 		}
 		name := path + "!" + f.Name
@@ -196,7 +299,7 @@ func readZip(path string) ([]feed.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		b, err := io.ReadAll(io.LimitReader(rc, feed.MaxRecordBytes+1))
+		b, err := readAll(ctx, rc, feed.MaxRecordBytes+1)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -204,7 +307,7 @@ func readZip(path string) ([]feed.Source, error) {
 		if len(b) > feed.MaxRecordBytes {
 			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
 		}
-		if err := budget.add(len(b)); err != nil {
+		if err := budget.add(int64(len(b))); err != nil {
 			return nil, err
 		}
 		out = append(out, feed.Source{Name: name, Data: b})
@@ -212,9 +315,10 @@ func readZip(path string) ([]feed.Source, error) {
 	return out, nil
 }
 
-// OpenFile opens a snapshot file.
-func FeedSnapshot(path string) (*feed.Snapshot, error) {
-	b, err := File(path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
+// FeedSnapshot reads a snapshot file, stopping with ctx's error when ctx is
+// done (checked between chunks of the read).
+func FeedSnapshot(ctx context.Context, path string) (*feed.Snapshot, error) {
+	b, err := readFile(ctx, path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
 	if err != nil {
 		return nil, err
 	}
@@ -246,26 +350,37 @@ func notAFeed(b []byte) string {
 	return ""
 }
 
-// Load returns the snapshot at path, building one in memory when path is a
-// directory or zip of OSV records (epoch as in Build). A file that is not a
-// snapshot is read as a zip of records.
-func Feed(path string, epoch time.Time) (*feed.Snapshot, error) {
+// Feed returns the snapshot at path, building one in memory when path is a
+// directory or zip of OSV records (epoch as in feed.Build). A file that is
+// not a snapshot is read as a zip of records. It stops with ctx's error
+// when ctx is done: between records while reading and while building.
+func Feed(ctx context.Context, path string, opts FeedOptions) (*feed.Snapshot, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() && !isZip(path) {
-		return FeedSnapshot(path)
+		return FeedSnapshot(ctx, path)
 	}
-	srcs, err := FeedSources(path)
+	b, err := BuildFeed(ctx, path, opts)
 	if err != nil {
 		return nil, err
 	}
-	b, err := feed.Build(srcs, feed.BuildOptions{Epoch: epoch})
+	return feed.Open(b)
+}
+
+// BuildFeed reads a directory or zip of OSV records and builds the
+// snapshot's bytes (feed.Build), interruptible through ctx.
+func BuildFeed(ctx context.Context, path string, opts FeedOptions) ([]byte, error) {
+	srcs, err := FeedSources(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := feed.Build(srcs, feed.BuildOptions{Epoch: opts.Epoch, Check: ctx.Err})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return feed.Open(b)
+	return b, nil
 }
 
 // isZip sniffs the zip magic number.

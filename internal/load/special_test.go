@@ -3,6 +3,7 @@
 package load_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -36,7 +37,10 @@ func TestFeedSpecialFiles(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(fifoDir, "p.json"), 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	if err := within("FIFO", func() error { _, err := load.FeedSources(fifoDir); return err }); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err := within("FIFO", func() error {
+		_, err := load.FeedSources(context.Background(), fifoDir, load.FeedOptions{})
+		return err
+	}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("feed directory with a FIFO: %v, want refused as not a regular file", err)
 	}
 	if _, err := os.Stat("/dev/zero"); err != nil {
@@ -44,7 +48,10 @@ func TestFeedSpecialFiles(t *testing.T) {
 	}
 	linkDir := t.TempDir()
 	os.Symlink("/dev/zero", filepath.Join(linkDir, "x.json"))
-	if err := within("symlink to /dev/zero", func() error { _, err := load.FeedSources(linkDir); return err }); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err := within("symlink to /dev/zero", func() error {
+		_, err := load.FeedSources(context.Background(), linkDir, load.FeedOptions{})
+		return err
+	}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("feed directory with x.json -> /dev/zero: %v, want refused", err)
 	}
 	// A device read by path is bounded by counting (the feed's own bound

@@ -1,0 +1,225 @@
+package load_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stella-ops/stella-oras/internal/load"
+)
+
+func osvRecord(i int) []byte {
+	return fmt.Appendf(nil, `{"id":"GEN-%07d","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"p%d"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.%d"}]}]}]}`, i, i%997, i)
+}
+
+// genDir writes n small OSV records under dir (in subdirectories of 1,000).
+func genDir(t testing.TB, dir string, n int) {
+	t.Helper()
+	for i := range n {
+		sub := filepath.Join(dir, fmt.Sprintf("%03d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("GEN-%07d.json", i)), osvRecord(i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// genZip writes a zip of n entries, each body(i), stored (quick to write).
+func genZip(t testing.TB, path string, n int, body func(i int) []byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for i := range n {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("osv/GEN-%07d.json", i), Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body(i))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// TestFeedCancelled: a cancelled context stops the load of a directory or
+// zip of records with context.Canceled, promptly, whether it was cancelled
+// before or during the load.
+func TestFeedCancelled(t *testing.T) {
+	dir := t.TempDir()
+	feedDir := filepath.Join(dir, "osv")
+	genDir(t, feedDir, 20_000)
+	zipPath := filepath.Join(dir, "all.zip")
+	genZip(t, zipPath, 40_000, osvRecord)
+
+	for _, src := range []string{feedDir, zipPath} {
+		name := filepath.Base(src)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := load.FeedSources(ctx, src, load.FeedOptions{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: FeedSources with a cancelled context = %v, want context.Canceled", name, err)
+		}
+		if _, err := load.Feed(ctx, src, load.FeedOptions{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: Feed with a cancelled context = %v, want context.Canceled", name, err)
+		}
+
+		// Cancelled during the load (the reads, or the build): it returns
+		// within a short time of the cancellation, well before the end.
+		start := time.Now()
+		if _, err := load.Feed(context.Background(), src, load.FeedOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		full := time.Since(start)
+		ctx, cancel = context.WithCancel(context.Background())
+		after := full / 4
+		timer := time.AfterFunc(after, cancel)
+		start = time.Now()
+		_, err := load.Feed(ctx, src, load.FeedOptions{})
+		took := time.Since(start)
+		timer.Stop()
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: cancelled after %v of a %v load: %v, want context.Canceled", name, after, full, err)
+		}
+		if took > after+full/4+100*time.Millisecond {
+			t.Errorf("%s: returned %v after the start, cancelled at %v (a full load takes %v)", name, took, after, full)
+		}
+		t.Logf("%s: full load %v; cancelled at %v, returned at %v", name, full, after, took)
+	}
+}
+
+// TestFeedBounds: the total bounds on a feed source (records, bytes) are
+// enforced and named, here lowered through FeedOptions instead of
+// generating millions of records.
+func TestFeedBounds(t *testing.T) {
+	dir := t.TempDir()
+	feedDir := filepath.Join(dir, "osv")
+	genDir(t, feedDir, 50)
+	zipPath := filepath.Join(dir, "all.zip")
+	genZip(t, zipPath, 50, osvRecord)
+	size := int64(len(osvRecord(10))) // every generated record has this size or one byte more or less
+
+	for _, src := range []string{feedDir, zipPath} {
+		name := filepath.Base(src)
+		if got, err := load.FeedSources(context.Background(), src, load.FeedOptions{MaxRecords: 50, MaxBytes: 50 * (size + 2)}); err != nil || len(got) != 50 {
+			t.Errorf("%s: at the bounds: %d records, %v", name, len(got), err)
+		}
+		_, err := load.FeedSources(context.Background(), src, load.FeedOptions{MaxRecords: 49})
+		if !errors.Is(err, load.ErrTooLarge) || !strings.Contains(err.Error(), "more than 49 records") || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: over the record bound: %v, want ErrTooLarge naming 49 records and the source", name, err)
+		}
+		_, err = load.FeedSources(context.Background(), src, load.FeedOptions{MaxBytes: 10 * size})
+		if !errors.Is(err, load.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d bytes", 10*size)) {
+			t.Errorf("%s: over the byte bound: %v, want ErrTooLarge naming %d bytes", name, err, 10*size)
+		}
+	}
+	// The defaults are the documented bounds.
+	if o := (load.FeedOptions{}); o.Records() != load.MaxFeedRecords || o.Bytes() != load.MaxFeedBytes {
+		t.Errorf("zero FeedOptions bounds = %d records, %d bytes; want %d, %d", o.Records(), o.Bytes(), load.MaxFeedRecords, int64(load.MaxFeedBytes))
+	}
+}
+
+// TestFeedZipBomb: a zip of many entries, each under the per-record limit,
+// whose total uncompressed size exceeds the bound, is refused from its
+// directory before a byte is decompressed: little time, little memory,
+// whatever it would expand to (here 2,000 × 1 MiB = 2 GiB of zeros in a
+// 2 MB file, against a bound lowered to 64 MiB).
+func TestFeedZipBomb(t *testing.T) {
+	const entries, each = 2000, 1 << 20
+	// One deflated MiB of zeros (about 1 KB), written raw as every entry.
+	zero := make([]byte, each)
+	var deflated bytes.Buffer
+	fw, _ := flate.NewWriter(&deflated, flate.BestCompression)
+	fw.Write(zero)
+	fw.Close()
+	bomb := filepath.Join(t.TempDir(), "bomb.zip")
+	f, err := os.Create(bomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for i := range entries {
+		w, err := zw.CreateRaw(&zip.FileHeader{Name: fmt.Sprintf("osv/Z-%d.json", i), Method: zip.Deflate,
+			CRC32: crc32.ChecksumIEEE(zero), CompressedSize64: uint64(deflated.Len()), UncompressedSize64: each})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(deflated.Bytes())
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// The entries are real: each expands to its MiB.
+	zr, err := zip.OpenReader(bomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := zr.File[entries-1].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(rc); err != nil || !bytes.Equal(b, zero) {
+		t.Fatalf("last entry: %d bytes, %v", len(b), err)
+	}
+	rc.Close()
+	zr.Close()
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = load.FeedSources(context.Background(), bomb, load.FeedOptions{MaxBytes: 64 << 20})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, load.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d bytes", 64<<20)) {
+		t.Fatalf("zip bomb: %v, want ErrTooLarge naming the %d-byte bound", err, 64<<20)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("refused after allocating %d bytes", alloc)
+	if alloc > 16<<20 {
+		t.Errorf("zip bomb refused after allocating %d bytes, want under 16 MiB", alloc)
+	}
+	// The same, for the record count.
+	if _, err := load.FeedSources(context.Background(), bomb, load.FeedOptions{MaxRecords: entries - 1}); !errors.Is(err, load.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d records", entries-1)) {
+		t.Errorf("zip with too many entries: %v", err)
+	}
+}
+
+// TestFeedZipLyingHeader: an entry whose header declares fewer bytes than
+// it holds is an error once the declared size is read (archive/zip stops
+// there), so the declared sizes the bound is checked against are an upper
+// bound on what is read.
+func TestFeedZipLyingHeader(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "osv/X-1.json", Method: zip.Store,
+		CompressedSize64: uint64(len(data)), UncompressedSize64: 10, CRC32: crc32.ChecksumIEEE(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "lie.zip")
+	os.WriteFile(p, buf.Bytes(), 0o644)
+	if _, err := load.FeedSources(context.Background(), p, load.FeedOptions{MaxBytes: 1000}); !errors.Is(err, zip.ErrFormat) || !strings.Contains(err.Error(), "X-1.json") {
+		t.Errorf("entry larger than its header says: %v, want zip.ErrFormat naming it", err)
+	}
+}
