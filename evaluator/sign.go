@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -19,9 +20,15 @@ import (
 // Signer signs statements: a key pair, with the options of the signature
 // (timestamp authority, transparency log).
 type Signer struct {
-	Keypair *bundle.Keypair
+	// Public is the signer's public key: what cached verdicts are checked
+	// against, known without the private key.
 	Public  crypto.PublicKey
 	Options bundle.SignOptions
+
+	once    sync.Once
+	load    func() (crypto.Signer, error)
+	keypair *bundle.Keypair
+	err     error
 }
 
 // NewSigner wraps a private key.
@@ -30,7 +37,35 @@ func NewSigner(priv crypto.Signer, opts bundle.SignOptions) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{Keypair: kp, Public: priv.Public(), Options: opts}, nil
+	s := &Signer{Public: priv.Public(), Options: opts, keypair: kp}
+	s.once.Do(func() {})
+	return s, nil
+}
+
+// NewLazySigner is a signer whose private key is loaded only when
+// something is signed: a cache hit, which only verifies, then never
+// decrypts the key (an encrypted key costs its scrypt derivation, about
+// 300 ms, more than the whole cache hit). load's key must be pub's pair;
+// signing fails, saying so, when it is not.
+func NewLazySigner(pub crypto.PublicKey, load func() (crypto.Signer, error), opts bundle.SignOptions) *Signer {
+	return &Signer{Public: pub, Options: opts, load: load}
+}
+
+// Keypair is the signing key pair, loaded on first use.
+func (s *Signer) Keypair() (*bundle.Keypair, error) {
+	s.once.Do(func() {
+		priv, err := s.load()
+		if err != nil {
+			s.err = err
+			return
+		}
+		if eq, ok := priv.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(s.Public) {
+			s.err = fmt.Errorf("%w: the private key is not the pair of the public key given with it", ErrCouldNotRun)
+			return
+		}
+		s.keypair, s.err = bundle.NewKeypair(priv)
+	})
+	return s.keypair, s.err
 }
 
 // KeyID is the signer's key ID.
@@ -77,7 +112,11 @@ func Attest(ctx context.Context, t *registry.Target, subject ocispec.Descriptor,
 	if err != nil {
 		return nil, err
 	}
-	b, err := bundle.SignStatement(ctx, st, o.Signer.Keypair, o.Signer.Options)
+	kp, err := o.Signer.Keypair()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundle.SignStatement(ctx, st, kp, o.Signer.Options)
 	if err != nil {
 		return nil, err
 	}

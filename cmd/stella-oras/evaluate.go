@@ -107,11 +107,7 @@ that could not be evaluated sets the exit status (the first in file order).`,
 			if o.CacheTrust, err = readPublicKeys(cacheKeys); err != nil {
 				return err
 			}
-			_, priv, err := loadKeypair(s, keyFile)
-			if err != nil {
-				return err
-			}
-			if o.Signer, err = evaluator.NewSigner(priv, signOpts); err != nil {
+			if o.Signer, err = newSigner(s, keyFile, signOpts); err != nil {
 				return err
 			}
 			if o.Registry, err = tf.options(); err != nil {

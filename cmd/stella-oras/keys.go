@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"github.com/stella-ops/stella-oras/canon"
+	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/verify"
 
 	"github.com/spf13/cobra"
@@ -310,4 +311,34 @@ func newRevokeCmd(s *streams) *cobra.Command {
 	cmd.Flags().StringVarP(&dest, "out", "o", "", "bundle file to write")
 	out.register(cmd)
 	return cmd
+}
+
+// newSigner is the signer of --key. When the key's public half is beside
+// it (KEY.pub for KEY.key, as key generate writes them) the private key is
+// read, and its passphrase asked for, only when something is signed: a
+// cache hit only verifies, and decrypting an encrypted key (scrypt) costs
+// more than the whole hit. The pair is checked when the key is loaded.
+func newSigner(s *streams, path string, opts bundle.SignOptions) (*evaluator.Signer, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	if pubPath := publicKeyName(path); strings.HasSuffix(pubPath, ".pub") {
+		if _, pub, err := readPublicKey(pubPath); err == nil {
+			return evaluator.NewLazySigner(pub, func() (crypto.Signer, error) {
+				_, priv, err := loadKeypair(s, path)
+				if err != nil {
+					return nil, err
+				}
+				if eq, ok := priv.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(pub) {
+					return nil, fmt.Errorf("%s is not the public key of %s: remove it or write the right one", pubPath, path)
+				}
+				return priv, nil
+			}, opts), nil
+		}
+	}
+	_, priv, err := loadKeypair(s, path)
+	if err != nil {
+		return nil, err
+	}
+	return evaluator.NewSigner(priv, opts)
 }
