@@ -123,6 +123,32 @@ func TestDockerfileImage(t *testing.T) {
 	if !hasTmp {
 		t.Errorf("no /tmp of mode 1777 in the final image: want a build-stage RUN chmod 1777 DIR/tmp and COPY --from=%s DIR/ / (copied directories: %v)", build.name, rootfs)
 	}
+	// Every binary of cmd/ is built and copied to /: the front executes
+	// stella-engine beside it, which runs stella-registry and
+	// stella-schema beside itself.
+	ents, err := os.ReadDir(filepath.Join(testutil.RepoRoot(), "cmd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := map[string]bool{}
+	for _, c := range copiesFrom(final, build.name) {
+		if c[1][0] == "/" {
+			for _, s := range c[0] {
+				copied[filepath.Base(s)] = true
+			}
+		}
+	}
+	for _, e := range ents {
+		var built bool
+		for _, in := range build.instrs {
+			if in.cmd == "RUN" && strings.Contains(in.line, " ./cmd/"+e.Name()) {
+				built = true
+			}
+		}
+		if !built || !copied[e.Name()] {
+			t.Errorf("the Dockerfile does not build ./cmd/%s and COPY it to / (built %v, copied %v)", e.Name(), built, copied[e.Name()])
+		}
+	}
 	for _, in := range final.instrs {
 		if in.cmd == "ENTRYPOINT" && !strings.Contains(in.line, "/stella-oras") {
 			t.Errorf("ENTRYPOINT %s, want /stella-oras", in.line)

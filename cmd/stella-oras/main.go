@@ -1,0 +1,86 @@
+// Command stella-oras is the deterministic, signed verdict engine over OCI
+// registries (see README.md). This binary is its thin front: it runs the
+// light one-request commands (version, discover, attach, pull) itself and
+// executes the stella-engine binary, found next to it or on PATH, with the
+// same arguments for every other command. The front links only cobra,
+// oras-go and what those commands need, not the evaluation, signing and
+// SBOM stacks, whose initialization alone took longer than a whole
+// `oras discover` (#11 section 2).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/internal/cli"
+	"github.com/stella-ops/stella-oras/internal/sibling"
+)
+
+// engineBinary is the full command tree's binary.
+const engineBinary = "stella-engine"
+
+func main() {
+	args := os.Args[1:]
+	if engineArgs(args) {
+		os.Exit(runEngine(args))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// As in the engine: the first signal cancels the command, a second
+	// ends the process.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	out := cli.NewResultWriter(os.Stdout, 64<<10)
+	code := cli.Run(ctx, newRoot(&cli.Streams{In: os.Stdin, Out: out, Err: os.Stderr}), args, out, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// engineArgs reports whether the command line is the engine's: an engine
+// command, or help or shell completion of one. The root takes no flags
+// before the command but --help and --version, which the front answers.
+func engineArgs(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return len(args) > 1 && cli.IsEngineCommand(args[1])
+	}
+	return cli.IsEngineCommand(args[0])
+}
+
+// newRoot is the front's tree: the light commands, and for each engine
+// command a stand-in with its name and description (for --help and
+// suggestions) that runs the engine, should cobra reach it (it does not
+// when main dispatched first).
+func newRoot(s *cli.Streams) *cobra.Command {
+	cmds := cli.LightCommands(s)
+	for _, c := range cli.EngineCommands {
+		cmds = append(cmds, &cobra.Command{
+			Use:                c.Name,
+			Short:              c.Short,
+			DisableFlagParsing: true,
+			RunE: func(_ *cobra.Command, args []string) error {
+				os.Exit(runEngine(append([]string{c.Name}, args...)))
+				return nil
+			},
+		})
+	}
+	return cli.NewRoot(s, cmds...)
+}
+
+// runEngine runs the engine with args and returns its exit code (on unix
+// it does not return: the process becomes the engine).
+func runEngine(args []string) int {
+	bin, err := sibling.Find(engineBinary)
+	if err != nil {
+		return cli.Report(os.Stderr, err, "stella-oras")
+	}
+	return execEngine(bin, args)
+}
