@@ -10,7 +10,7 @@ CORPUS=${STELLA_CORPUS:-../shared/corpus}
 OUT=bench/out
 RUNS=${RUNS:-5}
 mkdir -p "$OUT" bin
-go build -o bin/stella-oras ./cmd/stella-oras
+go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine
 . bench/lib.sh
 
 if [ ! -f "$OUT/sbom-10000.cdx.json" ] || [ ! -f "$OUT/feed.json" ]; then

@@ -17,7 +17,7 @@ OUT=bench/out/evaluate
 RUNS=${RUNS:-5}
 IMAGES=${IMAGES:-100}
 rm -rf "$OUT" && mkdir -p "$OUT" bin
-go build -o bin/ ./cmd/stella-oras ./cmd/stella-registry
+go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine ./cmd/stella-registry
 go build -o bin/osvdb ./bench/osvdb
 GOBIN=$(go env GOPATH)/bin
 COSIGN=$(command -v cosign || echo "$GOBIN/cosign")

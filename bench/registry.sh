@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=bench/out/registry
 RUNS=${RUNS:-5}
 rm -rf "$OUT" && mkdir -p "$OUT" bin
-go build -o bin/ ./cmd/stella-oras ./cmd/stella-registry
+go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine ./cmd/stella-registry
 go build -o bin/seed ./bench/seed
 ORAS=$(command -v oras || echo "$(go env GOPATH)/bin/oras")
 [ -x "$ORAS" ] || { echo "oras not installed (go install oras.land/oras/cmd/oras@v1.3.6)" >&2; exit 1; }

@@ -11,7 +11,7 @@ CORPUS=${STELLA_CORPUS:-../shared/corpus}
 OUT=bench/out
 RUNS=${RUNS:-3}
 mkdir -p "$OUT" bin
-go build -o bin/stella-oras ./cmd/stella-oras
+go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine
 go build -o bin/compare ./bench/compare
 go build -o bin/osvdb ./bench/osvdb
 OSV_SCANNER=$(command -v osv-scanner || echo "$(go env GOPATH)/bin/osv-scanner")

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 OUT=bench/out/verify
 RUNS=${RUNS:-5}
 rm -rf "$OUT" && mkdir -p "$OUT" bin
-go build -o bin/ ./cmd/stella-oras ./cmd/stella-registry
+go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine ./cmd/stella-registry
 COSIGN=$(command -v cosign || echo "$(go env GOPATH)/bin/cosign")
 ORAS=$(command -v oras || echo "$(go env GOPATH)/bin/oras")
 [ -x "$COSIGN" ] && [ -x "$ORAS" ] || { echo "needs cosign v3.1.3 and oras v1.3.6" >&2; exit 1; }

@@ -153,7 +153,11 @@ func TestChaos(t *testing.T) {
 // report the same digests, on the project's fixtures and the corpus. A
 // build this machine cannot run natively runs under an emulator
 // (qemu-user, Wine; xplat_test.go); with CI=true a missing one fails the
-// test, elsewhere that variant is skipped with the reason.
+// test, elsewhere that variant is skipped with the reason. The variants
+// are stella-engine builds, run directly (build): the stella-oras front
+// executes its engine with exec(2), which fails for a foreign-architecture
+// engine under qemu-user (no binfmt_misc here), and the engine is what
+// computes the verdict. The native side runs through the front.
 func TestCrossBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds four more binaries; skipped with -short")

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// variant is one more build of cmd/stella-oras that TestCrossBuild runs
+// variant is one more build of cmd/stella-engine that TestCrossBuild runs
 // beside the native one.
 type variant struct {
 	name  string

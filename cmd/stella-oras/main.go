@@ -1,86 +1,86 @@
 // Command stella-oras is the deterministic, signed verdict engine over OCI
-// registries. See README.md.
+// registries (see README.md). This binary is its thin front: it runs the
+// light one-request commands (version, discover, attach, pull) itself and
+// executes the stella-engine binary, found next to it or on PATH, with the
+// same arguments for every other command. The front links only cobra,
+// oras-go and what those commands need, not the evaluation, signing and
+// SBOM stacks, whose initialization alone took longer than a whole
+// `oras discover` (#11 section 2).
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/internal/cli"
+	"github.com/stella-ops/stella-oras/internal/sibling"
 )
 
+// engineBinary is the full command tree's binary.
+const engineBinary = "stella-engine"
+
 func main() {
+	args := os.Args[1:]
+	if engineArgs(args) {
+		os.Exit(runEngine(args))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal cancels the command, which stops at its next check
-	// and reports "interrupted"; stop() restores the default disposition,
-	// so a second Ctrl-C ends the process at once.
+	// As in the engine: the first signal cancels the command, a second
+	// ends the process.
 	go func() {
 		<-ctx.Done()
 		stop()
 	}()
-	// Buffer stdout: tables are written cell by cell, and one write
-	// syscall per cell costs more than the evaluation itself.
-	out := newResultWriter(os.Stdout, 64<<10)
-	code := run(ctx, os.Args[1:], os.Stdin, out, os.Stderr)
+	out := cli.NewResultWriter(os.Stdout, 64<<10)
+	code := cli.Run(ctx, newRoot(&cli.Streams{In: os.Stdin, Out: out, Err: os.Stderr}), args, out, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// resultWriter is the buffered standard output. Its write errors are
-// outputErrors, so that one returned by a command reads "writing output:
-// …"; run flushes it and reports a failure there too.
-type resultWriter struct{ w *bufio.Writer }
-
-func newResultWriter(w io.Writer, size int) *resultWriter {
-	return &resultWriter{w: bufio.NewWriterSize(w, size)}
+// engineArgs reports whether the command line is the engine's: an engine
+// command, or help or shell completion of one. The root takes no flags
+// before the command but --help and --version, which the front answers.
+func engineArgs(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return len(args) > 1 && cli.IsEngineCommand(args[1])
+	}
+	return cli.IsEngineCommand(args[0])
 }
 
-func (r *resultWriter) Write(p []byte) (int, error) {
-	n, err := r.w.Write(p)
+// newRoot is the front's tree: the light commands, and for each engine
+// command a stand-in with its name and description (for --help and
+// suggestions) that runs the engine, should cobra reach it (it does not
+// when main dispatched first).
+func newRoot(s *cli.Streams) *cobra.Command {
+	cmds := cli.LightCommands(s)
+	for _, c := range cli.EngineCommands {
+		cmds = append(cmds, &cobra.Command{
+			Use:                c.Name,
+			Short:              c.Short,
+			DisableFlagParsing: true,
+			RunE: func(_ *cobra.Command, args []string) error {
+				os.Exit(runEngine(append([]string{c.Name}, args...)))
+				return nil
+			},
+		})
+	}
+	return cli.NewRoot(s, cmds...)
+}
+
+// runEngine runs the engine with args and returns its exit code (on unix
+// it does not return: the process becomes the engine).
+func runEngine(args []string) int {
+	bin, err := sibling.Find(engineBinary)
 	if err != nil {
-		err = outputError{err}
+		return cli.Report(os.Stderr, err, "stella-oras")
 	}
-	return n, err
-}
-
-// Flush writes what is buffered; bufio keeps the first error, so a write
-// that failed while the command ran fails here again.
-func (r *resultWriter) Flush() error {
-	if err := r.w.Flush(); err != nil {
-		return outputError{err}
-	}
-	return nil
-}
-
-// run executes one command line and returns the process exit code. Tests
-// call it with a fresh root each time.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(&streams{in: stdin, out: stdout, err: stderr})
-	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(ctx)
-	path := root.CommandPath()
-	if cmd != nil {
-		path = cmd.CommandPath()
-	}
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = interrupted{err}
-	}
-	code := report(stderr, err, path)
-	// A result that did not reach stdout in full is exit 1 whatever the
-	// command decided: 3 and 4 promise a result the caller can read (the
-	// gate failure is on stderr already). Said once: a command may have
-	// returned this very error.
-	if f, ok := stdout.(interface{ Flush() error }); ok {
-		if ferr := f.Flush(); ferr != nil {
-			if oe := (outputError{}); !errors.As(err, &oe) {
-				fmt.Fprintf(stderr, "Error: %s\n", oneLine(ferr.Error()))
-			}
-			code = ExitError
-		}
-	}
-	return code
+	return execEngine(bin, args)
 }

@@ -6,7 +6,6 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +17,7 @@ import (
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/sbom"
+	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // DefaultMaxSBOMBytes is the largest SBOM read unless told otherwise. The
@@ -26,93 +26,16 @@ import (
 // tens of MB.
 const DefaultMaxSBOMBytes = 256 << 20
 
-// ErrTooLarge is returned when an input exceeds its size limit.
-var ErrTooLarge = errors.New("input exceeds size limit")
+// ErrTooLarge is returned when an input exceeds its size limit
+// (readfile.ErrTooLarge, which File returns).
+var ErrTooLarge = readfile.ErrTooLarge
 
-// File reads a whole file of at most limit bytes.
-func File(path string, limit int64) ([]byte, error) {
-	return readFile(context.Background(), path, limit)
-}
+// File reads a whole file of at most limit bytes (readfile.File).
+func File(path string, limit int64) ([]byte, error) { return readfile.File(path, limit) }
 
-// readChunk is how much one read asks for: between chunks, a read checks
-// its context, so a cancelled command never waits for a 2 GiB read.
-const readChunk = 32 << 20
-
-// readFile is File, stopping with ctx's error when ctx is done.
-func readFile(ctx context.Context, path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// Refuse an oversized regular file before reading a byte of it.
-	st, err := f.Stat()
-	if err == nil && st.Mode().IsRegular() && st.Size() > limit {
-		return nil, fmt.Errorf("%s: %w of %d bytes (file has %d)", path, ErrTooLarge, limit, st.Size())
-	}
-	if err == nil && st.Mode().IsRegular() && st.Size() > 0 {
-		// One allocation of the right size: io.ReadAll's doubling buffer
-		// cost more than parsing for files of tens of megabytes. A file
-		// that grew meanwhile is read on, within the limit.
-		buf := make([]byte, st.Size(), st.Size()+512)
-		for off := 0; off < len(buf); {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			n, err := io.ReadFull(f, buf[off:min(off+readChunk, len(buf))])
-			off += n
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-		}
-		rest, err := readLimited(ctx, f, path, limit-int64(len(buf)))
-		if err != nil {
-			return nil, err
-		}
-		return append(buf, rest...), nil
-	}
-	return readLimited(ctx, f, path, limit)
-}
-
-// Stdin-or-file: "-" reads standard input.
+// FileOrStdin is File, or standard input for "-" (readfile.FileOrStdin).
 func FileOrStdin(path string, limit int64, stdin io.Reader) ([]byte, error) {
-	if path == "-" {
-		return readLimited(context.Background(), stdin, "<stdin>", limit)
-	}
-	return File(path, limit)
-}
-
-func readLimited(ctx context.Context, r io.Reader, name string, limit int64) ([]byte, error) {
-	data, err := readAll(ctx, r, limit+1)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %w of %d bytes", name, ErrTooLarge, limit)
-	}
-	return data, nil
-}
-
-// readAll reads r to its end or to max bytes, checking ctx between reads
-// of at most readChunk bytes.
-func readAll(ctx context.Context, r io.Reader, max int64) ([]byte, error) {
-	var b []byte
-	for int64(len(b)) < max {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		want := min(readChunk, max-int64(len(b)))
-		chunk, err := io.ReadAll(io.LimitReader(r, want))
-		if b == nil {
-			b = chunk
-		} else {
-			b = append(b, chunk...)
-		}
-		if err != nil || int64(len(chunk)) < want {
-			return b, err // an error, or the end
-		}
-	}
-	return b, nil
+	return readfile.FileOrStdin(path, limit, stdin)
 }
 
 // SBOMOptions tune SBOM reading. The zero value reads up to
@@ -251,7 +174,7 @@ func FeedSources(ctx context.Context, path string, opts FeedOptions) ([]feed.Sou
 		if !info.Mode().IsRegular() {
 			return fmt.Errorf("%s: not a regular file (%s): not read", p, info.Mode().Type())
 		}
-		b, err := readFile(ctx, p, feed.MaxRecordBytes)
+		b, err := readfile.Context(ctx, p, feed.MaxRecordBytes)
 		if err != nil {
 			return err
 		}
@@ -299,7 +222,7 @@ func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		b, err := readAll(ctx, rc, feed.MaxRecordBytes+1)
+		b, err := readfile.All(ctx, rc, feed.MaxRecordBytes+1)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -318,7 +241,7 @@ func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source,
 // FeedSnapshot reads a snapshot file, stopping with ctx's error when ctx is
 // done (checked between chunks of the read).
 func FeedSnapshot(ctx context.Context, path string) (*feed.Snapshot, error) {
-	b, err := readFile(ctx, path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
+	b, err := readfile.Context(ctx, path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
 	if err != nil {
 		return nil, err
 	}

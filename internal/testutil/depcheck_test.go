@@ -334,14 +334,43 @@ func TestLayers(t *testing.T) {
 	}
 }
 
-// TestStartupDeps: stella-oras links neither distribution (the embedded
+// TestStartupDeps: neither binary links distribution (the embedded
 // registry is the stella-registry binary) nor the JSON Schema library
 // (stella-schema): both initialize heavily at program start, which every
 // command paid (#11 section 2).
 func TestStartupDeps(t *testing.T) {
-	for _, dep := range goList(t, "-deps", "./cmd/stella-oras") {
-		if strings.HasPrefix(dep, "github.com/distribution/distribution") || strings.HasPrefix(dep, "github.com/santhosh-tekuri/jsonschema") {
-			t.Errorf("./cmd/stella-oras links %s", dep)
+	for _, bin := range []string{"./cmd/stella-oras", "./cmd/stella-engine"} {
+		for _, dep := range goList(t, "-deps", bin) {
+			if strings.HasPrefix(dep, "github.com/distribution/distribution") || strings.HasPrefix(dep, "github.com/santhosh-tekuri/jsonschema") {
+				t.Errorf("%s links %s", bin, dep)
+			}
+		}
+	}
+}
+
+// frontRefused are what the front binary (cmd/stella-oras) must not link,
+// by import-path prefix: the evaluation, signing, SBOM and policy stacks,
+// whose package initialization cost every light command about 10 ms
+// (#11 section 2). The engine binary links them; the front executes it.
+var frontRefused = []string{
+	"github.com/sigstore/", "github.com/go-openapi/", "github.com/asaskevich/govalidator",
+	"cel.dev/", "google.golang.org/protobuf", "github.com/google/osv-scalibr",
+	"github.com/CycloneDX/", "github.com/spdx/", "github.com/openvex/",
+	module + "/engine", module + "/evaluator", module + "/bundle", module + "/verify",
+	module + "/canon", module + "/internal/load", module + "/cmd/stella-engine",
+}
+
+// TestFrontDeps: the front links only what its in-process commands need.
+func TestFrontDeps(t *testing.T) {
+	deps := goList(t, "-deps", "./cmd/stella-oras")
+	if !slices.Contains(deps, module+"/internal/cli") {
+		t.Fatalf("./cmd/stella-oras does not link %s/internal/cli: is it still the front?", module)
+	}
+	for _, dep := range deps {
+		for _, p := range frontRefused {
+			if strings.HasPrefix(dep, p) {
+				t.Errorf("./cmd/stella-oras links %s", dep)
+			}
 		}
 	}
 }

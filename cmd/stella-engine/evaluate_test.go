@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/evaluator"
+	"github.com/stella-ops/stella-oras/internal/cli"
+)
+
+// TestDemo: the README's first command runs the main job end to end on
+// OCI layouts: evaluate, verify, replay identical, then a cache hit.
+func TestDemo(t *testing.T) {
+	r := stella(t, "", "demo", "--dir", t.TempDir())
+	if r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"state computed (engine runs 1)", "verification: true", ": identical sha256:", "state cached (engine runs 0)", "1 untrusted VEX ignored"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
+
+// TestEvaluateCLI: flags map to options; usage errors exit 2; the gate
+// exits 3 and --output json is one document.
+func TestEvaluateCLI(t *testing.T) {
+	if r := stella(t, "", "evaluate", "oci:./x:demo"); r.code != cli.ExitUsage {
+		t.Errorf("evaluate without --feed/--key: exit %d, want %d", r.code, cli.ExitUsage)
+	}
+	if r := stella(t, "", "evaluate", "oci:./x:demo", "--feed", "f", "--key", "k", "--fail-on", "maybe"); r.code != cli.ExitUsage {
+		t.Errorf("evaluate --fail-on maybe: exit %d, want %d", r.code, cli.ExitUsage)
+	}
+}
+
+// TestEvaluateBaselineAndList: on the demo's layouts, --baseline with a
+// delta gate exits 3 naming the gate, --output json carries the delta, and
+// --from-file returns the images in file order, exiting 1 for the one that
+// could not be evaluated.
+func TestEvaluateBaselineAndList(t *testing.T) {
+	dir := t.TempDir()
+	if r := stella(t, "", "demo", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
+	}
+	t.Setenv("STELLA_KEY_PASSWORD", "")
+	key := filepath.Join(dir, "gate")
+	if r := stella(t, "", "key", "generate", "-o", key); r.code != 0 {
+		t.Fatalf("key generate: %s", r.stderr)
+	}
+	layout := "oci:" + filepath.Join(dir, "layout")
+	digestOf := func(out string) string {
+		i := strings.Index(out, "sha256:")
+		if i < 0 {
+			t.Fatalf("no digest in %q", out)
+		}
+		return out[i : i+71]
+	}
+	newImage := func(tag, text string, attach ...string) string {
+		r := stella(t, "", "sample-image", layout+":"+tag, "--text", text)
+		if r.code != 0 {
+			t.Fatalf("sample-image: %s", r.stderr)
+		}
+		ref := layout + "@" + digestOf(r.stdout)
+		for _, f := range attach {
+			if r := stella(t, "", "attach", ref, f); r.code != 0 {
+				t.Fatalf("attach: %s", r.stderr)
+			}
+		}
+		return ref
+	}
+	// The baseline had reachability evidence that the head lacks: three
+	// findings change, and the risk rises.
+	base := newImage("base", "base build", example("sbom.cdx.json"), example("reach-graph.json"))
+	head := newImage("head", "head build", example("sbom.cdx.json"))
+	common := []string{"--feed", "oci:" + filepath.Join(dir, "feeds"), "--policy", "oci:" + filepath.Join(dir, "policies") + ":strict-prod-2.0.0", "--key", key + ".key"}
+
+	if r := stella(t, "", append([]string{"evaluate", head, "--fail-on", "new-critical"}, common...)...); r.code != cli.ExitUsage {
+		t.Errorf("a delta gate without --baseline: exit %d, want %d", r.code, cli.ExitUsage)
+	}
+	args := append([]string{"evaluate", head, "--baseline", base, "--fail-on", "new-critical,risk+0", "--output", "json"}, common...)
+	r := stella(t, "", args...)
+	var rep evaluator.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("--output json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	d := rep.Images[0].Delta
+	if d == nil || len(d.Delta.Changed) == 0 {
+		t.Fatalf("delta %+v, want the reachability changes", d)
+	}
+	// risk+0 fires; nothing is new, so new-critical does not; and the
+	// status gate is off (only delta gates were named).
+	if d.Delta.RiskDelta <= 0 || r.code != cli.ExitGateFailed || !strings.Contains(r.stderr, "risk+0") || strings.Contains(r.stderr, "new-critical") || strings.Contains(r.stderr, "verdict status") {
+		t.Errorf("risk delta %d: exit %d, stderr %q; want exit 3 naming risk+0 alone", d.Delta.RiskDelta, r.code, r.stderr)
+	}
+
+	list := filepath.Join(dir, "images.txt")
+	os.WriteFile(list, []byte("# images\n"+head+"\n"+layout+":no-such-tag\n\n"+base+"\n"), 0o644)
+	r = stella(t, "", append([]string{"evaluate", "--from-file", list, "--jobs", "2", "--output", "json", "--fail-on", "warn"}, common...)...)
+	var many struct {
+		Images []evaluator.Item `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &many); err != nil {
+		t.Fatalf("--from-file --output json: %v\n%s", err, r.stdout)
+	}
+	if len(many.Images) != 3 || many.Images[0].Reference != head || many.Images[2].Reference != base || many.Images[1].Error == "" {
+		t.Errorf("items %+v, want head, the missing tag (an error), base", many.Images)
+	}
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "no-such-tag") {
+		t.Errorf("--from-file with a missing image: exit %d (%q), want %d naming it", r.code, r.stderr, cli.ExitError)
+	}
+}
+
+// TestCacheHitNeedsNoPrivateKey: with the key's .pub beside it, a cache
+// hit verifies with the public key and never decrypts the private one (its
+// scrypt derivation cost ten times the hit); a miss needs the passphrase,
+// and a .pub that is not the key's pair fails the signing, saying so.
+func TestCacheHitNeedsNoPrivateKey(t *testing.T) {
+	dir := t.TempDir()
+	if r := cli(t, "", "demo", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
+	}
+	t.Setenv("STELLA_KEY_PASSWORD", "secret")
+	key := filepath.Join(dir, "hit")
+	if r := cli(t, "", "key", "generate", "-o", key); r.code != 0 {
+		t.Fatalf("key generate: %s", r.stderr)
+	}
+	layout := "oci:" + filepath.Join(dir, "layout")
+	img := func(tag string) string {
+		r := cli(t, "", "sample-image", layout+":"+tag, "--text", tag)
+		if r.code != 0 {
+			t.Fatalf("sample-image: %s", r.stderr)
+		}
+		ref := layout + "@" + r.stdout[strings.Index(r.stdout, "sha256:"):][:71]
+		if r := cli(t, "", "attach", ref, example("sbom.cdx.json")); r.code != 0 {
+			t.Fatalf("attach: %s", r.stderr)
+		}
+		return ref
+	}
+	a := img("a")
+	args := func(ref string) []string {
+		return []string{"evaluate", ref, "--feed", "oci:" + filepath.Join(dir, "feeds"), "--key", key + ".key", "--output", "json"}
+	}
+	if r := cli(t, "", args(a)...); r.code != 0 && r.code != ExitGateFailed {
+		t.Fatalf("first evaluate: exit %d %s", r.code, r.stderr)
+	}
+	os.Unsetenv("STELLA_KEY_PASSWORD")
+	r := cli(t, "", args(a)...)
+	if (r.code != 0 && r.code != ExitGateFailed) || !strings.Contains(r.stdout, `"state": "cached"`) {
+		t.Errorf("cache hit without the passphrase: exit %d %s", r.code, r.stderr)
+	}
+	if r := cli(t, "", args(img("b"))...); r.code != ExitError || !strings.Contains(r.stderr, "STELLA_KEY_PASSWORD is not set") {
+		t.Errorf("a miss without the passphrase: exit %d %s", r.code, r.stderr)
+	}
+	t.Setenv("STELLA_KEY_PASSWORD", "secret")
+	if r := cli(t, "", "key", "generate", "-o", filepath.Join(dir, "other")); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	other, _ := os.ReadFile(filepath.Join(dir, "other.pub"))
+	os.WriteFile(key+".pub", other, 0o644)
+	if r := cli(t, "", args(img("c"))...); r.code != ExitError || !strings.Contains(r.stderr, "is not the public key of") {
+		t.Errorf("a .pub that is not the key's: exit %d %s", r.code, r.stderr)
+	}
+}

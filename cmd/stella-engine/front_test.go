@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stella-ops/stella-oras/engine"
+	"github.com/stella-ops/stella-oras/internal/cli"
+)
+
+// TestFrontCommands: the front binary's commands (the light ones it runs,
+// and cli.EngineCommands, which it lists and hands to this binary) are
+// this tree's, names and descriptions, so that the two cannot drift.
+func TestFrontCommands(t *testing.T) {
+	s := &cli.Streams{In: strings.NewReader(""), Out: new(strings.Builder), Err: new(strings.Builder)}
+	engineTree := map[string]string{}
+	for _, c := range newRoot(s).Commands() {
+		engineTree[c.Name()] = c.Short
+	}
+	front := map[string]string{}
+	for _, c := range cli.LightCommands(s) {
+		front[c.Name()] = c.Short
+	}
+	for _, c := range cli.EngineCommands {
+		if _, dup := front[c.Name]; dup {
+			t.Errorf("cli.EngineCommands lists %q, which the front runs itself", c.Name)
+		}
+		front[c.Name] = c.Short
+	}
+	if diff := cmp.Diff(engineTree, front); diff != "" {
+		t.Errorf("front commands differ from the engine's tree (-engine +front):\n%s", diff)
+	}
+}
+
+// TestFrontVersion: the front's `version` prints the engine version it
+// cannot import.
+func TestFrontVersion(t *testing.T) {
+	if cli.EngineName != engine.Name || cli.EngineVersion != engine.Version {
+		t.Errorf("cli.EngineName, cli.EngineVersion = %q, %q, want engine.Name, engine.Version = %q, %q",
+			cli.EngineName, cli.EngineVersion, engine.Name, engine.Version)
+	}
+}

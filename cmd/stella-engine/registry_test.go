@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/internal/cli"
+	"github.com/stella-ops/stella-oras/internal/regtest"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// TestRegistryCommands runs attach, discover and pull against the embedded
+// registry, plain distribution and an OCI layout.
+func TestRegistryCommands(t *testing.T) {
+	ctx := context.Background()
+	sbom := example("sbom.cdx.json")
+	layout := t.TempDir()
+	for name, base := range map[string]string{
+		"embedded": regtest.Start(t, regtest.Referrers) + "/app",
+		"plain":    regtest.Start(t, regtest.Plain) + "/app",
+		"layout":   "oci:" + layout,
+		"archive":  "oci-archive:" + filepath.Join(t.TempDir(), "img.tar"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ref, _ := registry.ParseReference(base)
+			tg, err := registry.Open(ctx, ref, registry.Options{PlainHTTP: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := regtest.PushImage(t, tg.Store, "v1")
+			if err := tg.Close(); err != nil {
+				t.Fatal(err)
+			}
+			flags := []string{}
+			if !strings.HasPrefix(base, "oci") {
+				flags = append(flags, "--plain-http")
+			}
+			subject := base + "@" + img.Digest.String()
+
+			// A tag is refused without --resolve (usage), accepted with it.
+			if r := stella(t, "", append([]string{"attach", base + ":v1", sbom}, flags...)...); r.code != cli.ExitUsage {
+				t.Errorf("attach by tag: exit %d, want %d (%s)", r.code, cli.ExitUsage, r.stderr)
+			}
+			r := stella(t, "", append([]string{"attach", base + ":v1", sbom, "--resolve", "--output", "json"}, flags...)...)
+			if r.code != 0 || !strings.Contains(r.stderr, img.Digest.String()) {
+				t.Fatalf("attach --resolve: exit %d stderr %s", r.code, r.stderr)
+			}
+			var a cli.AttachResult
+			if err := json.Unmarshal([]byte(r.stdout), &a); err != nil || a.ArtifactType != "application/vnd.cyclonedx+json" {
+				t.Fatalf("attach result %q (%v)", r.stdout, err)
+			}
+			r2 := stella(t, "", append([]string{"attach", subject, sbom, "--output", "json"}, flags...)...)
+			var a2 cli.AttachResult
+			json.Unmarshal([]byte(r2.stdout), &a2)
+			if a2.Manifest.Digest != a.Manifest.Digest {
+				t.Errorf("attaching twice gave %s and %s", a.Manifest.Digest, a2.Manifest.Digest)
+			}
+
+			r = stella(t, "", append([]string{"discover", subject}, flags...)...)
+			if r.code != 0 || strings.Count(r.stdout, "application/vnd.cyclonedx+json") != 1 || !strings.Contains(r.stdout, a.Manifest.Digest.String()) {
+				t.Errorf("discover: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			r = stella(t, "", append([]string{"discover", subject, "--artifact-type", "application/spdx+json", "--output", "json"}, flags...)...)
+			if r.code != 0 || strings.Contains(r.stdout, "cyclonedx") {
+				t.Errorf("discover filtered: %s", r.stdout)
+			}
+
+			out := t.TempDir()
+			r = stella(t, "", append([]string{"pull", base + "@" + a.Manifest.Digest.String(), "-o", out}, flags...)...)
+			if r.code != 0 {
+				t.Fatalf("pull: %d %s", r.code, r.stderr)
+			}
+			want, _ := os.ReadFile(sbom)
+			if got, _ := os.ReadFile(filepath.Join(out, "sbom.cdx.json")); string(got) != string(want) {
+				t.Error("pulled file differs from the attached one")
+			}
+			if r := stella(t, "", append([]string{"pull", base + ":v1", "-o", out}, flags...)...); r.code != cli.ExitUsage {
+				t.Errorf("pull by tag: exit %d, want %d", r.code, cli.ExitUsage)
+			}
+		})
+	}
+}
+
+func TestRegistryUnreachable(t *testing.T) {
+	d := "@sha256:" + strings.Repeat("a", 64)
+	for _, host := range []string{"127.0.0.1:1", "no-such-host.invalid"} {
+		r := stella(t, "", "discover", "--plain-http", host+"/app"+d)
+		if r.code != cli.ExitError || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, host) {
+			t.Errorf("%s: exit %d, stderr %q", host, r.code, r.stderr)
+		}
+	}
+	// A subject that does not exist: one line, exit 1, says not found.
+	host := regtest.Start(t, regtest.Referrers)
+	r := stella(t, "", "attach", "--plain-http", host+"/app"+d, example("sbom.cdx.json"))
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("missing subject: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

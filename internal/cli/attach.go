@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/internal/readfile"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// AttachResult is `attach --output json`.
+type AttachResult struct {
+	Reference    string             `json:"reference"`
+	Subject      ocispec.Descriptor `json:"subject"`
+	Manifest     ocispec.Descriptor `json:"manifest"`
+	ArtifactType string             `json:"artifactType"`
+}
+
+// NewAttachCmd is `attach`.
+func NewAttachCmd(s *Streams) *cobra.Command {
+	var (
+		out          OutputFlag
+		tf           TargetFlags
+		typ          string
+		artifactType string
+		mediaType    string
+		annotations  []string
+		resolve      bool
+	)
+	names := []string{"sbom", "vex"}
+	for _, t := range artifacts.Types() {
+		names = append(names, t.Name)
+	}
+	cmd := &cobra.Command{
+		Use:   "attach IMAGE@sha256:… FILE",
+		Short: "Attach a document to an image as an OCI 1.1 referrer, unchanged",
+		Long: `Push FILE unchanged as an OCI 1.1 artifact whose subject is the image. The
+manifest has no creation time, so attaching the same file twice gives the same
+manifest digest and no second referrer. The type is detected from the content
+unless --type says it.`,
+		Example: `  stella-oras attach --plain-http localhost:5000/app@sha256:… sbom.cdx.json
+  stella-oras attach oci:./layout@sha256:… vex.json --type vex-openvex
+  stella-oras attach --resolve registry.example.com/app:1.0 sbom.spdx.json --annotation org.example.build=42`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.Validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			data, err := readfile.File(args[1], registry.DefaultMaxBlobBytes)
+			if err != nil {
+				return err
+			}
+			at, err := pickType(data, typ, args[1])
+			if err != nil {
+				return err
+			}
+			if artifactType != "" {
+				at.ArtifactType = artifactType
+			}
+			if mediaType != "" {
+				at.MediaType = mediaType
+			}
+			ann, err := parseAnnotations(annotations)
+			if err != nil {
+				return err
+			}
+			t, err := tf.Open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.Discard()
+			subj, err := SubjectDescriptor(ctx, t, resolve)
+			if err != nil {
+				return err
+			}
+			if subj.Resolved {
+				fmt.Fprintf(s.Err, "resolved %s to %s\n", t.Ref, subj.Digest)
+			}
+			m, err := registry.Attach(ctx, t, subj.Descriptor, data, registry.AttachOptions{
+				ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
+			})
+			if err != nil {
+				return err
+			}
+			if err := t.Close(); err != nil {
+				return err
+			}
+			res := AttachResult{Reference: RefWithDigest(t.Ref, m.Digest.String()), Subject: subj.Descriptor, Manifest: m, ArtifactType: at.ArtifactType}
+			if out.JSON() {
+				return WriteJSON(s.Out, res)
+			}
+			fmt.Fprintf(s.Out, "Attached %s to %s\n%s\n", at.ArtifactType, subj.Digest, res.Reference)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "document type: "+strings.Join(names, ", ")+" (default: detected)")
+	cmd.Flags().StringVar(&artifactType, "artifact-type", "", "override the manifest's artifactType")
+	cmd.Flags().StringVar(&mediaType, "media-type", "", "override the layer's media type")
+	cmd.Flags().StringArrayVar(&annotations, "annotation", nil, "manifest annotation KEY=VALUE (repeatable)")
+	cmd.Flags().BoolVar(&resolve, "resolve", false, "accept a tag and resolve it to a digest (printed on stderr)")
+	tf.Register(cmd)
+	out.Register(cmd)
+	return cmd
+}
+
+func pickType(data []byte, name, file string) (artifacts.Type, error) {
+	detected, recognized := artifacts.Detect(data)
+	switch name {
+	case "":
+		if !recognized {
+			return artifacts.Type{}, fmt.Errorf("%s: cannot tell the document type from its content; pass --type", file)
+		}
+		return detected, nil
+	case "sbom", "vex":
+		if !recognized || !strings.HasPrefix(detected.Name, name+"-") {
+			return artifacts.Type{}, fmt.Errorf("%s: not a %s document this tool recognizes", file, strings.ToUpper(name))
+		}
+		return detected, nil
+	}
+	t, ok := artifacts.TypeByName(name)
+	if !ok {
+		return artifacts.Type{}, Usagef("--type %q: unknown", name)
+	}
+	// An explicit type must not contradict what the content is: a
+	// CycloneDX file pushed as application/spdx+json misleads every
+	// reader. Content that is not recognized at all is taken as said (an
+	// OpenVEX document with an unversioned @context, say), and a type of
+	// the same format (same layer media type: CycloneDX SBOM and VEX) is
+	// the user's choice. A mismatch is a usage error (exit 2): the file is
+	// a good document, the flag is wrong, and the fix is on the command
+	// line.
+	if recognized && detected.MediaType != t.MediaType {
+		return artifacts.Type{}, Usagef("%s: --type %s, but the content is %s (%s): drop --type, or pass --type %s", file, name, detected.Name, detected.MediaType, detected.Name)
+	}
+	return t, nil
+}
+
+func parseAnnotations(kv []string) (map[string]string, error) {
+	if len(kv) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, a := range kv {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, Usagef("--annotation %q: want KEY=VALUE", a)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// RefWithDigest is r with its tag or digest replaced by digest d.
+func RefWithDigest(r registry.Reference, d string) string {
+	r.Tag = ""
+	r.Digest = ""
+	return r.String() + "@" + d
+}
