@@ -119,22 +119,22 @@ func TestEvaluateBaselineAndList(t *testing.T) {
 // and a .pub that is not the key's pair fails the signing, saying so.
 func TestCacheHitNeedsNoPrivateKey(t *testing.T) {
 	dir := t.TempDir()
-	if r := cli(t, "", "demo", "--dir", dir); r.code != 0 {
+	if r := stella(t, "", "demo", "--dir", dir); r.code != 0 {
 		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
 	}
 	t.Setenv("STELLA_KEY_PASSWORD", "secret")
 	key := filepath.Join(dir, "hit")
-	if r := cli(t, "", "key", "generate", "-o", key); r.code != 0 {
+	if r := stella(t, "", "key", "generate", "-o", key); r.code != 0 {
 		t.Fatalf("key generate: %s", r.stderr)
 	}
 	layout := "oci:" + filepath.Join(dir, "layout")
 	img := func(tag string) string {
-		r := cli(t, "", "sample-image", layout+":"+tag, "--text", tag)
+		r := stella(t, "", "sample-image", layout+":"+tag, "--text", tag)
 		if r.code != 0 {
 			t.Fatalf("sample-image: %s", r.stderr)
 		}
 		ref := layout + "@" + r.stdout[strings.Index(r.stdout, "sha256:"):][:71]
-		if r := cli(t, "", "attach", ref, example("sbom.cdx.json")); r.code != 0 {
+		if r := stella(t, "", "attach", ref, example("sbom.cdx.json")); r.code != 0 {
 			t.Fatalf("attach: %s", r.stderr)
 		}
 		return ref
@@ -143,24 +143,24 @@ func TestCacheHitNeedsNoPrivateKey(t *testing.T) {
 	args := func(ref string) []string {
 		return []string{"evaluate", ref, "--feed", "oci:" + filepath.Join(dir, "feeds"), "--key", key + ".key", "--output", "json"}
 	}
-	if r := cli(t, "", args(a)...); r.code != 0 && r.code != ExitGateFailed {
+	if r := stella(t, "", args(a)...); r.code != 0 && r.code != cli.ExitGateFailed {
 		t.Fatalf("first evaluate: exit %d %s", r.code, r.stderr)
 	}
 	os.Unsetenv("STELLA_KEY_PASSWORD")
-	r := cli(t, "", args(a)...)
-	if (r.code != 0 && r.code != ExitGateFailed) || !strings.Contains(r.stdout, `"state": "cached"`) {
+	r := stella(t, "", args(a)...)
+	if (r.code != 0 && r.code != cli.ExitGateFailed) || !strings.Contains(r.stdout, `"state": "cached"`) {
 		t.Errorf("cache hit without the passphrase: exit %d %s", r.code, r.stderr)
 	}
-	if r := cli(t, "", args(img("b"))...); r.code != ExitError || !strings.Contains(r.stderr, "STELLA_KEY_PASSWORD is not set") {
+	if r := stella(t, "", args(img("b"))...); r.code != cli.ExitError || !strings.Contains(r.stderr, "STELLA_KEY_PASSWORD is not set") {
 		t.Errorf("a miss without the passphrase: exit %d %s", r.code, r.stderr)
 	}
 	t.Setenv("STELLA_KEY_PASSWORD", "secret")
-	if r := cli(t, "", "key", "generate", "-o", filepath.Join(dir, "other")); r.code != 0 {
+	if r := stella(t, "", "key", "generate", "-o", filepath.Join(dir, "other")); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	other, _ := os.ReadFile(filepath.Join(dir, "other.pub"))
 	os.WriteFile(key+".pub", other, 0o644)
-	if r := cli(t, "", args(img("c"))...); r.code != ExitError || !strings.Contains(r.stderr, "is not the public key of") {
+	if r := stella(t, "", args(img("c"))...); r.code != cli.ExitError || !strings.Contains(r.stderr, "is not the public key of") {
 		t.Errorf("a .pub that is not the key's: exit %d %s", r.code, r.stderr)
 	}
 }

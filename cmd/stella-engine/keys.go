@@ -319,7 +319,7 @@ func newRevokeCmd(s *cli.Streams) *cobra.Command {
 // read, and its passphrase asked for, only when something is signed: a
 // cache hit only verifies, and decrypting an encrypted key (scrypt) costs
 // more than the whole hit. The pair is checked when the key is loaded.
-func newSigner(s *streams, path string, opts bundle.SignOptions) (*evaluator.Signer, error) {
+func newSigner(s *cli.Streams, path string, opts bundle.SignOptions) (*evaluator.Signer, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
