@@ -41,36 +41,8 @@ func TestEvaluateCLI(t *testing.T) {
 // --from-file returns the images in file order, exiting 1 for the one that
 // could not be evaluated.
 func TestEvaluateBaselineAndList(t *testing.T) {
-	dir := t.TempDir()
-	if r := stella(t, "", "demo", "--dir", dir); r.code != 0 {
-		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
-	}
-	t.Setenv("STELLA_KEY_PASSWORD", "")
-	key := filepath.Join(dir, "gate")
-	if r := stella(t, "", "key", "generate", "-o", key); r.code != 0 {
-		t.Fatalf("key generate: %s", r.stderr)
-	}
+	dir, key, newImage := demoWorld(t, "", "gate")
 	layout := "oci:" + filepath.Join(dir, "layout")
-	digestOf := func(out string) string {
-		i := strings.Index(out, "sha256:")
-		if i < 0 {
-			t.Fatalf("no digest in %q", out)
-		}
-		return out[i : i+71]
-	}
-	newImage := func(tag, text string, attach ...string) string {
-		r := stella(t, "", "sample-image", layout+":"+tag, "--text", text)
-		if r.code != 0 {
-			t.Fatalf("sample-image: %s", r.stderr)
-		}
-		ref := layout + "@" + digestOf(r.stdout)
-		for _, f := range attach {
-			if r := stella(t, "", "attach", ref, f); r.code != 0 {
-				t.Fatalf("attach: %s", r.stderr)
-			}
-		}
-		return ref
-	}
 	// The baseline had reachability evidence that the head lacks: three
 	// findings change, and the risk rises.
 	base := newImage("base", "base build", example("sbom.cdx.json"), example("reach-graph.json"))
@@ -118,27 +90,8 @@ func TestEvaluateBaselineAndList(t *testing.T) {
 // scrypt derivation cost ten times the hit); a miss needs the passphrase,
 // and a .pub that is not the key's pair fails the signing, saying so.
 func TestCacheHitNeedsNoPrivateKey(t *testing.T) {
-	dir := t.TempDir()
-	if r := stella(t, "", "demo", "--dir", dir); r.code != 0 {
-		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
-	}
-	t.Setenv("STELLA_KEY_PASSWORD", "secret")
-	key := filepath.Join(dir, "hit")
-	if r := stella(t, "", "key", "generate", "-o", key); r.code != 0 {
-		t.Fatalf("key generate: %s", r.stderr)
-	}
-	layout := "oci:" + filepath.Join(dir, "layout")
-	img := func(tag string) string {
-		r := stella(t, "", "sample-image", layout+":"+tag, "--text", tag)
-		if r.code != 0 {
-			t.Fatalf("sample-image: %s", r.stderr)
-		}
-		ref := layout + "@" + r.stdout[strings.Index(r.stdout, "sha256:"):][:71]
-		if r := stella(t, "", "attach", ref, example("sbom.cdx.json")); r.code != 0 {
-			t.Fatalf("attach: %s", r.stderr)
-		}
-		return ref
-	}
+	dir, key, newImage := demoWorld(t, "secret", "hit")
+	img := func(tag string) string { return newImage(tag, tag, example("sbom.cdx.json")) }
 	a := img("a")
 	args := func(ref string) []string {
 		return []string{"evaluate", ref, "--feed", "oci:" + filepath.Join(dir, "feeds"), "--key", key + ".key", "--output", "json"}
@@ -163,4 +116,37 @@ func TestCacheHitNeedsNoPrivateKey(t *testing.T) {
 	if r := stella(t, "", args(img("c"))...); r.code != cli.ExitError || !strings.Contains(r.stderr, "is not the public key of") {
 		t.Errorf("a .pub that is not the key's: exit %d %s", r.code, r.stderr)
 	}
+}
+
+// demoWorld runs demo into a new directory and generates a key there under
+// the passphrase; newImage pushes a sample image into its layout with the
+// files attached and returns its reference by digest.
+func demoWorld(t *testing.T, passphrase, keyName string) (dir, key string, newImage func(tag, text string, attach ...string) string) {
+	t.Helper()
+	dir = t.TempDir()
+	if r := stella(t, "", "demo", "--dir", dir); r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
+	}
+	t.Setenv("STELLA_KEY_PASSWORD", passphrase)
+	key = filepath.Join(dir, keyName)
+	if r := stella(t, "", "key", "generate", "-o", key); r.code != 0 {
+		t.Fatalf("key generate: %s", r.stderr)
+	}
+	layout := "oci:" + filepath.Join(dir, "layout")
+	newImage = func(tag, text string, attach ...string) string {
+		t.Helper()
+		r := stella(t, "", "sample-image", layout+":"+tag, "--text", text)
+		i := strings.Index(r.stdout, "sha256:")
+		if r.code != 0 || i < 0 {
+			t.Fatalf("sample-image: %s", r.stderr)
+		}
+		ref := layout + "@" + r.stdout[i:i+71]
+		for _, f := range attach {
+			if r := stella(t, "", "attach", ref, f); r.code != 0 {
+				t.Fatalf("attach: %s", r.stderr)
+			}
+		}
+		return ref
+	}
+	return dir, key, newImage
 }
