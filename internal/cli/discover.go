@@ -7,6 +7,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stella-ops/stella-oras/registry"
 )
@@ -44,16 +45,35 @@ schema on registries without it.`,
 			if t.Ref.Ref() == "" {
 				return Usagef("%s: give a tag or digest", args[0])
 			}
-			subj, err := t.Resolve(ctx, t.Ref.Ref())
-			if err != nil {
-				return err
-			}
-			tree, err := registry.Discover(ctx, t, subj, registry.DiscoverOptions{ArtifactType: artifactType, Depth: depth,
+			opts := registry.DiscoverOptions{ArtifactType: artifactType, Depth: depth,
 				OnDrop: func(parent, r ocispec.Descriptor, why string) {
 					fmt.Fprintf(s.Err, "warning: dropped %s listed as a referrer of %s: %s\n", r.Digest, parent.Digest, why)
-				}})
-			if err != nil {
-				return err
+				}}
+			var (
+				subj ocispec.Descriptor
+				tree *registry.Node
+			)
+			if d := t.Ref.Digest; d != "" && t.Remote != nil {
+				// By digest on a registry, the listing needs only the
+				// digest: it runs while the subject is resolved (one round
+				// trip fewer). OCI layouts need the whole descriptor.
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() (err error) { subj, err = t.Resolve(gctx, d.String()); return err })
+				g.Go(func() (err error) {
+					tree, err = registry.Discover(gctx, t, ocispec.Descriptor{Digest: d}, opts)
+					return err
+				})
+				if err := g.Wait(); err != nil {
+					return err
+				}
+				tree.Descriptor = subj
+			} else {
+				if subj, err = t.Resolve(ctx, t.Ref.Ref()); err != nil {
+					return err
+				}
+				if tree, err = registry.Discover(ctx, t, subj, opts); err != nil {
+					return err
+				}
 			}
 			if out.JSON() {
 				return WriteJSON(s.Out, tree)
