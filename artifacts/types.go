@@ -78,8 +78,8 @@ func TypeByName(name string) (Type, bool) {
 // bundle, a govulncheck JSON stream. ok is false when nothing matches.
 func Detect(data []byte) (Type, bool) {
 	trimmed := bytes.TrimSpace(data)
-	var top map[string]json.RawMessage
-	if json.Unmarshal(trimmed, &top) != nil {
+	top, ok := topLevel(trimmed)
+	if !ok {
 		// govulncheck -json writes a stream of objects, not one document.
 		if bytes.HasPrefix(trimmed, []byte("{")) && bytes.Contains(trimmed, []byte(`"config"`)) && bytes.Contains(trimmed, []byte(`"scanner_name"`)) {
 			return TypeByName("govulncheck")

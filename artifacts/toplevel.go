@@ -1,0 +1,259 @@
+package artifacts
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// maxDepth is encoding/json's nesting bound, kept so that the two agree on
+// what is a document.
+const maxDepth = 10000
+
+// topLevel is json.Unmarshal into map[string]json.RawMessage, which Detect
+// needs, without encoding/json's cost: a one-pass check of the whole
+// document (the same grammar encoding/json accepts: invalid UTF-8 inside
+// strings is accepted, as it is there) that keeps the raw bytes of each
+// top-level member. Detect runs on every attached file, and encoding/json
+// took about 10 ms per MB, more than the whole attach of a 1 MB SBOM
+// spends on the network; this takes about one. FuzzTopLevel holds it to
+// encoding/json's answers.
+func topLevel(b []byte) (map[string]json.RawMessage, bool) {
+	p := jsonScan{b: b}
+	p.ws()
+	if p.i >= len(b) || b[p.i] != '{' {
+		return nil, false
+	}
+	top := map[string]json.RawMessage{}
+	p.i++
+	p.ws()
+	if p.peek() == '}' {
+		p.i++
+	} else {
+		for {
+			ks := p.i
+			if !p.str() {
+				return nil, false
+			}
+			key, ok := decodeKey(b[ks:p.i])
+			if !ok {
+				return nil, false
+			}
+			p.ws()
+			if p.peek() != ':' {
+				return nil, false
+			}
+			p.i++
+			p.ws()
+			vs := p.i
+			if !p.value(1) {
+				return nil, false
+			}
+			top[key] = json.RawMessage(b[vs:p.i])
+			p.ws()
+			switch p.peek() {
+			case ',':
+				p.i++
+				p.ws()
+				continue
+			case '}':
+				p.i++
+			default:
+				return nil, false
+			}
+			break
+		}
+	}
+	p.ws()
+	return top, p.i == len(b)
+}
+
+// decodeKey is a member name as encoding/json decodes it: plain ASCII is
+// taken as it is, anything with escapes or other bytes through encoding/json.
+func decodeKey(raw []byte) (string, bool) {
+	plain := true
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}
+
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (p *jsonScan) peek() byte {
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+func (p *jsonScan) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonScan) value(depth int) bool {
+	switch c := p.peek(); {
+	case c == '"':
+		return p.str()
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return false
+		}
+		return p.container(depth + 1)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.num()
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	}
+	return false
+}
+
+func (p *jsonScan) container(depth int) bool {
+	closer := byte(']')
+	obj := p.b[p.i] == '{'
+	if obj {
+		closer = '}'
+	}
+	p.i++
+	p.ws()
+	if p.peek() == closer {
+		p.i++
+		return true
+	}
+	for {
+		if obj {
+			if !p.str() {
+				return false
+			}
+			p.ws()
+			if p.peek() != ':' {
+				return false
+			}
+			p.i++
+			p.ws()
+		}
+		if !p.value(depth) {
+			return false
+		}
+		p.ws()
+		switch p.peek() {
+		case ',':
+			p.i++
+			p.ws()
+		case closer:
+			p.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (p *jsonScan) str() bool {
+	if p.peek() != '"' {
+		return false
+	}
+	p.i++
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			p.i++
+			switch p.peek() {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i++
+			case 'u':
+				if p.i+5 > len(p.b) {
+					return false
+				}
+				for _, h := range p.b[p.i+1 : p.i+5] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 5
+			default:
+				return false
+			}
+		default:
+			p.i++
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func (p *jsonScan) digits() int {
+	n := 0
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+		n++
+	}
+	return n
+}
+
+func (p *jsonScan) num() bool {
+	if p.peek() == '-' {
+		p.i++
+	}
+	switch c := p.peek(); {
+	case c == '0':
+		p.i++
+	case c >= '1' && c <= '9':
+		p.digits()
+	default:
+		return false
+	}
+	if p.peek() == '.' {
+		p.i++
+		if p.digits() == 0 {
+			return false
+		}
+	}
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.i++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.i++
+		}
+		if p.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *jsonScan) lit(s string) bool {
+	if len(p.b)-p.i < len(s) || string(p.b[p.i:p.i+len(s)]) != s {
+		return false
+	}
+	p.i += len(s)
+	return true
+}
