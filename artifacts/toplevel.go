@@ -20,51 +20,20 @@ const maxDepth = 10000
 func topLevel(b []byte) (map[string]json.RawMessage, bool) {
 	p := jsonScan{b: b}
 	p.ws()
-	if p.i >= len(b) || b[p.i] != '{' {
+	if p.peek() != '{' {
 		return nil, false
 	}
 	top := map[string]json.RawMessage{}
-	p.i++
+	ok := p.container(1, func(key, value []byte) bool {
+		k, ok := decodeKey(key)
+		top[k] = json.RawMessage(value)
+		return ok
+	})
 	p.ws()
-	if p.peek() == '}' {
-		p.i++
-	} else {
-		for {
-			ks := p.i
-			if !p.str() {
-				return nil, false
-			}
-			key, ok := decodeKey(b[ks:p.i])
-			if !ok {
-				return nil, false
-			}
-			p.ws()
-			if p.peek() != ':' {
-				return nil, false
-			}
-			p.i++
-			p.ws()
-			vs := p.i
-			if !p.value(1) {
-				return nil, false
-			}
-			top[key] = json.RawMessage(b[vs:p.i])
-			p.ws()
-			switch p.peek() {
-			case ',':
-				p.i++
-				p.ws()
-				continue
-			case '}':
-				p.i++
-			default:
-				return nil, false
-			}
-			break
-		}
+	if !ok || p.i != len(b) {
+		return nil, false
 	}
-	p.ws()
-	return top, p.i == len(b)
+	return top, true
 }
 
 // decodeKey is a member name as encoding/json decodes it: plain ASCII is
@@ -115,7 +84,7 @@ func (p *jsonScan) value(depth int) bool {
 		if depth >= maxDepth {
 			return false
 		}
-		return p.container(depth + 1)
+		return p.container(depth+1, nil)
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.num()
 	case c == 't':
@@ -128,7 +97,9 @@ func (p *jsonScan) value(depth int) bool {
 	return false
 }
 
-func (p *jsonScan) container(depth int) bool {
+// container checks the object or array at p.i. member, when set, is given
+// the raw name and value of each member of an object, and may refuse one.
+func (p *jsonScan) container(depth int, member func(key, value []byte) bool) bool {
 	closer := byte(']')
 	obj := p.b[p.i] == '{'
 	if obj {
@@ -141,18 +112,26 @@ func (p *jsonScan) container(depth int) bool {
 		return true
 	}
 	for {
+		ks := p.i
 		if obj {
 			if !p.str() {
 				return false
 			}
+			ke := p.i
 			p.ws()
 			if p.peek() != ':' {
 				return false
 			}
 			p.i++
 			p.ws()
-		}
-		if !p.value(depth) {
+			vs := p.i
+			if !p.value(depth) {
+				return false
+			}
+			if member != nil && !member(p.b[ks:ke], p.b[vs:p.i]) {
+				return false
+			}
+		} else if !p.value(depth) {
 			return false
 		}
 		p.ws()

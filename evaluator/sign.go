@@ -37,30 +37,27 @@ func NewSigner(priv crypto.Signer, opts bundle.SignOptions) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{Public: priv.Public(), Options: opts, keypair: kp}
-	s.once.Do(func() {})
-	return s, nil
+	return &Signer{Public: priv.Public(), Options: opts, keypair: kp}, nil
 }
 
 // NewLazySigner is a signer whose private key is loaded only when
 // something is signed: a cache hit, which only verifies, then never
 // decrypts the key (an encrypted key costs its scrypt derivation, about
-// 300 ms, more than the whole cache hit). load's key must be pub's pair;
-// signing fails, saying so, when it is not.
+// 300 ms, more than the whole cache hit). load must return pub's pair
+// (Attest also verifies each new bundle under pub before pushing it).
 func NewLazySigner(pub crypto.PublicKey, load func() (crypto.Signer, error), opts bundle.SignOptions) *Signer {
 	return &Signer{Public: pub, Options: opts, load: load}
 }
 
 // Keypair is the signing key pair, loaded on first use.
 func (s *Signer) Keypair() (*bundle.Keypair, error) {
+	if s.load == nil {
+		return s.keypair, nil
+	}
 	s.once.Do(func() {
 		priv, err := s.load()
 		if err != nil {
 			s.err = err
-			return
-		}
-		if eq, ok := priv.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(s.Public) {
-			s.err = fmt.Errorf("%w: the private key is not the pair of the public key given with it", ErrCouldNotRun)
 			return
 		}
 		s.keypair, s.err = bundle.NewKeypair(priv)

@@ -19,11 +19,9 @@ import (
 //	load.Validator = schema.InProcess
 var Validator = execValidator
 
-// stella-schema's exit codes.
-const (
-	schemaValid   = 0
-	schemaInvalid = 3
-)
+// schemaInvalid is stella-schema's exit code for a document that does
+// not validate (0: it does; anything else: it could not check).
+const schemaInvalid = 3
 
 // maxSchemaOutput bounds what is read of stella-schema's answer.
 const maxSchemaOutput = 64 << 10

@@ -325,17 +325,22 @@ func (l *referrersLayer) load(repo string, subject digest.Digest) ([]ocispec.Des
 	if err != nil {
 		return nil, err
 	}
-	kept := slices.DeleteFunc(slices.Clone(refs), func(x ocispec.Descriptor) bool { return !l.stored(repo, x.Digest) })
-	if len(kept) == len(refs) {
+	var kept, gone []ocispec.Descriptor
+	for _, x := range refs {
+		if l.stored(repo, x.Digest) {
+			kept = append(kept, x)
+		} else {
+			gone = append(gone, x)
+		}
+	}
+	if len(gone) == 0 {
 		return refs, nil
 	}
 	if err := l.write(path, kept); err != nil {
 		return nil, err
 	}
-	for _, x := range refs {
-		if !slices.ContainsFunc(kept, func(k ocispec.Descriptor) bool { return k.Digest == x.Digest }) {
-			os.Remove(l.reversePath(repo, x.Digest))
-		}
+	for _, x := range gone {
+		os.Remove(l.reversePath(repo, x.Digest))
 	}
 	return kept, nil
 }
