@@ -184,11 +184,11 @@ func PullFeed(ctx context.Context, ref string, opts registry.Options, ecosystems
 // feedManifest resolves a feed reference (no tag: the latest epoch) and
 // reads its manifest, refusing anything but a feed artifact.
 func feedManifest(ctx context.Context, t *registry.Target, opts registry.Options) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
-	d, err := resolveFeed(ctx, t, opts)
-	if err != nil {
-		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
+	latestFeed(ctx, t, opts)
+	if t.Ref.Ref() == "" {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("%s: a tag or digest is required", t.Ref)
 	}
-	m, mb, err := registry.FetchManifest(ctx, t, d)
+	d, m, mb, err := registry.FetchManifestRef(ctx, t, t.Ref.Ref())
 	if err != nil {
 		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("feed %s: %w", t.Ref, err)
 	}
@@ -300,11 +300,10 @@ func readDocument(ctx context.Context, src string, limit int64, opts registry.Op
 // one layer (of artifact type want, unless want is ""), at most limit
 // bytes of it.
 func singleLayer(ctx context.Context, t *registry.Target, want string, limit int64) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
-	d, err := resolve(ctx, t)
-	if err != nil {
-		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
+	if t.Ref.Ref() == "" {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("%s: a tag or digest is required", t.Ref)
 	}
-	m, _, err := registry.FetchManifest(ctx, t, d)
+	d, m, _, err := registry.FetchManifestRef(ctx, t, t.Ref.Ref())
 	if err != nil {
 		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
 	}

@@ -103,7 +103,7 @@ func givenBaseline(ctx context.Context, t *registry.Target, a ocispec.Descriptor
 		return nil, err
 	}
 	a.ArtifactType, a.Annotations = m.ArtifactType, m.Annotations
-	checks, err := verdictChecks(ctx, t, *m.Subject, []ocispec.Descriptor{a}, nil, trust, true)
+	checks, err := verdictChecks(ctx, t, *m.Subject, []ocispec.Descriptor{a}, nil, trust, true, nil)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}

@@ -90,8 +90,15 @@ const maxReferrers = 1000
 // evaluation can use: SBOMs, VEX and reachability, plain or as
 // attestations, each marked signed when a bundle under trust covers it.
 // Results are sorted by referrer digest: nothing depends on listing order.
-func discover(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, trust Trust, jobs int) (*discovered, error) {
-	refs, err := registry.Referrers(ctx, t, subject, "")
+//
+// listing, when set, waits for a listing of subject's referrers already
+// under way; listed, when set, is told the verdicts and bundles listed
+// before the documents are read.
+func discover(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, trust Trust, jobs int, listing func() ([]ocispec.Descriptor, error), listed func(verdicts, bundles []ocispec.Descriptor)) (*discovered, error) {
+	if listing == nil {
+		listing = func() ([]ocispec.Descriptor, error) { return registry.Referrers(ctx, t, subject, "") }
+	}
+	refs, err := listing()
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +115,9 @@ func discover(ctx context.Context, t *registry.Target, subject ocispec.Descripto
 		case r.ArtifactType == artifacts.MediaTypeVerdict:
 			verdicts = append(verdicts, r)
 		}
+	}
+	if listed != nil {
+		listed(verdicts, bundles)
 	}
 	out := make([]*Candidate, len(docs)+len(bundles))
 	var g errgroup.Group

@@ -165,6 +165,21 @@ func evaluateImage(ctx context.Context, image string, o EvaluateOptions, ids inp
 		return nil, err
 	}
 	defer t.Discard()
+	// An image named by digest on a registry has its referrers listed
+	// while it is resolved (one round trip fewer); the listing is used
+	// when the digest is an image manifest, not an index.
+	var listing func() ([]ocispec.Descriptor, error)
+	if t.Remote != nil && t.Ref.Digest != "" {
+		var refs []ocispec.Descriptor
+		var lerr error
+		listed := make(chan struct{})
+		go func() {
+			defer close(listed)
+			refs, lerr = registry.Referrers(ctx, t, ocispec.Descriptor{Digest: t.Ref.Digest}, "")
+		}()
+		defer func() { <-listed }()
+		listing = func() ([]ocispec.Descriptor, error) { <-listed; return refs, lerr }
+	}
 	root, err := resolve(ctx, t)
 	if err != nil {
 		return nil, err
@@ -189,8 +204,11 @@ func evaluateImage(ctx context.Context, image string, o EvaluateOptions, ids inp
 			return nil, fmt.Errorf("%s: the index lists no image manifest", t.Ref)
 		}
 	}
+	if root.MediaType == ocispec.MediaTypeImageIndex {
+		listing = nil
+	}
 	for i, s := range subjects {
-		r, err := evaluateOne(ctx, t, s, o, ids)
+		r, err := evaluateOne(ctx, t, s, o, ids, listing)
 		if err != nil {
 			if len(subjects) > 1 {
 				return nil, fmt.Errorf("platform %s (%s): %w", platforms[i], s.Digest, err)
@@ -237,7 +255,9 @@ func worst(a, b string) string {
 	return a
 }
 
-func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, o EvaluateOptions, ids inputIdentities) (*ImageResult, error) {
+// listing, when set, waits for a listing of subject's referrers already
+// under way (see discover).
+func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, o EvaluateOptions, ids inputIdentities, listing func() ([]ocispec.Descriptor, error)) (*ImageResult, error) {
 	log := logger(o.Logger)
 	progress := func(step string) {
 		log.Debug(step, "image", subject.Digest)
@@ -250,7 +270,24 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	res := &ImageResult{Image: ref.String()}
 
 	progress("discovering")
-	found, err := discover(ctx, t, subject, o.VEXTrust, o.Jobs)
+	// The verdicts this engine signed are read ahead while the documents
+	// are (their cache key is not known yet, so only a few: maxReadAhead).
+	rd := newReads(t, o.Jobs)
+	defer rd.wait()
+	readAhead := func(verdicts, bundles []ocispec.Descriptor) {
+		if o.NoCache {
+			return
+		}
+		eng := engine.Name + "/" + engine.Version
+		var mine []ocispec.Descriptor
+		for _, v := range verdicts {
+			if v.Annotations[artifacts.AnnotationEngine] == eng && len(mine) < maxReadAhead {
+				mine = append(mine, v)
+			}
+		}
+		rd.ahead(ctx, mine, bundlesByArtifact(bundles))
+	}
+	found, err := discover(ctx, t, subject, o.VEXTrust, o.Jobs, listing, readAhead)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +326,7 @@ func evaluateOne(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	}
 	res.CacheKey = key
 	if !o.NoCache {
-		if hit, err := lookupCache(ctx, t, subject, found.verdicts, found.bundles, key, o); err != nil {
+		if hit, err := lookupCache(ctx, t, subject, found.verdicts, found.bundles, key, o, rd); err != nil {
 			return nil, err
 		} else if hit != nil {
 			progress("cache hit")
@@ -488,7 +525,7 @@ func cacheKey(subject ocispec.Descriptor, sb, rc *Candidate, trusted []*Candidat
 // engine, whose bundle verifies under the signer's key (or CacheTrust)
 // and names it, and whose verdict layer matches its annotations. Anything
 // less is a miss.
-func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts, bundles []ocispec.Descriptor, key string, o EvaluateOptions) (*ImageResult, error) {
+func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts, bundles []ocispec.Descriptor, key string, o EvaluateOptions, rd *reads) (*ImageResult, error) {
 	eng := engine.Name + "/" + engine.Version
 	var matches []ocispec.Descriptor
 	for _, v := range verdicts {
@@ -503,7 +540,7 @@ func lookupCache(ctx context.Context, t *registry.Target, subject ocispec.Descri
 	if err != nil {
 		return nil, err
 	}
-	checks, err := verdictChecks(ctx, t, subject, matches, bundles, trust, o.Baseline != "" || o.fullVerdict)
+	checks, err := verdictChecks(ctx, t, subject, matches, bundles, trust, o.Baseline != "" || o.fullVerdict, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -544,24 +581,27 @@ type verdictCheck struct {
 //
 // bundles are the subject's bundle referrers when the caller has listed
 // them already; nil lists them.
-func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts, bundles []ocispec.Descriptor, trust Trust, full bool) ([]verdictCheck, error) {
+//
+// rd reads the manifests and bundles (nil: a fresh one); every verdict's
+// are read at once, each manifest with its bundles.
+func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Descriptor, verdicts, bundles []ocispec.Descriptor, trust Trust, full bool, rd *reads) ([]verdictCheck, error) {
 	if bundles == nil {
 		var err error
 		if bundles, err = registry.Referrers(ctx, t, subject, artifacts.MediaTypeSigstoreBundle); err != nil {
 			return nil, err
 		}
 	}
-	byArtifact := map[string][]ocispec.Descriptor{}
-	for _, b := range bundles {
-		if a := b.Annotations[artifacts.AnnotationVerdictArtifact]; a != "" {
-			byArtifact[a] = append(byArtifact[a], b)
-		}
+	byArtifact := bundlesByArtifact(bundles)
+	if rd == nil {
+		rd = newReads(t, 0)
+		defer rd.wait()
 	}
+	rd.ahead(ctx, verdicts, byArtifact)
 	out := make([]verdictCheck, len(verdicts))
 	for i, v := range verdicts {
 		c := &out[i]
 		c.artifact = v
-		m, _, err := registry.FetchManifest(ctx, t, v)
+		m, err := rd.manifest(ctx, v)
 		if err != nil {
 			c.err = err
 			continue
@@ -576,10 +616,11 @@ func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Desc
 			c.err = verificationFailed(nil, "verdict layer %s is not the annotated %s", c.verdictDigest, m.Annotations[artifacts.AnnotationVerdictDigest])
 			continue
 		}
-		cands := fetchBundles(ctx, t, byArtifact[v.Digest.String()], 0)
+		named := byArtifact[v.Digest.String()]
 		c.err = verificationFailed(nil, "no bundle names verdict artifact %s", v.Digest)
 		var signed *VerdictPredicate
-		for j, b := range cands {
+		for j, bd := range named {
+			b := rd.bundle(ctx, bd)
 			if b.Err != nil {
 				continue
 			}
@@ -593,7 +634,7 @@ func verdictChecks(ctx context.Context, t *registry.Target, subject ocispec.Desc
 				c.err = verificationFailed(err, "bundle %s does not name this verdict", b.Name)
 				continue
 			}
-			c.err, c.signer, c.bundle, signed = nil, signer, byArtifact[v.Digest.String()][j].Digest, p
+			c.err, c.signer, c.bundle, signed = nil, signer, named[j].Digest, p
 			break
 		}
 		if c.err != nil {

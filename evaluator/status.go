@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/registry"
 )
@@ -59,7 +57,7 @@ func Status(ctx context.Context, image string, o StatusOptions) ([]VerdictState,
 	}
 	unrevoked := o.Trust
 	unrevoked.Revoked = nil
-	checks, err := verdictChecks(ctx, t, subject, vs, nil, unrevoked, false)
+	checks, err := verdictChecks(ctx, t, subject, vs, nil, unrevoked, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -130,14 +128,13 @@ func latestEpoch(ctx context.Context, repo string, opts registry.Options) string
 	return best
 }
 
-// resolveFeed resolves a feed reference; one without a tag or digest
-// names the repository's latest epoch, so a new epoch makes the next
-// evaluation recompute.
-func resolveFeed(ctx context.Context, t *registry.Target, opts registry.Options) (ocispec.Descriptor, error) {
+// latestFeed points a feed reference without a tag or digest at the
+// repository's latest epoch tag, when it has one: such a reference names
+// the latest epoch, so a new epoch makes the next evaluation recompute.
+func latestFeed(ctx context.Context, t *registry.Target, opts registry.Options) {
 	if t.Ref.Ref() == "" {
 		if l := latestEpoch(ctx, t.Ref.String(), opts); l != "" {
 			t.Ref.Tag = l
 		}
 	}
-	return resolve(ctx, t)
 }

@@ -57,6 +57,45 @@ func FetchManifest(ctx context.Context, t *Target, d ocispec.Descriptor) (ocispe
 	return m, b, nil
 }
 
+// FetchManifestRef resolves ref (a tag or digest) and fetches the image
+// manifest it names, in one request on a registry (GET by reference, where
+// Resolve and FetchManifest would make two): at most MaxManifestBytes,
+// every byte checked against the digest the registry states (or, for a
+// digest reference, the one asked for).
+func FetchManifestRef(ctx context.Context, t *Target, ref string) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
+	if t.Remote == nil {
+		d, err := t.Resolve(ctx, ref)
+		if err != nil {
+			return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
+		}
+		m, b, err := FetchManifest(ctx, t, d)
+		return d, m, b, err
+	}
+	d, rc, err := t.Remote.Manifests().FetchReference(ctx, ref)
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("%s: %w", t.Ref, ErrNotFound)
+		}
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("resolving %s: %w", t.Ref, t.annotate(err))
+	}
+	defer rc.Close()
+	var m ocispec.Manifest
+	if d.MediaType != ocispec.MediaTypeImageManifest {
+		return d, m, nil, fmt.Errorf("%s: %s is a %s, not an image manifest", t.Ref, d.Digest, d.MediaType)
+	}
+	if d.Size > MaxManifestBytes || d.Size < 0 {
+		return d, m, nil, fmt.Errorf("%s: %s %w: %d bytes > %d", t.Ref, d.Digest, ErrTooLarge, d.Size, int64(MaxManifestBytes))
+	}
+	b, err := content.ReadAll(rc, d)
+	if err != nil {
+		return d, m, nil, readError(t, d, err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return d, m, nil, fmt.Errorf("%s: manifest %s: %v", t.Ref, d.Digest, err)
+	}
+	return d, m, b, nil
+}
+
 // FetchIndex fetches and decodes the image index d describes.
 func FetchIndex(ctx context.Context, t *Target, d ocispec.Descriptor) (ocispec.Index, error) {
 	var idx ocispec.Index

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -28,9 +29,19 @@ const (
 // Start runs a registry of the given kind and returns its host:port.
 func Start(t testing.TB, kind string) string {
 	t.Helper()
+	return StartWrapped(t, kind, nil)
+}
+
+// StartWrapped is Start with the registry's handler wrapped (nil: not),
+// for tests that watch or hold requests on their way to a real registry.
+func StartWrapped(t testing.TB, kind string, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
 	h, err := embedded.New(context.Background(), embedded.Options{Root: t.TempDir(), Plain: kind == Plain})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		h = wrap(h)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
