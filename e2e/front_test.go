@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,5 +91,53 @@ func TestFrontWithoutEngine(t *testing.T) {
 	}
 	if out, _, code := runCode(t, env, "", alone, "version"); code != 0 || !strings.Contains(out, "engine:") {
 		t.Errorf("version without the engine: exit %d, stdout %q", code, out)
+	}
+}
+
+// TestEarlyHandoff: the front hands an engine command to the engine
+// before its own heavy packages initialize (cmd/stella-oras/internal/early):
+// GODEBUG=inittrace=1 shows the front's process initializing none of
+// oras-go, cobra or net/http before the engine's process starts. An
+// engine found only on PATH is still run (by main, later).
+func TestEarlyHandoff(t *testing.T) {
+	_, stderr, code := runCode(t, []string{"GODEBUG=inittrace=1"}, "", bin["native"], "canon", "--help")
+	if code != 0 {
+		t.Fatalf("canon --help through the front: exit %d\n%s", code, stderr)
+	}
+	// Each process's trace begins with the runtime's first package.
+	var procs [][]string
+	for _, line := range strings.Split(stderr, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "init" {
+			continue
+		}
+		if f[1] == "internal/bytealg" || len(procs) == 0 {
+			procs = append(procs, nil)
+		}
+		procs[len(procs)-1] = append(procs[len(procs)-1], f[1])
+	}
+	if len(procs) != 2 {
+		t.Fatalf("inittrace shows %d processes, want 2 (the front, then the engine):\n%s", len(procs), stderr)
+	}
+	for _, pkg := range procs[0] {
+		if strings.HasPrefix(pkg, "oras.land/") || strings.HasPrefix(pkg, "github.com/spf13/") || pkg == "net/http" {
+			t.Errorf("the front initialized %s before handing off to the engine (its inits: %v)", pkg, procs[0])
+		}
+	}
+	if !slices.Contains(procs[1], "github.com/stella-ops/stella-oras/engine/policy") {
+		t.Errorf("the second process is not the engine (its inits: %v)", procs[1])
+	}
+
+	alone := filepath.Join(t.TempDir(), filepath.Base(bin["native"]))
+	b, err := os.ReadFile(bin["native"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + filepath.Dir(bin["engine"])}
+	if out, stderr, code := runCode(t, env, `{"b":1,"a":2}`, alone, "canon", "-"); code != 0 || out != `{"a":2,"b":1}` {
+		t.Errorf("canon through a front with the engine on PATH: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }

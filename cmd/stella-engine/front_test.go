@@ -8,10 +8,11 @@ import (
 
 	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/internal/cli"
+	"github.com/stella-ops/stella-oras/internal/handoff"
 )
 
 // TestFrontCommands: the front binary's commands (the light ones it runs,
-// and cli.EngineCommands, which it lists and hands to this binary) are
+// and handoff.Commands, which it lists and hands to this binary) are
 // this tree's, names and descriptions, so that the two cannot drift.
 func TestFrontCommands(t *testing.T) {
 	s := &cli.Streams{In: strings.NewReader(""), Out: new(strings.Builder), Err: new(strings.Builder)}
@@ -23,9 +24,9 @@ func TestFrontCommands(t *testing.T) {
 	for _, c := range cli.LightCommands(s) {
 		front[c.Name()] = c.Short
 	}
-	for _, c := range cli.EngineCommands {
+	for _, c := range handoff.Commands() {
 		if _, dup := front[c.Name]; dup {
-			t.Errorf("cli.EngineCommands lists %q, which the front runs itself", c.Name)
+			t.Errorf("handoff.Commands lists %q, which the front runs itself", c.Name)
 		}
 		front[c.Name] = c.Short
 	}

@@ -8,7 +8,7 @@ import (
 
 // newRoot is the whole command tree: the light commands of internal/cli,
 // which the front binary (cmd/stella-oras) also runs itself, and the heavy
-// ones, which it runs by executing this binary (cli.EngineCommands lists
+// ones, which it runs by executing this binary (handoff.Commands lists
 // them; a test keeps the list equal to this tree).
 func newRoot(s *cli.Streams) *cobra.Command {
 	return cli.NewRoot(s, append(cli.LightCommands(s),

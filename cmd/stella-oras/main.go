@@ -16,16 +16,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stella-ops/stella-oras/cmd/stella-oras/internal/early"
 	"github.com/stella-ops/stella-oras/internal/cli"
+	"github.com/stella-ops/stella-oras/internal/handoff"
 	"github.com/stella-ops/stella-oras/internal/sibling"
 )
 
-// engineBinary is the full command tree's binary.
-const engineBinary = "stella-engine"
-
 func main() {
+	// On unix an engine command line was handed off already, before the
+	// front's packages initialized (package early); here it is when the
+	// engine could not be run that way (or not on unix).
 	args := os.Args[1:]
-	if engineArgs(args) {
+	if handoff.EngineArgs(args) {
 		os.Exit(runEngine(args))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -41,27 +43,13 @@ func main() {
 	os.Exit(code)
 }
 
-// engineArgs reports whether the command line is the engine's: an engine
-// command, or help or shell completion of one. The root takes no flags
-// before the command but --help and --version, which the front answers.
-func engineArgs(args []string) bool {
-	if len(args) == 0 {
-		return false
-	}
-	switch args[0] {
-	case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
-		return len(args) > 1 && cli.IsEngineCommand(args[1])
-	}
-	return cli.IsEngineCommand(args[0])
-}
-
 // newRoot is the front's tree: the light commands, and for each engine
 // command a stand-in with its name and description (for --help and
 // suggestions) that runs the engine, should cobra reach it (it does not
 // when main dispatched first).
 func newRoot(s *cli.Streams) *cobra.Command {
 	cmds := cli.LightCommands(s)
-	for _, c := range cli.EngineCommands {
+	for _, c := range handoff.Commands() {
 		cmds = append(cmds, &cobra.Command{
 			Use:                c.Name,
 			Short:              c.Short,
@@ -78,7 +66,7 @@ func newRoot(s *cli.Streams) *cobra.Command {
 // runEngine runs the engine with args and returns its exit code (on unix
 // it does not return: the process becomes the engine).
 func runEngine(args []string) int {
-	bin, err := sibling.Find(engineBinary)
+	bin, err := sibling.Find(early.EngineBinary)
 	if err != nil {
 		return cli.Report(os.Stderr, err, "stella-oras")
 	}

@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-oras/internal/handoff"
+)
 
 // TestEngineArgs: which command lines the front hands to the engine.
 func TestEngineArgs(t *testing.T) {
@@ -24,8 +30,15 @@ func TestEngineArgs(t *testing.T) {
 		{[]string{"__complete", "eval", "--sb"}, true},
 		{[]string{"__complete", "disc"}, false},
 	} {
-		if got := engineArgs(tt.args); got != tt.want {
-			t.Errorf("engineArgs(%q) = %v, want %v", tt.args, got, tt.want)
+		if got := handoff.EngineArgs(tt.args); got != tt.want {
+			t.Errorf("handoff.EngineArgs(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+	// handoff spells cobra's completion requests itself (it does not link
+	// cobra): they must stay the same.
+	for _, req := range []string{cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd} {
+		if !handoff.EngineArgs([]string{req, "eval"}) {
+			t.Errorf("handoff.EngineArgs(%q eval) = false: cobra's completion request is spelled differently", req)
 		}
 	}
 }
