@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/semver"
 
@@ -15,28 +16,34 @@ import (
 // Debian one), so they cannot tell a component whose version is garbage.
 // These patterns are each ecosystem's own grammar, written here because no
 // maintained Go library validates all of them; comparison stays with
-// semantic.
-var versionGrammar = map[string]*regexp.Regexp{
+// semantic. Each is compiled on first use: a process that checks no
+// version (the cache-hit evaluate, `version`) does not pay for it.
+var versionGrammar = map[string]func() *regexp.Regexp{
 	// PEP 440 appendix B, VERSION_PATTERN (case-insensitive).
-	"PyPI": regexp.MustCompile(`(?i)^v?(?:(?:[0-9]+)!)?(?:[0-9]+(?:\.[0-9]+)*)(?:[-_\.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_\.]?(?:[0-9]+)?)?(?:(?:-(?:[0-9]+))|(?:[-_\.]?(?:post|rev|r)[-_\.]?(?:[0-9]+)?))?(?:[-_\.]?(?:dev)[-_\.]?(?:[0-9]+)?)?(?:\+(?:[a-z0-9]+(?:[-_\.][a-z0-9]+)*))?$`),
+	"PyPI": lazyRegexp(`(?i)^v?(?:(?:[0-9]+)!)?(?:[0-9]+(?:\.[0-9]+)*)(?:[-_\.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_\.]?(?:[0-9]+)?)?(?:(?:-(?:[0-9]+))|(?:[-_\.]?(?:post|rev|r)[-_\.]?(?:[0-9]+)?))?(?:[-_\.]?(?:dev)[-_\.]?(?:[0-9]+)?)?(?:\+(?:[a-z0-9]+(?:[-_\.][a-z0-9]+)*))?$`),
 	// Debian Policy 5.6.12: [epoch:]upstream_version[-debian_revision];
 	// upstream starts with a digit.
-	"Debian": regexp.MustCompile(`^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$`),
+	"Debian": lazyRegexp(`^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$`),
 	// apk-tools version grammar: digits and dots, optional letter, suffixes,
 	// optional ~hash, optional -rN.
-	"Alpine": regexp.MustCompile(`^[0-9]+(?:\.[0-9]+)*[a-z]?(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(?:~[0-9a-f]+)?(?:-r[0-9]+)?$`),
+	"Alpine": lazyRegexp(`^[0-9]+(?:\.[0-9]+)*[a-z]?(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(?:~[0-9a-f]+)?(?:-r[0-9]+)?$`),
 	// RPM: [epoch:]version[-release], version and release from
 	// alphanumerics and . _ + ~ ^.
-	"RPM": regexp.MustCompile(`^(?:[0-9]+:)?[A-Za-z0-9._+~^]+(?:-[A-Za-z0-9._+~^]+)?$`),
+	"RPM": lazyRegexp(`^(?:[0-9]+:)?[A-Za-z0-9._+~^]+(?:-[A-Za-z0-9._+~^]+)?$`),
 	// Gem::Version::VERSION_PATTERN.
-	"RubyGems": regexp.MustCompile(`^[0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`),
+	"RubyGems": lazyRegexp(`^[0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`),
 	// NuGet: up to four numeric parts, SemVer 2 pre-release and metadata.
-	"NuGet": regexp.MustCompile(`^[0-9]+(?:\.[0-9]+){0,3}(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`),
+	"NuGet": lazyRegexp(`^[0-9]+(?:\.[0-9]+){0,3}(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`),
 	// Composer's version parser: numeric versions with stability suffixes,
 	// or dev-<branch>.
-	"Packagist": regexp.MustCompile(`(?i)^(?:v?[0-9]+(?:\.[0-9]+){0,3}(?:[-.]?(?:stable|beta|b|rc|alpha|a|patch|pl|p|dev)(?:[.-]?[0-9]+)*)?(?:-dev)?|dev-\S+)$`),
+	"Packagist": lazyRegexp(`(?i)^(?:v?[0-9]+(?:\.[0-9]+){0,3}(?:[-.]?(?:stable|beta|b|rc|alpha|a|patch|pl|p|dev)(?:[.-]?[0-9]+)*)?(?:-dev)?|dev-\S+)$`),
 	// Maven accepts any token; only whitespace and emptiness are refused.
-	"Maven": regexp.MustCompile(`^\S+$`),
+	"Maven": lazyRegexp(`^\S+$`),
+}
+
+// lazyRegexp compiles pattern once, when first asked.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }
 
 var grammarOf = map[string]string{
@@ -73,7 +80,7 @@ func CheckVersion(ecosystem, v string) string {
 			if !IsSemVer(v) {
 				return fmt.Sprintf("%q is not a valid %s version", v, base)
 			}
-		} else if !versionGrammar[g].MatchString(v) {
+		} else if !versionGrammar[g]().MatchString(v) {
 			return fmt.Sprintf("%q is not a valid %s version", v, base)
 		}
 	} else if strings.TrimSpace(v) != v || v == "" {
