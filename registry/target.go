@@ -246,7 +246,55 @@ func (m *markDirty) Tag(ctx context.Context, d ocispec.Descriptor, ref string) e
 	return m.GraphTarget.Tag(ctx, d, ref)
 }
 
+// clients are this process's HTTP clients, one per configuration: every
+// target opened with the same options shares its connections (kept
+// alive: no new TCP connection, no new TLS handshake) and its token cache
+// (no new token request), as the ORAS CLI shares one client across a
+// command. Before, each target had its own, and one `evaluate` opened a
+// dozen (the image, the feed, the policy…), each dialing anew and, on a
+// registry with token auth, fetching its own token. Options with their
+// own credential store or retry policy get a client of their own; docker
+// config.json is part of the key, so a different DOCKER_CONFIG is
+// another client.
+var clients struct {
+	mu sync.Mutex
+	m  map[clientKey]*auth.Client
+}
+
+type clientKey struct {
+	insecure                     bool
+	caFile, userAgent, dockerCfg string
+	idle                         time.Duration
+}
+
+// maxIdlePerHost is how many idle connections to one registry are kept
+// for reuse. net/http's default, 2, closes and redials most connections
+// of a burst: a verdict is pushed with up to 8 requests at once per image,
+// and --jobs runs several images.
+const maxIdlePerHost = 64
+
 func httpClient(opts Options) (*auth.Client, error) {
+	if opts.Credentials != nil || opts.Retry != nil {
+		return newHTTPClient(opts)
+	}
+	key := clientKey{insecure: opts.Insecure, caFile: opts.CAFile, userAgent: opts.UserAgent, dockerCfg: dockerConfigPath(), idle: opts.IdleTimeout}
+	clients.mu.Lock()
+	defer clients.mu.Unlock()
+	if c, ok := clients.m[key]; ok {
+		return c, nil
+	}
+	c, err := newHTTPClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	if clients.m == nil {
+		clients.m = map[clientKey]*auth.Client{}
+	}
+	clients.m[key] = c
+	return c, nil
+}
+
+func newHTTPClient(opts Options) (*auth.Client, error) {
 	tlsConf := &tls.Config{InsecureSkipVerify: opts.Insecure} //nolint:gosec // --insecure is the user's explicit choice
 	if opts.CAFile != "" {
 		pem, err := os.ReadFile(opts.CAFile)
@@ -264,6 +312,7 @@ func httpClient(opts Options) (*auth.Client, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tlsConf
+	base.MaxIdleConnsPerHost = maxIdlePerHost
 	idle := opts.IdleTimeout
 	if idle <= 0 {
 		idle = DefaultIdleTimeout

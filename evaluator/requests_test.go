@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -129,5 +130,57 @@ func TestCacheHitReadsAhead(t *testing.T) {
 		if strings.HasPrefix(l, "HEAD ") && strings.Contains(l, "/feeds/") {
 			t.Errorf("the feed was resolved with a HEAD before its manifest was read (%s); requests:\n%s", l, strings.Join(log, "\n"))
 		}
+	}
+}
+
+// TestConnectionsReused: the targets of one run share their HTTP client,
+// so a run over several images reuses a few kept-alive connections
+// instead of dialing anew for every image, feed and policy read (on a TLS
+// registry each dial is a handshake, and with token auth a token
+// request).
+func TestConnectionsReused(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	host := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			conns[r.RemoteAddr] = true
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	opts := registry.Options{PlainHTTP: true}
+	_, _, feedRef, polRef := setup(t, host+"/app", host+"/feeds", host+"/policies", opts)
+	var images []string
+	for i := range 6 {
+		tg := open(t, host+"/many:v1", opts)
+		img, err := registry.PushSampleImage(ctx, tg, fmt.Sprintf("image %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		attach(t, tg, img, example("quickstart/sbom.cdx.json"))
+		tg.Close()
+		images = append(images, host+"/many@"+img.Digest.String())
+	}
+	mu.Lock()
+	clear(conns)
+	mu.Unlock()
+	items, err := evaluator.EvaluateMany(ctx, images, 1, evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feedRef, Policy: polRef}, Signer: newSigner(t), Registry: opts, Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.Err != nil {
+			t.Fatalf("%s: %v", it.Reference, it.Err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Two requests at a time per image (Jobs: 2), one image at a time:
+	// two connections would do; a few more allow for a reader that
+	// finished before its connection went back to the pool.
+	if len(conns) > 4 {
+		t.Errorf("6 images evaluated over %d connections, want at most 4", len(conns))
 	}
 }
