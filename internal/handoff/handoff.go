@@ -22,6 +22,7 @@ var commands = []Command{
 	{"evaluate", "Judge an image from its referrers and attach the signed verdict (the main job)"},
 	{"feed", "Build vulnerability-feed snapshots and push them as OCI artifacts"},
 	{"key", "Manage signing keys"},
+	{"mirror", "Copy an image with its whole referrer graph to another registry, OCI layout or layout tar"},
 	{"policy", "Compile, lint and explain policy bundles"},
 	{"registry", "Run the embedded OCI registry"},
 	{"replay", "Re-evaluate verdicts from their artifacts alone and compare digests"},

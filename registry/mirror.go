@@ -1,0 +1,402 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// MirrorOptions tune Mirror. The zero value copies the image, every
+// platform manifest of an index, and every referrer at every depth
+// (within Discover's bounds), four blobs at a time.
+type MirrorOptions struct {
+	// ArtifactType keeps only referrers of this type (at every level);
+	// the image itself is always copied.
+	ArtifactType string
+	// Jobs is how many blobs are copied at once; 0 means 4.
+	Jobs int
+	// DryRun plans without writing: what would be copied, what is there.
+	DryRun bool
+	// MaxBlobBytes bounds each blob; 0 means DefaultMaxMirrorBlobBytes.
+	MaxBlobBytes int64
+	// Tag is the tag given to the image at the destination; "" means the
+	// source's tag (none when the source was named by digest).
+	Tag string
+	// OnCopied, when set, is told of each blob or manifest once it is at
+	// the destination (copied or found there). Calls may be concurrent.
+	OnCopied func(MirrorItem)
+	// OnDrop, when set, is told of each listed referrer that was not
+	// copied because its manifest does not name its subject.
+	OnDrop func(parent, referrer ocispec.Descriptor, reason string)
+}
+
+// DefaultMaxMirrorBlobBytes bounds a mirrored blob: image layers of tens
+// of gigabytes exist (model weights); a descriptor claiming more is
+// refused before anything is read. Blobs are streamed, never held whole.
+const DefaultMaxMirrorBlobBytes = 64 << 30
+
+// States of a mirrored item.
+const (
+	MirrorCopied  = "copied"  // sent to the destination
+	MirrorPresent = "present" // already there: not sent again
+	MirrorPlanned = "planned" // dry run: would be sent
+	MirrorPut     = "put"     // a manifest put again (idempotent) although present
+)
+
+// MirrorItem is one blob or manifest of a mirror.
+type MirrorItem struct {
+	ocispec.Descriptor
+	Kind  string `json:"kind"` // "blob" or "manifest"
+	State string `json:"state"`
+}
+
+// MirrorReport is what a mirror did (or, dry, would do). Lists are in
+// the order items were written: children before parents, referrers after
+// their subjects, the tag last.
+type MirrorReport struct {
+	Root      ocispec.Descriptor `json:"root"`
+	Tag       string             `json:"tag,omitempty"`
+	Manifests []MirrorItem       `json:"manifests"`
+	Blobs     []MirrorItem       `json:"blobs"`
+	Referrers int                `json:"referrers"`
+	// BytesCopied counts blob and manifest bytes sent; BytesPresent those
+	// found at the destination already.
+	BytesCopied  int64 `json:"bytes_copied"`
+	BytesPresent int64 `json:"bytes_present"`
+	DryRun       bool  `json:"dry_run"`
+}
+
+// ErrMirror: a mirror could not be completed.
+var ErrMirror = errors.New("mirror")
+
+// maxIndexDepth bounds indexes of indexes (a real image is one level).
+const maxIndexDepth = 4
+
+// Mirror copies the image that ref names in src (a tag or digest), with
+// every platform manifest, every referrer of each (referrers of
+// referrers too: the bundles of verdicts), and every blob they name, to
+// dst.
+//
+// Content is never re-encoded: manifests are copied as the bytes their
+// digests name, so the digests that signatures and verdicts pin survive.
+// Every byte read is checked against its descriptor's digest and size
+// while it streams; a blob that does not match fails the copy before the
+// destination accepts it.
+//
+// It resumes what an earlier run left: a blob already at the destination
+// is not sent again; manifests are always put again (small, idempotent;
+// on a registry without the referrers API that also rewrites the
+// referrers tag entry an interrupted run may have missed), children
+// before their parents and referrers after their subjects, and the tag
+// last, so an interrupted mirror never leaves a tag or a referrer naming
+// what is missing.
+//
+// Why not oras.ExtendedCopy: it skips a whole sub-graph once the
+// destination has its root (one HEAD), so referrers attached after a
+// first mirror, and a referrers tag entry an interrupted copy missed,
+// never arrive; and its referrer walk has no node or depth bound. Mirror
+// walks with Discover (bounded, each referrer checked to name its
+// subject) and copies each node itself.
+func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) (*MirrorReport, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("%w: %s: a tag or digest is required", ErrMirror, src.Ref)
+	}
+	root, err := src.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	if m.o.Jobs <= 0 {
+		m.o.Jobs = 4
+	}
+	if m.o.MaxBlobBytes <= 0 {
+		m.o.MaxBlobBytes = DefaultMaxMirrorBlobBytes
+	}
+	// The image: platform manifests (and their blobs) before the index.
+	subjects, err := m.image(ctx, root, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	// Then each manifest's referrers, level by level: a referrer after
+	// its subject, its own blobs before it.
+	for _, s := range subjects {
+		tree, err := Discover(ctx, src, s, DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop})
+		if err != nil {
+			return nil, err
+		}
+		level := tree.Referrers
+		for len(level) > 0 {
+			var next []*Node
+			for _, n := range level {
+				if err := m.referrer(ctx, n.Descriptor); err != nil {
+					return nil, err
+				}
+				next = append(next, n.Referrers...)
+			}
+			level = next
+		}
+	}
+	tag := o.Tag
+	if tag == "" {
+		tag = src.Ref.Tag
+	}
+	if tag != "" {
+		m.rep.Tag = tag
+		if !o.DryRun {
+			if err := dst.Store.Tag(ctx, ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}, tag); err != nil {
+				return nil, fmt.Errorf("tagging %s as %s on %s: %w", root.Digest, tag, dst.Ref, dst.annotate(err))
+			}
+		}
+	}
+	return m.rep, nil
+}
+
+type mirror struct {
+	src, dst *Target
+	o        MirrorOptions
+	mu       sync.Mutex
+	seen     map[string]bool // kind + digest: what this run has handled
+	rep      *MirrorReport
+}
+
+// image copies a manifest or index and what it names, children first,
+// and returns the manifests whose referrers are to be mirrored (the index
+// and each of its manifests: verdicts are attached per platform). subject
+// is set for a referrer.
+func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocispec.Descriptor, depth int) ([]ocispec.Descriptor, error) {
+	b, err := m.manifestBytes(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	subjects := []ocispec.Descriptor{d}
+	switch d.MediaType {
+	case ocispec.MediaTypeImageIndex, "application/vnd.docker.distribution.manifest.list.v2+json":
+		if depth >= maxIndexDepth {
+			return nil, fmt.Errorf("%w: %s: indexes nested deeper than %d", ErrMirror, d.Digest, maxIndexDepth)
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return nil, fmt.Errorf("%w: index %s: %v", ErrMirror, d.Digest, err)
+		}
+		for _, c := range idx.Manifests {
+			s, err := m.image(ctx, c, nil, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			subjects = append(subjects, s...)
+		}
+	default:
+		if err := m.blobs(ctx, d, b); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.putManifest(ctx, d, b, subject); err != nil {
+		return nil, err
+	}
+	return subjects, nil
+}
+
+// referrer copies one referrer (a manifest, or an index and what it
+// names), then records it in its subject's referrers.
+func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
+	b, err := m.manifestBytes(ctx, d)
+	if err != nil {
+		return err
+	}
+	var mf struct {
+		Subject *ocispec.Descriptor `json:"subject"`
+	}
+	if err := json.Unmarshal(b, &mf); err != nil || mf.Subject == nil {
+		return fmt.Errorf("%w: referrer %s: no subject", ErrMirror, d.Digest)
+	}
+	m.mu.Lock()
+	m.rep.Referrers++
+	m.mu.Unlock()
+	_, err = m.image(ctx, d, mf.Subject, 0)
+	return err
+}
+
+// manifestBytes reads a manifest from the source, verified and bounded.
+func (m *mirror) manifestBytes(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
+	if d.Size > MaxManifestBytes || d.Size < 0 {
+		return nil, fmt.Errorf("%s: manifest %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, int64(MaxManifestBytes))
+	}
+	return fetchVerified(ctx, m.src, d)
+}
+
+// blobs copies an image manifest's config and layers, Jobs at a time.
+func (m *mirror) blobs(ctx context.Context, d ocispec.Descriptor, b []byte) error {
+	var mf ocispec.Manifest
+	if err := json.Unmarshal(b, &mf); err != nil {
+		return fmt.Errorf("%w: manifest %s: %v", ErrMirror, d.Digest, err)
+	}
+	blobs := append([]ocispec.Descriptor{mf.Config}, mf.Layers...)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.o.Jobs)
+	for _, bd := range blobs {
+		if bd.Digest == "" || !m.first("blob", bd.Digest) {
+			continue
+		}
+		g.Go(func() error { return m.blob(gctx, bd) })
+	}
+	return g.Wait()
+}
+
+// first reports whether d (of kind "blob" or "manifest") is handled for
+// the first time in this run.
+func (m *mirror) first(kind string, d digest.Digest) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := kind + " " + d.String()
+	if m.seen[k] {
+		return false
+	}
+	m.seen[k] = true
+	return true
+}
+
+func (m *mirror) record(it MirrorItem) {
+	m.mu.Lock()
+	if it.Kind == "blob" {
+		m.rep.Blobs = append(m.rep.Blobs, it)
+	} else {
+		m.rep.Manifests = append(m.rep.Manifests, it)
+	}
+	switch it.State {
+	case MirrorCopied, MirrorPut:
+		m.rep.BytesCopied += it.Size
+	case MirrorPresent:
+		m.rep.BytesPresent += it.Size
+	}
+	m.mu.Unlock()
+	if m.o.OnCopied != nil {
+		m.o.OnCopied(it)
+	}
+}
+
+// blob copies one blob unless the destination has it, streaming and
+// verifying: the source's bytes reach the destination only up to the
+// descriptor's size, and the last read fails if the digest is not the
+// descriptor's, which fails the upload.
+func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) error {
+	d = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	if d.Size > m.o.MaxBlobBytes || d.Size < 0 {
+		return fmt.Errorf("%s: blob %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, m.o.MaxBlobBytes)
+	}
+	if err := d.Digest.Validate(); err != nil {
+		return fmt.Errorf("%w: blob %q: %v", ErrMirror, d.Digest, err)
+	}
+	ok, err := m.dst.Store.Exists(ctx, d)
+	if err != nil {
+		return fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+	}
+	it := MirrorItem{Descriptor: d, Kind: "blob"}
+	switch {
+	case ok:
+		it.State = MirrorPresent
+	case m.o.DryRun:
+		it.State = MirrorPlanned
+	default:
+		rc, err := m.src.Store.Fetch(ctx, d)
+		if err != nil {
+			if errors.Is(err, errdef.ErrNotFound) {
+				return fmt.Errorf("%s: blob %s: %w", m.src.Ref, d.Digest, ErrNotFound)
+			}
+			return fmt.Errorf("fetching %s from %s: %w", d.Digest, m.src.Ref, m.src.annotate(err))
+		}
+		vr := &verifying{r: content.NewVerifyReader(rc, d)}
+		err = m.dst.Store.Push(ctx, d, vr)
+		rc.Close()
+		if vr.err != nil {
+			return fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, vr.err))
+		}
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return fmt.Errorf("pushing %s to %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+		}
+		it.State = MirrorCopied
+	}
+	m.record(it)
+	return nil
+}
+
+// verifying reads through a content.VerifyReader and, at the end, checks
+// the digest: the EOF the uploader waits for comes only once the bytes
+// are known to be the descriptor's.
+type verifying struct {
+	r   *content.VerifyReader
+	err error
+}
+
+func (v *verifying) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		if verr := v.r.Verify(); verr != nil {
+			v.err = verr
+			return n, verr
+		}
+	} else if err != nil {
+		v.err = err
+	}
+	return n, err
+}
+
+// putManifest puts a manifest to the destination: always on a registry
+// (see Mirror), where absent in a layout. A referrer (subject set) is
+// then listed in the subject's referrers on a registry without the
+// referrers API, as attach does (ensureInFallbackIndex: safe with
+// concurrent writers).
+func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte, subject *ocispec.Descriptor) error {
+	if !m.first("manifest", d.Digest) {
+		return nil
+	}
+	plain := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	ok, err := m.dst.Store.Exists(ctx, plain)
+	if err != nil {
+		return fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+	}
+	it := MirrorItem{Descriptor: plain, Kind: "manifest"}
+	switch {
+	case m.o.DryRun && ok:
+		it.State = MirrorPresent
+	case m.o.DryRun:
+		it.State = MirrorPlanned
+	case ok && m.dst.Remote == nil:
+		it.State = MirrorPresent
+	default:
+		if err := pushManifest(ctx, m.dst, plain, b); err != nil {
+			return err
+		}
+		it.State = MirrorCopied
+		if ok {
+			it.State = MirrorPut
+		}
+		if subject != nil && m.dst.Remote != nil {
+			entry := plain
+			entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
+			if err := ensureInFallbackIndex(ctx, m.dst, *subject, entry); err != nil {
+				return err
+			}
+		}
+	}
+	m.record(it)
+	return nil
+}
+
+// MirrorCounts summarizes a report: manifests and blobs by state.
+func (r *MirrorReport) MirrorCounts() map[string]int {
+	c := map[string]int{}
+	for _, it := range slices.Concat(r.Manifests, r.Blobs) {
+		c[it.Kind+" "+it.State]++
+	}
+	return c
+}

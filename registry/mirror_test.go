@@ -1,0 +1,342 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/stella-ops/stella-oras/internal/regtest"
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// openRef opens a reference with plain HTTP and no credentials.
+func openRef(t *testing.T, ref string) *registry.Target {
+	t.Helper()
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := registry.Open(context.Background(), r, registry.Options{PlainHTTP: true, Credentials: credentials.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// pushIndexWithReferrers pushes a two-platform index tagged "1.0", an
+// SBOM on the index, a VEX document on its first platform manifest and
+// a bundle on that VEX (a referrer of a referrer). It returns the index.
+func pushIndexWithReferrers(t *testing.T, tg *registry.Target) (ocispec.Descriptor, []ocispec.Descriptor) {
+	t.Helper()
+	ctx := context.Background()
+	amd := regtest.PushImage(t, tg.Store, "amd64")
+	arm := regtest.PushImage(t, tg.Store, "arm64")
+	amd.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{amd, arm}}
+	ib, _ := json.Marshal(idx)
+	id := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, ib)
+	if err := tg.Store.Push(ctx, id, bytes.NewReader(ib)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Store.Tag(ctx, id, "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	sbom, err := registry.Attach(ctx, tg, id, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vex, err := registry.Attach(ctx, tg, amd, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","statements":[]}`), registry.AttachOptions{ArtifactType: "application/vnd.openvex+json", MediaType: "application/vnd.openvex+json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := registry.Attach(ctx, tg, vex, []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), registry.AttachOptions{ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, []ocispec.Descriptor{amd, arm, sbom, vex, sig}
+}
+
+// referrerSet is every referrer of every node reachable from root, by
+// subject: "subject -> referrer artifactType".
+func referrerSet(t *testing.T, tg *registry.Target, root ocispec.Descriptor, nodes []ocispec.Descriptor) []string {
+	t.Helper()
+	var out []string
+	for _, n := range append([]ocispec.Descriptor{root}, nodes...) {
+		refs, err := registry.Referrers(context.Background(), tg, n, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range refs {
+			out = append(out, n.Digest.String()+" -> "+r.Digest.String()+" "+r.ArtifactType)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestMirror: an index, its platform manifests, referrers at two levels
+// and every blob reach the destination with the same digests (manifests
+// byte for byte), listed as referrers there, tagged; between every kind
+// of store: referrers API, tag schema, OCI layout, layout tar.
+func TestMirror(t *testing.T) {
+	ctx := context.Background()
+	api, plain := regtest.Start(t, regtest.Referrers), regtest.Start(t, regtest.Plain)
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, src, dst string }{
+		{"api to tag schema", api + "/a", plain + "/a"},
+		{"tag schema to api", plain + "/b", api + "/b"},
+		{"api to layout", api + "/c", "oci:" + filepath.Join(dir, "c")},
+		{"layout to tag schema", "oci:" + filepath.Join(dir, "d-src"), plain + "/d"},
+		{"api to layout tar", api + "/e", "oci-archive:" + filepath.Join(dir, "e.tar")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := openRef(t, tt.src)
+			root, nodes := pushIndexWithReferrers(t, src)
+			src.Close()
+			src = openRef(t, tt.src+":1.0")
+			dst := openRef(t, tt.dst)
+			rep, err := registry.Mirror(ctx, src, dst, "1.0", registry.MirrorOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dst.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Root.Digest != root.Digest || rep.Referrers != 3 || rep.Tag != "1.0" {
+				t.Errorf("report: root %s, %d referrers, tag %q; want %s, 3, 1.0", rep.Root.Digest, rep.Referrers, rep.Tag, root.Digest)
+			}
+			// 2 platform manifests + index + 3 referrers; blobs: 2 configs,
+			// 2 layers, 3 referrer layers and the empty config.
+			if len(rep.Manifests) != 6 || len(rep.Blobs) != 8 {
+				t.Errorf("report: %d manifests, %d blobs; want 6, 8", len(rep.Manifests), len(rep.Blobs))
+			}
+			got := openRef(t, tt.dst)
+			defer got.Close()
+			d, err := got.Resolve(ctx, "1.0")
+			if err != nil || d.Digest != root.Digest {
+				t.Fatalf("destination tag 1.0 = %s, %v; want %s", d.Digest, err, root.Digest)
+			}
+			for _, n := range append([]ocispec.Descriptor{root}, nodes...) {
+				b, err := registry.FetchBlob(ctx, got, ocispec.Descriptor{MediaType: n.MediaType, Digest: n.Digest, Size: n.Size}, registry.MaxManifestBytes)
+				if err != nil {
+					t.Errorf("manifest %s at the destination: %v", n.Digest, err)
+					continue
+				}
+				if content.NewDescriptorFromBytes(n.MediaType, b).Digest != n.Digest {
+					t.Errorf("manifest %s was re-encoded", n.Digest)
+				}
+			}
+			want := referrerSet(t, src, root, nodes)
+			if have := referrerSet(t, got, root, nodes); !slices.Equal(have, want) {
+				t.Errorf("destination referrers:\n%s\nwant\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// uploads counts blob upload starts (POST …/blobs/uploads/) and manifest
+// PUTs that reach a registry.
+type uploads struct {
+	mu               sync.Mutex
+	posts, manifests int
+	writes           int // any request but GET and HEAD
+}
+
+func (u *uploads) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			u.posts++
+		}
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			u.manifests++
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			u.writes++
+		}
+		u.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (u *uploads) reset() (posts, manifests, writes int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	posts, manifests, writes = u.posts, u.manifests, u.writes
+	u.posts, u.manifests, u.writes = 0, 0, 0
+	return
+}
+
+// TestMirrorRerun: a dry run writes nothing; a rerun sends no blob again
+// and puts the manifests again (idempotent); a referrer attached at the
+// source after the first mirror reaches the destination on the next run,
+// on a registry without the referrers API too.
+func TestMirrorRerun(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		t.Run(kind, func(t *testing.T) {
+			up := &uploads{}
+			srcHost, dstHost := regtest.Start(t, regtest.Referrers), regtest.StartWrapped(t, kind, up.wrap)
+			src := openRef(t, srcHost+"/app")
+			root, nodes := pushIndexWithReferrers(t, src)
+			mirror := func(o registry.MirrorOptions) *registry.MirrorReport {
+				t.Helper()
+				rep, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), openRef(t, dstHost+"/app"), "1.0", o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rep
+			}
+			rep := mirror(registry.MirrorOptions{DryRun: true})
+			if _, _, w := up.reset(); w != 0 {
+				t.Errorf("dry run: %d writes reached the destination", w)
+			}
+			if c := rep.MirrorCounts(); c["blob planned"] != 8 || c["manifest planned"] != 6 {
+				t.Errorf("dry run plan: %v", c)
+			}
+			mirror(registry.MirrorOptions{})
+			if posts, _, _ := up.reset(); posts == 0 {
+				t.Fatal("first mirror uploaded no blob")
+			}
+			rep = mirror(registry.MirrorOptions{})
+			posts, manifests, _ := up.reset()
+			if posts != 0 {
+				t.Errorf("rerun: %d blob uploads, want 0", posts)
+			}
+			if manifests < 6 {
+				t.Errorf("rerun: %d manifest puts, want every manifest (6) put again", manifests)
+			}
+			if c := rep.MirrorCounts(); c["blob present"] != 8 {
+				t.Errorf("rerun: %v, want 8 blobs present", c)
+			}
+			// A VEX document attached to the index after the first mirror.
+			late, err := registry.Attach(ctx, src, root, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","statements":[{}]}`), registry.AttachOptions{ArtifactType: "application/vnd.openvex+json", MediaType: "application/vnd.openvex+json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mirror(registry.MirrorOptions{})
+			if posts, _, _ := up.reset(); posts != 1 {
+				t.Errorf("mirror after a new referrer: %d blob uploads, want 1 (its layer)", posts)
+			}
+			dst := openRef(t, dstHost+"/app")
+			refs, err := registry.Referrers(ctx, dst, root, "application/vnd.openvex+json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(refs, func(d ocispec.Descriptor) bool { return d.Digest == late.Digest }) {
+				t.Errorf("the VEX attached after the first mirror is not listed at the destination: %v", refs)
+			}
+			if want, have := referrerSet(t, src, root, nodes), referrerSet(t, dst, root, nodes); !slices.Equal(have, want) {
+				t.Errorf("destination referrers:\n%s\nwant\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestMirrorArtifactType: --artifact-type keeps only referrers of that
+// type; the image is copied whole.
+func TestMirrorArtifactType(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Referrers)
+	src := openRef(t, host+"/app")
+	root, _ := pushIndexWithReferrers(t, src)
+	rep, err := registry.Mirror(ctx, openRef(t, host+"/app:1.0"), openRef(t, host+"/copy"), "1.0", registry.MirrorOptions{ArtifactType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Referrers != 1 || len(rep.Manifests) != 4 {
+		t.Errorf("%d referrers, %d manifests; want 1 (the SBOM), 4", rep.Referrers, len(rep.Manifests))
+	}
+	refs, err := registry.Referrers(ctx, openRef(t, host+"/copy"), root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 1 || refs[0].ArtifactType != sbomType {
+		t.Errorf("destination referrers of the index: %v, want the SBOM alone", refs)
+	}
+}
+
+// TestMirrorCorruptSource: a source that serves a blob whose bytes do not
+// match its digest (a fake fault: the bytes are altered on their way out
+// of a real registry) fails the mirror with ErrDigestMismatch, and the
+// destination has neither that blob nor anything naming it.
+func TestMirrorCorruptSource(t *testing.T) {
+	ctx := context.Background()
+	var target string
+	var mu sync.Mutex
+	corrupt := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			bad := target != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+target)
+			mu.Unlock()
+			if !bad {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := &capture{header: http.Header{}}
+			next.ServeHTTP(rec, r)
+			b := rec.body.Bytes()
+			if len(b) > 0 {
+				b[0] ^= 0xff
+			}
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.code)
+			w.Write(b)
+		})
+	}
+	srcHost, dstHost := regtest.StartWrapped(t, regtest.Referrers, corrupt), regtest.Start(t, regtest.Plain)
+	src := openRef(t, srcHost+"/app")
+	amd := regtest.PushImage(t, src.Store, "amd64")
+	m, _, err := registry.FetchManifest(ctx, src, amd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := m.Layers[0]
+	mu.Lock()
+	target = layer.Digest.String()
+	mu.Unlock()
+	_, err = registry.Mirror(ctx, openRef(t, srcHost+"/app:amd64"), openRef(t, dstHost+"/app"), "amd64", registry.MirrorOptions{})
+	if !errors.Is(err, registry.ErrDigestMismatch) {
+		t.Fatalf("mirror of a corrupt blob: %v, want ErrDigestMismatch", err)
+	}
+	dst := openRef(t, dstHost+"/app")
+	for _, d := range []ocispec.Descriptor{layer, amd} {
+		if ok, _ := dst.Store.Exists(ctx, d); ok {
+			t.Errorf("%s (%s) reached the destination", d.Digest, d.MediaType)
+		}
+	}
+	if _, err := dst.Resolve(ctx, "amd64"); err == nil {
+		t.Error("the tag reached the destination")
+	}
+}
+
+// capture records a response.
+type capture struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (c *capture) Header() http.Header  { return c.header }
+func (c *capture) WriteHeader(code int) { c.code = code }
+func (c *capture) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	return c.body.Write(b)
+}
