@@ -9,4 +9,3 @@ import (
 func LightCommands(s *Streams) []*cobra.Command {
 	return []*cobra.Command{NewVersionCmd(s), NewAttachCmd(s), NewDiscoverCmd(s), NewPullCmd(s)}
 }
-
