@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -44,6 +45,23 @@ type DiscoverOptions struct {
 	// because its manifest does not name the node it was listed under as
 	// its subject (a lying registry or a stale referrers tag).
 	OnDrop func(parent, referrer ocispec.Descriptor, reason string)
+	// Checked, when set, is asked of each node's listing (its digest: see
+	// ListingDigest) whether it was seen, and its referrers checked, in
+	// an earlier walk; if so their manifests are not read again to check
+	// they name the node (the same digests are the same manifests). A
+	// rerun over an unchanged graph then costs one request per node.
+	Checked func(parent ocispec.Descriptor, listing digest.Digest) bool
+	// OnListing, when set, is told each node's listing digest once its
+	// referrers have been checked and every one named the node.
+	OnListing func(parent ocispec.Descriptor, listing digest.Digest)
+}
+
+// ListingDigest identifies a node's referrer listing: the SHA-256 of the
+// JSON of its descriptors in Referrers' order (artifact type, digest).
+// Any referrer added, removed or re-annotated changes it.
+func ListingDigest(refs []ocispec.Descriptor) digest.Digest {
+	b, _ := json.Marshal(refs)
+	return digest.FromBytes(b)
 }
 
 // Bounds of an unbounded (Depth 0) discovery. Real graphs are a few levels
@@ -115,12 +133,25 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 		// Each listed referrer's manifest must name its parent: checked
 		// for the whole level, discoverJobs at a time.
 		dropped := make([][]string, len(level))
-		for i := range level {
+		listings := make([]digest.Digest, len(level))
+		checked := make([]bool, len(level))
+		for i, n := range level {
 			dropped[i] = make([]string, len(listed[i]))
+			if opts.Checked != nil || opts.OnListing != nil {
+				refs := make([]ocispec.Descriptor, len(listed[i]))
+				for j, c := range listed[i] {
+					refs[j] = c.Descriptor
+				}
+				listings[i] = ListingDigest(refs)
+				checked[i] = opts.Checked != nil && opts.Checked(n.Descriptor, listings[i])
+			}
 		}
 		g, gctx = errgroup.WithContext(ctx)
 		g.SetLimit(discoverJobs)
 		for i, n := range level {
+			if checked[i] {
+				continue
+			}
 			for j, c := range listed[i] {
 				g.Go(func() error {
 					dropped[i][j] = namesSubject(gctx, t, c.Descriptor, n.Descriptor)
@@ -132,6 +163,7 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 			return nil, err
 		}
 		for i, n := range level {
+			all := len(listed[i])
 			kept := listed[i][:0]
 			for j, c := range listed[i] {
 				if why := dropped[i][j]; why != "" {
@@ -143,6 +175,11 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 				kept = append(kept, c)
 			}
 			listed[i] = kept
+			// Only a listing whose every referrer named the node counts
+			// as checked: one with a dropped referrer is checked again.
+			if opts.OnListing != nil && len(kept) == all {
+				opts.OnListing(n.Descriptor, listings[i])
+			}
 		}
 		var next []*Node
 		for i, n := range level {

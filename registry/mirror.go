@@ -38,6 +38,11 @@ type MirrorOptions struct {
 	// OnDrop, when set, is told of each listed referrer that was not
 	// copied because its manifest does not name its subject.
 	OnDrop func(parent, referrer ocispec.Descriptor, reason string)
+	// State, when set, makes the mirror incremental (see MirrorState):
+	// what it records as copied is not copied again, a listing it
+	// records as checked is not checked again, and it is updated with
+	// what this run copied and checked.
+	State *MirrorState
 }
 
 // DefaultMaxMirrorBlobBytes bounds a mirrored blob: image layers of tens
@@ -51,6 +56,7 @@ const (
 	MirrorPresent = "present" // already there: not sent again
 	MirrorPlanned = "planned" // dry run: would be sent
 	MirrorPut     = "put"     // a manifest put again (idempotent) although present
+	MirrorKnown   = "known"   // copied by an earlier run (MirrorState): not checked again
 )
 
 // MirrorItem is one blob or manifest of a mirror.
@@ -122,6 +128,14 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if m.o.MaxBlobBytes <= 0 {
 		m.o.MaxBlobBytes = DefaultMaxMirrorBlobBytes
 	}
+	// What the state says holds only while the image is at the
+	// destination: if it is gone, everything is copied again.
+	m.known = o.State
+	if o.State.copied(root.Digest) {
+		if ok, err := dst.Store.Exists(ctx, plainDesc(root)); err != nil || !ok {
+			m.known = nil
+		}
+	}
 	// The image: platform manifests (and their blobs) before the index.
 	subjects, err := m.image(ctx, root, nil, 0)
 	if err != nil {
@@ -129,8 +143,19 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	}
 	// Then each manifest's referrers, level by level: a referrer after
 	// its subject, its own blobs before it.
+	listings := map[string]string{}
+	var lmu sync.Mutex
+	dopts := DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop}
+	if o.State != nil && o.ArtifactType == "" {
+		dopts.Checked = func(p ocispec.Descriptor, l digest.Digest) bool { return m.known.listing(p.Digest) == l.String() }
+		dopts.OnListing = func(p ocispec.Descriptor, l digest.Digest) {
+			lmu.Lock()
+			listings[p.Digest.String()] = l.String()
+			lmu.Unlock()
+		}
+	}
 	for _, s := range subjects {
-		tree, err := Discover(ctx, src, s, DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop})
+		tree, err := Discover(ctx, src, s, dopts)
 		if err != nil {
 			return nil, err
 		}
@@ -146,13 +171,16 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			level = next
 		}
 	}
+	// Listings count as checked once every referrer they list is copied.
+	o.State.setListings(listings)
 	tag := o.Tag
 	if tag == "" {
 		tag = src.Ref.Tag
 	}
 	if tag != "" {
 		m.rep.Tag = tag
-		if !o.DryRun {
+		// A tag already naming the image is not written again.
+		if cur, err := dst.Store.Resolve(ctx, tag); !o.DryRun && (err != nil || cur.Digest != root.Digest) {
 			if err := dst.Store.Tag(ctx, ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}, tag); err != nil {
 				return nil, fmt.Errorf("tagging %s as %s on %s: %w", root.Digest, tag, dst.Ref, dst.annotate(err))
 			}
@@ -166,6 +194,7 @@ type mirror struct {
 	o        MirrorOptions
 	mu       sync.Mutex
 	seen     map[string]bool // kind + digest: what this run has handled
+	known    *MirrorState    // what is trusted as copied (nil: nothing)
 	rep      *MirrorReport
 }
 
@@ -174,6 +203,10 @@ type mirror struct {
 // and each of its manifests: verdicts are attached per platform). subject
 // is set for a referrer.
 func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocispec.Descriptor, depth int) ([]ocispec.Descriptor, error) {
+	if m.known.copied(d.Digest) && d.MediaType == ocispec.MediaTypeImageManifest {
+		m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorKnown})
+		return []ocispec.Descriptor{d}, nil
+	}
 	b, err := m.manifestBytes(ctx, d)
 	if err != nil {
 		return nil, err
@@ -200,6 +233,14 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 			return nil, err
 		}
 	}
+	if m.known.copied(d.Digest) {
+		// An index copied by an earlier run: read for its manifests
+		// (each a subject whose referrers may have changed), not put.
+		if m.first("manifest", d.Digest) {
+			m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorKnown})
+		}
+		return subjects, nil
+	}
 	if err := m.putManifest(ctx, d, b, subject); err != nil {
 		return nil, err
 	}
@@ -209,6 +250,15 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 // referrer copies one referrer (a manifest, or an index and what it
 // names), then records it in its subject's referrers.
 func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
+	m.mu.Lock()
+	m.rep.Referrers++
+	m.mu.Unlock()
+	if m.known.copied(d.Digest) {
+		if m.first("manifest", d.Digest) {
+			m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorKnown})
+		}
+		return nil
+	}
 	b, err := m.manifestBytes(ctx, d)
 	if err != nil {
 		return err
@@ -219,9 +269,6 @@ func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
 	if err := json.Unmarshal(b, &mf); err != nil || mf.Subject == nil {
 		return fmt.Errorf("%w: referrer %s: no subject", ErrMirror, d.Digest)
 	}
-	m.mu.Lock()
-	m.rep.Referrers++
-	m.mu.Unlock()
 	_, err = m.image(ctx, d, mf.Subject, 0)
 	return err
 }
@@ -275,6 +322,7 @@ func (m *mirror) record(it MirrorItem) {
 	switch it.State {
 	case MirrorCopied, MirrorPut:
 		m.rep.BytesCopied += it.Size
+	case MirrorKnown:
 	case MirrorPresent:
 		m.rep.BytesPresent += it.Size
 	}
@@ -359,7 +407,7 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 	if !m.first("manifest", d.Digest) {
 		return nil
 	}
-	plain := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	plain := plainDesc(d)
 	ok, err := m.dst.Store.Exists(ctx, plain)
 	if err != nil {
 		return fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
@@ -389,7 +437,15 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 		}
 	}
 	m.record(it)
+	if !m.o.DryRun {
+		m.o.State.markCopied(d.Digest)
+	}
 	return nil
+}
+
+// plainDesc is d without its listing's artifact type and annotations.
+func plainDesc(d ocispec.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
 }
 
 // MirrorCounts summarizes a report: manifests and blobs by state.

@@ -340,3 +340,137 @@ func (c *capture) Write(b []byte) (int, error) {
 	}
 	return c.body.Write(b)
 }
+
+// sourceReads counts manifest reads (GET …/manifests/) and referrer
+// listings at a source registry.
+type sourceReads struct {
+	mu                 sync.Mutex
+	manifests, listing int
+}
+
+func (c *sourceReads) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
+			c.manifests++
+		}
+		if strings.Contains(r.URL.Path, "/referrers/") {
+			c.listing++
+		}
+		c.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *sourceReads) reset() (manifests, listing int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	manifests, listing = c.manifests, c.listing
+	c.manifests, c.listing = 0, 0
+	return
+}
+
+// TestMirrorIncremental: with a state, a rerun over an unchanged graph
+// lists each node's referrers and nothing more (no manifest read at the
+// source, nothing written at the destination); a referrer attached deep
+// in the graph (a bundle on the VEX) since is found and copied alone; and
+// an image deleted at the destination is copied again whatever the state
+// says.
+func TestMirrorIncremental(t *testing.T) {
+	ctx := context.Background()
+	reads, up := &sourceReads{}, &uploads{}
+	srcHost, dstHost := regtest.StartWrapped(t, regtest.Referrers, reads.wrap), regtest.StartWrapped(t, regtest.Referrers, up.wrap)
+	src := openRef(t, srcHost+"/app")
+	root, nodes := pushIndexWithReferrers(t, src)
+	o := registry.MirrorRunOptions{StateDir: t.TempDir(), Source: registry.Options{PlainHTTP: true}, Destination: registry.Options{PlainHTTP: true}}
+	run := func() *registry.MirrorReport {
+		t.Helper()
+		res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:1.0"}, dstHost+"/app", o)
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("mirror: %v, %v", err, res[0].Err)
+		}
+		return res[0].Report
+	}
+	run()
+	reads.reset()
+	up.reset()
+	rep := run()
+	manifests, listings := reads.reset()
+	if _, _, writes := up.reset(); writes != 0 {
+		t.Errorf("unchanged rerun: %d writes at the destination, want 0", writes)
+	}
+	// The index is resolved and read (its platform manifests are
+	// subjects); no referrer manifest is read again.
+	if manifests > 1 {
+		t.Errorf("unchanged rerun: %d manifest reads at the source, want at most 1 (the index)", manifests)
+	}
+	// Subjects: the index, 2 platform manifests, 3 referrers.
+	if listings != 6 {
+		t.Errorf("unchanged rerun: %d referrer listings, want 6 (one per node)", listings)
+	}
+	if c := rep.MirrorCounts(); c["manifest known"] != 6 {
+		t.Errorf("unchanged rerun: %v, want 6 manifests known", c)
+	}
+	sig2, err := registry.Attach(ctx, src, nodes[3], []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","n":2}`), registry.AttachOptions{ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json", MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.reset()
+	rep = run()
+	if posts, manifests, _ := up.reset(); posts != 1 || manifests != 1 {
+		t.Errorf("after a new bundle on the VEX: %d blob uploads and %d manifest puts, want 1 and 1", posts, manifests)
+	}
+	dst := openRef(t, dstHost+"/app")
+	refs, err := registry.Referrers(ctx, dst, nodes[3], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(refs, func(d ocispec.Descriptor) bool { return d.Digest == sig2.Digest }) {
+		t.Errorf("the new bundle is not listed on the VEX at the destination: %v", refs)
+	}
+	// Deleted at the destination: the state no longer holds.
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+dstHost+"/v2/app/manifests/"+root.Digest.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("deleting the index at the destination: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	rep = run()
+	if ok, _ := dst.Store.Exists(ctx, ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}); !ok {
+		t.Errorf("the index deleted at the destination was not copied again (report %v)", rep.MirrorCounts())
+	}
+}
+
+// TestMirrorImages: --from-file: each image keeps its repository path
+// under the destination prefix, results come in input order, and an
+// image that cannot be mirrored fails alone.
+func TestMirrorImages(t *testing.T) {
+	ctx := context.Background()
+	srcHost, dstHost := regtest.Start(t, regtest.Referrers), regtest.Start(t, regtest.Plain)
+	for _, repo := range []string{"team/a", "team/b"} {
+		pushIndexWithReferrers(t, openRef(t, srcHost+"/"+repo))
+	}
+	sources := []string{srcHost + "/team/b:1.0", srcHost + "/team/missing:1.0", srcHost + "/team/a:1.0"}
+	res, err := registry.MirrorImages(ctx, sources, dstHost+"/mirror", registry.MirrorRunOptions{Prefix: true, Images: 2, Source: registry.Options{PlainHTTP: true}, Destination: registry.Options{PlainHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{dstHost + "/mirror/team/b", "", dstHost + "/mirror/team/a"} {
+		if res[i].Source != sources[i] {
+			t.Errorf("result %d is for %s, want %s", i, res[i].Source, sources[i])
+		}
+		if want == "" {
+			if !errors.Is(res[i].Err, registry.ErrNotFound) {
+				t.Errorf("%s: %v, want ErrNotFound", sources[i], res[i].Err)
+			}
+			continue
+		}
+		if res[i].Err != nil || res[i].Destination != want {
+			t.Errorf("%s: to %q, %v; want %s", sources[i], res[i].Destination, res[i].Err, want)
+			continue
+		}
+		if _, err := openRef(t, want).Resolve(ctx, "1.0"); err != nil {
+			t.Errorf("%s:1.0 at the destination: %v", want, err)
+		}
+	}
+}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -12,88 +15,154 @@ import (
 
 func newMirrorCmd(s *cli.Streams) *cobra.Command {
 	var (
-		out cli.OutputFlag
-		tf  cli.TargetFlags
-		o   registry.MirrorOptions
+		out        cli.OutputFlag
+		tf         cli.TargetFlags
+		o          registry.MirrorRunOptions
+		fromFile   string
+		noState    bool
+		fromPlain  bool
+		toPlain    bool
+		stateDirFl string
 	)
 	cmd := &cobra.Command{
-		Use:   "mirror SRC DST",
+		Use:   "mirror SRC DST | --from-file LIST DST",
 		Short: "Copy an image with its whole referrer graph to another registry, OCI layout or layout tar",
 		Long: `Copy an image (an index with all its platform manifests, or one
 manifest), every referrer at every depth (SBOMs, VEX, verdicts, deltas and
 their bundles) and every blob they name from SRC to DST. Each side is a
 registry reference, oci:DIR or oci-archive:FILE.tar; SRC names the image
 by tag or digest, DST a repository (its tag, when given, replaces SRC's).
+With --from-file, DST is a registry prefix under which each image keeps
+its repository path (or a layout that receives every image).
 
 Manifests are copied as their exact bytes (digests that signatures and
 verdicts name survive) and every byte is checked against its digest while
 it streams. A rerun resumes: blobs already at DST are not sent again,
 manifests are put again (children first, referrers after their subjects,
-the tag last), so referrers attached since the last run arrive. On a
-registry without the referrers API the referrers tag of each subject is
-written, safe with concurrent writers.`,
+the tag last). It is also incremental: a state per destination repository
+(--state-dir) remembers what was copied and each subject's referrer
+listing, so a rerun lists every node but reads and copies only what is
+new; referrers attached since the last run arrive. --full checks
+everything again. On a registry without the referrers API the referrers
+tag of each subject is written, safe with concurrent writers.
+
+Exit status: 0 every image mirrored, 1 one could not be (the first in
+input order sets the status; the others still run), 2 usage, 4 content
+that does not match its digest.`,
 		Example: `  stella-oras mirror registry.example/app:1.0 oci-archive:./app.tar
   stella-oras mirror --plain-http 127.0.0.1:5000/app@sha256:… 127.0.0.1:5001/app
+  stella-oras mirror --from-file images.txt --jobs 4 registry.example airgap.example/mirror
   stella-oras mirror --dry-run --output json registry.example/app:1.0 airgap.example/app`,
-		Args: cobra.ExactArgs(2),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if fromFile != "" {
+				return cobra.ExactArgs(1)(cmd, args)
+			}
+			return cobra.ExactArgs(2)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.Validate(); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			src, err := tf.OpenRead(ctx, args[0])
+			sources, dst := args[:1], args[len(args)-1]
+			dref, err := registry.ParseReference(dst)
+			if err != nil {
+				return cli.UsageError{Err: err}
+			}
+			if dref.Digest != "" || (fromFile != "" && dref.Tag != "") {
+				return cli.Usagef("%s: DST is a repository (with --from-file a prefix): a tag only for one image, never a digest", dst)
+			}
+			if fromFile != "" {
+				if sources, err = readImageList(fromFile); err != nil {
+					return err
+				}
+				o.Prefix = true
+			}
+			opts, err := tf.Options()
 			if err != nil {
 				return err
 			}
-			defer src.Discard()
-			if src.Ref.Ref() == "" {
-				return cli.UsageError{Err: fmt.Errorf("%s: name the image by tag or digest", args[0])}
+			o.Source, o.Destination = opts, opts
+			o.Source.PlainHTTP = opts.PlainHTTP || fromPlain
+			o.Destination.PlainHTTP = opts.PlainHTTP || toPlain
+			if !noState {
+				if o.StateDir = stateDirFl; o.StateDir == "" {
+					if o.StateDir, err = defaultStateDir(); err != nil {
+						return err
+					}
+				}
 			}
-			dst, err := tf.Open(ctx, args[1])
-			if err != nil {
-				return err
-			}
-			defer dst.Discard()
-			if dst.Ref.Digest != "" {
-				return cli.UsageError{Err: fmt.Errorf("%s: the destination is a repository (a tag may be given, not a digest)", args[1])}
-			}
-			o.Tag = dst.Ref.Tag
 			o.OnDrop = func(parent, r ocispec.Descriptor, why string) {
 				fmt.Fprintf(s.Err, "Warning: %s listed under %s was not copied: %s\n", r.Digest, parent.Digest, why)
 			}
-			rep, err := registry.Mirror(ctx, src, dst, src.Ref.Ref(), o)
+			results, err := registry.MirrorImages(cmd.Context(), sources, dst, o)
+			if err != nil && results == nil {
+				return err
+			}
+			if out.JSON() {
+				if werr := cli.WriteJSON(s.Out, map[string]any{"dry_run": o.DryRun, "images": results}); werr != nil {
+					return werr
+				}
+			} else {
+				renderMirror(s, results, o.DryRun)
+			}
 			if err != nil {
 				return err
 			}
-			if !o.DryRun {
-				if err := dst.Close(); err != nil {
-					return err
+			for _, r := range results {
+				if r.Err != nil {
+					return cli.Reported{Err: r.Err}
 				}
-			}
-			if out.JSON() {
-				return cli.WriteJSON(s.Out, rep)
-			}
-			verb := "Mirrored"
-			if o.DryRun {
-				verb = "Would mirror"
-			}
-			c := rep.MirrorCounts()
-			fmt.Fprintf(s.Out, "%s %s to %s\n", verb, rep.Root.Digest, dst.Ref)
-			fmt.Fprintf(s.Out, "  manifests: %d (%d new, %d put again, %d present, %d planned), %d of them referrers\n",
-				len(rep.Manifests), c["manifest copied"], c["manifest put"], c["manifest present"], c["manifest planned"], rep.Referrers)
-			fmt.Fprintf(s.Out, "  blobs:     %d (%d copied, %d present, %d planned)\n", len(rep.Blobs), c["blob copied"], c["blob present"], c["blob planned"])
-			fmt.Fprintf(s.Out, "  bytes:     %d sent, %d already there\n", rep.BytesCopied, rep.BytesPresent)
-			if rep.Tag != "" {
-				fmt.Fprintf(s.Out, "  tag:       %s\n", rep.Tag)
 			}
 			return nil
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.ArtifactType, "artifact-type", "", "copy only referrers of this artifact type (the image is always copied)")
-	fl.IntVar(&o.Jobs, "jobs", 4, "blobs copied at once")
+	fl.IntVar(&o.Jobs, "concurrency", 4, "blobs copied at once per image")
+	fl.IntVar(&o.Images, "jobs", 1, "images mirrored at once with --from-file")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "print the plan (what would be copied, what is there) and write nothing")
+	fl.StringVar(&fromFile, "from-file", "", "mirror every image reference in this file (one per line) under the DST prefix")
+	fl.StringVar(&stateDirFl, "state-dir", "", "where the incremental state is kept (default: the user cache directory's stella-oras/mirror)")
+	fl.BoolVar(&noState, "no-state", false, "keep no state: every run checks everything and records nothing")
+	fl.BoolVar(&o.Full, "full", false, "check everything again (ignore the state; it is still updated)")
+	fl.BoolVar(&fromPlain, "from-plain-http", false, "use HTTP for the source registry only")
+	fl.BoolVar(&toPlain, "to-plain-http", false, "use HTTP for the destination registry only")
 	tf.Register(cmd)
 	out.Register(cmd)
 	return cmd
+}
+
+func defaultStateDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no user cache directory for the mirror state (give --state-dir or --no-state): %w", err)
+	}
+	return filepath.Join(d, "stella-oras", "mirror"), nil
+}
+
+func renderMirror(s *cli.Streams, results []registry.MirrorResult, dry bool) {
+	verb := "Mirrored"
+	if dry {
+		verb = "Would mirror"
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Fprintf(s.Err, "Error: %s: %s\n", r.Source, cli.OneLine(r.Err.Error()))
+			continue
+		}
+		rep := r.Report
+		c := rep.MirrorCounts()
+		name := r.Source
+		if !strings.Contains(name, "@") {
+			name += " (" + rep.Root.Digest.String() + ")"
+		}
+		fmt.Fprintf(s.Out, "%s %s to %s\n", verb, name, r.Destination)
+		fmt.Fprintf(s.Out, "  manifests: %d (%d new, %d put again, %d known from the state, %d present, %d planned), %d of them referrers\n",
+			len(rep.Manifests), c["manifest copied"], c["manifest put"], c["manifest known"], c["manifest present"], c["manifest planned"], rep.Referrers)
+		fmt.Fprintf(s.Out, "  blobs:     %d (%d copied, %d present, %d planned)\n", len(rep.Blobs), c["blob copied"], c["blob present"], c["blob planned"])
+		fmt.Fprintf(s.Out, "  bytes:     %d sent, %d already there\n", rep.BytesCopied, rep.BytesPresent)
+		if rep.Tag != "" {
+			fmt.Fprintf(s.Out, "  tag:       %s\n", rep.Tag)
+		}
+	}
 }

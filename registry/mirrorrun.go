@@ -1,0 +1,235 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// MirrorRunOptions tune MirrorImages. The zero value mirrors one image at
+// a time with MirrorOptions' defaults, HTTPS with docker's credentials
+// on both sides, and no state (every run checks everything).
+type MirrorRunOptions struct {
+	MirrorOptions
+	// Source and Destination configure access to each side.
+	Source, Destination Options
+	// Prefix: the destination is a registry prefix (host[/path]) under
+	// which each image keeps its repository path, or a layout (or
+	// layout tar) that receives every image; without it, the destination
+	// names the repository of the one image.
+	Prefix bool
+	// Images is how many images are mirrored at once; 0 means 1.
+	Images int
+	// StateDir, when set, keeps a MirrorState per destination
+	// repository there (incremental reruns); Full ignores what it holds
+	// (everything is checked) and still updates it.
+	StateDir string
+	Full     bool
+}
+
+// MirrorResult is one image's outcome: a report, or the error that
+// stopped that image (the others go on).
+type MirrorResult struct {
+	Source      string        `json:"source"`
+	Destination string        `json:"destination"`
+	Report      *MirrorReport `json:"report,omitempty"`
+	Error       string        `json:"error,omitempty"`
+	Err         error         `json:"-"`
+}
+
+// MaxMirrorImages bounds one MirrorImages call.
+const MaxMirrorImages = 10000
+
+// MirrorImages mirrors each source image (a reference by tag or digest)
+// to dst, o.Images at a time, and returns the results in input order. A
+// layout or layout tar destination is opened once for all images and
+// committed (a tar repacked) only when every image was mirrored; each
+// state is saved once, with what the run copied, even when an image
+// failed (what it records is true either way). The error is for what
+// stops the whole run (a bad destination, a state that cannot be read);
+// an image's own failure is in its result.
+func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRunOptions) ([]MirrorResult, error) {
+	if len(sources) > MaxMirrorImages {
+		return nil, fmt.Errorf("%w: more than %d images in one run", ErrMirror, MaxMirrorImages)
+	}
+	if len(sources) > 1 && !o.Prefix {
+		return nil, fmt.Errorf("%w: several images need a destination prefix", ErrMirror)
+	}
+	dref, err := ParseReference(dst)
+	if err != nil {
+		return nil, err
+	}
+	if dref.Digest != "" || (o.Prefix && dref.Tag != "") {
+		return nil, fmt.Errorf("%w: %s: the destination is a repository or prefix (a tag only for one image, never a digest)", ErrMirror, dst)
+	}
+	r := &mirrorRun{o: o, states: map[string]*MirrorState{}}
+	named := dref // what the results name as the destination
+	// A layout is one store for every image: opened once, shared.
+	var shared *Target
+	if dref.Kind != KindRemote {
+		dopts := o.Destination
+		if o.DryRun {
+			// A dry run creates nothing: a layout that does not exist yet
+			// is planned against an empty one in a temporary directory.
+			dopts.ReadOnly = true
+			if _, err := Open(ctx, dref, dopts); errors.Is(err, ErrNotFound) {
+				tmp, err := os.MkdirTemp("", "stella-mirror-plan-")
+				if err != nil {
+					return nil, err
+				}
+				defer os.RemoveAll(tmp)
+				dref = Reference{Kind: KindLayout, Repository: tmp}
+				dopts.ReadOnly = false
+			}
+		}
+		if shared, err = Open(ctx, dref, dopts); err != nil {
+			return nil, err
+		}
+		defer shared.Discard()
+	}
+	out := make([]MirrorResult, len(sources))
+	g := errgroup.Group{}
+	g.SetLimit(max(o.Images, 1))
+	for i, s := range sources {
+		out[i].Source = s
+		g.Go(func() error {
+			out[i].Destination, out[i].Report, out[i].Err = r.one(ctx, s, dref, shared)
+			if out[i].Err != nil {
+				out[i].Error = out[i].Err.Error()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	if dref.Kind != KindRemote {
+		named.Tag, named.Digest = "", ""
+		for i := range out {
+			if out[i].Destination != "" {
+				out[i].Destination = named.String()
+			}
+		}
+	}
+	failed := false
+	for _, res := range out {
+		failed = failed || res.Err != nil
+	}
+	if shared != nil && !o.DryRun && !failed {
+		if err := shared.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.save(); err != nil {
+		return out, err
+	}
+	return out, ctx.Err()
+}
+
+type mirrorRun struct {
+	o      MirrorRunOptions
+	mu     sync.Mutex
+	states map[string]*MirrorState // by destination repository
+}
+
+func (r *mirrorRun) one(ctx context.Context, source string, dref Reference, shared *Target) (string, *MirrorReport, error) {
+	sref, err := ParseReference(source)
+	if err != nil {
+		return "", nil, err
+	}
+	if sref.Ref() == "" {
+		return "", nil, fmt.Errorf("%w: %s: name the image by tag or digest", ErrMirror, source)
+	}
+	src, err := Open(ctx, sref, withReadOnly(r.o.Source))
+	if err != nil {
+		return "", nil, err
+	}
+	defer src.Discard()
+	d := dref
+	if r.o.Prefix && d.Kind == KindRemote {
+		path := sref.Repository
+		if sref.Kind == KindRemote {
+			_, path, _ = strings.Cut(sref.Repository, "/")
+		} else {
+			path = filepath.Base(path)
+		}
+		d.Repository = strings.TrimSuffix(d.Repository, "/") + "/" + path
+	}
+	dt := shared
+	if dt == nil {
+		if dt, err = Open(ctx, d, r.o.Destination); err != nil {
+			return "", nil, err
+		}
+		defer dt.Discard()
+	}
+	mo := r.o.MirrorOptions
+	if !r.o.Prefix && d.Tag != "" {
+		mo.Tag = d.Tag
+	}
+	if r.o.StateDir != "" {
+		st, err := r.state(d)
+		if err != nil {
+			return "", nil, err
+		}
+		mo.State = st
+	}
+	rep, err := Mirror(ctx, src, dt, sref.Ref(), mo)
+	d.Tag, d.Digest = "", ""
+	return d.String(), rep, err
+}
+
+func withReadOnly(o Options) Options {
+	o.ReadOnly = true
+	return o
+}
+
+// stateKey names a destination repository's state file.
+func stateKey(d Reference) string {
+	d.Tag, d.Digest = "", ""
+	s := d.Kind + ":" + d.String()
+	if d.Kind != KindRemote {
+		if abs, err := filepath.Abs(d.Repository); err == nil {
+			s = d.Kind + ":" + abs
+		}
+	}
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+func (r *mirrorRun) state(d Reference) (*MirrorState, error) {
+	k := stateKey(d)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.states[k]; ok {
+		return st, nil
+	}
+	// Full trusts nothing; what this run copies is still recorded.
+	st := &MirrorState{Version: mirrorStateVersion}
+	if !r.o.Full {
+		var err error
+		if st, err = LoadMirrorState(filepath.Join(r.o.StateDir, k+".json")); err != nil {
+			return nil, err
+		}
+	}
+	r.states[k] = st
+	return st, nil
+}
+
+func (r *mirrorRun) save() error {
+	if r.o.DryRun || r.o.StateDir == "" {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for k, st := range r.states {
+		errs = append(errs, st.Save(filepath.Join(r.o.StateDir, k+".json")))
+	}
+	return errors.Join(errs...)
+}
