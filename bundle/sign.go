@@ -32,6 +32,7 @@ const (
 const (
 	PredicateVerdict     = "https://stella-ops.org/attestation/verdict/v1"
 	PredicateDelta       = "https://stella-ops.org/attestation/delta/v1"
+	PredicateMirror      = "https://stella-ops.org/attestation/mirror-receipt/v1"
 	PredicateBudgetCheck = "https://stella-ops.org/attestation/budget-check/v1"
 )
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 
@@ -43,6 +44,26 @@ type MirrorOptions struct {
 	// records as checked is not checked again, and it is updated with
 	// what this run copied and checked.
 	State *MirrorState
+	// Admit, when set, is asked before anything is written whether the
+	// image may be copied, given each subject's referrer graph (the root
+	// first, then each platform manifest of an index): a gate on what
+	// reaches the destination (the verified mirror). What it refuses is
+	// in the report; a refused image is not copied at all.
+	Admit func(ctx context.Context, src *Target, root ocispec.Descriptor, trees []*Node) (MirrorDecision, error)
+}
+
+// MirrorDecision is Admit's answer: Refuse, when set, says why the whole
+// image is refused; Skip are referrers refused (with what refers to
+// them), by digest, each with its reason.
+type MirrorDecision struct {
+	Refuse string
+	Skip   map[digest.Digest]string
+}
+
+// MirrorRefusal is an image or referrer Admit refused.
+type MirrorRefusal struct {
+	Digest digest.Digest `json:"digest"`
+	Reason string        `json:"reason"`
 }
 
 // DefaultMaxMirrorBlobBytes bounds a mirrored blob: image layers of tens
@@ -80,6 +101,10 @@ type MirrorReport struct {
 	BytesCopied  int64 `json:"bytes_copied"`
 	BytesPresent int64 `json:"bytes_present"`
 	DryRun       bool  `json:"dry_run"`
+	// Admitted says the gate (MirrorOptions.Admit) let the image through;
+	// Refused lists what it refused. Both empty without a gate.
+	Admitted bool            `json:"admitted,omitempty"`
+	Refused  []MirrorRefusal `json:"refused,omitempty"`
 }
 
 // ErrMirror: a mirror could not be completed.
@@ -121,7 +146,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, indexes: map[digest.Digest][]byte{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -136,13 +161,13 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			m.known = nil
 		}
 	}
-	// The image: platform manifests (and their blobs) before the index.
-	subjects, err := m.image(ctx, root, nil, 0)
+	// Read first, written after: the image's manifests (the index and
+	// each platform manifest are subjects: verdicts are attached per
+	// platform) and each one's referrer graph.
+	subjects, err := m.subjectsOf(ctx, root, 0)
 	if err != nil {
 		return nil, err
 	}
-	// Then each manifest's referrers, level by level: a referrer after
-	// its subject, its own blobs before it.
 	listings := map[string]string{}
 	var lmu sync.Mutex
 	dopts := DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop}
@@ -154,19 +179,54 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			lmu.Unlock()
 		}
 	}
-	for _, s := range subjects {
-		tree, err := Discover(ctx, src, s, dopts)
+	trees := make([]*Node, len(subjects))
+	for i, s := range subjects {
+		if trees[i], err = Discover(ctx, src, s, dopts); err != nil {
+			return nil, err
+		}
+	}
+	var skip map[digest.Digest]string
+	if o.Admit != nil {
+		dec, err := o.Admit(ctx, src, root, trees)
 		if err != nil {
 			return nil, err
 		}
-		level := tree.Referrers
+		skip = dec.Skip
+		for _, d := range slices.Sorted(maps.Keys(dec.Skip)) {
+			m.rep.Refused = append(m.rep.Refused, MirrorRefusal{Digest: d, Reason: dec.Skip[d]})
+		}
+		if dec.Refuse != "" {
+			m.rep.Refused = append([]MirrorRefusal{{Digest: root.Digest, Reason: dec.Refuse}}, m.rep.Refused...)
+			m.rep.Admitted = false
+			return m.rep, nil
+		}
+		m.rep.Admitted = true
+	}
+	// The image: platform manifests (and their blobs) before the index.
+	if _, err := m.image(ctx, root, nil, 0); err != nil {
+		return nil, err
+	}
+	// Then each manifest's referrers, level by level: a referrer after
+	// its subject, its own blobs before it; a refused one with what
+	// refers to it stays behind (and its subject's listing is not
+	// recorded as checked, so the next run looks at it again).
+	for _, tree := range trees {
+		level := []*Node{tree}
 		for len(level) > 0 {
 			var next []*Node
 			for _, n := range level {
-				if err := m.referrer(ctx, n.Descriptor); err != nil {
-					return nil, err
+				for _, c := range n.Referrers {
+					if _, refused := skip[c.Digest]; refused {
+						lmu.Lock()
+						delete(listings, n.Digest.String())
+						lmu.Unlock()
+						continue
+					}
+					if err := m.referrer(ctx, c.Descriptor); err != nil {
+						return nil, err
+					}
+					next = append(next, c)
 				}
-				next = append(next, n.Referrers...)
 			}
 			level = next
 		}
@@ -195,6 +255,7 @@ type mirror struct {
 	mu       sync.Mutex
 	seen     map[string]bool // kind + digest: what this run has handled
 	known    *MirrorState    // what is trusted as copied (nil: nothing)
+	indexes  map[digest.Digest][]byte
 	rep      *MirrorReport
 }
 
@@ -212,8 +273,8 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 		return nil, err
 	}
 	subjects := []ocispec.Descriptor{d}
-	switch d.MediaType {
-	case ocispec.MediaTypeImageIndex, "application/vnd.docker.distribution.manifest.list.v2+json":
+	switch {
+	case isIndex(d.MediaType):
 		if depth >= maxIndexDepth {
 			return nil, fmt.Errorf("%w: %s: indexes nested deeper than %d", ErrMirror, d.Digest, maxIndexDepth)
 		}
@@ -247,6 +308,39 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 	return subjects, nil
 }
 
+// subjectsOf reads the image's manifests (kept for the copy) and returns
+// the index, if any, and each image manifest: the subjects whose
+// referrers are mirrored.
+func (m *mirror) subjectsOf(ctx context.Context, d ocispec.Descriptor, depth int) ([]ocispec.Descriptor, error) {
+	subjects := []ocispec.Descriptor{d}
+	if !isIndex(d.MediaType) {
+		return subjects, nil
+	}
+	if depth >= maxIndexDepth {
+		return nil, fmt.Errorf("%w: %s: indexes nested deeper than %d", ErrMirror, d.Digest, maxIndexDepth)
+	}
+	b, err := m.manifestBytes(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("%w: index %s: %v", ErrMirror, d.Digest, err)
+	}
+	for _, c := range idx.Manifests {
+		s, err := m.subjectsOf(ctx, c, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, s...)
+	}
+	return subjects, nil
+}
+
+func isIndex(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
 // referrer copies one referrer (a manifest, or an index and what it
 // names), then records it in its subject's referrers.
 func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
@@ -273,12 +367,25 @@ func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
 	return err
 }
 
-// manifestBytes reads a manifest from the source, verified and bounded.
+// manifestBytes reads a manifest from the source, verified and bounded;
+// an index is kept once read (the walk reads it before the copy).
 func (m *mirror) manifestBytes(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
 	if d.Size > MaxManifestBytes || d.Size < 0 {
 		return nil, fmt.Errorf("%s: manifest %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, int64(MaxManifestBytes))
 	}
-	return fetchVerified(ctx, m.src, d)
+	m.mu.Lock()
+	b, ok := m.indexes[d.Digest]
+	m.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := fetchVerified(ctx, m.src, d)
+	if err == nil && isIndex(d.MediaType) {
+		m.mu.Lock()
+		m.indexes[d.Digest] = b
+		m.mu.Unlock()
+	}
+	return b, err
 }
 
 // blobs copies an image manifest's config and layers, Jobs at a time.

@@ -33,6 +33,10 @@ type MirrorRunOptions struct {
 	// (everything is checked) and still updates it.
 	StateDir string
 	Full     bool
+	// After, when set, runs for each image mirrored (not in a dry run,
+	// not when the gate refused it) with both targets, before the
+	// destination is committed: the verified mirror attaches its receipt.
+	After func(ctx context.Context, src, dst *Target, rep *MirrorReport) error
 }
 
 // MirrorResult is one image's outcome: a report, or the error that
@@ -180,6 +184,9 @@ func (r *mirrorRun) one(ctx context.Context, source string, dref Reference, shar
 		mo.State = st
 	}
 	rep, err := Mirror(ctx, src, dt, sref.Ref(), mo)
+	if err == nil && r.o.After != nil && !mo.DryRun && (mo.Admit == nil || rep.Admitted) {
+		err = r.o.After(ctx, src, dt, rep)
+	}
 	d.Tag, d.Digest = "", ""
 	return d.String(), rep, err
 }

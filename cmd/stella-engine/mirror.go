@@ -9,6 +9,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/cli"
 	"github.com/stella-ops/stella-oras/registry"
 )
@@ -17,7 +19,11 @@ func newMirrorCmd(s *cli.Streams) *cobra.Command {
 	var (
 		out        cli.OutputFlag
 		tf         cli.TargetFlags
-		o          registry.MirrorRunOptions
+		o          evaluator.MirrorOptions
+		keys       []string
+		threshold  int
+		receiptKey string
+		rev        revocationFlags
 		fromFile   string
 		noState    bool
 		fromPlain  bool
@@ -46,9 +52,18 @@ new; referrers attached since the last run arrive. --full checks
 everything again. On a registry without the referrers API the referrers
 tag of each subject is written, safe with concurrent writers.
 
+--require-verified is a gate: an image is copied only when a Sigstore
+bundle on it (the index, or every platform manifest) verifies under the
+--key trust, and bundles that do not verify are left behind; the report
+lists what was refused. --receipt-key signs a receipt (an in-toto
+statement of predicate type
+https://stella-ops.org/attestation/mirror-receipt/v1 about the image: the
+manifests mirrored, what was refused, the trust applied) and attaches it
+at the destination.
+
 Exit status: 0 every image mirrored, 1 one could not be (the first in
 input order sets the status; the others still run), 2 usage, 4 content
-that does not match its digest.`,
+that does not match its digest, or an image the gate refused.`,
 		Example: `  stella-oras mirror registry.example/app:1.0 oci-archive:./app.tar
   stella-oras mirror --plain-http 127.0.0.1:5000/app@sha256:… 127.0.0.1:5001/app
   stella-oras mirror --from-file images.txt --jobs 4 registry.example airgap.example/mirror
@@ -94,7 +109,32 @@ that does not match its digest.`,
 			o.OnDrop = func(parent, r ocispec.Descriptor, why string) {
 				fmt.Fprintf(s.Err, "Warning: %s listed under %s was not copied: %s\n", r.Digest, parent.Digest, why)
 			}
-			results, err := registry.MirrorImages(cmd.Context(), sources, dst, o)
+			if o.RequireVerified {
+				if len(keys) == 0 {
+					return cli.Usagef("--require-verified needs --key (a trusted public key)")
+				}
+				if threshold < 1 || threshold > len(keys) {
+					return cli.Usagef("--threshold must be between 1 and the number of keys (%d)", len(keys))
+				}
+				if err := rev.validate(len(keys)); err != nil {
+					return err
+				}
+				if o.Trust.Keys, err = readPublicKeys(keys); err != nil {
+					return err
+				}
+				o.Trust.Threshold = threshold
+				if o.Trust.Revoked, err = rev.load(cmd, s, &tf, o.Trust.Keys); err != nil {
+					return err
+				}
+			} else if len(keys) > 0 {
+				return cli.Usagef("--key is the trust of --require-verified (the receipt is signed with --receipt-key)")
+			}
+			if receiptKey != "" {
+				if o.Signer, err = newSigner(s, receiptKey, bundle.SignOptions{}); err != nil {
+					return err
+				}
+			}
+			results, err := evaluator.Mirror(cmd.Context(), sources, dst, o)
 			if err != nil && results == nil {
 				return err
 			}
@@ -117,6 +157,11 @@ that does not match its digest.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.BoolVar(&o.RequireVerified, "require-verified", false, "copy an image only when its Sigstore bundles verify under --key (and --threshold, --revocations); bundles that do not verify are not copied")
+	fl.StringArrayVar(&keys, "key", nil, "trusted PEM public key of --require-verified (repeatable)")
+	fl.IntVar(&threshold, "threshold", 1, "distinct --key signers an image needs with --require-verified")
+	fl.StringVar(&receiptKey, "receipt-key", "", "private key that signs the mirror receipt attached to each image at the destination")
+	rev.register(cmd)
 	fl.StringVar(&o.ArtifactType, "artifact-type", "", "copy only referrers of this artifact type (the image is always copied)")
 	fl.IntVar(&o.Jobs, "concurrency", 4, "blobs copied at once per image")
 	fl.IntVar(&o.Images, "jobs", 1, "images mirrored at once with --from-file")
@@ -146,6 +191,11 @@ func renderMirror(s *cli.Streams, results []registry.MirrorResult, dry bool) {
 		verb = "Would mirror"
 	}
 	for _, r := range results {
+		if r.Report != nil {
+			for _, x := range r.Report.Refused {
+				fmt.Fprintf(s.Err, "refused: %s: %s\n", x.Digest, cli.OneLine(x.Reason))
+			}
+		}
 		if r.Err != nil {
 			fmt.Fprintf(s.Err, "Error: %s: %s\n", r.Source, cli.OneLine(r.Err.Error()))
 			continue
