@@ -6,6 +6,7 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/sbom"
+	"github.com/stella-ops/stella-oras/internal/atomicfile"
 	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
@@ -94,6 +96,9 @@ type FeedOptions struct {
 	// means MaxFeedRecords and MaxFeedBytes.
 	MaxRecords int64
 	MaxBytes   int64
+	// MaxSnapshotBytes bounds the snapshot built from them
+	// (feed.BuildOptions.MaxBytes); zero means feed.MaxSnapshotBytes.
+	MaxSnapshotBytes int64
 }
 
 // Records is the record bound in effect.
@@ -110,6 +115,14 @@ func (o FeedOptions) Bytes() int64 {
 		return o.MaxBytes
 	}
 	return MaxFeedBytes
+}
+
+// SnapshotBytes is the snapshot bound in effect.
+func (o FeedOptions) SnapshotBytes() int64 {
+	if o.MaxSnapshotBytes > 0 {
+		return o.MaxSnapshotBytes
+	}
+	return feed.MaxSnapshotBytes
 }
 
 // feedBudget counts what a feed source has read against the bounds.
@@ -140,24 +153,40 @@ func (b *feedBudget) check() error {
 }
 
 // FeedSources loads every *.json record under a directory (recursively) or
-// inside a zip file, in a deterministic order. In a directory, only
-// regular files (or symlinks to them) are read: a FIFO or a device named
-// x.json is an error, never opened. It stops with ctx's error when ctx is
-// done (checked before every entry and between chunks of a read).
+// inside a zip file, in a deterministic order, within the bounds of opts.
+// It holds every record's bytes: a build reads the records one at a time
+// instead (BuildFeed).
 func FeedSources(ctx context.Context, path string, opts FeedOptions) ([]feed.Source, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	st, err := os.Stat(path)
+	var out []feed.Source
+	err := eachRecord(ctx, path, opts, func(name string, data []byte) error {
+		out = append(out, feed.Source{Name: name, Data: data})
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsDir() {
-		return readZip(ctx, path, opts)
+	return out, nil
+}
+
+// eachRecord calls f with every *.json record under a directory
+// (recursively) or inside a zip file, in a deterministic order, and stops
+// at f's first error. In a directory, only regular files (or symlinks to
+// them) are read: a FIFO or a device named x.json is an error, never
+// opened. It stops with ctx's error when ctx is done (checked before every
+// entry and between chunks of a read).
+func eachRecord(ctx context.Context, path string, opts FeedOptions, f func(name string, data []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	var out []feed.Source
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return eachZipRecord(ctx, path, opts, f)
+	}
 	budget := newFeedBudget(path, opts)
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -181,16 +210,14 @@ func FeedSources(ctx context.Context, path string, opts FeedOptions) ([]feed.Sou
 		if err := budget.add(int64(len(b))); err != nil {
 			return err
 		}
-		out = append(out, feed.Source{Name: p, Data: b})
-		return nil
+		return f(p, b)
 	})
-	return out, err
 }
 
-func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source, error) {
+func eachZipRecord(ctx context.Context, path string, opts FeedOptions, fn func(name string, data []byte) error) error {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a directory or zip of OSV records: %w", path, err)
+		return fmt.Errorf("%s: not a directory or zip of OSV records: %w", path, err)
 	}
 	defer zr.Close()
 	isRecord := func(f *zip.File) bool { return !f.FileInfo().IsDir() && strings.HasSuffix(f.Name, ".json") }
@@ -202,40 +229,41 @@ func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source,
 			continue
 		}
 		if err := declared.add(int64(min(f.UncompressedSize64, feed.MaxRecordBytes+1))); err != nil {
-			return nil, fmt.Errorf("%w (as the zip's directory declares)", err)
+			return fmt.Errorf("%w (as the zip's directory declares)", err)
 		}
 	}
-	var out []feed.Source
 	budget := newFeedBudget(path, opts)
 	for _, f := range zr.File {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if !isRecord(f) {
 			continue
 		}
 		name := path + "!" + f.Name
 		if f.UncompressedSize64 > feed.MaxRecordBytes {
-			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
+			return fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		b, err := readfile.All(ctx, rc, feed.MaxRecordBytes+1)
 		rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if len(b) > feed.MaxRecordBytes {
-			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
+			return fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
 		}
 		if err := budget.add(int64(len(b))); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, feed.Source{Name: name, Data: b})
+		if err := fn(name, b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // FeedSnapshot reads a snapshot file, stopping with ctx's error when ctx is
@@ -289,21 +317,46 @@ func Feed(ctx context.Context, path string, opts FeedOptions) (*feed.Snapshot, e
 	if err != nil {
 		return nil, err
 	}
-	return feed.Open(b)
+	return b.Snapshot()
 }
 
-// BuildFeed reads a directory or zip of OSV records and builds the
-// snapshot's bytes (feed.Build), interruptible through ctx.
-func BuildFeed(ctx context.Context, path string, opts FeedOptions) ([]byte, error) {
-	srcs, err := FeedSources(ctx, path, opts)
+// BuildFeed reads a directory or zip of OSV records and builds their
+// snapshot (feed.Builder), interruptible through ctx: each record is
+// canonicalized as it is read and its bytes dropped, so the memory a build
+// holds is bounded by the snapshot's (FeedOptions.SnapshotBytes), not by
+// the source's.
+func BuildFeed(ctx context.Context, path string, opts FeedOptions) (*feed.Built, error) {
+	b := feed.NewBuilder(feed.BuildOptions{Epoch: opts.Epoch, Check: ctx.Err, MaxBytes: opts.SnapshotBytes()})
+	buildErr := func(err error) error {
+		if errors.Is(err, feed.ErrTooLarge) {
+			return fmt.Errorf("%s: %w: %w", path, ErrTooLarge, err)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	err := eachRecord(ctx, path, opts, func(name string, data []byte) error {
+		if err := b.Add(name, data); err != nil {
+			return buildErr(err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	b, err := feed.Build(srcs, feed.BuildOptions{Epoch: opts.Epoch, Check: ctx.Err})
+	built, err := b.Finish()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, buildErr(err)
 	}
-	return b, nil
+	return built, nil
+}
+
+// WriteFeed writes a built snapshot to path atomically (WriteAtomic),
+// streamed from the build, stopping with ctx's error when ctx is done; an
+// interrupted write leaves nothing behind.
+func WriteFeed(path string, b *feed.Built, perm os.FileMode) error {
+	return atomicfile.WriteFrom(path, perm, func(w io.Writer) error {
+		_, err := b.WriteTo(w)
+		return err
+	})
 }
 
 // isZip sniffs the zip magic number.
