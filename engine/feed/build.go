@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -46,34 +47,36 @@ const checkInterval = 256
 
 // Builder builds a snapshot from OSV records added one at a time. Of each
 // record it keeps the canonical form and the few fields the header is made
-// of (id, modified time, group, index keys, aliases), never the source
-// bytes nor the decoded record: what a build holds is about the size of
-// the snapshot it makes, which BuildOptions.MaxBytes bounds.
+// of (id, group, index keys, aliases), never the source bytes nor the
+// decoded record: what a build holds is about the size of the snapshot it
+// makes, which BuildOptions.MaxBytes bounds, plus about 150 bytes a record.
 type Builder struct {
-	opts    BuildOptions
-	max     int64
-	added   int
-	held    int64  // canonical bytes held in the arenas
-	scratch []byte // the record being added, canonical
+	opts     BuildOptions
+	max      int64
+	added    int
+	held     int64  // canonical bytes of the records held
+	reserved int64  // bytes the arenas allocated to hold them
+	scratch  []byte // the record being added, canonical
 
-	byID       map[string]int // id -> index in entries
-	entries    []entry
-	arenas     map[string]*arena // group -> its records' storage
-	withdrawn  []string
-	superseded []string
-	maxMod     time.Time
-	done       bool
+	entries   []entry           // in the order added
+	groups    []string          // group names, indexed by entry.group
+	groupOf   map[string]uint32 // group name -> index in groups
+	arenas    []arena           // the records' storage, by group
+	withdrawn []string
+	maxMod    time.Time
+	done      bool
 }
 
 // entry is what a Builder keeps of one record.
 type entry struct {
-	id      string
-	group   string
-	mod     time.Time // zero when `modified` does not parse
-	canon   []byte    // the canonical record, in its group's arena
-	keys    []string  // index keys (base ecosystem NUL name), deduplicated, in order
-	aliases []string
-	bad     string // when set, the error that keeping this record is
+	id    string
+	canon []byte // the canonical record, in its group's arena
+	// strs are the record's index keys (base ecosystem NUL name,
+	// deduplicated, in order), then its aliases. nkeys < 0 marks a record
+	// that cannot be indexed: strs[0] is the error to report if it is kept.
+	strs  []string
+	nkeys int32
+	group uint32
 }
 
 // NewBuilder returns an empty Builder.
@@ -85,7 +88,7 @@ func NewBuilder(opts BuildOptions) *Builder {
 	if opts.Check == nil {
 		opts.Check = func() error { return nil }
 	}
-	return &Builder{opts: opts, max: max, byID: map[string]int{}, arenas: map[string]*arena{}}
+	return &Builder{opts: opts, max: max, groupOf: map[string]uint32{}}
 }
 
 // Build turns OSV records into a canonical snapshot document: a Builder
@@ -117,7 +120,9 @@ func (w appendWriter) Write(p []byte) (int, error) {
 }
 
 // Add canonicalizes and checks one record (name is for error messages).
-// data is not retained: a caller may reuse it.
+// data is not retained: a caller may reuse it. A record that would take
+// the storage of the records past BuildOptions.MaxBytes is refused with
+// ErrTooLarge; duplicates count, as each is held until Finish.
 func (b *Builder) Add(name string, data []byte) error {
 	if b.done {
 		return errors.New("feed: Builder.Add after Finish")
@@ -140,35 +145,55 @@ func (b *Builder) Add(name string, data []byte) error {
 	if err := r.check(); err != nil {
 		return fmt.Errorf("%s: %s: %w", name, r.ID, err)
 	}
-	mod, modErr := time.Parse(time.RFC3339, r.Modified)
-	if modErr == nil && mod.After(b.maxMod) {
-		b.maxMod = mod
+	if m, err := time.Parse(time.RFC3339, r.Modified); err == nil && m.After(b.maxMod) {
+		b.maxMod = m
 	}
 	if r.Withdrawn != "" {
 		b.withdrawn = append(b.withdrawn, r.ID)
 		return nil
 	}
-	i, dup := b.byID[r.ID]
-	if dup {
-		b.superseded = append(b.superseded, r.ID)
-		if old := &b.entries[i]; !newer(mod, c, old.mod, old.canon) {
-			return nil // the kept record stays; this one is not held
-		}
+	e := entry{id: r.ID}
+	keys, bad := indexKeys(&r)
+	if bad != "" {
+		// Reported only if this record is kept, as the snapshot would
+		// have to index it.
+		e.strs, e.nkeys = []string{fmt.Sprintf("%s: %s: package name %q contains a tab or newline", name, r.ID, bad)}, -1
+	} else if len(keys)+len(r.Aliases) > 0 {
+		e.strs = append(append(make([]string, 0, len(keys)+len(r.Aliases)), keys...), r.Aliases...)
+		e.nkeys = int32(len(keys))
 	}
-	if b.held+int64(len(c)) > b.max {
+	g := group(&r)
+	gi, ok := b.groupOf[g]
+	if !ok {
+		gi = uint32(len(b.groups))
+		b.groupOf[g] = gi
+		b.groups = append(b.groups, g)
+		b.arenas = append(b.arenas, arena{})
+	}
+	e.group = gi
+	ar := &b.arenas[gi]
+	grow := ar.grow(len(c))
+	if b.held+int64(len(c)) > b.max || b.reserved+int64(grow) > b.max+b.max/8 {
 		return fmt.Errorf("%s: %w: canonical records of more than %d bytes", name, ErrTooLarge, b.max)
 	}
-	e := entry{id: r.ID, group: group(&r), mod: mod, aliases: r.Aliases}
-	seen := map[string]bool{}
+	b.held += int64(len(c))
+	b.reserved += int64(grow)
+	e.canon = ar.add(c, grow)
+	b.entries = append(b.entries, e)
+	return nil
+}
+
+// indexKeys returns the index keys of a record's affected packages (base
+// ecosystem NUL name as the index compares it), deduplicated, in order; or
+// the first package name the packed index cannot hold (a tab or newline).
+func indexKeys(r *Record) (keys []string, bad string) {
+	var seen map[string]bool // only for records of many packages
 	for _, a := range r.Affected {
 		if a.Package.Name == "" {
 			continue
 		}
 		if strings.ContainsAny(a.Package.Name, "\t\n") {
-			// Reported only if this record is kept, as the snapshot
-			// would have to index it.
-			e.bad = fmt.Sprintf("%s: %s: package name %q contains a tab or newline", name, r.ID, a.Package.Name)
-			break
+			return nil, a.Package.Name
 		}
 		base := osvname.BaseEcosystem(a.Package.Ecosystem)
 		n := a.Package.Name
@@ -176,34 +201,23 @@ func (b *Builder) Add(name string, data []byte) error {
 			n = osvname.PEP503(n)
 		}
 		k := base + "\x00" + n
-		if !seen[k] {
-			seen[k] = true
-			e.keys = append(e.keys, k)
+		if seen == nil && len(keys) >= 8 {
+			seen = make(map[string]bool, len(r.Affected))
+			for _, k := range keys {
+				seen[k] = true
+			}
 		}
+		if seen != nil {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		} else if slices.Contains(keys, k) {
+			continue
+		}
+		keys = append(keys, k)
 	}
-	ar := b.arenas[e.group]
-	if ar == nil {
-		ar = &arena{}
-		b.arenas[e.group] = ar
-	}
-	e.canon = ar.add(c)
-	b.held += int64(len(c))
-	if dup {
-		b.entries[i] = e
-	} else {
-		b.byID[r.ID] = len(b.entries)
-		b.entries = append(b.entries, e)
-	}
-	return nil
-}
-
-// newer reports whether record a (modified ta) replaces record b: the later
-// `modified`, then the smaller content ID.
-func newer(ta time.Time, a []byte, tb time.Time, b []byte) bool {
-	if !ta.Equal(tb) {
-		return ta.After(tb)
-	}
-	return canon.ContentID(a) < canon.ContentID(b)
+	return keys, ""
 }
 
 // Finish orders the records, computes the header and returns the built
@@ -228,20 +242,31 @@ func (b *Builder) Finish() (*Built, error) {
 	if err := check(); err != nil {
 		return nil, err
 	}
+	entries, superseded := dedupe(b.entries)
+	b.entries = nil
 	// A withdrawn id may have a live duplicate in the source: the live one
 	// stays out too, a withdrawal is final.
 	wd := make(map[string]bool, len(b.withdrawn))
 	for _, id := range b.withdrawn {
 		wd[id] = true
 	}
-	b.byID = nil
-	entries := slices.DeleteFunc(b.entries, func(e entry) bool { return wd[e.id] })
-	b.entries = nil
-	slices.SortFunc(entries, func(a, b entry) int {
-		if c := strings.Compare(a.group, b.group); c != 0 {
+	entries = slices.DeleteFunc(entries, func(e entry) bool { return wd[e.id] })
+	wd = nil
+	// Snapshot order: by group name, then id.
+	rank := make([]uint32, len(b.groups))
+	byName := make([]uint32, len(b.groups))
+	for i := range byName {
+		byName[i] = uint32(i)
+	}
+	slices.SortFunc(byName, func(x, y uint32) int { return strings.Compare(b.groups[x], b.groups[y]) })
+	for r, g := range byName {
+		rank[g] = uint32(r)
+	}
+	slices.SortFunc(entries, func(x, y entry) int {
+		if c := cmp.Compare(rank[x.group], rank[y.group]); c != 0 {
 			return c
 		}
-		return strings.Compare(a.id, b.id)
+		return strings.Compare(x.id, y.id)
 	})
 
 	h := header{
@@ -251,7 +276,7 @@ func (b *Builder) Finish() (*Built, error) {
 		Index:        map[string]EcosystemIndex{},
 		Meta:         Meta{Ecosystems: map[string]int{}, RecordCount: len(entries)},
 	}
-	built := &Built{recs: make([][]byte, len(entries)), check: check}
+	built := &Built{recs: make([][]byte, 0, len(entries)), check: check}
 	uf := newUnionFind()
 	idx := map[string]map[string][]ref{}
 	var (
@@ -268,7 +293,7 @@ func (b *Builder) Finish() (*Built, error) {
 			records++
 		}
 		records += g.Size
-		built.ends = append(built.ends, built.n)
+		built.ends = append(built.ends, len(built.recs))
 	}
 	for i := range entries {
 		if i%checkInterval == 0 {
@@ -277,14 +302,15 @@ func (b *Builder) Finish() (*Built, error) {
 			}
 		}
 		e := &entries[i]
-		if e.bad != "" {
-			return nil, errors.New(e.bad)
+		if e.nkeys < 0 {
+			return nil, errors.New(e.strs[0])
 		}
-		if len(h.Groups) == 0 || e.group != h.Groups[len(h.Groups)-1].Ecosystem {
+		group := b.groups[e.group]
+		if len(h.Groups) == 0 || group != h.Groups[len(h.Groups)-1].Ecosystem {
 			if len(h.Groups) > 0 {
 				closeGroup()
 			}
-			h.Groups = append(h.Groups, Group{Ecosystem: e.group})
+			h.Groups = append(h.Groups, Group{Ecosystem: group})
 			sum.Reset()
 			sum.Write([]byte{'['})
 			off = 1
@@ -297,20 +323,19 @@ func (b *Builder) Finish() (*Built, error) {
 		r := ref{group: gi, off: off, n: len(e.canon)}
 		sum.Write(e.canon)
 		off += len(e.canon)
-		built.recs[built.n] = e.canon
-		built.n++
-		for _, k := range e.keys {
+		built.recs = append(built.recs, e.canon)
+		for _, k := range e.strs[:e.nkeys] {
 			base, name, _ := strings.Cut(k, "\x00")
 			if idx[base] == nil {
 				idx[base] = map[string][]ref{}
 			}
 			idx[base][name] = append(idx[base][name], r)
 		}
-		h.Meta.Ecosystems[e.group]++
-		for _, a := range e.aliases {
+		h.Meta.Ecosystems[group]++
+		for _, a := range e.strs[e.nkeys:] {
 			uf.union(e.id, a)
 		}
-		*e = entry{canon: e.canon}
+		*e = entry{}
 	}
 	if len(h.Groups) > 0 {
 		closeGroup()
@@ -327,15 +352,11 @@ func (b *Builder) Finish() (*Built, error) {
 	h.Epoch = epoch.Format(time.RFC3339)
 	slices.Sort(b.withdrawn)
 	h.Meta.Withdrawn = slices.Compact(b.withdrawn)
-	slices.Sort(b.superseded)
-	h.Meta.Superseded = slices.Compact(b.superseded)
+	h.Meta.Superseded = superseded
 	if h.Meta.Withdrawn == nil {
 		h.Meta.Withdrawn = []string{}
 	}
-	if h.Meta.Superseded == nil {
-		h.Meta.Superseded = []string{}
-	}
-	b.withdrawn, b.superseded, b.arenas = nil, nil, nil
+	b.withdrawn, b.arenas, b.groups, b.groupOf = nil, nil, nil, nil
 	hb, err := canon.Marshal(h)
 	if err != nil {
 		return nil, err
@@ -349,6 +370,48 @@ func (b *Builder) Finish() (*Built, error) {
 		return nil, fmt.Errorf("%w: a snapshot of %d bytes, more than %d", ErrTooLarge, built.size, b.max)
 	}
 	return built, nil
+}
+
+// dedupe keeps one record of each id: the one with the latest `modified`,
+// then the smallest content ID, then the first added. It returns the
+// records sorted by id and the ids that had more than one (sorted, never
+// nil).
+func dedupe(entries []entry) ([]entry, []string) {
+	slices.SortStableFunc(entries, func(x, y entry) int { return strings.Compare(x.id, y.id) })
+	superseded := []string{}
+	out := entries[:0]
+	for i := 0; i < len(entries); {
+		j := i + 1
+		for j < len(entries) && entries[j].id == entries[i].id {
+			j++
+		}
+		best := i
+		if j-i > 1 {
+			superseded = append(superseded, entries[i].id)
+			bt, bid := modified(entries[i].canon), canon.ContentID(entries[i].canon)
+			for k := i + 1; k < j; k++ {
+				t, id := modified(entries[k].canon), canon.ContentID(entries[k].canon)
+				if t.After(bt) || t.Equal(bt) && id < bid {
+					best, bt, bid = k, t, id
+				}
+			}
+		}
+		out = append(out, entries[best])
+		i = j
+	}
+	clear(entries[len(out):])
+	return out, superseded
+}
+
+// modified is the `modified` time of a canonical record that decoded as a
+// Record; zero when it does not parse.
+func modified(c []byte) time.Time {
+	var r struct {
+		Modified string `json:"modified"`
+	}
+	_ = json.Unmarshal(c, &r) // it decoded as a Record: it decodes
+	t, _ := time.Parse(time.RFC3339, r.Modified)
+	return t
 }
 
 // Built is a built snapshot: its index document and its records in order,
@@ -491,30 +554,43 @@ func (b *Built) Snapshot() (*Snapshot, error) {
 }
 
 // arena stores canonical records in chunks, so that a build makes a few
-// large allocations rather than one per record, and holds little spare
-// capacity (at most a quarter of a chunk is left unused when a record does
-// not fit). A chunk is freed when no record in it is referenced.
+// allocations rather than one per record. A chunk is an eighth of what the
+// arena holds (at least the record, at most maxChunk): a group of a few
+// records takes their size, one of many takes a few hundred chunks, and the
+// unused tails stay a small part of what is held (at most an eighth in the
+// last chunk; under the next record's size in the others). A record larger
+// than a quarter of maxChunk is stored alone. A chunk is freed when no
+// record in it is referenced.
 type arena struct {
 	cur  []byte
-	size int // of the last chunk
+	held int // bytes stored
 }
 
-// Chunk sizes: from a few records' worth, doubling, to a size that keeps
-// the unused tails small next to the records held.
-const (
-	minChunk = 16 << 10
-	maxChunk = 4 << 20
-)
+// maxChunk is the largest chunk an arena allocates: large enough that a
+// big feed is a few thousand allocations, small enough that the unused
+// tail of each group's last chunk is negligible next to a large feed.
+const maxChunk = 1 << 20
 
-// add copies rec into the arena and returns the copy.
-func (a *arena) add(rec []byte) []byte {
-	n := len(rec)
-	if n > maxChunk/4 {
-		return append(make([]byte, 0, n), rec...)
+// grow is how many bytes add allocates to store n bytes: 0 when they fit
+// the current chunk.
+func (a *arena) grow(n int) int {
+	switch {
+	case n > maxChunk/4:
+		return n
+	case cap(a.cur)-len(a.cur) >= n:
+		return 0
 	}
-	if cap(a.cur)-len(a.cur) < n {
-		a.size = min(max(2*a.size, minChunk), maxChunk)
-		a.cur = make([]byte, 0, a.size)
+	return min(max(a.held/8, n), maxChunk)
+}
+
+// add copies rec into the arena and returns the copy; grow is grow(len(rec)).
+func (a *arena) add(rec []byte, grow int) []byte {
+	a.held += len(rec)
+	if len(rec) > maxChunk/4 {
+		return append(make([]byte, 0, len(rec)), rec...)
+	}
+	if grow > 0 {
+		a.cur = make([]byte, 0, grow)
 	}
 	start := len(a.cur)
 	a.cur = append(a.cur, rec...)
