@@ -49,7 +49,7 @@ const checkInterval = 256
 // record it keeps the canonical form and the few fields the header is made
 // of (id, group, index keys, aliases), never the source bytes nor the
 // decoded record: what a build holds is about the size of the snapshot it
-// makes, which BuildOptions.MaxBytes bounds, plus about 150 bytes a record.
+// makes, which BuildOptions.MaxBytes bounds, plus under 200 bytes a record.
 type Builder struct {
 	opts     BuildOptions
 	max      int64
@@ -173,7 +173,10 @@ func (b *Builder) Add(name string, data []byte) error {
 	e.group = gi
 	ar := &b.arenas[gi]
 	grow := ar.grow(len(c))
-	if b.held+int64(len(c)) > b.max || b.reserved+int64(grow) > b.max+b.max/8 {
+	// The records past the bound, or (only for pathological sizes: the
+	// arenas' spare capacity is normally a few percent) their storage
+	// past it by a quarter.
+	if b.held+int64(len(c)) > b.max || b.reserved+int64(grow) > b.max+b.max/4 {
 		return fmt.Errorf("%s: %w: canonical records of more than %d bytes", name, ErrTooLarge, b.max)
 	}
 	b.held += int64(len(c))
@@ -554,13 +557,13 @@ func (b *Built) Snapshot() (*Snapshot, error) {
 }
 
 // arena stores canonical records in chunks, so that a build makes a few
-// allocations rather than one per record. A chunk is an eighth of what the
-// arena holds (at least the record, at most maxChunk): a group of a few
+// allocations rather than one per record. A chunk is a sixteenth of what
+// the arena holds (at least the record, at most maxChunk): a group of a few
 // records takes their size, one of many takes a few hundred chunks, and the
-// unused tails stay a small part of what is held (at most an eighth in the
-// last chunk; under the next record's size in the others). A record larger
-// than a quarter of maxChunk is stored alone. A chunk is freed when no
-// record in it is referenced.
+// unused tails stay a small part of what is held (at most a sixteenth in
+// the last chunk; under the next record's size in the others). A record
+// larger than a quarter of maxChunk is stored alone. A chunk is freed when
+// no record in it is referenced.
 type arena struct {
 	cur  []byte
 	held int // bytes stored
@@ -580,7 +583,7 @@ func (a *arena) grow(n int) int {
 	case cap(a.cur)-len(a.cur) >= n:
 		return 0
 	}
-	return min(max(a.held/8, n), maxChunk)
+	return min(max(a.held/16, n), maxChunk)
 }
 
 // add copies rec into the arena and returns the copy; grow is grow(len(rec)).

@@ -26,15 +26,27 @@ const Format = "stella-feed-snapshot/2"
 // formatV1 is the earlier layout (one records array, no groups).
 const formatV1 = "stella-feed-snapshot/1"
 
-// Limits on what a feed may contain. A record larger than MaxRecordBytes is
-// refused (the largest real OSV records are a few hundred KB).
+// Limits on what a feed may contain.
+//
+// A record larger than MaxRecordBytes is refused: the largest real OSV
+// records are a few hundred KB.
+//
+// MaxSnapshotBytes bounds a snapshot file where it is read (a reader holds
+// the whole file in memory, and a record group fetched from a registry is
+// bounded by it too) and where it is built: BuildOptions.MaxBytes defaults
+// to it, so every snapshot that builds can be read back. 2 GiB holds a
+// million records averaging 2 KB canonical (the Go vulnerability database
+// averages 1.3 KB: 4,291 records, a 5.8 MB snapshot); it keeps a reader
+// under about 2.4 GB, and a build under about 5 GiB: a Builder holds the
+// canonical records and under 200 bytes a record besides, and with Go's
+// default collector (GOGC=100) the heap peaks at about twice what is live,
+// 2 × (2 GiB + 2,000,000 × 200 B) at the record bound internal/load sets.
 const (
 	MaxRecordBytes   = 16 << 20
 	MaxSnapshotBytes = 2 << 30
 )
 
-// ErrTooLarge is returned when a build would exceed
-// BuildOptions.MaxBytes.
+// ErrTooLarge is returned when a build would exceed BuildOptions.MaxBytes.
 var ErrTooLarge = errors.New("feed snapshot exceeds size limit")
 
 // ErrEmpty is returned when a source holds no OSV records.

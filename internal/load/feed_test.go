@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/internal/load"
 )
 
@@ -221,5 +222,61 @@ func TestFeedZipLyingHeader(t *testing.T) {
 	os.WriteFile(p, buf.Bytes(), 0o644)
 	if _, err := load.FeedSources(context.Background(), p, load.FeedOptions{MaxBytes: 1000}); !errors.Is(err, zip.ErrFormat) || !strings.Contains(err.Error(), "X-1.json") {
 		t.Errorf("entry larger than its header says: %v, want zip.ErrFormat naming it", err)
+	}
+}
+
+// TestFeedSnapshotBound: one bound, FeedOptions.MaxSnapshotBytes, limits
+// the snapshot a directory or zip builds and the snapshot file Feed reads,
+// so whatever builds can be read back: a source whose snapshot is exactly
+// the bound builds, is written, and reads back; one byte less and the
+// build is refused (ErrTooLarge, as load's and feed's), and so is the
+// reading of that file. The defaults are the same bound, feed's, and the
+// source bound is twice it.
+func TestFeedSnapshotBound(t *testing.T) {
+	dir := t.TempDir()
+	feedDir := filepath.Join(dir, "osv")
+	genDir(t, feedDir, 300)
+	zipPath := filepath.Join(dir, "all.zip")
+	genZip(t, zipPath, 300, osvRecord)
+	ctx := context.Background()
+	for _, src := range []string{feedDir, zipPath} {
+		name := filepath.Base(src)
+		b, err := load.BuildFeed(ctx, src, load.FeedOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := b.Size()
+		b, err = load.BuildFeed(ctx, src, load.FeedOptions{MaxSnapshotBytes: size})
+		if err != nil {
+			t.Fatalf("%s: a %d-byte snapshot with the bound at %d: %v", name, size, size, err)
+		}
+		snap := filepath.Join(dir, name+".snapshot.json")
+		if err := load.WriteFeed(snap, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(snap); err != nil || st.Size() != size {
+			t.Fatalf("%s: written %v (%v), want %d bytes", name, st, err, size)
+		}
+		if _, err := load.Feed(ctx, snap, load.FeedOptions{MaxSnapshotBytes: size}); err != nil {
+			t.Errorf("%s: reading back the snapshot at the bound: %v", name, err)
+		}
+		if _, err := load.Feed(ctx, snap, load.FeedOptions{MaxSnapshotBytes: size - 1}); !errors.Is(err, load.ErrTooLarge) {
+			t.Errorf("%s: reading a snapshot over the bound = %v, want ErrTooLarge", name, err)
+		}
+		for _, max := range []int64{size - 1, size / 2} {
+			_, err := load.BuildFeed(ctx, src, load.FeedOptions{MaxSnapshotBytes: max})
+			if !errors.Is(err, load.ErrTooLarge) || !errors.Is(err, feed.ErrTooLarge) || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s: a %d-byte snapshot with the bound at %d: %v, want ErrTooLarge naming the source", name, size, max, err)
+			}
+			if _, err := load.Feed(ctx, src, load.FeedOptions{MaxSnapshotBytes: max}); !errors.Is(err, load.ErrTooLarge) {
+				t.Errorf("%s: Feed with the bound at %d: %v, want ErrTooLarge", name, max, err)
+			}
+		}
+	}
+	if got := (load.FeedOptions{}).SnapshotBytes(); got != feed.MaxSnapshotBytes {
+		t.Errorf("default snapshot bound = %d, want feed.MaxSnapshotBytes %d (what a snapshot file is read within)", got, int64(feed.MaxSnapshotBytes))
+	}
+	if load.MaxFeedBytes != 2*feed.MaxSnapshotBytes {
+		t.Errorf("MaxFeedBytes = %d, want twice feed.MaxSnapshotBytes (its comment says why)", int64(load.MaxFeedBytes))
 	}
 }

@@ -75,18 +75,35 @@ func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, error) {
 // Bounds of a directory or zip of OSV records: the records in all, and
 // their bytes uncompressed (counted as read; a zip is also refused from its
 // directory, before anything is decompressed, when its entries declare more
-// — archive/zip never reads an entry past its declared size). The largest
-// real feed, every OSV ecosystem, is under a million records and a few
-// gigabytes. The records are held in memory while the snapshot is built,
-// so MaxFeedBytes is also what bounds that memory.
+// — archive/zip never reads an entry past its declared size).
+//
+// They bound the work of reading a source; the memory of building its
+// snapshot is bounded by the snapshot's size. Each record is canonicalized
+// as it is read and its source bytes dropped, so a build holds the
+// canonical records, at most FeedOptions.SnapshotBytes (by default
+// feed.MaxSnapshotBytes, the size a snapshot file is read back within),
+// and under 200 bytes a record besides (a directory's file names too, while
+// it is walked). The heap peaks at about twice what is live (Go's default
+// GOGC=100): about 2.3× the snapshot for records of about 2 KB (a zip of
+// 600,000 of them, 1.25 GB: an 841 MB snapshot, 1.9 GB resident), and
+// about 5 GiB at these bounds (see feed.MaxSnapshotBytes).
+//
+// MaxFeedBytes is twice feed.MaxSnapshotBytes. Canonical form drops the
+// indentation of published records, about a third of their bytes (the Go
+// vulnerability database: 8.1 MB of records, 5.6 MB canonical), far from
+// half: a larger source could only make a snapshot too large to read back,
+// and is refused before the work rather than after it. MaxFeedRecords is
+// twice the whole of OSV (under a million records); at 200 bytes a record
+// it adds 400 MB to what a build holds.
 const (
 	MaxFeedRecords = 2_000_000
-	MaxFeedBytes   = 8 << 30
+	MaxFeedBytes   = 2 * feed.MaxSnapshotBytes
 )
 
 // FeedOptions tune reading a feed. The zero value reads a snapshot file,
 // or builds one from a directory or zip of records with the epoch derived
-// from the records, within MaxFeedRecords and MaxFeedBytes.
+// from the records, within MaxFeedRecords, MaxFeedBytes and
+// feed.MaxSnapshotBytes.
 type FeedOptions struct {
 	// Epoch is the as-of instant of a snapshot built from records (zero:
 	// the latest `modified`; see feed.BuildOptions). A snapshot file has
@@ -96,8 +113,10 @@ type FeedOptions struct {
 	// means MaxFeedRecords and MaxFeedBytes.
 	MaxRecords int64
 	MaxBytes   int64
-	// MaxSnapshotBytes bounds the snapshot built from them
-	// (feed.BuildOptions.MaxBytes); zero means feed.MaxSnapshotBytes.
+	// MaxSnapshotBytes bounds a snapshot: the one built from records
+	// (feed.BuildOptions.MaxBytes) and a snapshot file read by Feed, the
+	// same bound, so that what builds can be read back. Zero means
+	// feed.MaxSnapshotBytes.
 	MaxSnapshotBytes int64
 }
 
@@ -233,10 +252,15 @@ func eachZipRecord(ctx context.Context, path string, opts FeedOptions, fn func(n
 		}
 	}
 	budget := newFeedBudget(path, opts)
-	for _, f := range zr.File {
+	for i, f := range zr.File {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// Done with the entry once it is read: the directory holds about
+		// 230 bytes an entry, half a gigabyte at MaxFeedRecords, which
+		// would otherwise stay live to the end of the build, alongside
+		// all its records.
+		zr.File[i] = nil
 		if !isRecord(f) {
 			continue
 		}
@@ -269,7 +293,12 @@ func eachZipRecord(ctx context.Context, path string, opts FeedOptions, fn func(n
 // FeedSnapshot reads a snapshot file, stopping with ctx's error when ctx is
 // done (checked between chunks of the read).
 func FeedSnapshot(ctx context.Context, path string) (*feed.Snapshot, error) {
-	b, err := readfile.Context(ctx, path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
+	return feedSnapshot(ctx, path, feed.MaxSnapshotBytes)
+}
+
+// feedSnapshot is FeedSnapshot of a file of at most limit bytes.
+func feedSnapshot(ctx context.Context, path string, limit int64) (*feed.Snapshot, error) {
+	b, err := readfile.Context(ctx, path, limit) // counted: a device or pipe has no size
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +340,7 @@ func Feed(ctx context.Context, path string, opts FeedOptions) (*feed.Snapshot, e
 		return nil, err
 	}
 	if !st.IsDir() && !isZip(path) {
-		return FeedSnapshot(ctx, path)
+		return feedSnapshot(ctx, path, opts.SnapshotBytes())
 	}
 	b, err := BuildFeed(ctx, path, opts)
 	if err != nil {
