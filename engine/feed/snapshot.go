@@ -37,10 +37,11 @@ const formatV1 = "stella-feed-snapshot/1"
 // to it, so every snapshot that builds can be read back. 2 GiB holds a
 // million records averaging 2 KB canonical (the Go vulnerability database
 // averages 1.3 KB: 4,291 records, a 5.8 MB snapshot); it keeps a reader
-// under about 2.4 GB, and a build under about 5 GiB: a Builder holds the
-// canonical records and under 200 bytes a record besides, and with Go's
-// default collector (GOGC=100) the heap peaks at about twice what is live,
-// 2 × (2 GiB + 2,000,000 × 200 B) at the record bound internal/load sets.
+// under about 2.8 GB (eval of a 281 MB snapshot: 395 MB resident), and a
+// build under about 5 GiB: a Builder holds the canonical records and under
+// 200 bytes a record besides, and with Go's default collector (GOGC=100)
+// the heap peaks at about twice what is live, 2 × (2 GiB + 2,000,000 ×
+// 200 B) at the record bound internal/load sets.
 const (
 	MaxRecordBytes   = 16 << 20
 	MaxSnapshotBytes = 2 << 30
