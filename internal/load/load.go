@@ -379,8 +379,9 @@ func BuildFeed(ctx context.Context, path string, opts FeedOptions) (*feed.Built,
 }
 
 // WriteFeed writes a built snapshot to path atomically (WriteAtomic),
-// streamed from the build, stopping with ctx's error when ctx is done; an
-// interrupted write leaves nothing behind.
+// streamed from the build, never whole in memory. It stops with the
+// build's ctx error when that ctx is done (BuildFeed's ctx); a write that
+// fails or is interrupted leaves nothing behind.
 func WriteFeed(path string, b *feed.Built, perm os.FileMode) error {
 	return atomicfile.WriteFrom(path, perm, func(w io.Writer) error {
 		_, err := b.WriteTo(w)
