@@ -81,23 +81,23 @@ a content ID. The Go vulnerability database's repository copies carry
 			if err != nil {
 				return err
 			}
-			snap, err := feed.Open(b)
+			snap, err := feed.OpenIndex(b.Index())
 			if err != nil {
 				return err
 			}
-			// Interrupted by now: write nothing (a write once begun is
-			// completed and renamed, or removed).
+			// Interrupted by now, or while writing: write nothing (the
+			// temporary file is removed).
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := load.WriteAtomic(dest, b, 0o644); err != nil {
+			if err := load.WriteFeed(dest, b, 0o644); err != nil {
 				return err
 			}
 			m := snap.Meta()
 			r := feedResult{
 				Digest: snap.ContentID(), Path: dest, Epoch: snap.Epoch().Format(time.RFC3339),
 				Records: m.RecordCount, Ecosystems: m.Ecosystems, Withdrawn: len(m.Withdrawn),
-				Superseded: m.Superseded, Aliases: len(snapAliases(snap)), Size: len(b),
+				Superseded: m.Superseded, Aliases: len(snapAliases(snap)), Size: int(b.Size()),
 			}
 			if out.JSON() {
 				return cli.WriteJSON(s.Out, r)

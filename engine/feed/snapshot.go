@@ -5,7 +5,6 @@
 package feed
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,12 +26,29 @@ const Format = "stella-feed-snapshot/2"
 // formatV1 is the earlier layout (one records array, no groups).
 const formatV1 = "stella-feed-snapshot/1"
 
-// Limits on what a feed may contain. A record larger than MaxRecordBytes is
-// refused (the largest real OSV records are a few hundred KB).
+// Limits on what a feed may contain.
+//
+// A record larger than MaxRecordBytes is refused: the largest real OSV
+// records are a few hundred KB.
+//
+// MaxSnapshotBytes bounds a snapshot file where it is read (a reader holds
+// the whole file in memory, and a record group fetched from a registry is
+// bounded by it too) and where it is built: BuildOptions.MaxBytes defaults
+// to it, so every snapshot that builds can be read back. 2 GiB holds a
+// million records averaging 2 KB canonical (the Go vulnerability database
+// averages 1.3 KB: 4,291 records, a 5.8 MB snapshot); it keeps a reader
+// under about 2.8 GB (eval of a 281 MB snapshot: 395 MB resident), and a
+// build under about 5 GiB: a Builder holds the canonical records and under
+// 200 bytes a record besides, and with Go's default collector (GOGC=100)
+// the heap peaks at about twice what is live, 2 × (2 GiB + 2,000,000 ×
+// 200 B) at the record bound internal/load sets.
 const (
 	MaxRecordBytes   = 16 << 20
 	MaxSnapshotBytes = 2 << 30
 )
+
+// ErrTooLarge is returned when a build would exceed BuildOptions.MaxBytes.
+var ErrTooLarge = errors.New("feed snapshot exceeds size limit")
 
 // ErrEmpty is returned when a source holds no OSV records.
 var ErrEmpty = errors.New("feed has no OSV records")
@@ -46,37 +62,6 @@ var ErrSnapshot = errors.New("not a valid feed snapshot")
 // ErrGroupMissing is returned by a lookup that needs a record group that
 // was not added to a snapshot opened from its index.
 var ErrGroupMissing = errors.New("feed record group not loaded")
-
-// Source is one OSV record file before it enters a snapshot.
-type Source struct {
-	Name string // file name, for error messages
-	Data []byte
-}
-
-// BuildOptions tune Build.
-type BuildOptions struct {
-	// Epoch is the snapshot's "as of" instant. Zero means the maximum
-	// `modified` of the records; never the wall clock.
-	Epoch time.Time
-	// Check, when set, is called every checkInterval records while they
-	// are read and while the snapshot is assembled; an error from it stops the build
-	// and is returned as is. Callers pass a context's Err, so that a long
-	// build can be interrupted. It never changes what is built. Nil: never
-	// stopped.
-	Check func() error
-}
-
-// checkInterval is how many records Build canonicalizes between calls to
-// BuildOptions.Check: about a millisecond of work for typical records.
-const checkInterval = 256
-
-type entry struct {
-	rec   Record
-	canon []byte
-	id    string // content ID of canon
-	group string
-	src   string
-}
 
 // header is everything in a snapshot but the records: the feed's index
 // document. Keys sort before "records", so that the records member is the
@@ -131,182 +116,6 @@ type Meta struct {
 	Superseded []string `json:"superseded"`
 }
 
-// Build turns OSV records into a canonical snapshot document.
-func Build(srcs []Source, opts BuildOptions) ([]byte, error) {
-	byID := map[string]*entry{}
-	var withdrawn, superseded []string
-	var maxMod time.Time
-	check := opts.Check
-	if check == nil {
-		check = func() error { return nil }
-	}
-	for i, s := range srcs {
-		if i%checkInterval == 0 {
-			if err := check(); err != nil {
-				return nil, err
-			}
-		}
-		c, err := canon.Transform(s.Data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Name, err)
-		}
-		var r Record
-		if err := json.Unmarshal(c, &r); err != nil {
-			return nil, fmt.Errorf("%s: not an OSV record: %v", s.Name, err)
-		}
-		if err := r.check(); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", s.Name, r.ID, err)
-		}
-		if m, err := time.Parse(time.RFC3339, r.Modified); err == nil && m.After(maxMod) {
-			maxMod = m
-		}
-		if r.Withdrawn != "" {
-			withdrawn = append(withdrawn, r.ID)
-			continue
-		}
-		e := &entry{rec: r, canon: c, id: canon.ContentID(c), group: group(&r), src: s.Name}
-		if old, ok := byID[r.ID]; ok {
-			superseded = append(superseded, r.ID)
-			if !newer(e, old) {
-				continue
-			}
-		}
-		byID[r.ID] = e
-	}
-	if len(byID) == 0 && len(withdrawn) == 0 {
-		return nil, ErrEmpty
-	}
-	epoch := opts.Epoch.UTC()
-	if epoch.IsZero() {
-		if maxMod.Year() <= 1 {
-			return nil, fmt.Errorf("%w: no record has a `modified` time after year 1 (the Go vulnerability database's repository copies carry 0001-01-01); give the epoch explicitly with --epoch", ErrNoEpoch)
-		}
-		epoch = maxMod.UTC()
-	}
-	if err := check(); err != nil {
-		return nil, err
-	}
-	entries := make([]*entry, 0, len(byID))
-	for _, e := range byID {
-		entries = append(entries, e)
-	}
-	slices.SortFunc(entries, func(a, b *entry) int {
-		if c := strings.Compare(a.group, b.group); c != 0 {
-			return c
-		}
-		return strings.Compare(a.rec.ID, b.rec.ID)
-	})
-	// A withdrawn id may have a live duplicate in the source: the live one
-	// stays out too, a withdrawal is final.
-	wd := map[string]bool{}
-	for _, id := range withdrawn {
-		wd[id] = true
-	}
-	entries = slices.DeleteFunc(entries, func(e *entry) bool { return wd[e.rec.ID] })
-
-	h := header{
-		CanonVersion: canon.Version,
-		Format:       Format,
-		Groups:       []Group{},
-		Index:        map[string]EcosystemIndex{},
-		Meta:         Meta{Ecosystems: map[string]int{}, RecordCount: len(entries)},
-	}
-	// The records member: an array of groups, each an array of records.
-	var recs bytes.Buffer
-	recs.WriteByte('[')
-	uf := newUnionFind()
-	idx := map[string]map[string][]ref{}
-	groupStart, gi := 0, -1
-	closeGroup := func() {
-		if gi < 0 {
-			return
-		}
-		recs.WriteByte(']')
-		g := recs.Bytes()[groupStart:]
-		h.Groups[gi].Size = int64(len(g))
-		h.Groups[gi].Digest = canon.ContentID(g)
-	}
-	for i, e := range entries {
-		if i%checkInterval == 0 {
-			if err := check(); err != nil {
-				return nil, err
-			}
-		}
-		if gi < 0 || e.group != h.Groups[gi].Ecosystem {
-			closeGroup()
-			if gi >= 0 {
-				recs.WriteByte(',')
-			}
-			gi++
-			h.Groups = append(h.Groups, Group{Ecosystem: e.group})
-			groupStart = recs.Len()
-			recs.WriteByte('[')
-		} else if i > 0 {
-			recs.WriteByte(',')
-		}
-		h.Groups[gi].Records++
-		r := ref{group: gi, off: recs.Len() - groupStart, n: len(e.canon)}
-		recs.Write(e.canon)
-		seen := map[string]bool{}
-		for _, a := range e.rec.Affected {
-			if a.Package.Name == "" {
-				continue
-			}
-			if strings.ContainsAny(a.Package.Name, "\t\n") {
-				return nil, fmt.Errorf("%s: %s: package name %q contains a tab or newline", e.src, e.rec.ID, a.Package.Name)
-			}
-			base := osvname.BaseEcosystem(a.Package.Ecosystem)
-			name := a.Package.Name
-			if base == "PyPI" {
-				name = osvname.PEP503(name)
-			}
-			k := base + "\x00" + name
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if idx[base] == nil {
-				idx[base] = map[string][]ref{}
-			}
-			idx[base][name] = append(idx[base][name], r)
-		}
-		h.Meta.Ecosystems[e.group]++
-		for _, a := range e.rec.Aliases {
-			uf.union(e.rec.ID, a)
-		}
-	}
-	closeGroup()
-	recs.WriteByte(']')
-	for eco, pk := range idx {
-		h.Index[eco] = packIndex(pk)
-	}
-	h.Meta.RecordsBytes = recs.Len()
-	h.Aliases = uf.groups()
-	h.Epoch = epoch.Format(time.RFC3339)
-	slices.Sort(withdrawn)
-	h.Meta.Withdrawn = slices.Compact(withdrawn)
-	slices.Sort(superseded)
-	h.Meta.Superseded = slices.Compact(superseded)
-	if h.Meta.Withdrawn == nil {
-		h.Meta.Withdrawn = []string{}
-	}
-	if h.Meta.Superseded == nil {
-		h.Meta.Superseded = []string{}
-	}
-	hb, err := canon.Marshal(h)
-	if err != nil {
-		return nil, err
-	}
-	// hb is a canonical object; append the records member before its "}".
-	// Every header key sorts before "records", so the result is canonical.
-	out := make([]byte, 0, len(hb)+len(recordsKey)+recs.Len())
-	out = append(out, hb[:len(hb)-1]...)
-	out = append(out, recordsKey...)
-	out = append(out, recs.Bytes()...)
-	out = append(out, '}')
-	return out, nil
-}
-
 // recordsKey introduces the records member of a snapshot.
 const recordsKey = `,"records":`
 
@@ -324,15 +133,6 @@ func group(r *Record) string {
 		}
 	}
 	return g
-}
-
-func newer(a, b *entry) bool {
-	ta, _ := time.Parse(time.RFC3339, a.rec.Modified)
-	tb, _ := time.Parse(time.RFC3339, b.rec.Modified)
-	if !ta.Equal(tb) {
-		return ta.After(tb)
-	}
-	return a.id < b.id
 }
 
 // Snapshot is an opened snapshot: its index, and the record groups loaded

@@ -16,7 +16,7 @@ import (
 	"github.com/stella-ops/stella-oras/internal/testutil"
 )
 
-func sources(t *testing.T, dir string) []Source {
+func sources(t testing.TB, dir string) []Source {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(paths) == 0 {

@@ -6,6 +6,7 @@ import (
 	"archive/zip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/engine/sbom"
+	"github.com/stella-ops/stella-oras/internal/atomicfile"
 	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
@@ -73,18 +75,35 @@ func SBOM(path string, opts SBOMOptions) (*sbom.SBOM, error) {
 // Bounds of a directory or zip of OSV records: the records in all, and
 // their bytes uncompressed (counted as read; a zip is also refused from its
 // directory, before anything is decompressed, when its entries declare more
-// — archive/zip never reads an entry past its declared size). The largest
-// real feed, every OSV ecosystem, is under a million records and a few
-// gigabytes. The records are held in memory while the snapshot is built,
-// so MaxFeedBytes is also what bounds that memory.
+// — archive/zip never reads an entry past its declared size).
+//
+// They bound the work of reading a source; the memory of building its
+// snapshot is bounded by the snapshot's size. Each record is canonicalized
+// as it is read and its source bytes dropped, so a build holds the
+// canonical records, at most FeedOptions.SnapshotBytes (by default
+// feed.MaxSnapshotBytes, the size a snapshot file is read back within),
+// and under 200 bytes a record besides (a directory's file names too, while
+// it is walked). The heap peaks at about twice what is live (Go's default
+// GOGC=100): about 2.3× the snapshot for records of about 2 KB (a zip of
+// 600,000 of them, 1.25 GB: an 841 MB snapshot, 1.9 GB resident), and
+// about 5 GiB at these bounds (see feed.MaxSnapshotBytes).
+//
+// MaxFeedBytes is twice feed.MaxSnapshotBytes. Canonical form drops the
+// indentation of published records, about a third of their bytes (the Go
+// vulnerability database: 8.1 MB of records, 5.6 MB canonical), far from
+// half: a larger source could only make a snapshot too large to read back,
+// and is refused before the work rather than after it. MaxFeedRecords is
+// twice the whole of OSV (under a million records); at 200 bytes a record
+// it adds 400 MB to what a build holds.
 const (
 	MaxFeedRecords = 2_000_000
-	MaxFeedBytes   = 8 << 30
+	MaxFeedBytes   = 2 * feed.MaxSnapshotBytes
 )
 
 // FeedOptions tune reading a feed. The zero value reads a snapshot file,
 // or builds one from a directory or zip of records with the epoch derived
-// from the records, within MaxFeedRecords and MaxFeedBytes.
+// from the records, within MaxFeedRecords, MaxFeedBytes and
+// feed.MaxSnapshotBytes.
 type FeedOptions struct {
 	// Epoch is the as-of instant of a snapshot built from records (zero:
 	// the latest `modified`; see feed.BuildOptions). A snapshot file has
@@ -94,6 +113,11 @@ type FeedOptions struct {
 	// means MaxFeedRecords and MaxFeedBytes.
 	MaxRecords int64
 	MaxBytes   int64
+	// MaxSnapshotBytes bounds a snapshot: the one built from records
+	// (feed.BuildOptions.MaxBytes) and a snapshot file read by Feed, the
+	// same bound, so that what builds can be read back. Zero means
+	// feed.MaxSnapshotBytes.
+	MaxSnapshotBytes int64
 }
 
 // Records is the record bound in effect.
@@ -110,6 +134,14 @@ func (o FeedOptions) Bytes() int64 {
 		return o.MaxBytes
 	}
 	return MaxFeedBytes
+}
+
+// SnapshotBytes is the snapshot bound in effect.
+func (o FeedOptions) SnapshotBytes() int64 {
+	if o.MaxSnapshotBytes > 0 {
+		return o.MaxSnapshotBytes
+	}
+	return feed.MaxSnapshotBytes
 }
 
 // feedBudget counts what a feed source has read against the bounds.
@@ -140,24 +172,40 @@ func (b *feedBudget) check() error {
 }
 
 // FeedSources loads every *.json record under a directory (recursively) or
-// inside a zip file, in a deterministic order. In a directory, only
-// regular files (or symlinks to them) are read: a FIFO or a device named
-// x.json is an error, never opened. It stops with ctx's error when ctx is
-// done (checked before every entry and between chunks of a read).
+// inside a zip file, in a deterministic order, within the bounds of opts.
+// It holds every record's bytes: a build reads the records one at a time
+// instead (BuildFeed).
 func FeedSources(ctx context.Context, path string, opts FeedOptions) ([]feed.Source, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	st, err := os.Stat(path)
+	var out []feed.Source
+	err := eachRecord(ctx, path, opts, func(name string, data []byte) error {
+		out = append(out, feed.Source{Name: name, Data: data})
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsDir() {
-		return readZip(ctx, path, opts)
+	return out, nil
+}
+
+// eachRecord calls f with every *.json record under a directory
+// (recursively) or inside a zip file, in a deterministic order, and stops
+// at f's first error. In a directory, only regular files (or symlinks to
+// them) are read: a FIFO or a device named x.json is an error, never
+// opened. It stops with ctx's error when ctx is done (checked before every
+// entry and between chunks of a read).
+func eachRecord(ctx context.Context, path string, opts FeedOptions, f func(name string, data []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	var out []feed.Source
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return eachZipRecord(ctx, path, opts, f)
+	}
 	budget := newFeedBudget(path, opts)
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -181,16 +229,14 @@ func FeedSources(ctx context.Context, path string, opts FeedOptions) ([]feed.Sou
 		if err := budget.add(int64(len(b))); err != nil {
 			return err
 		}
-		out = append(out, feed.Source{Name: p, Data: b})
-		return nil
+		return f(p, b)
 	})
-	return out, err
 }
 
-func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source, error) {
+func eachZipRecord(ctx context.Context, path string, opts FeedOptions, fn func(name string, data []byte) error) error {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a directory or zip of OSV records: %w", path, err)
+		return fmt.Errorf("%s: not a directory or zip of OSV records: %w", path, err)
 	}
 	defer zr.Close()
 	isRecord := func(f *zip.File) bool { return !f.FileInfo().IsDir() && strings.HasSuffix(f.Name, ".json") }
@@ -202,46 +248,57 @@ func readZip(ctx context.Context, path string, opts FeedOptions) ([]feed.Source,
 			continue
 		}
 		if err := declared.add(int64(min(f.UncompressedSize64, feed.MaxRecordBytes+1))); err != nil {
-			return nil, fmt.Errorf("%w (as the zip's directory declares)", err)
+			return fmt.Errorf("%w (as the zip's directory declares)", err)
 		}
 	}
-	var out []feed.Source
 	budget := newFeedBudget(path, opts)
-	for _, f := range zr.File {
+	for i, f := range zr.File {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
+		// Done with the entry once it is read: the directory holds about
+		// 230 bytes an entry, half a gigabyte at MaxFeedRecords, which
+		// would otherwise stay live to the end of the build, alongside
+		// all its records.
+		zr.File[i] = nil
 		if !isRecord(f) {
 			continue
 		}
 		name := path + "!" + f.Name
 		if f.UncompressedSize64 > feed.MaxRecordBytes {
-			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
+			return fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		b, err := readfile.All(ctx, rc, feed.MaxRecordBytes+1)
 		rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if len(b) > feed.MaxRecordBytes {
-			return nil, fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
+			return fmt.Errorf("%s: record larger than %d bytes", name, feed.MaxRecordBytes)
 		}
 		if err := budget.add(int64(len(b))); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, feed.Source{Name: name, Data: b})
+		if err := fn(name, b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // FeedSnapshot reads a snapshot file, stopping with ctx's error when ctx is
 // done (checked between chunks of the read).
 func FeedSnapshot(ctx context.Context, path string) (*feed.Snapshot, error) {
-	b, err := readfile.Context(ctx, path, feed.MaxSnapshotBytes) // counted: a device or pipe has no size
+	return feedSnapshot(ctx, path, feed.MaxSnapshotBytes)
+}
+
+// feedSnapshot is FeedSnapshot of a file of at most limit bytes.
+func feedSnapshot(ctx context.Context, path string, limit int64) (*feed.Snapshot, error) {
+	b, err := readfile.Context(ctx, path, limit) // counted: a device or pipe has no size
 	if err != nil {
 		return nil, err
 	}
@@ -283,27 +340,53 @@ func Feed(ctx context.Context, path string, opts FeedOptions) (*feed.Snapshot, e
 		return nil, err
 	}
 	if !st.IsDir() && !isZip(path) {
-		return FeedSnapshot(ctx, path)
+		return feedSnapshot(ctx, path, opts.SnapshotBytes())
 	}
 	b, err := BuildFeed(ctx, path, opts)
 	if err != nil {
 		return nil, err
 	}
-	return feed.Open(b)
+	return b.Snapshot()
 }
 
-// BuildFeed reads a directory or zip of OSV records and builds the
-// snapshot's bytes (feed.Build), interruptible through ctx.
-func BuildFeed(ctx context.Context, path string, opts FeedOptions) ([]byte, error) {
-	srcs, err := FeedSources(ctx, path, opts)
+// BuildFeed reads a directory or zip of OSV records and builds their
+// snapshot (feed.Builder), interruptible through ctx: each record is
+// canonicalized as it is read and its bytes dropped, so the memory a build
+// holds is bounded by the snapshot's (FeedOptions.SnapshotBytes), not by
+// the source's.
+func BuildFeed(ctx context.Context, path string, opts FeedOptions) (*feed.Built, error) {
+	b := feed.NewBuilder(feed.BuildOptions{Epoch: opts.Epoch, Check: ctx.Err, MaxBytes: opts.SnapshotBytes()})
+	buildErr := func(err error) error {
+		if errors.Is(err, feed.ErrTooLarge) {
+			return fmt.Errorf("%s: %w: %w", path, ErrTooLarge, err)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	err := eachRecord(ctx, path, opts, func(name string, data []byte) error {
+		if err := b.Add(name, data); err != nil {
+			return buildErr(err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	b, err := feed.Build(srcs, feed.BuildOptions{Epoch: opts.Epoch, Check: ctx.Err})
+	built, err := b.Finish()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, buildErr(err)
 	}
-	return b, nil
+	return built, nil
+}
+
+// WriteFeed writes a built snapshot to path atomically (WriteAtomic),
+// streamed from the build, never whole in memory. It stops with the
+// build's ctx error when that ctx is done (BuildFeed's ctx); a write that
+// fails or is interrupted leaves nothing behind.
+func WriteFeed(path string, b *feed.Built, perm os.FileMode) error {
+	return atomicfile.WriteFrom(path, perm, func(w io.Writer) error {
+		_, err := b.WriteTo(w)
+		return err
+	})
 }
 
 // isZip sniffs the zip magic number.
