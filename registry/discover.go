@@ -51,6 +51,10 @@ type DiscoverOptions struct {
 	// they name the node (the same digests are the same manifests). A
 	// rerun over an unchanged graph then costs one request per node.
 	Checked func(parent ocispec.Descriptor, listing digest.Digest) bool
+	// OnManifest, when set, is given each referrer manifest read to check
+	// its subject (verified against its descriptor), so a caller that
+	// needs it next does not read it again. Calls may be concurrent.
+	OnManifest func(d ocispec.Descriptor, b []byte)
 	// OnListing, when set, is told each node's listing digest once its
 	// referrers have been checked and every one named the node.
 	OnListing func(parent ocispec.Descriptor, listing digest.Digest)
@@ -154,7 +158,11 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 			}
 			for j, c := range listed[i] {
 				g.Go(func() error {
-					dropped[i][j] = namesSubject(gctx, t, c.Descriptor, n.Descriptor)
+					var b []byte
+					dropped[i][j], b = namesSubject(gctx, t, c.Descriptor, n.Descriptor)
+					if dropped[i][j] == "" && opts.OnManifest != nil {
+						opts.OnManifest(c.Descriptor, b)
+					}
 					return gctx.Err()
 				})
 			}
@@ -205,32 +213,32 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 
 // namesSubject reads a listed referrer's manifest and says why it is not
 // a referrer of parent ("" when it is).
-func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) string {
+func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) (string, []byte) {
 	if r.MediaType != ocispec.MediaTypeImageManifest && r.MediaType != ocispec.MediaTypeImageIndex {
-		return fmt.Sprintf("media type %q is not a manifest", r.MediaType)
+		return fmt.Sprintf("media type %q is not a manifest", r.MediaType), nil
 	}
 	if r.Size > MaxManifestBytes {
-		return fmt.Sprintf("manifest of %d bytes", r.Size)
+		return fmt.Sprintf("manifest of %d bytes", r.Size), nil
 	}
 	rc, err := t.Store.Fetch(ctx, r)
 	if err != nil {
-		return "unreadable: " + err.Error()
+		return "unreadable: " + err.Error(), nil
 	}
 	defer rc.Close()
 	b, err := content.ReadAll(rc, r)
 	if err != nil {
-		return "unreadable: " + err.Error()
+		return "unreadable: " + err.Error(), nil
 	}
 	var m struct {
 		Subject *ocispec.Descriptor `json:"subject"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return "not a manifest: " + err.Error()
+		return "not a manifest: " + err.Error(), nil
 	}
 	if m.Subject == nil || m.Subject.Digest != parent.Digest {
-		return "its manifest does not name " + parent.Digest.String() + " as its subject"
+		return "its manifest does not name " + parent.Digest.String() + " as its subject", nil
 	}
-	return ""
+	return "", b
 }
 
 // prune keeps referrers of the wanted type and the paths leading to them.

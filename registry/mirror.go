@@ -73,10 +73,9 @@ const DefaultMaxMirrorBlobBytes = 64 << 30
 
 // States of a mirrored item.
 const (
-	MirrorCopied  = "copied"  // sent to the destination
+	MirrorCopied  = "copied"  // sent (a manifest on a registry: put, there before or not)
 	MirrorPresent = "present" // already there: not sent again
 	MirrorPlanned = "planned" // dry run: would be sent
-	MirrorPut     = "put"     // a manifest put again (idempotent) although present
 	MirrorKnown   = "known"   // copied by an earlier run (MirrorState): not checked again
 )
 
@@ -109,6 +108,11 @@ type MirrorReport struct {
 
 // ErrMirror: a mirror could not be completed.
 var ErrMirror = errors.New("mirror")
+
+// referrerJobs is how many referrers of one level are copied at once
+// (each is a few small requests: latency-bound); their subjects are all
+// at the destination already, from the level before.
+const referrerJobs = 16
 
 // maxIndexDepth bounds indexes of indexes (a real image is one level).
 const maxIndexDepth = 4
@@ -146,7 +150,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, indexes: map[digest.Digest][]byte{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -170,7 +174,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	}
 	listings := map[string]string{}
 	var lmu sync.Mutex
-	dopts := DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop}
+	dopts := DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop, OnManifest: m.keep}
 	if o.State != nil && o.ArtifactType == "" {
 		dopts.Checked = func(p ocispec.Descriptor, l digest.Digest) bool { return m.known.listing(p.Digest) == l.String() }
 		dopts.OnListing = func(p ocispec.Descriptor, l digest.Digest) {
@@ -214,6 +218,8 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 		level := []*Node{tree}
 		for len(level) > 0 {
 			var next []*Node
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(referrerJobs)
 			for _, n := range level {
 				for _, c := range n.Referrers {
 					if _, refused := skip[c.Digest]; refused {
@@ -222,11 +228,12 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 						lmu.Unlock()
 						continue
 					}
-					if err := m.referrer(ctx, c.Descriptor); err != nil {
-						return nil, err
-					}
+					g.Go(func() error { return m.referrer(gctx, c.Descriptor) })
 					next = append(next, c)
 				}
+			}
+			if err := g.Wait(); err != nil {
+				return nil, err
 			}
 			level = next
 		}
@@ -255,7 +262,8 @@ type mirror struct {
 	mu       sync.Mutex
 	seen     map[string]bool // kind + digest: what this run has handled
 	known    *MirrorState    // what is trusted as copied (nil: nothing)
-	indexes  map[digest.Digest][]byte
+	manifests map[digest.Digest][]byte // read by the walk, for the copy (keep)
+	kept      int
 	rep      *MirrorReport
 }
 
@@ -374,18 +382,31 @@ func (m *mirror) manifestBytes(ctx context.Context, d ocispec.Descriptor) ([]byt
 		return nil, fmt.Errorf("%s: manifest %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, int64(MaxManifestBytes))
 	}
 	m.mu.Lock()
-	b, ok := m.indexes[d.Digest]
+	b, ok := m.manifests[d.Digest]
 	m.mu.Unlock()
 	if ok {
 		return b, nil
 	}
 	b, err := fetchVerified(ctx, m.src, d)
 	if err == nil && isIndex(d.MediaType) {
-		m.mu.Lock()
-		m.indexes[d.Digest] = b
-		m.mu.Unlock()
+		m.keep(d, b)
 	}
 	return b, err
+}
+
+// maxKeptManifests bounds the manifest bytes a mirror keeps between the
+// walk, which reads them, and the copy, which writes them: past it they
+// are read again.
+const maxKeptManifests = 64 << 20
+
+// keep holds a manifest read (and verified) during the walk for the copy.
+func (m *mirror) keep(d ocispec.Descriptor, b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.manifests[d.Digest]; !ok && m.kept+len(b) <= maxKeptManifests {
+		m.manifests[d.Digest] = b
+		m.kept += len(b)
+	}
 }
 
 // blobs copies an image manifest's config and layers, Jobs at a time.
@@ -427,7 +448,7 @@ func (m *mirror) record(it MirrorItem) {
 		m.rep.Manifests = append(m.rep.Manifests, it)
 	}
 	switch it.State {
-	case MirrorCopied, MirrorPut:
+	case MirrorCopied:
 		m.rep.BytesCopied += it.Size
 	case MirrorKnown:
 	case MirrorPresent:
@@ -515,9 +536,14 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 		return nil
 	}
 	plain := plainDesc(d)
-	ok, err := m.dst.Store.Exists(ctx, plain)
-	if err != nil {
-		return fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+	// On a registry the manifest is put whether or not it is there, so
+	// only a dry run or a layout asks first.
+	ok := false
+	if m.o.DryRun || m.dst.Remote == nil {
+		var err error
+		if ok, err = m.dst.Store.Exists(ctx, plain); err != nil {
+			return fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+		}
 	}
 	it := MirrorItem{Descriptor: plain, Kind: "manifest"}
 	switch {
@@ -532,9 +558,6 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 			return err
 		}
 		it.State = MirrorCopied
-		if ok {
-			it.State = MirrorPut
-		}
 		if subject != nil && m.dst.Remote != nil {
 			entry := plain
 			entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations

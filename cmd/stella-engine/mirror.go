@@ -207,8 +207,8 @@ func renderMirror(s *cli.Streams, results []registry.MirrorResult, dry bool) {
 			name += " (" + rep.Root.Digest.String() + ")"
 		}
 		fmt.Fprintf(s.Out, "%s %s to %s\n", verb, name, r.Destination)
-		fmt.Fprintf(s.Out, "  manifests: %d (%d new, %d put again, %d known from the state, %d present, %d planned), %d of them referrers\n",
-			len(rep.Manifests), c["manifest copied"], c["manifest put"], c["manifest known"], c["manifest present"], c["manifest planned"], rep.Referrers)
+		fmt.Fprintf(s.Out, "  manifests: %d (%d put, %d known from the state, %d present, %d planned), %d of them referrers\n",
+			len(rep.Manifests), c["manifest copied"], c["manifest known"], c["manifest present"], c["manifest planned"], rep.Referrers)
 		fmt.Fprintf(s.Out, "  blobs:     %d (%d copied, %d present, %d planned)\n", len(rep.Blobs), c["blob copied"], c["blob present"], c["blob planned"])
 		fmt.Fprintf(s.Out, "  bytes:     %d sent, %d already there\n", rep.BytesCopied, rep.BytesPresent)
 		if rep.Tag != "" {
