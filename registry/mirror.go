@@ -257,14 +257,14 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 }
 
 type mirror struct {
-	src, dst *Target
-	o        MirrorOptions
-	mu       sync.Mutex
-	seen     map[string]bool // kind + digest: what this run has handled
-	known    *MirrorState    // what is trusted as copied (nil: nothing)
+	src, dst  *Target
+	o         MirrorOptions
+	mu        sync.Mutex
+	seen      map[string]bool          // kind + digest: what this run has handled
+	known     *MirrorState             // what is trusted as copied (nil: nothing)
 	manifests map[digest.Digest][]byte // read by the walk, for the copy (keep)
 	kept      int
-	rep      *MirrorReport
+	rep       *MirrorReport
 }
 
 // image copies a manifest or index and what it names, children first,
