@@ -19,73 +19,109 @@ import (
 // form first; on false it canonicalizes as before. FuzzIsCanonical holds it
 // to AppendCanonical on every input.
 func IsCanonical(in []byte, opts Options) bool {
-	c := checker{in: in, nfc: opts.NFC, maxDepth: opts.MaxDepth}
-	if c.maxDepth <= 0 {
-		c.maxDepth = DefaultMaxDepth
-	}
-	end, ok := c.value(0, 0)
+	end, ok := NewReader(in, opts).Skip(0)
 	return ok && end == len(in)
 }
 
-// checker walks canonical JSON: no whitespace, members in key order,
-// strings escaped as appendQuoted escapes them, numbers as AppendNumber
-// writes them. Each method takes the index of a value and returns the
-// index after it, or false as soon as the input differs from its
-// canonical form (or is not JSON).
-type checker struct {
+// A Reader reads a document that should be in canonical form, checking as
+// it goes that it is: no whitespace, members in key order, strings escaped
+// as canonicalization escapes them, numbers written as AppendNumber writes
+// them. A reader that needs a few members of a large document reads them
+// and skips the rest in one pass that is also the canonical check, where
+// checking and then decoding would walk the document twice.
+//
+// Each method takes the offset of a value and returns the offset after it,
+// or false as soon as the input differs from its canonical form (or is not
+// JSON); after a false the Reader is spent. When every value of the
+// document has been read or skipped through the Reader and the top-level
+// value ends at len(in), the document is canonical: IsCanonical is Skip(0)
+// on a fresh Reader.
+type Reader struct {
 	in       []byte
 	nfc      bool
 	maxDepth int
+	depth    int
 }
 
-func (c *checker) value(i, depth int) (int, bool) {
-	if i >= len(c.in) {
+// NewReader returns a Reader of in that checks the canonical form under
+// opts.
+func NewReader(in []byte, opts Options) *Reader {
+	r := &Reader{in: in, nfc: opts.NFC, maxDepth: opts.MaxDepth}
+	if r.maxDepth <= 0 {
+		r.maxDepth = DefaultMaxDepth
+	}
+	return r
+}
+
+// Skip checks the value at i.
+func (r *Reader) Skip(i int) (int, bool) {
+	if i >= len(r.in) {
 		return 0, false
 	}
-	switch b := c.in[i]; {
+	switch b := r.in[i]; {
 	case b == '"':
-		end, _, ok := c.str(i)
+		end, _, ok := r.String(i)
 		return end, ok
 	case b == '{':
-		return c.object(i, depth+1)
+		return r.members(i, nil)
 	case b == '[':
-		return c.array(i, depth+1)
+		return r.elements(i, nil)
 	case b == '-' || b >= '0' && b <= '9':
-		return c.number(i)
+		return r.number(i)
 	case b == 't':
-		return c.literal(i, "true")
+		return r.literal(i, "true")
 	case b == 'f':
-		return c.literal(i, "false")
+		return r.literal(i, "false")
 	case b == 'n':
-		return c.literal(i, "null")
+		return r.literal(i, "null")
 	}
 	return 0, false
 }
 
-func (c *checker) literal(i int, lit string) (int, bool) {
-	if len(c.in)-i < len(lit) || string(c.in[i:i+len(lit)]) != lit {
+func (r *Reader) literal(i int, lit string) (int, bool) {
+	if len(r.in)-i < len(lit) || string(r.in[i:i+len(lit)]) != lit {
 		return 0, false
 	}
 	return i + len(lit), true
 }
 
-func (c *checker) array(i, depth int) (int, bool) {
-	if depth > c.maxDepth {
+// Array reads the array at i, calling elem with the offset of each
+// element; elem must read the element through r and return the offset
+// after it.
+func (r *Reader) Array(i int, elem func(v int) (int, bool)) (int, bool) {
+	return r.elements(i, elem)
+}
+
+// elements is Array, skipping each element when elem is nil (without a
+// call per element).
+func (r *Reader) elements(i int, elem func(v int) (int, bool)) (int, bool) {
+	if i >= len(r.in) || r.in[i] != '[' {
+		return 0, false
+	}
+	if r.depth++; r.depth > r.maxDepth {
 		return 0, false
 	}
 	i++
-	if i < len(c.in) && c.in[i] == ']' {
+	if i < len(r.in) && r.in[i] == ']' {
+		r.depth--
 		return i + 1, true
 	}
 	for {
-		end, ok := c.value(i, depth)
-		if !ok || end >= len(c.in) {
+		var end int
+		var ok bool
+		if elem != nil {
+			end, ok = elem(i)
+		} else {
+			end, ok = r.Skip(i)
+		}
+		if !ok || end >= len(r.in) {
 			return 0, false
 		}
-		switch c.in[end] {
+		switch r.in[end] {
 		case ',':
 			i = end + 1
 		case ']':
+			r.depth--
 			return end + 1, true
 		default:
 			return 0, false
@@ -93,38 +129,57 @@ func (c *checker) array(i, depth int) (int, bool) {
 	}
 }
 
-func (c *checker) object(i, depth int) (int, bool) {
-	if depth > c.maxDepth {
+// Object reads the object at i, calling member for each member with its
+// key's body as written (escaped reports escapes in it, which keep their
+// canonical form) and the offset of its value; member must read the value
+// through r and return the offset after it.
+func (r *Reader) Object(i int, member func(key []byte, escaped bool, v int) (int, bool)) (int, bool) {
+	return r.members(i, member)
+}
+
+// members is Object, skipping each value when member is nil.
+func (r *Reader) members(i int, member func(key []byte, escaped bool, v int) (int, bool)) (int, bool) {
+	if i >= len(r.in) || r.in[i] != '{' {
+		return 0, false
+	}
+	if r.depth++; r.depth > r.maxDepth {
 		return 0, false
 	}
 	i++
-	if i < len(c.in) && c.in[i] == '}' {
+	if i < len(r.in) && r.in[i] == '}' {
+		r.depth--
 		return i + 1, true
 	}
 	var prev []byte // the previous key's body
 	prevEsc := false
 	for {
-		if i >= len(c.in) || c.in[i] != '"' {
+		if i >= len(r.in) || r.in[i] != '"' {
 			return 0, false
 		}
-		end, esc, ok := c.str(i)
-		if !ok || end >= len(c.in) || c.in[end] != ':' {
+		end, esc, ok := r.String(i)
+		if !ok || end >= len(r.in) || r.in[end] != ':' {
 			return 0, false
 		}
-		key := c.in[i+1 : end-1]
+		key := r.in[i+1 : end-1]
 		// members must be in strictly increasing key order: otherwise
 		// canonicalization reorders them, or refuses a duplicate
 		if prev != nil && compareBodies(prev, prevEsc, key, esc) >= 0 {
 			return 0, false
 		}
 		prev, prevEsc = key, esc
-		if end, ok = c.value(end+1, depth); !ok || end >= len(c.in) {
+		if member != nil {
+			end, ok = member(key, esc, end+1)
+		} else {
+			end, ok = r.Skip(end + 1)
+		}
+		if !ok || end >= len(r.in) {
 			return 0, false
 		}
-		switch c.in[end] {
+		switch r.in[end] {
 		case ',':
 			i = end + 1
 		case '}':
+			r.depth--
 			return end + 1, true
 		default:
 			return 0, false
@@ -155,12 +210,16 @@ func special(w uint64) uint64 {
 	return ((w-0x20*lo7)&^w | (q-lo7)&^q | (b-lo7)&^b | w) & hi7
 }
 
-// str checks the string at i (in[i] == '"'): it must be valid UTF-8 (NFC
-// when asked), hold no raw control characters, and escape exactly what
-// appendQuoted escapes, in the same form. It returns the index after the
-// closing quote and whether the string holds escapes.
-func (c *checker) str(i int) (end int, esc, ok bool) {
-	in := c.in
+// String reads the string at i, whose body is in[i+1:end-1]: it must be
+// valid UTF-8 (NFC when asked), hold no raw control characters, and escape
+// exactly what canonicalization escapes, in the same form. escaped reports
+// escapes in it.
+func (r *Reader) String(i int) (end int, escaped, ok bool) {
+	in := r.in
+	if i >= len(in) || in[i] != '"' {
+		return 0, false, false
+	}
+	esc := false
 	start := i + 1
 	nonASCII := false
 	i = start
@@ -184,7 +243,7 @@ func (c *checker) str(i int) (end int, esc, ok bool) {
 			i++
 		case b == '"':
 			body := in[start:i]
-			if nonASCII && !c.validText(body, esc) {
+			if nonASCII && !r.validText(body, esc) {
 				return 0, false, false
 			}
 			return i + 1, esc, true
@@ -204,12 +263,12 @@ func (c *checker) str(i int) (end int, esc, ok bool) {
 }
 
 // validText checks a non-ASCII string body: valid UTF-8, and NFC (of the
-// decoded text) when the checker asks for it.
-func (c *checker) validText(body []byte, esc bool) bool {
+// decoded text) when the Reader asks for it.
+func (r *Reader) validText(body []byte, esc bool) bool {
 	if !utf8.Valid(body) {
 		return false
 	}
-	if !c.nfc {
+	if !r.nfc {
 		return true
 	}
 	if esc {
@@ -256,8 +315,8 @@ func canonicalEscape(s []byte) int {
 
 // number checks the number at i: valid JSON, and written as AppendNumber
 // writes its value.
-func (c *checker) number(i int) (int, bool) {
-	in := c.in
+func (r *Reader) number(i int) (int, bool) {
+	in := r.in
 	start := i
 	if in[i] == '-' {
 		i++
