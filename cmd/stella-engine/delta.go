@@ -20,13 +20,11 @@ const maxVerdictBytes = 512 << 20
 // readVerdict maps the file (Decode copies what it keeps) and decodes it.
 func readVerdict(path string) (v *artifacts.Verdict, id string, err error) {
 	err = load.WithMapped(path, maxVerdictBytes, func(b []byte) error {
-		return load.WithScratch(len(b)+len(b)/8, func(buf []byte) error {
-			var derr error
-			if v, id, derr = delta.DecodeInto(buf, b); derr != nil {
-				return fmt.Errorf("%s: %w", path, derr)
-			}
-			return nil
-		})
+		var derr error
+		if v, id, derr = delta.Decode(b); derr != nil {
+			return fmt.Errorf("%s: %w", path, derr)
+		}
+		return nil
 	})
 	return v, id, err
 }
