@@ -801,6 +801,12 @@ func AppendNumber(dst []byte, f float64) []byte {
 // large documents use it to serialize flat records directly, instead of
 // encoding/json's reflection followed by a second canonicalization pass.
 func AppendString(dst []byte, s string) []byte {
+	if plainASCII(s) {
+		// the common case: nothing to replace, normalize or escape
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	if !utf8.ValidString(s) {
 		var b strings.Builder
 		for i := 0; i < len(s); {
@@ -820,4 +826,23 @@ func AppendString(dst []byte, s string) []byte {
 	p := parser{out: dst}
 	p.appendQuoted([]byte(s))
 	return p.out
+}
+
+// plainASCII reports whether s is printable ASCII without '"' or '\\': its
+// own canonical string body.
+func plainASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if special(w) != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

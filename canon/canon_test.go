@@ -259,7 +259,8 @@ func TestContentID(t *testing.T) {
 // FuzzAppendString: AppendString writes what Marshal writes for the same
 // string, whatever the string (invalid UTF-8, controls, decomposed text).
 func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "quote\" back\\slash", "ctl\x00\x1f\x7f", "A\u030a", "\ufb33", "bad\xff\xfeutf8", "<>&\u2028\u2029", "é\u0301"} {
+	for _, s := range []string{"", "plain", "quote\" back\\slash", "ctl\x00\x1f\x7f", "A\u030a", "\ufb33", "bad\xff\xfeutf8", "<>&\u2028\u2029", "é\u0301",
+		"sha256:00134c6f9779c2848c30fdeb28acf9fe267f0919b591861338fbe63f6de0f201", "0123456\"", "01234567\x1f", "012345678\x80", "0123456789abcde\\"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

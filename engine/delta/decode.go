@@ -42,20 +42,23 @@ type leanVerdict struct {
 
 // Decode reads a verdict document for a delta (any JSON serialization of
 // it; the digest is that of its canonical form).
+//
+// Verdicts are written canonical, so b is first scanned in place, which
+// also checks its form (scanVerdict): a canonical b is its own canonical
+// form, and is hashed as it is. Anything else, another serialization of a
+// verdict or not one at all, is canonicalized and scanned again, which
+// decides the error.
 func Decode(b []byte) (*artifacts.Verdict, string, error) {
-	return DecodeInto(make([]byte, 0, len(b)), b)
-}
-
-// DecodeInto is Decode with the canonical form written into buf (which it
-// may outgrow); nothing returned refers to buf or b.
-func DecodeInto(buf, b []byte) (*artifacts.Verdict, string, error) {
-	c, err := canon.AppendCanonical(buf, b, canon.Options{})
-	if err != nil {
-		return nil, "", err
-	}
-	v, err := scanVerdict(c)
-	if err != nil {
-		return nil, "", fmt.Errorf("not a stella-oras verdict: a member has the wrong type or shape")
+	v, ok := scanVerdict(b)
+	c := b
+	if !ok {
+		var err error
+		if c, err = canon.Transform(b); err != nil {
+			return nil, "", err
+		}
+		if v, ok = scanVerdict(c); !ok {
+			return nil, "", fmt.Errorf("not a stella-oras verdict: a member has the wrong type or shape")
+		}
 	}
 	if err := check(v); err != nil {
 		return nil, "", err

@@ -3,182 +3,91 @@ package delta
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/canon"
 )
 
-// A scanner over canonical JSON (RFC 8785: no whitespace, every string
-// escaped minimally), reading only the verdict members a delta compares.
-// encoding/json's reflection took most of a delta's time on a 10 MB
-// verdict; this reads the same members about five times faster. It is only
-// ever given the output of canon.Transform, and every index is bounds-checked,
-// so malformed input is an error, never a panic. TestScanMatchesDecode and
-// FuzzDecode hold it to encoding/json's answers.
-
-var errScan = errors.New("malformed verdict JSON")
-
-type scanner struct{ b []byte }
-
-// skip returns the index just after the value that starts at i.
-func (s *scanner) skip(i int) (int, error) {
-	b := s.b
-	if i >= len(b) {
-		return 0, errScan
-	}
-	switch b[i] {
-	case '"':
-		return s.skipString(i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				j, err := s.skipString(i)
-				if err != nil {
-					return 0, err
-				}
-				i = j
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, nil
-				}
-			}
-			i++
-		}
-		return 0, errScan
-	}
-	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' {
-		i++
-	}
-	return i, nil
+// A scanner reads only the verdict members a delta compares, through a
+// canon.Reader: one pass over the document that reads those members, skips
+// the rest, and checks that the whole is canonical (RFC 8785, as canon
+// writes it). encoding/json's reflection took most of a delta's time on a
+// 10 MB verdict, and checking the form, then scanning, walked the document
+// twice. Every value goes through the Reader, so a scan that succeeds to
+// the end of the input has checked every byte of it; any failure (not
+// canonical, not JSON, or a member of the wrong shape) is only false, and
+// Decode decides which. TestScanMatchesDecode and FuzzDecode hold it to
+// encoding/json's answers, digests included.
+type scanner struct {
+	b []byte
+	r *canon.Reader
 }
 
-func (s *scanner) skipString(i int) (int, error) {
-	b := s.b
-	i++
-	for {
-		// IndexByte is vectorized; a quote preceded by an odd number of
-		// backslashes is escaped and does not end the string
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return 0, errScan
-		}
-		i += j
-		k := i
-		for k > 0 && b[k-1] == '\\' {
-			k--
-		}
-		i++
-		if (i-1-k)%2 == 0 {
-			return i, nil
-		}
-	}
-}
+// null says whether a null literal starts at i (a null object or array
+// reads as empty, a null string as "").
+func (s *scanner) null(i int) bool { return bytes.HasPrefix(s.b[min(i, len(s.b)):], []byte("null")) }
 
-// object calls f for each member of the object at i, with the key (raw,
-// canonical keys of this format need no unescaping) and the value's start;
-// f returns the value's end. object returns the index after the object.
-func (s *scanner) object(i int, f func(key []byte, v int) (int, error)) (int, error) {
-	return s.elements(i, '{', '}', func(i int) (int, error) {
-		b := s.b
-		if i >= len(b) || b[i] != '"' {
-			return 0, errScan
-		}
-		end, err := s.skipString(i)
-		if err != nil {
-			return 0, err
-		}
-		if end >= len(b) || b[end] != ':' {
-			return 0, errScan
-		}
-		return f(b[i+1:end-1], end+1)
-	})
+// object calls f for each member of the object at i with the key (raw:
+// the keys a verdict names hold no escapes) and the value's offset; f
+// returns the value's end.
+func (s *scanner) object(i int, f func(key []byte, v int) (int, bool)) (int, bool) {
+	if s.null(i) {
+		return i + 4, true
+	}
+	return s.r.Object(i, func(key []byte, _ bool, v int) (int, bool) { return f(key, v) })
 }
 
 // array calls f for each element of the array at i.
-func (s *scanner) array(i int, f func(v int) (int, error)) (int, error) {
-	return s.elements(i, '[', ']', f)
-}
-
-// elements walks the comma-separated items between open and close at i
-// (null counts as empty); f reads one item and returns its end.
-func (s *scanner) elements(i int, open, close byte, f func(i int) (int, error)) (int, error) {
-	b := s.b
+func (s *scanner) array(i int, f func(v int) (int, bool)) (int, bool) {
 	if s.null(i) {
-		return i + 4, nil
+		return i + 4, true
 	}
-	if i >= len(b) || b[i] != open {
-		return 0, errScan
-	}
-	i++
-	if i < len(b) && b[i] == close {
-		return i + 1, nil
-	}
-	for {
-		next, err := f(i)
-		if err != nil {
-			return 0, err
-		}
-		if next >= len(b) {
-			return 0, errScan
-		}
-		switch b[next] {
-		case ',':
-			i = next + 1
-		case close:
-			return next + 1, nil
-		default:
-			return 0, errScan
-		}
-	}
+	return s.r.Array(i, f)
 }
 
-// null says whether a null literal starts at i.
-func (s *scanner) null(i int) bool { return bytes.HasPrefix(s.b[min(i, len(s.b)):], []byte("null")) }
-
-// str reads the string at i into *dst (null leaves it empty).
-func (s *scanner) str(i int, dst *string) (int, error) {
-	end, err := s.skip(i)
-	if err != nil {
-		return 0, err
+// str reads the string at i into *dst.
+func (s *scanner) str(i int, dst *string) (int, bool) {
+	if s.null(i) {
+		return i + 4, true
 	}
-	tok := s.b[i:end]
+	end, esc, ok := s.r.String(i)
 	switch {
-	case string(tok) == "null":
-	case len(tok) >= 2 && tok[0] == '"' && bytes.IndexByte(tok, '\\') < 0:
-		*dst = string(tok[1 : len(tok)-1])
+	case !ok:
+		return 0, false
+	case !esc:
+		*dst = string(s.b[i+1 : end-1])
 	default:
-		if err := json.Unmarshal(tok, dst); err != nil {
-			return 0, errScan
+		// (into a local: dst given to json.Unmarshal would escape, and
+		// every finding the scanner fills with it)
+		var t string
+		if json.Unmarshal(s.b[i:end], &t) != nil {
+			return 0, false
 		}
+		*dst = t
 	}
-	return end, nil
+	return end, true
 }
 
-func (s *scanner) integer(i int, dst *int64, bits int) (int, error) {
-	end, err := s.skip(i)
-	if err != nil {
-		return 0, err
+func (s *scanner) integer(i int, dst *int64, bits int) (int, bool) {
+	end, ok := s.r.Skip(i)
+	if !ok {
+		return 0, false
 	}
 	n, err := strconv.ParseInt(string(s.b[i:end]), 10, bits)
 	if err != nil {
-		return 0, errScan
+		return 0, false
 	}
 	*dst = n
-	return end, nil
+	return end, true
 }
 
-// rules reads an array of {name, outcome, …} objects (or null).
-func (s *scanner) rules(i int, dst *[]artifacts.Rule) (int, error) {
-	return s.array(i, func(v int) (int, error) {
+// rules reads an array of {name, outcome, …} objects.
+func (s *scanner) rules(i int, dst *[]artifacts.Rule) (int, bool) {
+	return s.array(i, func(v int) (int, bool) {
 		var r artifacts.Rule
-		end, err := s.object(v, func(k []byte, v int) (int, error) {
+		end, ok := s.object(v, func(k []byte, v int) (int, bool) {
 			switch string(k) {
 			case "name":
 				return s.str(v, &r.Name)
@@ -187,19 +96,37 @@ func (s *scanner) rules(i int, dst *[]artifacts.Rule) (int, error) {
 			case "message":
 				return s.str(v, &r.Message)
 			}
-			return s.skip(v)
+			return s.r.Skip(v)
 		})
 		*dst = append(*dst, r)
-		return end, err
+		return end, ok
 	})
 }
 
-// scanVerdict reads the members of a canonical verdict that Compute uses.
-func scanVerdict(c []byte) (*artifacts.Verdict, error) {
-	s := &scanner{b: c}
+// remaining estimates how many elements of a list remain to be read when n
+// of them took read bytes and rest bytes are left (plus a sixteenth, and at
+// least 16), to allocate the list once: a verdict's findings are large
+// (440 bytes), thousands, and most of its bytes. append grows a slice
+// past 256 elements by a quarter at a time, which copied the findings of
+// the bench verdicts about five times over, into fresh memory each time:
+// two thirds of the bytes a delta allocated. (Counting them first would be
+// a second pass over the document.) An estimate that falls short grows the
+// list again from a better one.
+func remaining(n, read, rest int) int {
+	if n < 16 || read <= 0 {
+		return 16
+	}
+	m := int(int64(rest) * int64(n) / int64(read))
+	return m + m/16 + 16
+}
+
+// scanVerdict reads the members of a verdict that Compute uses; true means
+// b is a canonical document of the right shape.
+func scanVerdict(b []byte) (*artifacts.Verdict, bool) {
+	s := &scanner{b: b, r: canon.NewReader(b, canon.Options{})}
 	v := &artifacts.Verdict{}
 	var risk, unknowns int64
-	end, err := s.object(0, func(k []byte, i int) (int, error) {
+	end, ok := s.object(0, func(k []byte, i int) (int, bool) {
 		switch string(k) {
 		case "kind":
 			return s.str(i, &v.Kind)
@@ -215,30 +142,24 @@ func scanVerdict(c []byte) (*artifacts.Verdict, error) {
 			return s.rules(i, &v.Gates)
 		case "budget_check":
 			if s.null(i) {
-				return i + 4, nil
+				return i + 4, true
 			}
-			b := &artifacts.BudgetCheck{}
-			v.BudgetCheck = b
-			return s.object(i, func(k []byte, i int) (int, error) {
+			bc := &artifacts.BudgetCheck{}
+			v.BudgetCheck = bc
+			return s.object(i, func(k []byte, i int) (int, bool) {
 				switch string(k) {
 				case "environment":
-					return s.str(i, &b.Environment)
+					return s.str(i, &bc.Environment)
 				case "outcome":
-					return s.str(i, &b.Outcome)
+					return s.str(i, &bc.Outcome)
 				}
-				return s.skip(i)
+				return s.r.Skip(i)
 			})
 		case "findings":
-			// count first: a Finding is large, and growing the slice by
-			// appending copied the findings over and over
-			n := 0
-			if _, err := s.array(i, func(i int) (int, error) { n++; return s.skip(i) }); err != nil {
-				return 0, err
-			}
-			v.Findings = make([]artifacts.Finding, 0, n)
-			return s.array(i, func(i int) (int, error) {
+			start := i
+			return s.array(i, func(i int) (int, bool) {
 				var f artifacts.Finding
-				end, err := s.object(i, func(k []byte, i int) (int, error) {
+				end, ok := s.object(i, func(k []byte, i int) (int, bool) {
 					switch string(k) {
 					case "id":
 						return s.str(i, &f.ID)
@@ -252,39 +173,39 @@ func scanVerdict(c []byte) (*artifacts.Verdict, error) {
 						return s.str(i, &f.Outcome)
 					case "vex":
 						if s.null(i) {
-							return i + 4, nil
+							return i + 4, true
 						}
 						f.VEX = &artifacts.VEXDecision{}
-						return s.object(i, func(k []byte, i int) (int, error) {
+						return s.object(i, func(k []byte, i int) (int, bool) {
 							if string(k) == "status" {
 								return s.str(i, &f.VEX.Status)
 							}
-							return s.skip(i)
+							return s.r.Skip(i)
 						})
 					case "reachability":
-						return s.object(i, func(k []byte, i int) (int, error) {
+						return s.object(i, func(k []byte, i int) (int, bool) {
 							if string(k) == "state" {
 								return s.str(i, &f.Reachability.State)
 							}
-							return s.skip(i)
+							return s.r.Skip(i)
 						})
 					case "rules":
 						return s.rules(i, &f.Rules)
 					}
-					return s.skip(i)
+					return s.r.Skip(i)
 				})
+				if n := len(v.Findings); n == cap(v.Findings) {
+					v.Findings = slices.Grow(v.Findings, remaining(n, i-start, len(b)-i))
+				}
 				v.Findings = append(v.Findings, f)
-				return end, err
+				return end, ok
 			})
 		}
-		return s.skip(i)
+		return s.r.Skip(i)
 	})
-	if err != nil {
-		return nil, err
-	}
-	if end != len(c) {
-		return nil, errScan
+	if !ok || end != len(b) {
+		return nil, false
 	}
 	v.RiskScore, v.UnknownsCount = risk, int(unknowns)
-	return v, nil
+	return v, true
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -165,5 +166,53 @@ func TestDecodeRefuses(t *testing.T) {
 		if _, _, err := Decode([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error with %q", doc, err, want)
 		}
+	}
+}
+
+// TestDecodeOtherSerializations: a verdict written otherwise than
+// canonically (indented; re-encoded by encoding/json, which escapes <, >
+// and & and writes keys in its own order) is not read in place but
+// canonicalized first, and decodes to the same verdict and digest.
+func TestDecodeOtherSerializations(t *testing.T) {
+	escaped := 0 // re-encoded verdicts that encoding/json escaped
+	for _, f := range []string{"../testdata/golden/quickstart.verdict.json", "../testdata/golden/quickstart-vex.verdict.json", "../testdata/golden/scenarios/proton-bridge-strict-staging.verdict.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !canon.IsCanonical(b, canon.Options{}) {
+			t.Fatalf("%s is not canonical", f)
+		}
+		want, wantID, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, b, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		reencoded, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if canon.IsCanonical(indented.Bytes(), canon.Options{}) {
+			t.Fatalf("%s indented is canonical", f)
+		}
+		if !canon.IsCanonical(reencoded, canon.Options{}) {
+			escaped++
+		}
+		for _, other := range [][]byte{indented.Bytes(), reencoded} {
+			got, id, err := Decode(other)
+			if err != nil || id != wantID || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: Decode(other serialization) = %s, %v; want the verdict of %s", f, id, err, wantID)
+			}
+		}
+	}
+	if escaped == 0 {
+		t.Error("no re-encoded verdict differs from its canonical form")
 	}
 }

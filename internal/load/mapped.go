@@ -52,15 +52,3 @@ func WithMapped(path string, limit int64, f func([]byte) error) (err error) {
 	}()
 	return f(data)
 }
-
-// WithScratch calls f with an empty buffer of capacity size, mapped and
-// populated where the platform allows (valid only during f: f must copy
-// what it keeps, and must not keep the buffer).
-func WithScratch(size int, f func([]byte) error) error {
-	b, release, err := scratch(size)
-	if err != nil {
-		b, release = make([]byte, 0, size), func() {}
-	}
-	defer release()
-	return f(b)
-}

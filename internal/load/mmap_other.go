@@ -10,5 +10,3 @@ import (
 func mmap(*os.File, int) ([]byte, func(), error) {
 	return nil, nil, errors.New("no mmap on this platform")
 }
-
-func scratch(size int) ([]byte, func(), error) { return make([]byte, 0, size), func() {}, nil }

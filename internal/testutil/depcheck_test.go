@@ -50,8 +50,9 @@ var pureStdImports = []string{
 	"bytes", "cmp", "crypto/sha256", "encoding/hex", "encoding/json", "errors", "fmt", "io", "maps",
 	"math", "reflect", "regexp", "slices", "sort", "strconv", "strings", "sync", "sync/atomic",
 	"time", "unicode/utf16", "unicode/utf8",
-	"runtime", // engine: GOMAXPROCS bounds its workers; results are collected by index
-	"unsafe",  // canon: strconv.ParseFloat over a byte slice without a copy
+	"runtime",                      // engine: GOMAXPROCS bounds its workers; results are collected by index
+	"unsafe",                       // canon: strconv.ParseFloat over a byte slice without a copy
+	"encoding/binary", "math/bits", // canon: strings checked eight bytes at a time
 }
 
 // pureModules are the third-party modules whose packages a package of
