@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
@@ -150,7 +151,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -238,6 +239,9 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			level = next
 		}
 	}
+	if err := m.layoutReferrerTags(ctx); err != nil {
+		return nil, err
+	}
 	// Listings count as checked once every referrer they list is copied.
 	o.State.setListings(listings)
 	tag := o.Tag
@@ -264,7 +268,10 @@ type mirror struct {
 	known     *MirrorState             // what is trusted as copied (nil: nothing)
 	manifests map[digest.Digest][]byte // read by the walk, for the copy (keep)
 	kept      int
-	rep       *MirrorReport
+	// layoutRefs are the referrers put into a layout, by subject, for
+	// its referrers tags (layoutReferrerTags).
+	layoutRefs map[digest.Digest][]ocispec.Descriptor
+	rep        *MirrorReport
 }
 
 // image copies a manifest or index and what it names, children first,
@@ -558,6 +565,13 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 			return err
 		}
 		it.State = MirrorCopied
+		if subject != nil && m.dst.Remote == nil {
+			entry := plain
+			entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
+			m.mu.Lock()
+			m.layoutRefs[subject.Digest] = append(m.layoutRefs[subject.Digest], entry)
+			m.mu.Unlock()
+		}
 		if subject != nil && m.dst.Remote != nil {
 			entry := plain
 			entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
@@ -569,6 +583,41 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 	m.record(it)
 	if !m.o.DryRun {
 		m.o.State.markCopied(d.Digest)
+	}
+	return nil
+}
+
+// layoutReferrerTags writes, in a layout destination, each subject's
+// referrers tag (the OCI referrers tag schema, sha256-<hex>): an index
+// of its referrers, merged with the one already there. oras-go finds a
+// layout's referrers from their subject fields, but regctl (ocidir://)
+// reads only this tag, so a layout with both is read by both.
+func (m *mirror) layoutReferrerTags(ctx context.Context) error {
+	for _, subj := range slices.Sorted(maps.Keys(m.layoutRefs)) {
+		tag := fallbackTag(subj)
+		entries := slices.Clone(m.layoutRefs[subj])
+		if cur, err := m.dst.Store.Resolve(ctx, tag); err == nil && cur.MediaType == ocispec.MediaTypeImageIndex && cur.Size <= MaxManifestBytes {
+			if b, err := fetchVerified(ctx, m.dst, cur); err == nil {
+				var idx ocispec.Index
+				if json.Unmarshal(b, &idx) == nil {
+					entries = append(entries, idx.Manifests...)
+				}
+			}
+		}
+		slices.SortFunc(entries, func(a, b ocispec.Descriptor) int { return cmpString(a.Digest.String(), b.Digest.String()) })
+		entries = slices.CompactFunc(entries, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
+		idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: entries}
+		b, err := json.Marshal(idx)
+		if err != nil {
+			return err
+		}
+		d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
+		if err := pushIfAbsent(ctx, m.dst, d, b); err != nil {
+			return err
+		}
+		if err := m.dst.Store.Tag(ctx, d, tag); err != nil {
+			return fmt.Errorf("tagging the referrers of %s in %s: %w", subj, m.dst.Ref, err)
+		}
 	}
 	return nil
 }
