@@ -51,6 +51,10 @@ type DiscoverOptions struct {
 	// they name the node (the same digests are the same manifests). A
 	// rerun over an unchanged graph then costs one request per node.
 	Checked func(parent ocispec.Descriptor, listing digest.Digest) bool
+	// Strict fails the walk when a listed referrer's manifest cannot be
+	// read (the registry lists what it cannot serve), instead of dropping
+	// it with OnDrop: a mirror must not complete without it.
+	Strict bool
 	// OnManifest, when set, is given each referrer manifest read to check
 	// its subject (verified against its descriptor), so a caller that
 	// needs it next does not read it again. Calls may be concurrent.
@@ -160,6 +164,9 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 				g.Go(func() error {
 					var b []byte
 					dropped[i][j], b = namesSubject(gctx, t, c.Descriptor, n.Descriptor)
+					if opts.Strict && strings.HasPrefix(dropped[i][j], unreadable) {
+						return fmt.Errorf("%s: referrer %s of %s is listed but cannot be read: %s", t.Ref, c.Digest, n.Digest, strings.TrimPrefix(dropped[i][j], unreadable))
+					}
 					if dropped[i][j] == "" && opts.OnManifest != nil {
 						opts.OnManifest(c.Descriptor, b)
 					}
@@ -222,12 +229,12 @@ func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) 
 	}
 	rc, err := t.Store.Fetch(ctx, r)
 	if err != nil {
-		return "unreadable: " + err.Error(), nil
+		return unreadable + err.Error(), nil
 	}
 	defer rc.Close()
 	b, err := content.ReadAll(rc, r)
 	if err != nil {
-		return "unreadable: " + err.Error(), nil
+		return unreadable + err.Error(), nil
 	}
 	var m struct {
 		Subject *ocispec.Descriptor `json:"subject"`
@@ -240,6 +247,9 @@ func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) 
 	}
 	return "", b
 }
+
+// unreadable begins namesSubject's reason for a manifest it could not read.
+const unreadable = "unreadable: "
 
 // prune keeps referrers of the wanted type and the paths leading to them.
 func prune(n *Node, artifactType string) bool {

@@ -175,7 +175,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	}
 	listings := map[string]string{}
 	var lmu sync.Mutex
-	dopts := DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop, OnManifest: m.keep}
+	dopts := DiscoverOptions{ArtifactType: o.ArtifactType, OnDrop: o.OnDrop, OnManifest: m.keep, Strict: true}
 	if o.State != nil && o.ArtifactType == "" {
 		dopts.Checked = func(p ocispec.Descriptor, l digest.Digest) bool { return m.known.listing(p.Digest) == l.String() }
 		dopts.OnListing = func(p ocispec.Descriptor, l digest.Digest) {

@@ -474,3 +474,39 @@ func TestMirrorImages(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorUnservableReferrer: a source that lists a referrer whose
+// manifest it then does not serve (a fake fault: a real registry with
+// that one GET answered 404) fails the mirror, naming the referrer,
+// before anything is written to the destination: a mirror never
+// completes without part of the graph.
+func TestMirrorUnservableReferrer(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var hide string
+	srcHost := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			h := hide
+			mu.Unlock()
+			if h != "" && strings.HasSuffix(r.URL.Path, "/manifests/"+h) {
+				http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	up := &uploads{}
+	dstHost := regtest.StartWrapped(t, regtest.Plain, up.wrap)
+	_, nodes := pushIndexWithReferrers(t, openRef(t, srcHost+"/app"))
+	mu.Lock()
+	hide = nodes[3].Digest.String() // the VEX
+	mu.Unlock()
+	_, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), openRef(t, dstHost+"/app"), "1.0", registry.MirrorOptions{})
+	if err == nil || !strings.Contains(err.Error(), nodes[3].Digest.String()) {
+		t.Fatalf("mirror with an unservable referrer: %v, want an error naming %s", err, nodes[3].Digest)
+	}
+	if _, _, writes := up.reset(); writes != 0 {
+		t.Errorf("%d writes reached the destination", writes)
+	}
+}
