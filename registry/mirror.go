@@ -151,7 +151,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, blobRuns: map[digest.Digest]func() error{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -271,6 +271,7 @@ type mirror struct {
 	// layoutRefs are the referrers put into a layout, by subject, for
 	// its referrers tags (layoutReferrerTags).
 	layoutRefs map[digest.Digest][]ocispec.Descriptor
+	blobRuns   map[digest.Digest]func() error // blobOnce
 	rep        *MirrorReport
 }
 
@@ -426,12 +427,27 @@ func (m *mirror) blobs(ctx context.Context, d ocispec.Descriptor, b []byte) erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.o.Jobs)
 	for _, bd := range blobs {
-		if bd.Digest == "" || !m.first("blob", bd.Digest) {
+		if bd.Digest == "" {
 			continue
 		}
-		g.Go(func() error { return m.blob(gctx, bd) })
+		g.Go(func() error { return m.blobOnce(gctx, bd) })
 	}
 	return g.Wait()
+}
+
+// blobOnce copies a blob once per run, and makes every manifest naming
+// it wait until it is at the destination: manifests copied at once
+// share blobs (the empty config of every artifact), and one must not be
+// put while another is still sending what it names.
+func (m *mirror) blobOnce(ctx context.Context, d ocispec.Descriptor) error {
+	m.mu.Lock()
+	f, ok := m.blobRuns[d.Digest]
+	if !ok {
+		f = sync.OnceValue(func() error { return m.blob(ctx, d) })
+		m.blobRuns[d.Digest] = f
+	}
+	m.mu.Unlock()
+	return f()
 }
 
 // first reports whether d (of kind "blob" or "manifest") is handled for

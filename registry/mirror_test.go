@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -508,5 +509,29 @@ func TestMirrorUnservableReferrer(t *testing.T) {
 	}
 	if _, _, writes := up.reset(); writes != 0 {
 		t.Errorf("%d writes reached the destination", writes)
+	}
+}
+
+// TestMirrorSharedBlobs: referrers copied at once share the empty config
+// blob; none is put before that blob is at the destination (distribution
+// refuses a manifest naming a blob it lacks: "blob unknown").
+func TestMirrorSharedBlobs(t *testing.T) {
+	ctx := context.Background()
+	srcHost, dstHost := regtest.Start(t, regtest.Referrers), regtest.Start(t, regtest.Referrers)
+	src := openRef(t, srcHost+"/app")
+	img := regtest.PushImage(t, src.Store, "v1")
+	for i := range 64 {
+		if _, err := registry.Attach(ctx, src, img, []byte(fmt.Sprintf(`{"n":%d}`, i)), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 3 {
+		rep, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:v1"), openRef(t, fmt.Sprintf("%s/copy%d", dstHost, round)), "v1", registry.MirrorOptions{})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if rep.Referrers != 64 {
+			t.Fatalf("round %d: %d referrers, want 64", round, rep.Referrers)
+		}
 	}
 }
