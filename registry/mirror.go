@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
@@ -51,6 +52,22 @@ type MirrorOptions struct {
 	// reaches the destination (the verified mirror). What it refuses is
 	// in the report; a refused image is not copied at all.
 	Admit func(ctx context.Context, src *Target, root ocispec.Descriptor, trees []*Node) (MirrorDecision, error)
+	// Platforms, when set (os/arch or os/arch/variant), keeps only those
+	// platforms of an index: the index is rewritten to list them alone,
+	// so it has a new digest (tagged in its place), and the referrers of
+	// the original index, which name the old digest, are not copied but
+	// listed in the report (Invalidated). KeepIndex copies the index as
+	// it is instead, with only the chosen platforms' manifests behind it
+	// (a registry that checks an index's manifests may refuse it).
+	Platforms []string
+	KeepIndex bool
+}
+
+// MirrorRewrite says an index was rewritten to keep some platforms.
+type MirrorRewrite struct {
+	From      digest.Digest `json:"from"`
+	To        digest.Digest `json:"to"`
+	Platforms []string      `json:"platforms"`
 }
 
 // MirrorDecision is Admit's answer: Refuse, when set, says why the whole
@@ -105,6 +122,10 @@ type MirrorReport struct {
 	// Refused lists what it refused. Both empty without a gate.
 	Admitted bool            `json:"admitted,omitempty"`
 	Refused  []MirrorRefusal `json:"refused,omitempty"`
+	// Rewritten, with Platforms, is the index rewritten; Invalidated the
+	// referrers of the original index, not copied (they name its digest).
+	Rewritten   *MirrorRewrite       `json:"rewritten,omitempty"`
+	Invalidated []ocispec.Descriptor `json:"invalidated,omitempty"`
 }
 
 // ErrMirror: a mirror could not be completed.
@@ -151,7 +172,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, blobRuns: map[digest.Digest]func() error{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, blobRuns: map[digest.Digest]func() error{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -169,6 +190,12 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	// Read first, written after: the image's manifests (the index and
 	// each platform manifest are subjects: verdicts are attached per
 	// platform) and each one's referrer graph.
+	if len(o.Platforms) > 0 && isIndex(root.MediaType) {
+		if root, err = m.platforms(ctx, root); err != nil {
+			return nil, err
+		}
+		m.rep.Root = root
+	}
 	subjects, err := m.subjectsOf(ctx, root, 0)
 	if err != nil {
 		return nil, err
@@ -272,6 +299,7 @@ type mirror struct {
 	// its referrers tags (layoutReferrerTags).
 	layoutRefs map[digest.Digest][]ocispec.Descriptor
 	blobRuns   map[digest.Digest]func() error // blobOnce
+	omit       map[digest.Digest]bool         // platform manifests not copied (Platforms)
 	rep        *MirrorReport
 }
 
@@ -299,6 +327,9 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 			return nil, fmt.Errorf("%w: index %s: %v", ErrMirror, d.Digest, err)
 		}
 		for _, c := range idx.Manifests {
+			if m.omit[c.Digest] {
+				continue
+			}
 			s, err := m.image(ctx, c, nil, depth+1)
 			if err != nil {
 				return nil, err
@@ -324,6 +355,72 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 	return subjects, nil
 }
 
+// platforms applies MirrorOptions.Platforms to an index: it returns the
+// index to copy (the original with KeepIndex, else a rewritten one, whose
+// bytes are kept for the copy) and marks the other platforms' manifests
+// as not to be copied.
+func (m *mirror) platforms(ctx context.Context, root ocispec.Descriptor) (ocispec.Descriptor, error) {
+	b, err := m.manifestBytes(ctx, root)
+	if err != nil {
+		return root, err
+	}
+	var raw map[string]json.RawMessage
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return root, fmt.Errorf("%w: index %s: %v", ErrMirror, root.Digest, err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return root, fmt.Errorf("%w: index %s: %v", ErrMirror, root.Digest, err)
+	}
+	want := map[string]bool{}
+	for _, p := range m.o.Platforms {
+		want[p] = true
+	}
+	var kept []ocispec.Descriptor
+	var have []string
+	for _, c := range idx.Manifests {
+		p := "unknown"
+		if c.Platform != nil {
+			p = c.Platform.OS + "/" + c.Platform.Architecture
+			if c.Platform.Variant != "" {
+				p += "/" + c.Platform.Variant
+			}
+		}
+		have = append(have, p)
+		if want[p] || (c.Platform != nil && c.Platform.Variant != "" && want[c.Platform.OS+"/"+c.Platform.Architecture]) {
+			kept = append(kept, c)
+		} else {
+			m.omit[c.Digest] = true
+		}
+	}
+	if len(kept) == 0 {
+		return root, fmt.Errorf("%w: %s: no manifest for platform %s (the index has %s)", ErrMirror, root.Digest, strings.Join(m.o.Platforms, ", "), strings.Join(have, ", "))
+	}
+	if m.o.KeepIndex {
+		return root, nil
+	}
+	entries, err := json.Marshal(kept)
+	if err != nil {
+		return root, err
+	}
+	raw["manifests"] = entries
+	nb, err := json.Marshal(raw)
+	if err != nil {
+		return root, err
+	}
+	nd := content.NewDescriptorFromBytes(root.MediaType, nb)
+	m.mu.Lock()
+	m.manifests[nd.Digest] = nb // the only copy: not subject to keep's bound
+	m.mu.Unlock()
+	m.rep.Rewritten = &MirrorRewrite{From: root.Digest, To: nd.Digest, Platforms: slices.Sorted(maps.Keys(want))}
+	refs, err := Referrers(ctx, m.src, root, "")
+	if err != nil {
+		return root, err
+	}
+	m.rep.Invalidated = refs
+	return nd, nil
+}
+
 // subjectsOf reads the image's manifests (kept for the copy) and returns
 // the index, if any, and each image manifest: the subjects whose
 // referrers are mirrored.
@@ -344,6 +441,9 @@ func (m *mirror) subjectsOf(ctx context.Context, d ocispec.Descriptor, depth int
 		return nil, fmt.Errorf("%w: index %s: %v", ErrMirror, d.Digest, err)
 	}
 	for _, c := range idx.Manifests {
+		if m.omit[c.Digest] {
+			continue
+		}
 		s, err := m.subjectsOf(ctx, c, depth+1)
 		if err != nil {
 			return nil, err

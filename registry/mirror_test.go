@@ -535,3 +535,59 @@ func TestMirrorSharedBlobs(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorPlatforms: --platform keeps one platform of an index: the
+// index is rewritten to list it alone (a new digest, tagged in the old
+// one's place), the other platform's manifest and referrers stay behind,
+// and the referrers of the original index are reported as invalidated;
+// with KeepIndex the index is copied as it is.
+func TestMirrorPlatforms(t *testing.T) {
+	ctx := context.Background()
+	srcHost, dstHost := regtest.Start(t, regtest.Referrers), regtest.Start(t, regtest.Referrers)
+	root, nodes := pushIndexWithReferrers(t, openRef(t, srcHost+"/app"))
+	amd, arm, sbom, vex := nodes[0], nodes[1], nodes[2], nodes[3]
+	rep, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), openRef(t, dstHost+"/arm"), "1.0", registry.MirrorOptions{Platforms: []string{"linux/arm64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rewritten == nil || rep.Rewritten.From != root.Digest || rep.Rewritten.To == root.Digest {
+		t.Fatalf("rewritten %+v, want from %s to a new digest", rep.Rewritten, root.Digest)
+	}
+	if len(rep.Invalidated) != 1 || rep.Invalidated[0].Digest != sbom.Digest {
+		t.Errorf("invalidated %v, want the SBOM on the index (%s)", rep.Invalidated, sbom.Digest)
+	}
+	dst := openRef(t, dstHost+"/arm")
+	d, err := dst.Resolve(ctx, "1.0")
+	if err != nil || d.Digest != rep.Rewritten.To {
+		t.Fatalf("tag 1.0 at the destination: %s %v, want the rewritten index %s", d.Digest, err, rep.Rewritten.To)
+	}
+	idx, err := registry.FetchIndex(ctx, dst, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Manifests) != 1 || idx.Manifests[0].Digest != arm.Digest {
+		t.Errorf("rewritten index lists %v, want the arm64 manifest alone", idx.Manifests)
+	}
+	for _, tt := range []struct {
+		d    ocispec.Descriptor
+		want bool
+	}{{arm, true}, {amd, false}, {vex, false}, {sbom, false}} {
+		if ok, _ := dst.Store.Exists(ctx, ocispec.Descriptor{MediaType: tt.d.MediaType, Digest: tt.d.Digest, Size: tt.d.Size}); ok != tt.want {
+			t.Errorf("%s at the destination: %v, want %v", tt.d.Digest, ok, tt.want)
+		}
+	}
+	if _, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), openRef(t, dstHost+"/none"), "1.0", registry.MirrorOptions{Platforms: []string{"windows/amd64"}}); err == nil || !strings.Contains(err.Error(), "linux/amd64, linux/arm64") {
+		t.Errorf("a platform the index lacks: %v, want an error listing the index's platforms", err)
+	}
+	lay := openRef(t, "oci:"+filepath.Join(t.TempDir(), "keep"))
+	rep, err = registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), lay, "1.0", registry.MirrorOptions{Platforms: []string{"linux/arm64"}, KeepIndex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rewritten != nil || rep.Root.Digest != root.Digest {
+		t.Errorf("KeepIndex: rewritten %+v, root %s; want the index as it is (%s)", rep.Rewritten, rep.Root.Digest, root.Digest)
+	}
+	if ok, _ := lay.Store.Exists(ctx, amd); ok {
+		t.Error("KeepIndex copied the amd64 manifest")
+	}
+}

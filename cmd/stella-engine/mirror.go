@@ -162,6 +162,8 @@ that does not match its digest, or an image the gate refused.`,
 	fl.IntVar(&threshold, "threshold", 1, "distinct --key signers an image needs with --require-verified")
 	fl.StringVar(&receiptKey, "receipt-key", "", "private key that signs the mirror receipt attached to each image at the destination")
 	rev.register(cmd)
+	fl.StringArrayVar(&o.Platforms, "platform", nil, "keep only this platform of an index (os/arch[/variant], repeatable): the index is rewritten (a new digest) and the original index's referrers are not copied")
+	fl.BoolVar(&o.KeepIndex, "keep-index", false, "with --platform, copy the index as it is (only the chosen platforms' manifests behind it; a registry that checks an index may refuse it)")
 	fl.StringVar(&o.ArtifactType, "artifact-type", "", "copy only referrers of this artifact type (the image is always copied)")
 	fl.IntVar(&o.Jobs, "concurrency", 4, "blobs copied at once per image")
 	fl.IntVar(&o.Images, "jobs", 1, "images mirrored at once with --from-file")
@@ -213,6 +215,12 @@ func renderMirror(s *cli.Streams, results []registry.MirrorResult, dry bool) {
 		fmt.Fprintf(s.Out, "  bytes:     %d sent, %d already there\n", rep.BytesCopied, rep.BytesPresent)
 		if rep.Tag != "" {
 			fmt.Fprintf(s.Out, "  tag:       %s\n", rep.Tag)
+		}
+		if rw := rep.Rewritten; rw != nil {
+			fmt.Fprintf(s.Out, "  index:     rewritten for %s: %s (was %s)\n", strings.Join(rw.Platforms, ", "), rw.To, rw.From)
+			for _, d := range rep.Invalidated {
+				fmt.Fprintf(s.Out, "  not copied: %s %s (a referrer of the original index)\n", d.ArtifactType, d.Digest)
+			}
 		}
 	}
 }
