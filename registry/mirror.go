@@ -61,6 +61,10 @@ type MirrorOptions struct {
 	// (a registry that checks an index's manifests may refuse it).
 	Platforms []string
 	KeepIndex bool
+	// OnPlan, when set, is told before anything is copied how many blobs
+	// and bytes the graph names (each blob once; what is already at the
+	// destination included), for progress and ETA.
+	OnPlan func(blobs int, bytes int64)
 }
 
 // MirrorRewrite says an index was rewritten to keep some platforms.
@@ -233,6 +237,9 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			return m.rep, nil
 		}
 		m.rep.Admitted = true
+	}
+	if o.OnPlan != nil {
+		o.OnPlan(m.plan(subjects, trees, skip))
 	}
 	// The image: platform manifests (and their blobs) before the index.
 	if _, err := m.image(ctx, root, nil, 0); err != nil {
@@ -421,12 +428,57 @@ func (m *mirror) platforms(ctx context.Context, root ocispec.Descriptor) (ocispe
 	return nd, nil
 }
 
+// plan counts the blobs that the manifests read by the walk name, each
+// once (a manifest past keep's bound is not counted).
+func (m *mirror) plan(subjects []ocispec.Descriptor, trees []*Node, skip map[digest.Digest]string) (int, int64) {
+	seen := map[digest.Digest]bool{}
+	var n int
+	var size int64
+	count := func(d ocispec.Descriptor) {
+		m.mu.Lock()
+		b, ok := m.manifests[d.Digest]
+		m.mu.Unlock()
+		var mf ocispec.Manifest
+		if !ok || isIndex(d.MediaType) || json.Unmarshal(b, &mf) != nil {
+			return
+		}
+		for _, bd := range append([]ocispec.Descriptor{mf.Config}, mf.Layers...) {
+			if bd.Digest != "" && !seen[bd.Digest] {
+				seen[bd.Digest] = true
+				n++
+				size += bd.Size
+			}
+		}
+	}
+	var walk func(*Node)
+	walk = func(nd *Node) {
+		for _, c := range nd.Referrers {
+			if _, refused := skip[c.Digest]; !refused {
+				count(c.Descriptor)
+				walk(c)
+			}
+		}
+	}
+	for _, s := range subjects {
+		count(s)
+	}
+	for _, t := range trees {
+		walk(t)
+	}
+	return n, size
+}
+
 // subjectsOf reads the image's manifests (kept for the copy) and returns
 // the index, if any, and each image manifest: the subjects whose
 // referrers are mirrored.
 func (m *mirror) subjectsOf(ctx context.Context, d ocispec.Descriptor, depth int) ([]ocispec.Descriptor, error) {
 	subjects := []ocispec.Descriptor{d}
 	if !isIndex(d.MediaType) {
+		if m.o.OnPlan != nil {
+			if _, err := m.manifestBytes(ctx, d); err != nil {
+				return nil, err
+			}
+		}
 		return subjects, nil
 	}
 	if depth >= maxIndexDepth {
@@ -483,8 +535,8 @@ func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
 	return err
 }
 
-// manifestBytes reads a manifest from the source, verified and bounded;
-// an index is kept once read (the walk reads it before the copy).
+// manifestBytes reads a manifest from the source, verified and bounded,
+// and keeps it (the walk reads manifests before the copy writes them).
 func (m *mirror) manifestBytes(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
 	if d.Size > MaxManifestBytes || d.Size < 0 {
 		return nil, fmt.Errorf("%s: manifest %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, int64(MaxManifestBytes))
@@ -496,7 +548,7 @@ func (m *mirror) manifestBytes(ctx context.Context, d ocispec.Descriptor) ([]byt
 		return b, nil
 	}
 	b, err := fetchVerified(ctx, m.src, d)
-	if err == nil && isIndex(d.MediaType) {
+	if err == nil {
 		m.keep(d, b)
 	}
 	return b, err

@@ -26,6 +26,7 @@ func newMirrorCmd(s *cli.Streams) *cobra.Command {
 		rev        revocationFlags
 		fromFile   string
 		noState    bool
+		noProgress bool
 		fromPlain  bool
 		toPlain    bool
 		stateDirFl string
@@ -134,7 +135,10 @@ that does not match its digest, or an image the gate refused.`,
 					return err
 				}
 			}
+			prog := newMirrorProgress(s.Err, !noProgress)
+			prog.hook(&o.MirrorOptions)
 			results, err := evaluator.Mirror(cmd.Context(), sources, dst, o)
+			prog.end()
 			if err != nil && results == nil {
 				return err
 			}
@@ -171,6 +175,7 @@ that does not match its digest, or an image the gate refused.`,
 	fl.StringVar(&fromFile, "from-file", "", "mirror every image reference in this file (one per line) under the DST prefix")
 	fl.StringVar(&stateDirFl, "state-dir", "", "where the incremental state is kept (default: the user cache directory's stella-oras/mirror)")
 	fl.BoolVar(&noState, "no-state", false, "keep no state: every run checks everything and records nothing")
+	fl.BoolVar(&noProgress, "no-progress", false, "draw no progress line (it is drawn only when stderr is a terminal)")
 	fl.BoolVar(&o.Full, "full", false, "check everything again (ignore the state; it is still updated)")
 	fl.BoolVar(&fromPlain, "from-plain-http", false, "use HTTP for the source registry only")
 	fl.BoolVar(&toPlain, "to-plain-http", false, "use HTTP for the destination registry only")
