@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -589,5 +591,49 @@ func TestMirrorPlatforms(t *testing.T) {
 	}
 	if ok, _ := lay.Store.Exists(ctx, amd); ok {
 		t.Error("KeepIndex copied the amd64 manifest")
+	}
+}
+
+// TestArchiveReadInPlace: a layout tar opened to be read is read where
+// it lies (nothing unpacked: TMPDIR stays empty while it is mirrored
+// from), refuses writes, and a truncated one is refused on open.
+func TestArchiveReadInPlace(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Referrers)
+	root, _ := pushIndexWithReferrers(t, openRef(t, host+"/app"))
+	tarball := filepath.Join(t.TempDir(), "app.tar")
+	dst := openRef(t, "oci-archive:"+tarball)
+	if _, err := registry.Mirror(ctx, openRef(t, host+"/app:1.0"), dst, "1.0", registry.MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ref, _ := registry.ParseReference("oci-archive:" + tarball)
+	src, err := registry.Open(ctx, ref, registry.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := registry.Mirror(ctx, src, openRef(t, host+"/back"), "1.0", registry.MirrorOptions{})
+	if err != nil || rep.Root.Digest != root.Digest || rep.Referrers != 3 {
+		t.Fatalf("mirror from the tar: %v (root %v, %d referrers)", err, rep, rep.Referrers)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("reading the tar unpacked %d entries into TMPDIR", len(left))
+	}
+	if err := src.Store.Push(ctx, ocispec.DescriptorEmptyJSON, bytes.NewReader(ocispec.DescriptorEmptyJSON.Data)); !errors.Is(err, registry.ErrReadOnly) {
+		t.Errorf("push into a tar opened read-only: %v, want ErrReadOnly", err)
+	}
+	b, err := os.ReadFile(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.tar")
+	os.WriteFile(cut, b[:len(b)/2], 0o644)
+	ref, _ = registry.ParseReference("oci-archive:" + cut)
+	if _, err := registry.Open(ctx, ref, registry.Options{ReadOnly: true}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("open of a truncated tar: %v, want io.ErrUnexpectedEOF", err)
 	}
 }

@@ -175,6 +175,9 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 		}
 		return &Target{Ref: ref, Store: st}, nil
 	case KindArchive:
+		if opts.ReadOnly {
+			return openArchiveReadOnly(ctx, ref)
+		}
 		tmp, err := os.MkdirTemp("", "stella-oci-archive-")
 		if err != nil {
 			return nil, err
@@ -375,25 +378,69 @@ const (
 )
 
 func untar(src, dir string) error {
+	return scanArchive(src, func(h *tar.Header, name string, tr *tar.Reader) error {
+		p := filepath.Join(dir, name)
+		if h.Typeflag == tar.TypeDir {
+			return os.MkdirAll(p, 0o755)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, io.LimitReader(tr, h.Size))
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// scanArchive reads an OCI layout tar's headers within the bounds above,
+// refusing sparse entries, names that escape the layout, links and
+// devices, and an entry whose data the file does not hold whole (a
+// truncated tar), and calls visit for each directory and regular file
+// (name cleaned; visit may read the entry from tr). An entry visit does
+// not read is skipped by seeking, not read.
+func scanArchive(src string, visit func(h *tar.Header, name string, tr *tar.Reader) error) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	tr := tar.NewReader(f)
-	entries, total := 0, int64(0)
+	entries, total, end := 0, int64(0), int64(0)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
+			// archive/tar ends quietly at a header boundary: a tar cut
+			// between two entries is told by its missing end-of-archive
+			// marker (two zero blocks after the last entry).
+			zero := make([]byte, 1024)
+			if n, _ := f.ReadAt(zero, end); n != len(zero) || slices.ContainsFunc(zero, func(b byte) bool { return b != 0 }) {
+				return fmt.Errorf("reading %s: %w (no end-of-archive marker after the last entry: a truncated archive)", src, io.ErrUnexpectedEOF)
+			}
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", src, err)
 		}
+		if pos, err := f.Seek(0, io.SeekCurrent); err == nil {
+			end = pos + (h.Size+511)/512*512
+		}
 		for k := range h.PAXRecords {
 			if strings.HasPrefix(k, "GNU.sparse.") {
 				return fmt.Errorf("%s: entry %q: %w (sparse files are not allowed: a few bytes of map can claim gigabytes of holes)", src, h.Name, ErrUnsafePath)
 			}
+		}
+		if pos, err := f.Seek(0, io.SeekCurrent); err == nil && pos+h.Size > st.Size() {
+			return fmt.Errorf("reading %s: entry %q: %w (its %d bytes run past the end of the file: a truncated archive)", src, h.Name, io.ErrUnexpectedEOF, h.Size)
 		}
 		if entries++; entries > maxArchiveEntries {
 			return fmt.Errorf("%s: %w: more than %d entries", src, ErrTooLarge, maxArchiveEntries)
@@ -405,25 +452,9 @@ func untar(src, dir string) error {
 		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
 			return fmt.Errorf("%s: entry %q: %w", src, h.Name, ErrUnsafePath)
 		}
-		p := filepath.Join(dir, name)
 		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, io.LimitReader(tr, h.Size))
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
+		case tar.TypeDir, tar.TypeReg:
+			if err := visit(h, name, tr); err != nil {
 				return err
 			}
 		default:
@@ -431,6 +462,35 @@ func untar(src, dir string) error {
 		}
 	}
 }
+
+// openArchiveReadOnly opens an OCI layout tar for reading in place: its
+// headers are checked (scanArchive) and its entries read where they lie
+// in the file (oras-go's read-only store over the tar), with nothing
+// unpacked: a command that only reads an archive (mirror's source,
+// verify, replay, discover) costs no copy of it.
+func openArchiveReadOnly(ctx context.Context, ref Reference) (*Target, error) {
+	if _, err := os.Stat(ref.Repository); err != nil {
+		return nil, fmt.Errorf("%w: no OCI layout tar at %s", ErrNotFound, ref.Repository)
+	}
+	if err := scanArchive(ref.Repository, func(*tar.Header, string, *tar.Reader) error { return nil }); err != nil {
+		return nil, err
+	}
+	st, err := oci.NewFromTar(ctx, ref.Repository)
+	if err != nil {
+		return nil, fmt.Errorf("opening OCI layout tar %s: %w", ref.Repository, err)
+	}
+	return &Target{Ref: ref, Store: readOnlyStore{st}}, nil
+}
+
+// ErrReadOnly: a write to a target opened to be read.
+var ErrReadOnly = errors.New("opened read-only")
+
+// readOnlyStore is oras-go's read-only layout store as a GraphTarget
+// whose writes fail.
+type readOnlyStore struct{ *oci.ReadOnlyStore }
+
+func (readOnlyStore) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
+func (readOnlyStore) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }
 
 // writeTar packs dir into dst through a temporary file and a rename, with
 // entries in sorted order and zero times so the tar is reproducible.
