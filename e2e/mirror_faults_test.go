@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,82 @@ func TestMirrorDestinationKilled(t *testing.T) {
 	plan := x.must(bin["native"], "mirror", "--plain-http", "--no-state", "--dry-run", "--output", "json", source, dst.addr+"/app")
 	if strings.Contains(plan, `"planned"`) {
 		t.Errorf("after the rerun, a dry run still plans copies:\n%s", plan)
+	}
+}
+
+// TestMirrorDiskFull (#12, faults): a mirror into an OCI layout on a
+// filesystem that fills up (a 1 MiB tmpfs; needs root to mount) fails
+// with one line and exit 1, and the layout never lists a manifest whose
+// blobs it lacks.
+func TestMirrorDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root: skipping")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s): skipping", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Referrers)
+	ref, _ := registry.ParseReference(host + "/app")
+	src, err := registry.Open(ctx, ref, registry.Options{PlainHTTP: true, Credentials: credentials.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := regtest.PushImage(t, src.Store, "v1")
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if _, err := registry.Attach(ctx, src, img, big, registry.AttachOptions{ArtifactType: "application/vnd.example.big", MediaType: "application/octet-stream"}); err != nil {
+		t.Fatal(err)
+	}
+	lay := filepath.Join(mnt, "lay")
+	_, stderr, code := runCode(t, nil, "", bin["native"], "mirror", "--plain-http", "--no-state", host+"/app:v1", "oci:"+lay)
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no space left on device") {
+		t.Fatalf("mirror onto a full disk: exit %d, stderr %q; want exit 1, one line saying no space is left", code, stderr)
+	}
+	// Whatever index.json lists, its blobs are all there.
+	b, err := os.ReadFile(filepath.Join(lay, "index.json"))
+	if err != nil {
+		return // nothing listed at all
+	}
+	var idx struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatalf("index.json after the failure: %v", err)
+	}
+	for _, m := range idx.Manifests {
+		mb, err := os.ReadFile(filepath.Join(lay, "blobs", "sha256", strings.TrimPrefix(m.Digest, "sha256:")))
+		if err != nil {
+			t.Errorf("index.json lists %s, which the layout lacks", m.Digest)
+			continue
+		}
+		var mf struct {
+			Config struct {
+				Digest string `json:"digest"`
+			} `json:"config"`
+			Layers []struct {
+				Digest string `json:"digest"`
+			} `json:"layers"`
+		}
+		json.Unmarshal(mb, &mf)
+		for _, d := range append([]string{mf.Config.Digest}, func() (ds []string) {
+			for _, l := range mf.Layers {
+				ds = append(ds, l.Digest)
+			}
+			return
+		}()...) {
+			if d == "" {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(lay, "blobs", "sha256", strings.TrimPrefix(d, "sha256:"))); err != nil {
+				t.Errorf("index.json lists %s, whose blob %s the layout lacks", m.Digest, d)
+			}
+		}
 	}
 }
