@@ -380,11 +380,20 @@ func untar(src, dir string) error {
 		return err
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
+	cr := &countingReader{r: f}
+	tr := tar.NewReader(cr)
 	entries, total := 0, int64(0)
 	for {
+		before := cr.n
 		h, err := tr.Next()
 		if err == io.EOF {
+			// archive/tar takes an archive cut at an entry's boundary for
+			// a whole one: the end-of-archive marker (two zero blocks,
+			// after at most a block of padding) must be there. An empty
+			// file is an empty archive.
+			if cr.n-before < 1024 && cr.n > 0 {
+				return fmt.Errorf("reading %s: %w (no end-of-archive marker: the archive is cut short)", src, io.ErrUnexpectedEOF)
+			}
 			return nil
 		}
 		if err != nil {
@@ -430,6 +439,17 @@ func untar(src, dir string) error {
 			return fmt.Errorf("%s: entry %q: %w (links and devices are not allowed)", src, h.Name, ErrUnsafePath)
 		}
 	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // writeTar packs dir into dst through a temporary file and a rename, with

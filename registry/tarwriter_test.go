@@ -253,3 +253,43 @@ func dirEntries(t *testing.T, dir string) []string {
 	return out
 }
 
+// TestArchiveCutAtBoundary: an OCI layout tar cut at an entry's boundary
+// (archive/tar reads it as complete), or with only one of the two zero
+// blocks that end an archive, is refused as cut short; the whole one, and
+// an empty file, open.
+func TestArchiveCutAtBoundary(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	var cuts []int
+	for _, f := range []struct{ name, data string }{{"oci-layout", `{"imageLayoutVersion":"1.0.0"}`}, {"index.json", `{"schemaVersion":2,"manifests":[]}`}} {
+		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(f.data))
+		tw.Flush()
+		cuts = append(cuts, buf.Len())
+	}
+	tw.Close()
+	whole := buf.Bytes()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"whole", whole, true},
+		{"empty file", nil, true},
+		{"cut after the first entry", whole[:cuts[0]], false},
+		{"cut after the last entry", whole[:cuts[1]], false},
+		{"one zero block", whole[:cuts[1]+512], false},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".tar")
+		os.WriteFile(p, tc.data, 0o644)
+		ref, _ := registry.ParseReference("oci-archive:" + p)
+		tg, err := registry.Open(context.Background(), ref, registry.Options{ReadOnly: true})
+		if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, io.ErrUnexpectedEOF)) {
+			t.Errorf("%s: Open = %v, want ok %v (else io.ErrUnexpectedEOF)", tc.name, err, tc.ok)
+		}
+		if tg != nil {
+			tg.Discard()
+		}
+	}
+}
