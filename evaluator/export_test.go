@@ -361,6 +361,9 @@ func TestExportDeterministic(t *testing.T) {
 			if !bytes.Equal(b, first) {
 				t.Errorf("%s export of %s (GOMAXPROCS %d): %s, other bytes than the first", density, src.ref, src.procs, rep.SHA256)
 			}
+			if i == 3 {
+				t.Logf("%s: %s (%d bytes) from each source", density, rep.SHA256, rep.Size)
+			}
 		}
 	}
 }
