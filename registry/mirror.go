@@ -65,6 +65,17 @@ type MirrorOptions struct {
 	// and bytes the graph names (each blob once; what is already at the
 	// destination included), for progress and ETA.
 	OnPlan func(blobs int, bytes int64)
+	// AllowMissingBlobs: a blob the source does not have is reported
+	// (MirrorMissing) instead of failing the mirror — an export of
+	// density lite or standard names layers it leaves out. A manifest
+	// that names a blob neither side has is still written to a layout
+	// (which then holds it without that blob, as the source does) but
+	// not to a registry, which refuses it (distribution checks every
+	// blob a manifest names): it is reported MirrorIncomplete, and so is
+	// an index of one; an incomplete image is not tagged. Its referrers
+	// are still copied (a registry takes a referrer whose subject it
+	// does not have).
+	AllowMissingBlobs bool
 }
 
 // MirrorRewrite says an index was rewritten to keep some platforms.
@@ -99,6 +110,9 @@ const (
 	MirrorPresent = "present" // already there: not sent again
 	MirrorPlanned = "planned" // dry run: would be sent
 	MirrorKnown   = "known"   // copied by an earlier run (MirrorState): not checked again
+	// With AllowMissingBlobs:
+	MirrorMissing    = "missing"    // a blob neither side has: not copied
+	MirrorIncomplete = "incomplete" // a manifest naming a missing blob: not put on a registry
 )
 
 // MirrorItem is one blob or manifest of a mirror.
@@ -176,7 +190,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, blobRuns: map[digest.Digest]func() error{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, blobTasks: map[digest.Digest]*blobTask{}, incomplete: map[digest.Digest]bool{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -282,6 +296,9 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if tag == "" {
 		tag = src.Ref.Tag
 	}
+	if tag != "" && m.isIncomplete(root.Digest) {
+		tag = "" // the image is not there to tag
+	}
 	if tag != "" {
 		m.rep.Tag = tag
 		// A tag already naming the image is not written again.
@@ -305,9 +322,21 @@ type mirror struct {
 	// layoutRefs are the referrers put into a layout, by subject, for
 	// its referrers tags (layoutReferrerTags).
 	layoutRefs map[digest.Digest][]ocispec.Descriptor
-	blobRuns   map[digest.Digest]func() error // blobOnce
-	omit       map[digest.Digest]bool         // platform manifests not copied (Platforms)
+	omit       map[digest.Digest]bool // platform manifests not copied (Platforms)
 	rep        *MirrorReport
+	// blobTasks: each blob is copied once; a manifest naming one that
+	// another is copying waits for it, so no manifest reaches the
+	// destination before its blobs.
+	blobTasks  map[digest.Digest]*blobTask
+	incomplete map[digest.Digest]bool // manifests not put: a blob is missing
+}
+
+// blobTask is one blob's copy: done is closed when it has ended, with err
+// or with missing set (AllowMissingBlobs: neither side has it).
+type blobTask struct {
+	done    chan struct{}
+	err     error
+	missing bool
 }
 
 // image copies a manifest or index and what it names, children first,
@@ -333,6 +362,7 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 		if err := json.Unmarshal(b, &idx); err != nil {
 			return nil, fmt.Errorf("%w: index %s: %v", ErrMirror, d.Digest, err)
 		}
+		missing := false
 		for _, c := range idx.Manifests {
 			if m.omit[c.Digest] {
 				continue
@@ -342,10 +372,20 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 				return nil, err
 			}
 			subjects = append(subjects, s...)
+			missing = missing || m.isIncomplete(c.Digest)
+		}
+		if missing && m.dst.Remote != nil {
+			m.markIncomplete(d)
+			return subjects, nil
 		}
 	default:
-		if err := m.blobs(ctx, d, b); err != nil {
+		missing, err := m.blobs(ctx, d, b)
+		if err != nil {
 			return nil, err
+		}
+		if missing && m.dst.Remote != nil {
+			m.markIncomplete(d)
+			return subjects, nil
 		}
 	}
 	if m.known.copied(d.Digest) {
@@ -569,37 +609,78 @@ func (m *mirror) keep(d ocispec.Descriptor, b []byte) {
 	}
 }
 
-// blobs copies an image manifest's config and layers, Jobs at a time.
-func (m *mirror) blobs(ctx context.Context, d ocispec.Descriptor, b []byte) error {
+// blobs copies an image manifest's config and layers, Jobs at a time,
+// and says whether one is missing (AllowMissingBlobs). A blob another
+// manifest is copying is waited for, not copied again.
+func (m *mirror) blobs(ctx context.Context, d ocispec.Descriptor, b []byte) (bool, error) {
 	var mf ocispec.Manifest
 	if err := json.Unmarshal(b, &mf); err != nil {
-		return fmt.Errorf("%w: manifest %s: %v", ErrMirror, d.Digest, err)
+		return false, fmt.Errorf("%w: manifest %s: %v", ErrMirror, d.Digest, err)
 	}
 	blobs := append([]ocispec.Descriptor{mf.Config}, mf.Layers...)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.o.Jobs)
-	for _, bd := range blobs {
+	missing := make([]bool, len(blobs))
+	for i, bd := range blobs {
 		if bd.Digest == "" {
 			continue
 		}
-		g.Go(func() error { return m.blobOnce(gctx, bd) })
+		task, first := m.blobTask(bd.Digest)
+		g.Go(func() error {
+			if first {
+				task.missing, task.err = m.blob(gctx, bd)
+				close(task.done)
+			}
+			select {
+			case <-task.done:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if task.err != nil && !first && gctx.Err() == nil && ctx.Err() == nil && (errors.Is(task.err, context.Canceled) || errors.Is(task.err, context.DeadlineExceeded)) {
+				// Stopped by the failure of the manifest that ran it,
+				// not of this one: copied here.
+				var err error
+				missing[i], err = m.blob(gctx, bd)
+				return err
+			}
+			missing[i] = task.missing
+			return task.err
+		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return false, err
+	}
+	return slices.Contains(missing, true), nil
 }
 
-// blobOnce copies a blob once per run, and makes every manifest naming
-// it wait until it is at the destination: manifests copied at once
-// share blobs (the empty config of every artifact), and one must not be
-// put while another is still sending what it names.
-func (m *mirror) blobOnce(ctx context.Context, d ocispec.Descriptor) error {
+// blobTask returns d's copy, and whether the caller is the first to ask
+// (and so runs it).
+func (m *mirror) blobTask(d digest.Digest) (*blobTask, bool) {
 	m.mu.Lock()
-	f, ok := m.blobRuns[d.Digest]
-	if !ok {
-		f = sync.OnceValue(func() error { return m.blob(ctx, d) })
-		m.blobRuns[d.Digest] = f
+	defer m.mu.Unlock()
+	if t, ok := m.blobTasks[d]; ok {
+		return t, false
 	}
+	t := &blobTask{done: make(chan struct{})}
+	m.blobTasks[d] = t
+	return t, true
+}
+
+// markIncomplete records a manifest that is not put: a blob it names is
+// missing on both sides.
+func (m *mirror) markIncomplete(d ocispec.Descriptor) {
+	m.mu.Lock()
+	m.incomplete[d.Digest] = true
 	m.mu.Unlock()
-	return f()
+	if m.first("manifest", d.Digest) {
+		m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorIncomplete})
+	}
+}
+
+func (m *mirror) isIncomplete(d digest.Digest) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.incomplete[d]
 }
 
 // first reports whether d (of kind "blob" or "manifest") is handled for
@@ -638,46 +719,59 @@ func (m *mirror) record(it MirrorItem) {
 // blob copies one blob unless the destination has it, streaming and
 // verifying: the source's bytes reach the destination only up to the
 // descriptor's size, and the last read fails if the digest is not the
-// descriptor's, which fails the upload.
-func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) error {
+// descriptor's, which fails the upload. missing says the source does not
+// have it either (reported, not an error, with AllowMissingBlobs).
+func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, _ error) {
 	d = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
 	if d.Size > m.o.MaxBlobBytes || d.Size < 0 {
-		return fmt.Errorf("%s: blob %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, m.o.MaxBlobBytes)
+		return false, fmt.Errorf("%s: blob %s %w: %d bytes > %d", m.src.Ref, d.Digest, ErrTooLarge, d.Size, m.o.MaxBlobBytes)
 	}
 	if err := d.Digest.Validate(); err != nil {
-		return fmt.Errorf("%w: blob %q: %v", ErrMirror, d.Digest, err)
+		return false, fmt.Errorf("%w: blob %q: %v", ErrMirror, d.Digest, err)
 	}
 	ok, err := m.dst.Store.Exists(ctx, d)
 	if err != nil {
-		return fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+		return false, fmt.Errorf("checking %s on %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
 	}
 	it := MirrorItem{Descriptor: d, Kind: "blob"}
 	switch {
 	case ok:
 		it.State = MirrorPresent
+	case m.o.DryRun && m.o.AllowMissingBlobs:
+		it.State = MirrorPlanned
+		if has, err := m.src.Store.Exists(ctx, d); err != nil {
+			return false, fmt.Errorf("checking %s on %s: %w", d.Digest, m.src.Ref, m.src.annotate(err))
+		} else if !has {
+			it.State, missing = MirrorMissing, true
+		}
 	case m.o.DryRun:
 		it.State = MirrorPlanned
 	default:
 		rc, err := m.src.Store.Fetch(ctx, d)
 		if err != nil {
 			if errors.Is(err, errdef.ErrNotFound) {
-				return fmt.Errorf("%s: blob %s: %w", m.src.Ref, d.Digest, ErrNotFound)
+				if m.o.AllowMissingBlobs {
+					it.State = MirrorMissing
+					m.record(it)
+					return true, nil
+				}
+				return false, fmt.Errorf("%s: blob %s: %w", m.src.Ref, d.Digest, ErrNotFound)
 			}
-			return fmt.Errorf("fetching %s from %s: %w", d.Digest, m.src.Ref, m.src.annotate(err))
+			return false, fmt.Errorf("fetching %s from %s: %w", d.Digest, m.src.Ref, m.src.annotate(err))
 		}
 		vr := &verifying{r: content.NewVerifyReader(rc, d)}
 		err = m.dst.Store.Push(ctx, d, vr)
 		rc.Close()
 		if vr.err != nil {
-			return fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, vr.err))
+			return false, fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, vr.err))
 		}
 		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-			return fmt.Errorf("pushing %s to %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
+			return false, fmt.Errorf("pushing %s to %s: %w", d.Digest, m.dst.Ref, m.dst.annotate(err))
 		}
 		it.State = MirrorCopied
 	}
 	m.record(it)
-	return nil
+	return missing, nil
 }
 
 // verifying reads through a content.VerifyReader and, at the end, checks

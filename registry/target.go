@@ -422,8 +422,9 @@ func scanArchive(src string, visit func(h *tar.Header, name string, tr *tar.Read
 			// archive/tar ends quietly at a header boundary: a tar cut
 			// between two entries is told by its missing end-of-archive
 			// marker (two zero blocks after the last entry).
+			// An empty file is an empty archive.
 			zero := make([]byte, 1024)
-			if n, _ := f.ReadAt(zero, end); n != len(zero) || slices.ContainsFunc(zero, func(b byte) bool { return b != 0 }) {
+			if n, _ := f.ReadAt(zero, end); st.Size() > 0 && (n != len(zero) || slices.ContainsFunc(zero, func(b byte) bool { return b != 0 })) {
 				return fmt.Errorf("reading %s: %w (no end-of-archive marker after the last entry: a truncated archive)", src, io.ErrUnexpectedEOF)
 			}
 			return nil
@@ -472,6 +473,19 @@ func openArchiveReadOnly(ctx context.Context, ref Reference) (*Target, error) {
 	if _, err := os.Stat(ref.Repository); err != nil {
 		return nil, fmt.Errorf("%w: no OCI layout tar at %s", ErrNotFound, ref.Repository)
 	}
+	if st, err := os.Stat(ref.Repository); err == nil && st.Size() == 0 {
+		// An empty file is an empty archive: an empty layout, read-only.
+		tmp, err := os.MkdirTemp("", "stella-oci-archive-")
+		if err != nil {
+			return nil, err
+		}
+		store, err := oci.NewWithContext(ctx, tmp)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
+		return &Target{Ref: ref, Store: readOnlyLayout{store}, tmpDir: tmp}, nil
+	}
 	if err := scanArchive(ref.Repository, func(*tar.Header, string, *tar.Reader) error { return nil }); err != nil {
 		return nil, err
 	}
@@ -491,6 +505,13 @@ type readOnlyStore struct{ *oci.ReadOnlyStore }
 
 func (readOnlyStore) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
 func (readOnlyStore) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }
+
+// readOnlyLayout is a layout store (an empty archive's, unpacked) whose
+// writes fail.
+type readOnlyLayout struct{ GraphTarget }
+
+func (readOnlyLayout) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
+func (readOnlyLayout) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }
 
 // writeTar packs dir into dst through a temporary file and a rename, with
 // entries in sorted order and zero times so the tar is reproducible.

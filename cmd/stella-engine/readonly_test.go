@@ -23,6 +23,7 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 		{"verify", "oci:" + missing + ":v1", "--key", filepath.Join(dir, "k.pub")},
 		{"replay", "oci:" + missing + ":v1"},
 		{"status", "oci:" + missing + ":v1", "--key", filepath.Join(dir, "k.pub")},
+		{"export", "oci:" + missing + ":v1", "-o", filepath.Join(dir, "x.tar")},
 	} {
 		r := stella(t, "", args...)
 		if r.code == 0 || !strings.Contains(r.stderr, "no OCI layout at "+missing) {

@@ -14,5 +14,6 @@ func newRoot(s *cli.Streams) *cobra.Command {
 	return cli.NewRoot(s, append(cli.LightCommands(s),
 		newCanonCmd(s), newFeedCmd(s), newEvalCmd(s), newPolicyCmd(s), newRegistryCmd(s), newVerifyBundleCmd(s),
 		newKeyCmd(s), newAttestCmd(s), newVerifyCmd(s), newVexCmd(s), newDeltaCmd(s),
-		newEvaluateCmd(s), newSampleImageCmd(s), newReplayCmd(s), newStatusCmd(s), newDemoCmd(s), newMirrorCmd(s))...)
+		newEvaluateCmd(s), newSampleImageCmd(s), newReplayCmd(s), newStatusCmd(s), newDemoCmd(s), newMirrorCmd(s),
+		newExportCmd(s), newImportCmd(s))...)
 }
