@@ -77,14 +77,7 @@ func TestFrontExecsEngine(t *testing.T) {
 // TestFrontWithoutEngine: a front with no stella-engine beside it or on
 // PATH says what is missing (exit 1); its own commands still run.
 func TestFrontWithoutEngine(t *testing.T) {
-	alone := filepath.Join(t.TempDir(), filepath.Base(bin["native"]))
-	b, err := os.ReadFile(bin["native"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	alone := frontAlone(t)
 	env := []string{"PATH=" + t.TempDir()}
 	if _, stderr, code := runCode(t, env, "{}", alone, "canon", "-"); code != 1 || !strings.Contains(stderr, "stella-engine binary is needed") {
 		t.Errorf("canon without the engine: exit %d, stderr %q; want 1 naming stella-engine", code, stderr)
@@ -128,6 +121,17 @@ func TestEarlyHandoff(t *testing.T) {
 		t.Errorf("the second process is not the engine (its inits: %v)", procs[1])
 	}
 
+	alone := frontAlone(t)
+	env := []string{"PATH=" + filepath.Dir(bin["engine"])}
+	if out, stderr, code := runCode(t, env, `{"b":1,"a":2}`, alone, "canon", "-"); code != 0 || out != `{"a":2,"b":1}` {
+		t.Errorf("canon through a front with the engine on PATH: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
+
+// frontAlone is a copy of the front binary in a directory of its own (no
+// stella-engine beside it).
+func frontAlone(t *testing.T) string {
+	t.Helper()
 	alone := filepath.Join(t.TempDir(), filepath.Base(bin["native"]))
 	b, err := os.ReadFile(bin["native"])
 	if err != nil {
@@ -136,8 +140,5 @@ func TestEarlyHandoff(t *testing.T) {
 	if err := os.WriteFile(alone, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"PATH=" + filepath.Dir(bin["engine"])}
-	if out, stderr, code := runCode(t, env, `{"b":1,"a":2}`, alone, "canon", "-"); code != 0 || out != `{"a":2,"b":1}` {
-		t.Errorf("canon through a front with the engine on PATH: exit %d, stdout %q, stderr %q", code, out, stderr)
-	}
+	return alone
 }

@@ -278,31 +278,8 @@ func TestMirrorArtifactType(t *testing.T) {
 // destination has neither that blob nor anything naming it.
 func TestMirrorCorruptSource(t *testing.T) {
 	ctx := context.Background()
-	var target string
-	var mu sync.Mutex
-	corrupt := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			bad := target != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+target)
-			mu.Unlock()
-			if !bad {
-				next.ServeHTTP(w, r)
-				return
-			}
-			rec := &capture{header: http.Header{}}
-			next.ServeHTTP(rec, r)
-			b := rec.body.Bytes()
-			if len(b) > 0 {
-				b[0] ^= 0xff
-			}
-			for k, v := range rec.header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.code)
-			w.Write(b)
-		})
-	}
-	srcHost, dstHost := regtest.StartWrapped(t, regtest.Referrers, corrupt), regtest.Start(t, regtest.Plain)
+	c := &corrupter{flip: func(b []byte) { b[0] ^= 0xff }}
+	srcHost, dstHost := regtest.StartWrapped(t, regtest.Referrers, c.wrap), regtest.Start(t, regtest.Plain)
 	src := openRef(t, srcHost+"/app")
 	amd := regtest.PushImage(t, src.Store, "amd64")
 	m, _, err := registry.FetchManifest(ctx, src, amd)
@@ -310,9 +287,7 @@ func TestMirrorCorruptSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	layer := m.Layers[0]
-	mu.Lock()
-	target = layer.Digest.String()
-	mu.Unlock()
+	c.set(layer.Digest.String())
 	_, err = registry.Mirror(ctx, openRef(t, srcHost+"/app:amd64"), openRef(t, dstHost+"/app"), "amd64", registry.MirrorOptions{})
 	if !errors.Is(err, registry.ErrDigestMismatch) {
 		t.Fatalf("mirror of a corrupt blob: %v, want ErrDigestMismatch", err)
@@ -326,6 +301,44 @@ func TestMirrorCorruptSource(t *testing.T) {
 	if _, err := dst.Resolve(ctx, "amd64"); err == nil {
 		t.Error("the tag reached the destination")
 	}
+}
+
+// corrupter is a fake fault: it alters, on their way out of a real
+// registry, the bytes of the blob whose digest it is set to (flip says
+// how), so that what is served does not match its digest.
+type corrupter struct {
+	mu     sync.Mutex
+	target string
+	flip   func([]byte)
+}
+
+func (c *corrupter) set(d string) {
+	c.mu.Lock()
+	c.target = d
+	c.mu.Unlock()
+}
+
+func (c *corrupter) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		bad := c.target != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+c.target)
+		c.mu.Unlock()
+		if !bad {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &capture{header: http.Header{}}
+		next.ServeHTTP(rec, r)
+		b := rec.body.Bytes()
+		if len(b) > 0 {
+			c.flip(b)
+		}
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+		w.Write(b)
+	})
 }
 
 // capture records a response.

@@ -9,12 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -180,35 +178,12 @@ func TestWriteLayoutTar(t *testing.T) {
 // no temporary file, an earlier file at the path unchanged.
 func TestWriteLayoutTarMismatch(t *testing.T) {
 	ctx := context.Background()
-	var target string
-	var mu sync.Mutex
-	corrupt := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			bad := target != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+target)
-			mu.Unlock()
-			if !bad {
-				next.ServeHTTP(w, r)
-				return
-			}
-			rec := &capture{header: http.Header{}}
-			next.ServeHTTP(rec, r)
-			b := rec.body.Bytes()
-			b[len(b)-1] ^= 0xff
-			for k, v := range rec.header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.code)
-			w.Write(b)
-		})
-	}
-	src := openRef(t, regtest.StartWrapped(t, regtest.Referrers, corrupt)+"/app")
+	c := &corrupter{flip: func(b []byte) { b[len(b)-1] ^= 0xff }}
+	src := openRef(t, regtest.StartWrapped(t, regtest.Referrers, c.wrap)+"/app")
 	root, nodes := pushIndexWithReferrers(t, src)
 	blobs, manifests := graphOf(t, src, root, nodes, false)
 	m, _, _ := registry.FetchManifest(ctx, src, nodes[0])
-	mu.Lock()
-	target = m.Layers[0].Digest.String()
-	mu.Unlock()
+	c.set(m.Layers[0].Digest.String())
 	dir := t.TempDir()
 	p := filepath.Join(dir, "app.tar")
 	for _, before := range [][]byte{nil, []byte("an earlier export")} {
