@@ -38,20 +38,41 @@ type AttachOptions struct {
 // (artifactType, empty config, one layer, subject) referring to subject.
 // Pushing is idempotent: the manifest digest depends only on the inputs.
 func Attach(ctx context.Context, t *Target, subject ocispec.Descriptor, data []byte, opts AttachOptions) (ocispec.Descriptor, error) {
+	o, err := attachArtifact(data, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	o.Subject = &subject
+	return PushArtifact(ctx, t, o)
+}
+
+// AttachByDigest is Attach to the manifest of digest subject, whose media
+// type and size it reads from t while it makes its other reads before the
+// first write (one round trip fewer than resolving the subject first). It
+// returns the subject's descriptor and the new manifest's. A subject that
+// does not exist is ErrNotFound, and nothing is written.
+func AttachByDigest(ctx context.Context, t *Target, subject digest.Digest, data []byte, opts AttachOptions) (subj, manifest ocispec.Descriptor, err error) {
+	o, err := attachArtifact(data, opts)
+	if err != nil {
+		return subj, manifest, err
+	}
+	return pushArtifact(ctx, t, o, subject)
+}
+
+func attachArtifact(data []byte, opts AttachOptions) (ArtifactOptions, error) {
 	if opts.ArtifactType == "" || opts.MediaType == "" {
-		return ocispec.Descriptor{}, errors.New("attach: artifact type and media type are required")
+		return ArtifactOptions{}, errors.New("attach: artifact type and media type are required")
 	}
 	title := ""
 	if opts.FileName != "" {
 		title = filepath.Base(opts.FileName)
 	}
-	return PushArtifact(ctx, t, ArtifactOptions{
+	return ArtifactOptions{
 		ArtifactType: opts.ArtifactType,
-		Subject:      &subject,
 		Layers:       []Layer{NewLayer(opts.MediaType, data, title)},
 		Annotations:  opts.Annotations,
 		KeepTag:      opts.KeepTag,
-	})
+	}, nil
 }
 
 func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
