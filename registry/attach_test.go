@@ -1,18 +1,25 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/stella-ops/stella-oras/internal/regtest"
 	"github.com/stella-ops/stella-oras/registry"
@@ -91,6 +98,53 @@ func (rec *recorder) hooks(before, after func(r *http.Request)) {
 
 func isWrite(method string) bool {
 	return method != http.MethodGet && method != http.MethodHead
+}
+
+func counts(log []string) map[string]int {
+	m := map[string]int{}
+	for _, l := range log {
+		m[l]++
+	}
+	return m
+}
+
+// TestAttachRequests: what one uncontended attach of a new document asks
+// of each kind of registry, counted. The reads that precede the first write
+// (the subject, the referrers tag, the blobs) are HEADs; on plain
+// distribution the referrers tag is read, written, and read once more to
+// check that no concurrent writer overwrote it (before: oras-go's update,
+// then three reads of ours spaced by at least 20 ms).
+func TestAttachRequests(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		kind string
+		want map[string]int
+	}{
+		{regtest.Referrers, map[string]int{"HEAD manifest": 1, "HEAD tag": 1, "HEAD blob": 2, "POST upload": 1, "PUT upload": 1, "PUT manifest": 1}},
+		{regtest.Plain, map[string]int{"HEAD manifest": 1, "HEAD tag": 1, "HEAD blob": 2, "POST upload": 1, "PUT upload": 1, "PUT manifest": 1, "GET tag": 2, "PUT tag": 1}},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			host, rec := startRecorder(t, tc.kind)
+			img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+			// A first referrer: the empty config blob and the referrers
+			// tag exist from now on, as they do for most attaches.
+			if _, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+				t.Fatal(err)
+			}
+			rec.take()
+			subj, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subj.Digest != img.Digest || subj.MediaType != img.MediaType || subj.Size != img.Size {
+				t.Errorf("AttachByDigest subject = %+v, want %+v", subj, img)
+			}
+			log := rec.take()
+			if diff := cmp.Diff(tc.want, counts(log)); diff != "" {
+				t.Errorf("requests of one attach (-want +got):\n%s\nin order: %q", diff, log)
+			}
+		})
+	}
 }
 
 // TestAttachReadsTogether: the reads an attach makes before its first
@@ -179,5 +233,133 @@ func TestAttachMissingSubjectWritesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAttachRepairsStaleOverwrite: on plain distribution, a concurrent
+// writer that read the referrers tag before this attach wrote it, and
+// writes it back after (dropping this attach's entry, adding its own), is
+// caught by the check read and repaired: both entries end up listed.
+func TestAttachRepairsStaleOverwrite(t *testing.T) {
+	ctx := context.Background()
+	host, rec := startRecorder(t, regtest.Plain)
+	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+	first, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other writer's referrer, pushed (as writers do) before it read
+	// the tag, which then listed only the first referrer.
+	other := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
+	o, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ArtifactType = sbomType
+	stale := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{first, o}}
+	sb, err := json.Marshal(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, sb)
+	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+	var once sync.Once
+	rec.hooks(nil, func(r *http.Request) {
+		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
+			// Our write has landed: the stale one lands right after it,
+			// straight to the registry, before our client hears back.
+			once.Do(func() {
+				if err := openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, sd, bytes.NewReader(sb), tag); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})
+	mine, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.hooks(nil, nil)
+	refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []digest.Digest
+	for _, r := range refs {
+		got = append(got, r.Digest)
+	}
+	want := []digest.Digest{first.Digest, mine.Digest, o.Digest}
+	slices.Sort(got)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("referrers after a stale overwrite (-want +got):\n%s", diff)
+	}
+}
+
+// TestAttachWaitsOutItsWindow: the check read waits at least as long as
+// this writer's own read-to-write window, so that on a slow registry a
+// concurrent writer as slow as we are, whose stale write lands well after
+// ours, is still caught (before, the wait was 20 to 40 ms twice whatever
+// the registry's pace). Here every write of the referrers tag takes 300 ms,
+// and the stale write lands 150 ms after ours.
+func TestAttachWaitsOutItsWindow(t *testing.T) {
+	ctx := context.Background()
+	host, rec := startRecorder(t, regtest.Plain)
+	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+	first, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
+	o, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ArtifactType = sbomType
+	sb, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{first, o}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, sb)
+	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+	var (
+		once  sync.Once
+		stale = make(chan error, 1)
+	)
+	rec.hooks(func(r *http.Request) {
+		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}, func(r *http.Request) {
+		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
+			once.Do(func() {
+				go func() {
+					time.Sleep(150 * time.Millisecond)
+					stale <- openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, sd, bytes.NewReader(sb), tag)
+				}()
+			})
+		}
+	})
+	mine, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stale; err != nil {
+		t.Fatal(err)
+	}
+	rec.hooks(nil, nil)
+	refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []digest.Digest
+	for _, r := range refs {
+		got = append(got, r.Digest)
+	}
+	want := []digest.Digest{first.Digest, mine.Digest, o.Digest}
+	slices.Sort(got)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("referrers after a stale overwrite 150 ms after ours (-want +got):\n%s", diff)
 	}
 }

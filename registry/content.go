@@ -229,18 +229,23 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	if o.Subject != nil {
 		subj = *o.Subject
 	}
-	if err := pushManifest(ctx, t, mdesc, mb); err != nil {
-		return none, none, err
-	}
 	mdesc.ArtifactType = o.ArtifactType
 	mdesc.Annotations = m.Annotations
 	if o.Subject != nil && t.Remote != nil {
-		if err := ensureInFallbackIndex(ctx, t, subj, mdesc); err != nil {
+		api, took, err := pushReferrer(ctx, t, mdesc, mb)
+		if err != nil {
 			return none, none, err
 		}
-		if o.KeepTag != "" && !t.learnFromPush() && o.Tag == "" {
-			o.Tag = KeepTagFor(o.KeepTag, mdesc.Digest)
+		if !api {
+			if err := ensureInFallbackIndex(ctx, t, subj, mdesc, took); err != nil {
+				return none, none, err
+			}
+			if o.KeepTag != "" && o.Tag == "" {
+				o.Tag = KeepTagFor(o.KeepTag, mdesc.Digest)
+			}
 		}
+	} else if err := pushManifest(ctx, t, mdesc, mb); err != nil {
+		return none, none, err
 	}
 	if o.Tag != "" {
 		if err := t.Store.Tag(ctx, ocispec.Descriptor{MediaType: mdesc.MediaType, Digest: mdesc.Digest, Size: mdesc.Size}, o.Tag); err != nil {
@@ -253,9 +258,9 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 // checkFallbackTag refuses, before anything is written, a push with a
 // subject whose referrers tag (sha256-<hex>) exists and is not an index of
 // referrers, e.g. the subject itself (GitLab, oras-go#1396). On a registry
-// without the referrers API oras-go would replace that tag with a new
-// index during the manifest push, destroying what it named. One HEAD, made
-// along with the other reads before the first write, and skipped once the
+// without the referrers API that tag would be replaced with a new index
+// after the manifest push, destroying what it named. One HEAD, made along
+// with the other reads before the first write, and skipped once the
 // registry is known to have the referrers API.
 func checkFallbackTag(ctx context.Context, t *Target, subject digest.Digest) error {
 	if probed, has := t.capability(); probed && has {
@@ -274,11 +279,10 @@ func checkFallbackTag(ctx context.Context, t *Target, subject digest.Digest) err
 	return fmt.Errorf("%w %s on %s: it resolves to %s %s, not an index of referrers; refusing to attach, which would replace it (nothing was written)", ErrFallbackIndex, tag, t.Ref, d.MediaType, d.Digest)
 }
 
-// pushManifest pushes a manifest. On a registry it is always pushed (it is
-// small, and the push is idempotent): the response tells whether the
-// registry indexes the subject (OCI-Subject), and oras-go then updates the
-// referrers tag where it does not, which also repairs a push interrupted
-// before.
+// pushManifest pushes a manifest to an OCI layout (which indexes its
+// subject itself), or one without a subject to a registry (pushReferrer
+// pushes those with one). On a registry it is always pushed: it is small,
+// and the push is idempotent.
 func pushManifest(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte) error {
 	if t.Remote == nil {
 		return pushIfAbsent(ctx, t, d, b)

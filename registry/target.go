@@ -91,20 +91,6 @@ func (t *Target) setCapability(has bool) {
 	}
 }
 
-// learnFromPush reports the referrers capability after a manifest with a
-// subject was pushed. oras-go learns it from the push (OCI-Subject in the
-// response, or not) and records it; SetReferrersCapability(true) returns
-// an error exactly when the recorded capability is false.
-func (t *Target) learnFromPush() bool {
-	t.capMu.Lock()
-	defer t.capMu.Unlock()
-	if !t.probed {
-		t.probed = true
-		t.hasAPI = t.Remote.SetReferrersCapability(true) == nil
-	}
-	return t.hasAPI
-}
-
 // annotate adds the credential source to authentication failures, so the
 // user knows which credentials were tried.
 func (t *Target) annotate(err error) error {
