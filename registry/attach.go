@@ -145,10 +145,12 @@ func (c subjectHeader) Do(req *http.Request) (*http.Response, error) {
 // each one detects and repairs it before it returns:
 //
 //   - it times its window, from sending its read of the tag to having
-//     written it (when it had nothing to write: its read plus pushCost, the
-//     time its manifest push took). A racing writer of the same kind takes
-//     about as long between its read and its write, under the same load,
-//     so a stale write lands within about one window of ours;
+//     written it, and takes it to be at least its read plus pushCost, the
+//     time its manifest push took (a second sample of what a write costs
+//     here, so that one lucky fast write does not shorten the wait). A
+//     racing writer of the same kind takes about as long between its read
+//     and its write, under the same load, so a stale write lands within
+//     about one window of ours;
 //   - it reads the tag again quietWindows windows later. When the tag is
 //     still what it wrote, nobody wrote meanwhile, and a writer that had
 //     read it before our write would have by then: done, in one read (the
@@ -190,14 +192,13 @@ func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispe
 		}
 		changed := round > 0 && desc.Digest != last
 		now := desc.Digest
+		window = max(window, read+pushCost)
 		if len(missing) > 0 {
 			idx.Manifests = append(idx.Manifests, missing...)
 			if now, err = pushFallbackIndex(ctx, t, idx, tag, desc); err != nil {
 				return err
 			}
 			window = max(window, time.Since(began))
-		} else {
-			window = max(window, read+pushCost)
 		}
 		switch {
 		case round == 0: // the update

@@ -301,65 +301,76 @@ func TestAttachRepairsStaleOverwrite(t *testing.T) {
 // concurrent writer as slow as we are, whose stale write lands well after
 // ours, is still caught (before, the wait was 20 to 40 ms twice whatever
 // the registry's pace). Here every write of the referrers tag takes 300 ms,
-// and the stale write lands 150 ms after ours.
+// or (one fast write of the tag must not shorten the wait) every push of a
+// referrer's manifest does; the stale write lands 150 ms after ours.
 func TestAttachWaitsOutItsWindow(t *testing.T) {
-	ctx := context.Background()
-	host, rec := startRecorder(t, regtest.Plain)
-	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
-	first, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
-	o, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{other}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.ArtifactType = sbomType
-	sb, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{first, o}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, sb)
-	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
-	var (
-		once  sync.Once
-		stale = make(chan error, 1)
-	)
-	rec.hooks(func(r *http.Request) {
-		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
-			time.Sleep(300 * time.Millisecond)
-		}
-	}, func(r *http.Request) {
-		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
-			once.Do(func() {
-				go func() {
-					time.Sleep(150 * time.Millisecond)
-					stale <- openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, sd, bytes.NewReader(sb), tag)
-				}()
+	for _, tc := range []struct {
+		name string
+		slow string // requestKind of the PUTs that take 300 ms
+	}{
+		{"slow tag writes", "tag"},
+		{"slow manifest pushes", "manifest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			host, rec := startRecorder(t, regtest.Plain)
+			img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+			first, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
+			o, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{other}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.ArtifactType = sbomType
+			sb, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{first, o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, sb)
+			tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+			var (
+				once  sync.Once
+				stale = make(chan error, 1)
+			)
+			rec.hooks(func(r *http.Request) {
+				if r.Method == http.MethodPut && requestKind(r.URL.Path) == tc.slow {
+					time.Sleep(300 * time.Millisecond)
+				}
+			}, func(r *http.Request) {
+				if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
+					once.Do(func() {
+						go func() {
+							time.Sleep(150 * time.Millisecond)
+							stale <- openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, sd, bytes.NewReader(sb), tag)
+						}()
+					})
+				}
 			})
-		}
-	})
-	mine, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-stale; err != nil {
-		t.Fatal(err)
-	}
-	rec.hooks(nil, nil)
-	refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []digest.Digest
-	for _, r := range refs {
-		got = append(got, r.Digest)
-	}
-	want := []digest.Digest{first.Digest, mine.Digest, o.Digest}
-	slices.Sort(got)
-	slices.Sort(want)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("referrers after a stale overwrite 150 ms after ours (-want +got):\n%s", diff)
+			mine, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := <-stale; err != nil {
+				t.Fatal(err)
+			}
+			rec.hooks(nil, nil)
+			refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []digest.Digest
+			for _, r := range refs {
+				got = append(got, r.Digest)
+			}
+			want := []digest.Digest{first.Digest, mine.Digest, o.Digest}
+			slices.Sort(got)
+			slices.Sort(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("referrers after a stale overwrite 150 ms after ours (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
