@@ -233,8 +233,8 @@ func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispe
 //   - contendedWindows, quietReads: once writers are seen at work, the tag
 //     must stay the same for quietReads reads spaced by contendedWindows
 //     (or up to twice that): at least two windows in all after the last
-//     change, as with a single writer. The same quiet spell measured in
-//     reads catches a stale write sooner.
+//     change, as with a single writer, read within the spell and not only
+//     at its end, so that a dropped entry is put back sooner.
 //   - maxRounds: reads before giving up (50 writers at once settle within
 //     about a dozen).
 const (
