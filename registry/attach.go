@@ -66,13 +66,13 @@ func attachArtifact(data []byte, opts AttachOptions) (ArtifactOptions, error) {
 	if opts.ArtifactType == "" || opts.MediaType == "" {
 		return ArtifactOptions{}, errors.New("attach: artifact type and media type are required")
 	}
-	title := ""
+	layer := Layer{Descriptor: ocispec.Descriptor{MediaType: opts.MediaType}, Data: data} // digested by pushArtifact
 	if opts.FileName != "" {
-		title = filepath.Base(opts.FileName)
+		layer.Descriptor.Annotations = map[string]string{ocispec.AnnotationTitle: filepath.Base(opts.FileName)}
 	}
 	return ArtifactOptions{
 		ArtifactType: opts.ArtifactType,
-		Layers:       []Layer{NewLayer(opts.MediaType, data, title)},
+		Layers:       []Layer{layer},
 		Annotations:  opts.Annotations,
 		KeepTag:      opts.KeepTag,
 	}, nil

@@ -374,3 +374,41 @@ func TestAttachWaitsOutItsWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestPushArtifactDigestsLayers: a layer given without a digest is
+// pushed under its data's digest and size, and the manifest is the one a
+// layer described by NewLayer gives (Attach leaves the digest to
+// PushArtifact, which computes it while its first reads are in flight).
+func TestPushArtifactDigestsLayers(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			img := regtest.PushImage(t, open().Store, "v1")
+			data := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`)
+			bare := registry.Layer{Descriptor: ocispec.Descriptor{MediaType: sbomType, Annotations: map[string]string{ocispec.AnnotationTitle: "sbom.json"}}, Data: data}
+			got, err := registry.PushArtifact(ctx, open(), registry.ArtifactOptions{ArtifactType: sbomType, Subject: &img, Layers: []registry.Layer{bare}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := registry.PushArtifact(ctx, open(), registry.ArtifactOptions{ArtifactType: sbomType, Subject: &img, Layers: []registry.Layer{registry.NewLayer(sbomType, data, "sbom.json")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			attached, err := registry.Attach(ctx, open(), img, data, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType, FileName: "dir/sbom.json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Digest != want.Digest || attached.Digest != want.Digest {
+				t.Errorf("manifest of a layer without a digest = %s, Attach %s, want %s (NewLayer's)", got.Digest, attached.Digest, want.Digest)
+			}
+			m, _, err := registry.FetchManifest(ctx, open(), ocispec.Descriptor{MediaType: got.MediaType, Digest: got.Digest, Size: got.Size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := registry.FetchBlob(ctx, open(), m.Layers[0], 1<<20)
+			if err != nil || !bytes.Equal(b, data) {
+				t.Errorf("layer %+v = %q (%v), want the data", m.Layers[0], b, err)
+			}
+		})
+	}
+}

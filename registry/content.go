@@ -76,7 +76,9 @@ func PushBlob(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte)
 }
 
 // Layer is one layer of an artifact to push: its descriptor (media type,
-// digest, size, annotations) and its bytes.
+// digest, size, annotations) and its bytes. A descriptor without a digest
+// gets Data's digest and size: PushArtifact computes them while its first
+// reads are in flight.
 type Layer struct {
 	Descriptor ocispec.Descriptor
 	Data       []byte
@@ -150,18 +152,10 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	if o.Subject != nil && subject == "" {
 		subject = o.Subject.Digest
 	}
-	// The blobs to send: the layers and the empty config, each once.
-	var blobs []Layer
-	for _, l := range append(slices.Clone(o.Layers), Layer{Descriptor: ocispec.DescriptorEmptyJSON, Data: ocispec.DescriptorEmptyJSON.Data}) {
-		if l.Present || slices.ContainsFunc(blobs, func(b Layer) bool { return b.Descriptor.Digest == l.Descriptor.Digest }) {
-			continue
-		}
-		blobs = append(blobs, l)
-	}
 	// Everything read before the first write is read at once: the subject
 	// (when given by digest), the referrers tag check and whether each blob
-	// is there. Nothing is written unless all of it succeeded.
-	absent := make([]bool, len(blobs))
+	// is there. Nothing is written unless all of it succeeded. The first
+	// two go out before the blobs' digests are computed.
 	reads, rctx := errgroup.WithContext(ctx)
 	reads.SetLimit(pushJobs)
 	if o.Subject == nil && subject != "" {
@@ -174,6 +168,22 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	if subject != "" && t.Remote != nil {
 		reads.Go(func() error { return checkFallbackTag(rctx, t, subject) })
 	}
+	o.Layers = slices.Clone(o.Layers)
+	for i, l := range o.Layers {
+		if l.Descriptor.Digest == "" {
+			d := content.NewDescriptorFromBytes(l.Descriptor.MediaType, l.Data)
+			o.Layers[i].Descriptor.Digest, o.Layers[i].Descriptor.Size = d.Digest, d.Size
+		}
+	}
+	// The blobs to send: the layers and the empty config, each once.
+	var blobs []Layer
+	for _, l := range append(slices.Clone(o.Layers), Layer{Descriptor: ocispec.DescriptorEmptyJSON, Data: ocispec.DescriptorEmptyJSON.Data}) {
+		if l.Present || slices.ContainsFunc(blobs, func(b Layer) bool { return b.Descriptor.Digest == l.Descriptor.Digest }) {
+			continue
+		}
+		blobs = append(blobs, l)
+	}
+	absent := make([]bool, len(blobs))
 	for i, l := range blobs {
 		reads.Go(func() error {
 			// A failed check is not an error: the blob is then sent.
