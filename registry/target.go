@@ -19,7 +19,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
@@ -101,11 +101,21 @@ func (t *Target) annotate(err error) error {
 	return err
 }
 
+// GraphTarget is what a target's operations run against: oras-go's
+// oras.GraphTarget (content.GraphStorage and content.TagResolver), which
+// values of either type satisfy. It is declared here so that the front
+// binary does not link oras-go's root package, whose initialization (it
+// compiles a media-type regexp) every command paid: about 0.5 ms.
+type GraphTarget interface {
+	content.GraphStorage
+	content.TagResolver
+}
+
 // Target is an opened registry repository, OCI layout or OCI layout tar.
 type Target struct {
 	Ref Reference
 	// Store is what oras-go operations run against.
-	Store oras.GraphTarget
+	Store GraphTarget
 	// Remote is set for registry targets.
 	Remote *remote.Repository
 	// archive bookkeeping: the layout unpacked from the tar, repacked by
@@ -218,7 +228,7 @@ func (t *Target) Discard() {
 // markDirty notes whether anything was pushed or tagged (blobs are pushed
 // concurrently: the flag is atomic).
 type markDirty struct {
-	oras.GraphTarget
+	GraphTarget
 	wrote atomic.Bool
 }
 
