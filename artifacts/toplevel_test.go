@@ -25,26 +25,46 @@ func FuzzTopLevel(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		got, ok := topLevel(b)
-		var want map[string]json.RawMessage
-		werr := json.Unmarshal(b, &want)
-		wantOK := werr == nil && want != nil
-		if ok != wantOK {
-			t.Fatalf("topLevel ok=%v, encoding/json %v (%v) on %q", ok, wantOK, werr, b)
+	f.Fuzz(sameAsJSON)
+}
+
+func sameAsJSON(t *testing.T, b []byte) {
+	t.Helper()
+	got, ok := topLevel(b)
+	var want map[string]json.RawMessage
+	werr := json.Unmarshal(b, &want)
+	wantOK := werr == nil && want != nil
+	if ok != wantOK {
+		t.Fatalf("topLevel ok=%v, encoding/json %v (%v) on %q", ok, wantOK, werr, b)
+	}
+	if !ok {
+		return
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d members, encoding/json %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if !bytes.Equal(got[k], v) {
+			t.Fatalf("member %q: %q, encoding/json %q", k, got[k], v)
 		}
-		if !ok {
-			return
-		}
-		if len(got) != len(want) {
-			t.Fatalf("%d members, encoding/json %d", len(got), len(want))
-		}
-		for k, v := range want {
-			if !bytes.Equal(got[k], v) {
-				t.Fatalf("member %q: %q, encoding/json %q", k, got[k], v)
+	}
+}
+
+// TestStringWords: strings are skipped eight bytes at a time until a word
+// holds a byte that needs a look; each such byte (and its neighbours in
+// value, which a wrong bit trick would confuse with it), at every offset
+// within and across words, in keys and values, gives encoding/json's
+// answer.
+func TestStringWords(t *testing.T) {
+	for _, special := range []string{`"`, `\"`, `\\`, `\n`, `\u00e9`, `\x`, "\x00", "\x01", "\x1f", " ", "!", "#", "\x7f", "\x80", "\xff", "[", "]", "\\", "\\\"", "\t"} {
+		for n := range 20 {
+			for at := 0; at <= n; at++ {
+				str := strings.Repeat("a", at) + special + strings.Repeat("b", n-at)
+				sameAsJSON(t, []byte(`{"k":"`+str+`","`+str+`":1}`))
+				sameAsJSON(t, []byte(`{"k":"`+str))
 			}
 		}
-	})
+	}
 }
 
 // TestDeepNesting: the nesting bound is encoding/json's, in both

@@ -11,11 +11,15 @@
 # 10,000-finding bench verdicts (bench/decisions.sh makes them).
 # Targets: version ≤ 1.5 × oras; discover and attach ≤ 0.9 × oras on both
 # kinds; delta ≤ 150 ms.
-# Usage: bench/startup.sh     (RUNS=21 by default)
+# Usage: bench/startup.sh     (RUNS=21 by default; the registries listen on
+# PORT_EMBEDDED and PORT_PLAIN, 5091 and 5092 by default, so that runs of
+# several worktrees on one machine need not collide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out/startup
 RUNS=${RUNS:-21}
+PORT_EMBEDDED=${PORT_EMBEDDED:-5091}
+PORT_PLAIN=${PORT_PLAIN:-5092}
 rm -rf "$OUT" && mkdir -p "$OUT" bin
 go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine ./cmd/stella-registry
 go build -o bin/seed ./bench/seed
@@ -26,11 +30,16 @@ if [ ! -f bench/out/base-10000.json ] || [ ! -f bench/out/dec-10000.json ]; then
   RUNS=1 bench/decisions.sh >/dev/null
 fi
 
+for port in "$PORT_EMBEDDED" "$PORT_PLAIN"; do
+  if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
+    echo "port $port is taken (another run?): set PORT_EMBEDDED / PORT_PLAIN" >&2; exit 1
+  fi
+done
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-bin/stella-registry --addr 127.0.0.1:5091 --root "$OUT/embedded" 2>/dev/null & PIDS+=($!)
-bin/stella-registry --plain --addr 127.0.0.1:5092 --root "$OUT/plain" 2>/dev/null & PIDS+=($!)
-for port in 5091 5092; do
+bin/stella-registry --addr "127.0.0.1:$PORT_EMBEDDED" --root "$OUT/embedded" 2>/dev/null & PIDS+=($!)
+bin/stella-registry --plain --addr "127.0.0.1:$PORT_PLAIN" --root "$OUT/plain" 2>/dev/null & PIDS+=($!)
+for port in "$PORT_EMBEDDED" "$PORT_PLAIN"; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
@@ -57,7 +66,7 @@ echo "== runs: $RUNS each, interleaved; medians"
 pair "version" 1.5 v_stella v_oras
 
 head -c 700000 /dev/urandom | base64 -w0 | awk '{printf "{\"bomFormat\":\"CycloneDX\",\"specVersion\":\"1.6\",\"metadata\":{\"x\":\"%s\"}}", $0}' > "$OUT/base.json"
-for kind in embedded:5091 plain:5092; do
+for kind in "embedded:$PORT_EMBEDDED" "plain:$PORT_PLAIN"; do
   name=${kind%%:*}; host=127.0.0.1:${kind##*:}
   fb=""; [ "$name" = plain ] && fb="-fallback"
   img=$(bin/seed -repo "$host/app" -n 3 $fb)

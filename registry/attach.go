@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -16,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
 // AttachOptions describe one document to attach.
@@ -38,20 +41,41 @@ type AttachOptions struct {
 // (artifactType, empty config, one layer, subject) referring to subject.
 // Pushing is idempotent: the manifest digest depends only on the inputs.
 func Attach(ctx context.Context, t *Target, subject ocispec.Descriptor, data []byte, opts AttachOptions) (ocispec.Descriptor, error) {
+	o, err := attachArtifact(data, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	o.Subject = &subject
+	return PushArtifact(ctx, t, o)
+}
+
+// AttachByDigest is Attach to the manifest of digest subject, whose media
+// type and size it reads from t while it makes its other reads before the
+// first write (one round trip fewer than resolving the subject first). It
+// returns the subject's descriptor and the new manifest's. A subject that
+// does not exist is ErrNotFound, and nothing is written.
+func AttachByDigest(ctx context.Context, t *Target, subject digest.Digest, data []byte, opts AttachOptions) (subj, manifest ocispec.Descriptor, err error) {
+	o, err := attachArtifact(data, opts)
+	if err != nil {
+		return subj, manifest, err
+	}
+	return pushArtifact(ctx, t, o, subject)
+}
+
+func attachArtifact(data []byte, opts AttachOptions) (ArtifactOptions, error) {
 	if opts.ArtifactType == "" || opts.MediaType == "" {
-		return ocispec.Descriptor{}, errors.New("attach: artifact type and media type are required")
+		return ArtifactOptions{}, errors.New("attach: artifact type and media type are required")
 	}
-	title := ""
+	layer := Layer{Descriptor: ocispec.Descriptor{MediaType: opts.MediaType}, Data: data} // digested by pushArtifact
 	if opts.FileName != "" {
-		title = filepath.Base(opts.FileName)
+		layer.Descriptor.Annotations = map[string]string{ocispec.AnnotationTitle: filepath.Base(opts.FileName)}
 	}
-	return PushArtifact(ctx, t, ArtifactOptions{
+	return ArtifactOptions{
 		ArtifactType: opts.ArtifactType,
-		Subject:      &subject,
-		Layers:       []Layer{NewLayer(opts.MediaType, data, title)},
+		Layers:       []Layer{layer},
 		Annotations:  opts.Annotations,
 		KeepTag:      opts.KeepTag,
-	})
+	}, nil
 }
 
 func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
@@ -65,40 +89,96 @@ func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []b
 	return nil
 }
 
-// ensureInFallbackIndex makes concurrent attaches safe on registries
-// without the referrers API. The referrers tag is updated by
-// read-modify-write (oras-go's, then ours) and distribution has no
+// pushReferrer pushes manifest d, which has a subject, to a registry and
+// reports whether the registry has the referrers API, and how long the
+// push took. It is always pushed (it is small, and the push is
+// idempotent), so that the referrers tag update that follows also repairs
+// an attach interrupted before. oras-go is kept from updating the
+// referrers tag (its repository for this push is told that the registry
+// has the API): ensureInFallbackIndex does that, in one timed read and
+// write. What oras-go would learn from the response, the OCI-Subject
+// header (the registry indexed the subject: OCI distribution spec v1.1.1,
+// "Pushing Manifests with Subject"), subjectHeader reads instead.
+func pushReferrer(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte) (api bool, took time.Duration, err error) {
+	probed, has := t.capability()
+	var indexed atomic.Bool
+	r := &remote.Repository{
+		Client:           subjectHeader{Client: t.Remote.Client, seen: &indexed},
+		Reference:        t.Remote.Reference,
+		PlainHTTP:        t.Remote.PlainHTTP,
+		MaxMetadataBytes: t.Remote.MaxMetadataBytes,
+		SkipReferrersGC:  true,
+	}
+	r.SetReferrersCapability(true) //nolint:errcheck // a new repository: cannot fail
+	began := time.Now()
+	if err := r.Manifests().Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		return false, 0, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	}
+	took = time.Since(began)
+	if probed {
+		return has, took, nil
+	}
+	t.setCapability(indexed.Load())
+	return indexed.Load(), took, nil
+}
+
+// subjectHeader notes a manifest push whose response has the OCI-Subject
+// header.
+type subjectHeader struct {
+	remote.Client
+	seen *atomic.Bool
+}
+
+func (c subjectHeader) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.Client.Do(req)
+	if err == nil && req.Method == http.MethodPut && resp.Header.Get("OCI-Subject") != "" {
+		c.seen.Store(true)
+	}
+	return resp, err
+}
+
+// ensureInFallbackIndex adds mdesc to the referrers tag of subject on a
+// registry without the referrers API, and makes concurrent attaches safe
+// there. The tag is updated by read-modify-write and distribution has no
 // conditional requests, so a writer that read the index before another
 // writer's entry was added can overwrite it. No writer can prevent that;
 // each one detects and repairs it before it returns:
 //
-//   - it keeps reading the tag until the index lists its manifest and has
-//     stayed the same for several reads in a row, spaced by pauses that are
-//     a multiple of the slowest round trip it measured (a racing writer's
-//     read-to-write window is about one round trip, so a quiet spell longer
-//     than several of them means no stale write is still in flight);
-//   - it remembers every entry it has seen listed, and when one disappears
-//     while its manifest still exists (a stale overwrite, not a detach), it
-//     puts it back along with its own. Every writer still running thus
-//     repairs the entries of writers that have already returned.
+//   - it times its window, from sending its read of the tag to having
+//     written it, and takes it to be at least its read plus pushCost, the
+//     time its manifest push took (a second sample of what a write costs
+//     here, so that one lucky fast write does not shorten the wait). A
+//     racing writer of the same kind takes about as long between its read
+//     and its write, under the same load, so a stale write lands within
+//     about one window of ours;
+//   - it reads the tag again quietWindows windows later. When the tag is
+//     still what it wrote, nobody wrote meanwhile, and a writer that had
+//     read it before our write would have by then: done, in one read (the
+//     usual, uncontended case);
+//   - when the tag changed, other writers are at work. It remembers every
+//     entry it has seen listed, and when one disappears while its manifest
+//     still exists (a stale overwrite, not a detach), it puts it back along
+//     with its own; it returns only once the tag has stayed the same for
+//     quietReads reads in a row, spaced by contendedWindows of the longest
+//     window it measured and up to as much again at random, so that writers
+//     do not read in step. Every writer still running thus repairs the
+//     entries of writers that have already returned.
 //
 // It fails closed, saying so, when the tag never settles.
-func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispec.Descriptor) error {
-	if t.learnFromPush() {
-		return nil
-	}
-	const quiet, maxRounds = 3, 400
+func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispec.Descriptor, pushCost time.Duration) error {
 	tag := fallbackTag(subject.Digest)
 	seen := map[digest.Digest]ocispec.Descriptor{mdesc.Digest: mdesc}
 	gone := map[digest.Digest]bool{} // seen entries whose manifest no longer exists
-	var slowest time.Duration
-	stable, last := 0, digest.Digest("")
+	var window time.Duration
+	contended, stable := false, 0
+	var last digest.Digest // the index the tag held when last read or written
 	for round := 0; round < maxRounds; round++ {
 		began := time.Now()
 		idx, desc, err := fetchFallbackIndex(ctx, t, subject, tag)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		read := time.Since(began)
 		listed := make(map[digest.Digest]bool, len(idx.Manifests))
 		for _, d := range idx.Manifests {
 			listed[d.Digest] = true
@@ -110,34 +190,59 @@ func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispe
 		if err != nil {
 			return err
 		}
-		switch {
-		case len(missing) > 0:
-			stable = 0
+		changed := round > 0 && desc.Digest != last
+		now := desc.Digest
+		window = max(window, read+pushCost)
+		if len(missing) > 0 {
 			idx.Manifests = append(idx.Manifests, missing...)
-			if err := pushFallbackIndex(ctx, t, idx, tag, desc); err != nil {
+			if now, err = pushFallbackIndex(ctx, t, idx, tag, desc); err != nil {
 				return err
 			}
-		case desc.Digest == last:
-			stable++
+			window = max(window, time.Since(began))
+		}
+		switch {
+		case round == 0: // the update
+		case changed || len(missing) > 0:
+			contended, stable = true, 0
 		default:
-			stable = 1
+			stable++
 		}
-		last = desc.Digest
-		if rtt := time.Since(began); rtt > slowest {
-			slowest = rtt
-		}
-		if stable >= quiet {
+		if (stable > 0 && !contended) || stable >= quietReads {
 			return nil
 		}
-		pause := max(20*time.Millisecond, 2*slowest)
+		last = now
+		pause := time.Duration(quietWindows * float64(window))
+		if contended {
+			pause = time.Duration(contendedWindows * float64(window))
+			pause += rand.N(pause)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pause + rand.N(pause)):
+		case <-time.After(pause):
 		}
 	}
 	return fmt.Errorf("attaching to %s: the referrers tag %s kept changing under concurrent writers for %d reads", t.Ref, tag, maxRounds)
 }
+
+// Parameters of ensureInFallbackIndex, in windows (see there).
+//   - quietWindows: the wait before the check read of an uncontended
+//     attach. A racing writer of the same kind takes about one window; the
+//     second covers its jitter (a slower round trip, a pause of its
+//     process) beyond ours.
+//   - contendedWindows, quietReads: once writers are seen at work, the tag
+//     must stay the same for quietReads reads spaced by contendedWindows
+//     (or up to twice that): at least two windows in all after the last
+//     change, as with a single writer, read within the spell and not only
+//     at its end, so that a dropped entry is put back sooner.
+//   - maxRounds: reads before giving up (50 writers at once settle within
+//     about a dozen).
+const (
+	quietWindows     = 2.0
+	contendedWindows = 1.0
+	quietReads       = 3
+	maxRounds        = 400
+)
 
 // maxReferrerEntries bounds how many entries a writer remembers.
 const maxReferrerEntries = 10000
@@ -171,23 +276,25 @@ func fallbackTag(d digest.Digest) string {
 	return d.Algorithm().String() + "-" + d.Encoded()
 }
 
-func pushFallbackIndex(ctx context.Context, t *Target, idx ocispec.Index, tag string, old ocispec.Descriptor) error {
+// pushFallbackIndex writes idx (sorted, each entry once) under the
+// referrers tag unless it is old, and returns its digest.
+func pushFallbackIndex(ctx context.Context, t *Target, idx ocispec.Index, tag string, old ocispec.Descriptor) (digest.Digest, error) {
 	idx.Versioned = specs.Versioned{SchemaVersion: 2}
 	idx.MediaType = ocispec.MediaTypeImageIndex
 	slices.SortFunc(idx.Manifests, func(a, b ocispec.Descriptor) int { return cmpString(a.Digest.String(), b.Digest.String()) })
 	idx.Manifests = slices.CompactFunc(idx.Manifests, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
 	b, err := json.Marshal(idx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
 	if d.Digest == old.Digest {
-		return nil
+		return d.Digest, nil
 	}
 	if err := t.Remote.Manifests().PushReference(ctx, d, bytes.NewReader(b), tag); err != nil {
-		return fmt.Errorf("updating referrers tag %s on %s: %w", tag, t.Ref, err)
+		return "", fmt.Errorf("updating referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
 	}
-	return nil
+	return d.Digest, nil
 }
 
 func cmpString(a, b string) int {

@@ -115,7 +115,9 @@ func PushBlob(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte)
 }
 
 // Layer is one layer of an artifact to push: its descriptor (media type,
-// digest, size, annotations) and its bytes.
+// digest, size, annotations) and its bytes. A descriptor without a digest
+// gets Data's digest and size: PushArtifact computes them while its first
+// reads are in flight.
 type Layer struct {
 	Descriptor ocispec.Descriptor
 	Data       []byte
@@ -168,13 +170,69 @@ func KeepTagFor(prefix string, d digest.Digest) string {
 // referrers API is added to the subject's referrers tag, and the tag is
 // checked until it lists the manifest (see ensureInFallbackIndex).
 func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.Descriptor, error) {
+	_, m, err := pushArtifact(ctx, t, o, "")
+	return m, err
+}
+
+// pushJobs bounds the requests an artifact push has in flight at once:
+// each is latency-bound (a HEAD, or an upload of a document), and an
+// attach's reads before its first write are four (subject, referrers tag,
+// document, empty config), which then take one round trip in all.
+const pushJobs = 4
+
+// pushArtifact is PushArtifact. When subject is set, o.Subject is not
+// used: the subject is the manifest of that digest, resolved on t among
+// the reads that precede the first write, and returned.
+func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject digest.Digest) (ocispec.Descriptor, ocispec.Descriptor, error) {
+	var none ocispec.Descriptor
 	if o.ArtifactType == "" {
-		return ocispec.Descriptor{}, errors.New("push: an artifact type is required")
+		return none, none, errors.New("push: an artifact type is required")
 	}
-	if o.Subject != nil && t.Remote != nil {
-		if err := checkFallbackTag(ctx, t, *o.Subject); err != nil {
-			return ocispec.Descriptor{}, err
+	if o.Subject != nil && subject == "" {
+		subject = o.Subject.Digest
+	}
+	// Everything read before the first write is read at once: the subject
+	// (when given by digest), the referrers tag check and whether each blob
+	// is there. Nothing is written unless all of it succeeded. The first
+	// two go out before the blobs' digests are computed.
+	reads, rctx := errgroup.WithContext(ctx)
+	reads.SetLimit(pushJobs)
+	if o.Subject == nil && subject != "" {
+		reads.Go(func() error {
+			d, err := t.Resolve(rctx, subject.String())
+			o.Subject = &d
+			return err
+		})
+	}
+	if subject != "" && t.Remote != nil {
+		reads.Go(func() error { return checkFallbackTag(rctx, t, subject) })
+	}
+	o.Layers = slices.Clone(o.Layers)
+	for i, l := range o.Layers {
+		if l.Descriptor.Digest == "" {
+			d := content.NewDescriptorFromBytes(l.Descriptor.MediaType, l.Data)
+			o.Layers[i].Descriptor.Digest, o.Layers[i].Descriptor.Size = d.Digest, d.Size
 		}
+	}
+	// The blobs to send: the layers and the empty config, each once.
+	var blobs []Layer
+	for _, l := range append(slices.Clone(o.Layers), Layer{Descriptor: ocispec.DescriptorEmptyJSON, Data: ocispec.DescriptorEmptyJSON.Data}) {
+		if l.Present || slices.ContainsFunc(blobs, func(b Layer) bool { return b.Descriptor.Digest == l.Descriptor.Digest }) {
+			continue
+		}
+		blobs = append(blobs, l)
+	}
+	absent := make([]bool, len(blobs))
+	for i, l := range blobs {
+		reads.Go(func() error {
+			// A failed check is not an error: the blob is then sent.
+			ok, err := t.Store.Exists(rctx, l.Descriptor)
+			absent[i] = err != nil || !ok
+			return nil
+		})
+	}
+	if err := reads.Wait(); err != nil {
+		return none, none, err
 	}
 	m := ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
@@ -194,76 +252,86 @@ func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.De
 	}
 	mb, err := json.Marshal(m) // encoding/json sorts map keys: deterministic
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return none, none, err
 	}
 	mdesc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
-	// Blobs are checked and sent a few at a time (each is a HEAD and, when
-	// absent, an upload: latency-bound); the manifest goes only after all.
-	pushed := map[string]bool{}
-	var blobs errgroup.Group
-	blobs.SetLimit(4)
-	for _, l := range append(slices.Clone(o.Layers), Layer{Descriptor: ocispec.DescriptorEmptyJSON, Data: ocispec.DescriptorEmptyJSON.Data}) {
-		if pushed[l.Descriptor.Digest.String()] || l.Present {
+	// The absent blobs are sent a few at a time; the manifest goes only
+	// after all.
+	var sends errgroup.Group
+	sends.SetLimit(pushJobs)
+	for i, l := range blobs {
+		if !absent[i] {
 			continue
 		}
-		pushed[l.Descriptor.Digest.String()] = true
-		blobs.Go(func() error { return pushIfAbsent(ctx, t, l.Descriptor, l.Data) })
+		sends.Go(func() error {
+			err := t.Store.Push(ctx, l.Descriptor, bytes.NewReader(l.Data))
+			if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+				return fmt.Errorf("pushing %s to %s: %w", l.Descriptor.Digest, t.Ref, t.annotate(err))
+			}
+			return nil
+		})
 	}
-	if err := blobs.Wait(); err != nil {
-		return ocispec.Descriptor{}, err
+	if err := sends.Wait(); err != nil {
+		return none, none, err
 	}
-	if err := pushManifest(ctx, t, mdesc, mb); err != nil {
-		return ocispec.Descriptor{}, err
+	var subj ocispec.Descriptor
+	if o.Subject != nil {
+		subj = *o.Subject
 	}
 	mdesc.ArtifactType = o.ArtifactType
 	mdesc.Annotations = m.Annotations
 	if o.Subject != nil && t.Remote != nil {
-		if err := ensureInFallbackIndex(ctx, t, *o.Subject, mdesc); err != nil {
-			return ocispec.Descriptor{}, err
+		api, took, err := pushReferrer(ctx, t, mdesc, mb)
+		if err != nil {
+			return none, none, err
 		}
-		if o.KeepTag != "" && !t.learnFromPush() && o.Tag == "" {
-			o.Tag = KeepTagFor(o.KeepTag, mdesc.Digest)
+		if !api {
+			if err := ensureInFallbackIndex(ctx, t, subj, mdesc, took); err != nil {
+				return none, none, err
+			}
+			if o.KeepTag != "" && o.Tag == "" {
+				o.Tag = KeepTagFor(o.KeepTag, mdesc.Digest)
+			}
 		}
+	} else if err := pushManifest(ctx, t, mdesc, mb); err != nil {
+		return none, none, err
 	}
 	if o.Tag != "" {
 		if err := t.Store.Tag(ctx, ocispec.Descriptor{MediaType: mdesc.MediaType, Digest: mdesc.Digest, Size: mdesc.Size}, o.Tag); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("tagging %s as %s on %s: %w", mdesc.Digest, o.Tag, t.Ref, t.annotate(err))
+			return none, none, fmt.Errorf("tagging %s as %s on %s: %w", mdesc.Digest, o.Tag, t.Ref, t.annotate(err))
 		}
 	}
-	return mdesc, nil
+	return subj, mdesc, nil
 }
 
 // checkFallbackTag refuses, before anything is written, a push with a
 // subject whose referrers tag (sha256-<hex>) exists and is not an index of
 // referrers, e.g. the subject itself (GitLab, oras-go#1396). On a registry
-// without the referrers API oras-go would replace that tag with a new
-// index during the manifest push, destroying what it named. One HEAD,
-// skipped once the registry is known to have the referrers API.
-func checkFallbackTag(ctx context.Context, t *Target, subject ocispec.Descriptor) error {
-	t.capMu.Lock()
-	known := t.probed && t.hasAPI
-	t.capMu.Unlock()
-	if known {
+// without the referrers API that tag would be replaced with a new index
+// after the manifest push, destroying what it named. One HEAD, made along
+// with the other reads before the first write, and skipped once the
+// registry is known to have the referrers API.
+func checkFallbackTag(ctx context.Context, t *Target, subject digest.Digest) error {
+	if probed, has := t.capability(); probed && has {
 		return nil
 	}
-	tag := fallbackTag(subject.Digest)
+	tag := fallbackTag(subject)
 	d, err := t.Remote.Resolve(ctx, tag)
 	switch {
 	case errors.Is(err, errdef.ErrNotFound):
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
-	case d.MediaType == ocispec.MediaTypeImageIndex && d.Digest != subject.Digest:
+	case d.MediaType == ocispec.MediaTypeImageIndex && d.Digest != subject:
 		return nil
 	}
 	return fmt.Errorf("%w %s on %s: it resolves to %s %s, not an index of referrers; refusing to attach, which would replace it (nothing was written)", ErrFallbackIndex, tag, t.Ref, d.MediaType, d.Digest)
 }
 
-// pushManifest pushes a manifest. On a registry it is always pushed (it is
-// small, and the push is idempotent): the response tells whether the
-// registry indexes the subject (OCI-Subject), and oras-go then updates the
-// referrers tag where it does not, which also repairs a push interrupted
-// before.
+// pushManifest pushes a manifest to an OCI layout (which indexes its
+// subject itself), or one without a subject to a registry (pushReferrer
+// pushes those with one). On a registry it is always pushed: it is small,
+// and the push is idempotent.
 func pushManifest(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte) error {
 	if t.Remote == nil {
 		return pushIfAbsent(ctx, t, d, b)

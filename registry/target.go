@@ -91,20 +91,6 @@ func (t *Target) setCapability(has bool) {
 	}
 }
 
-// learnFromPush reports the referrers capability after a manifest with a
-// subject was pushed. oras-go learns it from the push (OCI-Subject in the
-// response, or not) and records it; SetReferrersCapability(true) returns
-// an error exactly when the recorded capability is false.
-func (t *Target) learnFromPush() bool {
-	t.capMu.Lock()
-	defer t.capMu.Unlock()
-	if !t.probed {
-		t.probed = true
-		t.hasAPI = t.Remote.SetReferrersCapability(true) == nil
-	}
-	return t.hasAPI
-}
-
 // annotate adds the credential source to authentication failures, so the
 // user knows which credentials were tried.
 func (t *Target) annotate(err error) error {
@@ -113,6 +99,16 @@ func (t *Target) annotate(err error) error {
 		return fmt.Errorf("%w (credentials tried: %s)", err, t.credSource)
 	}
 	return err
+}
+
+// GraphTarget is what a target's operations run against: oras-go's
+// oras.GraphTarget (content.GraphStorage and content.TagResolver), which
+// values of either type satisfy. It is declared here so that the front
+// binary does not link oras-go's root package, whose initialization (it
+// compiles a media-type regexp) every command paid: about 0.5 ms.
+type GraphTarget interface {
+	content.GraphStorage
+	content.TagResolver
 }
 
 // Target is an opened registry repository, OCI layout or OCI layout tar.

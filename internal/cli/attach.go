@@ -75,23 +75,30 @@ unless --type says it.`,
 				return err
 			}
 			defer t.Discard()
-			subj, err := SubjectDescriptor(ctx, t, resolve)
-			if err != nil {
-				return err
-			}
-			if subj.Resolved {
-				fmt.Fprintf(s.Err, "resolved %s to %s\n", t.Ref, subj.Digest)
-			}
-			m, err := registry.Attach(ctx, t, subj.Descriptor, data, registry.AttachOptions{
+			opts := registry.AttachOptions{
 				ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
-			})
+			}
+			var subj, m ocispec.Descriptor
+			if d := t.Ref.Digest; d != "" {
+				// The subject is resolved while the other reads before the
+				// first write are made (one round trip fewer).
+				subj, m, err = registry.AttachByDigest(ctx, t, d, data, opts)
+			} else {
+				var rd RegistryDesc
+				if rd, err = SubjectDescriptor(ctx, t, resolve); err != nil {
+					return err
+				}
+				fmt.Fprintf(s.Err, "resolved %s to %s\n", t.Ref, rd.Digest)
+				subj = rd.Descriptor
+				m, err = registry.Attach(ctx, t, subj, data, opts)
+			}
 			if err != nil {
 				return err
 			}
 			if err := t.Close(); err != nil {
 				return err
 			}
-			res := AttachResult{Reference: RefWithDigest(t.Ref, m.Digest.String()), Subject: subj.Descriptor, Manifest: m, ArtifactType: at.ArtifactType}
+			res := AttachResult{Reference: RefWithDigest(t.Ref, m.Digest.String()), Subject: subj, Manifest: m, ArtifactType: at.ArtifactType}
 			if out.JSON() {
 				return WriteJSON(s.Out, res)
 			}
