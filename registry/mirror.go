@@ -823,24 +823,33 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 	case ok && m.dst.Remote == nil:
 		it.State = MirrorPresent
 	default:
-		if err := pushManifest(ctx, m.dst, plain, b); err != nil {
-			return err
-		}
-		it.State = MirrorCopied
-		if subject != nil && m.dst.Remote == nil {
-			entry := plain
-			entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
-			m.mu.Lock()
-			m.layoutRefs[subject.Digest] = append(m.layoutRefs[subject.Digest], entry)
-			m.mu.Unlock()
-		}
-		if subject != nil && m.dst.Remote != nil {
-			entry := plain
-			entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
-			if err := ensureInFallbackIndex(ctx, m.dst, *subject, entry); err != nil {
+		entry := plain
+		entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
+		switch {
+		case subject != nil && m.dst.Remote != nil:
+			// As attach does: the manifest put, then, on a registry
+			// without the referrers API, one concurrency-safe update of
+			// the subject's referrers tag.
+			api, took, err := pushReferrer(ctx, m.dst, plain, b)
+			if err != nil {
 				return err
 			}
+			if !api {
+				if err := ensureInFallbackIndex(ctx, m.dst, *subject, entry, took); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := pushManifest(ctx, m.dst, plain, b); err != nil {
+				return err
+			}
+			if subject != nil {
+				m.mu.Lock()
+				m.layoutRefs[subject.Digest] = append(m.layoutRefs[subject.Digest], entry)
+				m.mu.Unlock()
+			}
 		}
+		it.State = MirrorCopied
 	}
 	m.record(it)
 	if !m.o.DryRun {

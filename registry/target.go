@@ -228,16 +228,6 @@ func (t *Target) Discard() {
 	}
 }
 
-// GraphTarget is what a target reads and writes: oras-go's
-// oras.GraphTarget, spelled out here because importing oras-go's root
-// package for the interface alone compiles its media-type regular
-// expression (a {0,126} repetition: hundreds of states) at every start of
-// every binary, about 3% of a cache-hit evaluate's CPU.
-type GraphTarget interface {
-	content.GraphStorage
-	content.TagResolver
-}
-
 // markDirty notes whether anything was pushed or tagged (blobs are pushed
 // concurrently: the flag is atomic).
 type markDirty struct {
