@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
@@ -52,19 +51,8 @@ func newExportFixture(t *testing.T, host string) *exportFixture {
 	opts := registry.Options{PlainHTTP: true}
 	_, _, feedRef, polRef := setup(t, host+"/app", host+"/feeds", host+"/policies", opts)
 	tg := open(t, host+"/app", opts)
-	amd := regtest.PushImage(t, tg.Store, "amd64")
-	arm := regtest.PushImage(t, tg.Store, "arm64")
-	amd.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
-	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{amd, arm}}
-	ib, _ := json.Marshal(idx)
-	id := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, ib)
-	if err := tg.Store.Push(ctx, id, bytes.NewReader(ib)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.Store.Tag(ctx, id, "1.0"); err != nil {
-		t.Fatal(err)
-	}
+	id, platforms := regtest.PushIndex(t, tg.Store, "1.0")
+	amd, arm := platforms[0], platforms[1]
 	plain := func(d ocispec.Descriptor) ocispec.Descriptor {
 		return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
 	}

@@ -236,51 +236,44 @@ func TestAttachMissingSubjectWritesNothing(t *testing.T) {
 	}
 }
 
-// TestAttachRepairsStaleOverwrite: on plain distribution, a concurrent
-// writer that read the referrers tag before this attach wrote it, and
-// writes it back after (dropping this attach's entry, adding its own), is
-// caught by the check read and repaired: both entries end up listed.
-func TestAttachRepairsStaleOverwrite(t *testing.T) {
+// staleWrite prepares a stale overwrite on plain distribution: an image
+// with a first referrer, another writer's referrer pushed (as writers do)
+// before it read the referrers tag, which then listed only the first, and
+// the index that writer would write back (sb, sd) under tag.
+type staleWrite struct {
+	img, first, other ocispec.Descriptor
+	sd                ocispec.Descriptor
+	sb                []byte
+	tag               string
+}
+
+func newStaleWrite(t *testing.T, host string) staleWrite {
+	t.Helper()
 	ctx := context.Background()
-	host, rec := startRecorder(t, regtest.Plain)
-	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
-	first, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-	if err != nil {
+	var w staleWrite
+	w.img = regtest.PushImage(t, openRemote(t, host).Store, "v1")
+	var err error
+	if w.first, err = registry.Attach(ctx, openRemote(t, host), w.img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
 		t.Fatal(err)
 	}
-	// The other writer's referrer, pushed (as writers do) before it read
-	// the tag, which then listed only the first referrer.
-	other := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
-	o, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{other}})
-	if err != nil {
+	layer := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
+	if w.other, err = registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{layer}}); err != nil {
 		t.Fatal(err)
 	}
-	o.ArtifactType = sbomType
-	stale := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{first, o}}
-	sb, err := json.Marshal(stale)
-	if err != nil {
+	w.other.ArtifactType = sbomType
+	if w.sb, err = json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{w.first, w.other}}); err != nil {
 		t.Fatal(err)
 	}
-	sd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, sb)
-	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
-	var once sync.Once
-	rec.hooks(nil, func(r *http.Request) {
-		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
-			// Our write has landed: the stale one lands right after it,
-			// straight to the registry, before our client hears back.
-			once.Do(func() {
-				if err := openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, sd, bytes.NewReader(sb), tag); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	})
-	mine, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.hooks(nil, nil)
-	refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
+	w.sd = content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, w.sb)
+	w.tag = w.img.Digest.Algorithm().String() + "-" + w.img.Digest.Encoded()
+	return w
+}
+
+// check fails unless the image's referrers are the first, the other
+// writer's and mine: the stale overwrite was repaired.
+func (w staleWrite) check(t *testing.T, host string, mine ocispec.Descriptor, what string) {
+	t.Helper()
+	refs, err := registry.Referrers(context.Background(), openRemote(t, host), w.img, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,12 +281,40 @@ func TestAttachRepairsStaleOverwrite(t *testing.T) {
 	for _, r := range refs {
 		got = append(got, r.Digest)
 	}
-	want := []digest.Digest{first.Digest, mine.Digest, o.Digest}
+	want := []digest.Digest{w.first.Digest, mine.Digest, w.other.Digest}
 	slices.Sort(got)
 	slices.Sort(want)
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("referrers after a stale overwrite (-want +got):\n%s", diff)
+		t.Errorf("referrers after %s (-want +got):\n%s", what, diff)
 	}
+}
+
+// TestAttachRepairsStaleOverwrite: on plain distribution, a concurrent
+// writer that read the referrers tag before this attach wrote it, and
+// writes it back after (dropping this attach's entry, adding its own), is
+// caught by the check read and repaired: both entries end up listed.
+func TestAttachRepairsStaleOverwrite(t *testing.T) {
+	ctx := context.Background()
+	host, rec := startRecorder(t, regtest.Plain)
+	w := newStaleWrite(t, host)
+	var once sync.Once
+	rec.hooks(nil, func(r *http.Request) {
+		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
+			// Our write has landed: the stale one lands right after it,
+			// straight to the registry, before our client hears back.
+			once.Do(func() {
+				if err := openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, w.sd, bytes.NewReader(w.sb), w.tag); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})
+	mine, err := registry.Attach(ctx, openRemote(t, host), w.img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.hooks(nil, nil)
+	w.check(t, host, mine, "a stale overwrite")
 }
 
 // TestAttachWaitsOutItsWindow: the check read waits at least as long as
@@ -314,23 +335,7 @@ func TestAttachWaitsOutItsWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			host, rec := startRecorder(t, regtest.Plain)
-			img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
-			first, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-			if err != nil {
-				t.Fatal(err)
-			}
-			other := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
-			o, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{other}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.ArtifactType = sbomType
-			sb, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{first, o}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, sb)
-			tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+			w := newStaleWrite(t, host)
 			var (
 				once  sync.Once
 				stale = make(chan error, 1)
@@ -344,12 +349,12 @@ func TestAttachWaitsOutItsWindow(t *testing.T) {
 					once.Do(func() {
 						go func() {
 							time.Sleep(150 * time.Millisecond)
-							stale <- openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, sd, bytes.NewReader(sb), tag)
+							stale <- openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, w.sd, bytes.NewReader(w.sb), w.tag)
 						}()
 					})
 				}
 			})
-			mine, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			mine, err := registry.Attach(ctx, openRemote(t, host), w.img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -357,20 +362,7 @@ func TestAttachWaitsOutItsWindow(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec.hooks(nil, nil)
-			refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []digest.Digest
-			for _, r := range refs {
-				got = append(got, r.Digest)
-			}
-			want := []digest.Digest{first.Digest, mine.Digest, o.Digest}
-			slices.Sort(got)
-			slices.Sort(want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("referrers after a stale overwrite 150 ms after ours (-want +got):\n%s", diff)
-			}
+			w.check(t, host, mine, "a stale overwrite 150 ms after ours")
 		})
 	}
 }

@@ -190,7 +190,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[string]bool{}, manifests: map[digest.Digest][]byte{}, blobTasks: map[digest.Digest]*blobTask{}, incomplete: map[digest.Digest]bool{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[digest.Digest]bool{}, manifests: map[digest.Digest][]byte{}, blobTasks: map[digest.Digest]*blobTask{}, incomplete: map[digest.Digest]bool{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -315,7 +315,7 @@ type mirror struct {
 	src, dst  *Target
 	o         MirrorOptions
 	mu        sync.Mutex
-	seen      map[string]bool          // kind + digest: what this run has handled
+	seen      map[digest.Digest]bool   // manifests this run has handled
 	known     *MirrorState             // what is trusted as copied (nil: nothing)
 	manifests map[digest.Digest][]byte // read by the walk, for the copy (keep)
 	kept      int
@@ -391,7 +391,7 @@ func (m *mirror) image(ctx context.Context, d ocispec.Descriptor, subject *ocisp
 	if m.known.copied(d.Digest) {
 		// An index copied by an earlier run: read for its manifests
 		// (each a subject whose referrers may have changed), not put.
-		if m.first("manifest", d.Digest) {
+		if m.firstManifest(d.Digest) {
 			m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorKnown})
 		}
 		return subjects, nil
@@ -556,7 +556,7 @@ func (m *mirror) referrer(ctx context.Context, d ocispec.Descriptor) error {
 	m.rep.Referrers++
 	m.mu.Unlock()
 	if m.known.copied(d.Digest) {
-		if m.first("manifest", d.Digest) {
+		if m.firstManifest(d.Digest) {
 			m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorKnown})
 		}
 		return nil
@@ -672,7 +672,7 @@ func (m *mirror) markIncomplete(d ocispec.Descriptor) {
 	m.mu.Lock()
 	m.incomplete[d.Digest] = true
 	m.mu.Unlock()
-	if m.first("manifest", d.Digest) {
+	if m.firstManifest(d.Digest) {
 		m.record(MirrorItem{Descriptor: plainDesc(d), Kind: "manifest", State: MirrorIncomplete})
 	}
 }
@@ -683,16 +683,15 @@ func (m *mirror) isIncomplete(d digest.Digest) bool {
 	return m.incomplete[d]
 }
 
-// first reports whether d (of kind "blob" or "manifest") is handled for
-// the first time in this run.
-func (m *mirror) first(kind string, d digest.Digest) bool {
+// firstManifest reports whether manifest d is handled for the first time
+// in this run (blobs have their own once: blobTask).
+func (m *mirror) firstManifest(d digest.Digest) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k := kind + " " + d.String()
-	if m.seen[k] {
+	if m.seen[d] {
 		return false
 	}
-	m.seen[k] = true
+	m.seen[d] = true
 	return true
 }
 
@@ -801,7 +800,7 @@ func (v *verifying) Read(p []byte) (int, error) {
 // referrers API, as attach does (ensureInFallbackIndex: safe with
 // concurrent writers).
 func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte, subject *ocispec.Descriptor) error {
-	if !m.first("manifest", d.Digest) {
+	if !m.firstManifest(d.Digest) {
 		return nil
 	}
 	plain := plainDesc(d)

@@ -3,7 +3,6 @@ package registry_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -44,19 +42,8 @@ func openRef(t *testing.T, ref string) *registry.Target {
 func pushIndexWithReferrers(t *testing.T, tg *registry.Target) (ocispec.Descriptor, []ocispec.Descriptor) {
 	t.Helper()
 	ctx := context.Background()
-	amd := regtest.PushImage(t, tg.Store, "amd64")
-	arm := regtest.PushImage(t, tg.Store, "arm64")
-	amd.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
-	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{amd, arm}}
-	ib, _ := json.Marshal(idx)
-	id := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, ib)
-	if err := tg.Store.Push(ctx, id, bytes.NewReader(ib)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.Store.Tag(ctx, id, "1.0"); err != nil {
-		t.Fatal(err)
-	}
+	id, platforms := regtest.PushIndex(t, tg.Store, "1.0")
+	amd, arm := platforms[0], platforms[1]
 	sbom, err := registry.Attach(ctx, tg, id, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
 	if err != nil {
 		t.Fatal(err)

@@ -84,3 +84,28 @@ func PushImage(t testing.TB, dst oras.Target, seed string) ocispec.Descriptor {
 	}
 	return md
 }
+
+// PushIndex pushes a two-platform image index (linux/amd64 and
+// linux/arm64, each a PushImage) tagged tag, and returns the index and
+// its manifests' descriptors as the index lists them (with platforms).
+func PushIndex(t testing.TB, dst oras.Target, tag string) (ocispec.Descriptor, []ocispec.Descriptor) {
+	t.Helper()
+	amd := PushImage(t, dst, "amd64")
+	arm := PushImage(t, dst, "arm64")
+	amd.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	arm.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{amd, arm}}
+	ib, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, ib)
+	ctx := context.Background()
+	if err := dst.Push(ctx, id, bytes.NewReader(ib)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Tag(ctx, id, tag); err != nil {
+		t.Fatal(err)
+	}
+	return id, []ocispec.Descriptor{amd, arm}
+}
