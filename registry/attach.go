@@ -80,13 +80,44 @@ func attachArtifact(data []byte, opts AttachOptions) (ArtifactOptions, error) {
 
 func pushIfAbsent(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
 	if ok, err := t.Store.Exists(ctx, d); err == nil && ok {
-		return nil
+		return indexLayoutManifest(ctx, t, d)
 	}
 	err := t.Store.Push(ctx, d, bytes.NewReader(data))
 	if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
 	return nil
+}
+
+// indexLayoutManifest lists manifest d, whose file is in layout t, in
+// the layout's index.json if it is not there yet: a run killed between
+// writing a manifest and saving the index (HoldIndex) leaves the file
+// unlisted, and a rerun that found the file and went on would never list
+// it (oras-go's store checks files, not the index, for Exists). Blobs and
+// registry targets: nothing to do.
+func indexLayoutManifest(ctx context.Context, t *Target, d ocispec.Descriptor) error {
+	if t.Remote != nil || !isManifestType(d.MediaType) {
+		return nil
+	}
+	// A listed manifest resolves with its media type; an unlisted file
+	// resolves as a blob, application/octet-stream.
+	if cur, err := t.Store.Resolve(ctx, d.Digest.String()); err == nil && cur.MediaType == d.MediaType {
+		return nil
+	}
+	if err := t.Store.Tag(ctx, plainDesc(d), d.Digest.String()); err != nil {
+		return fmt.Errorf("listing %s in %s: %w", d.Digest, t.Ref, err)
+	}
+	return nil
+}
+
+func isManifestType(mediaType string) bool {
+	switch mediaType {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		"application/vnd.docker.distribution.manifest.v2+json",
+		"application/vnd.docker.distribution.manifest.list.v2+json":
+		return true
+	}
+	return false
 }
 
 // pushReferrer pushes manifest d, which has a subject, to a registry and

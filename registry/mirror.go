@@ -820,6 +820,9 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 	case m.o.DryRun:
 		it.State = MirrorPlanned
 	case ok && m.dst.Remote == nil:
+		if err := indexLayoutManifest(ctx, m.dst, plain); err != nil {
+			return err
+		}
 		it.State = MirrorPresent
 	default:
 		entry := plain

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -635,5 +636,118 @@ func TestArchiveReadInPlace(t *testing.T) {
 	ref, _ = registry.ParseReference("oci-archive:" + cut)
 	if _, err := registry.Open(ctx, ref, registry.Options{ReadOnly: true}); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("open of a truncated tar: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestMirrorLayoutIndex: a layout destination's index.json, which a
+// mirror writes once at the end (HoldIndex) rather than at every push,
+// lists every manifest copied and the tag after a run that succeeded,
+// and after a run that failed part-way (a referrer's blob the source
+// does not serve: a fake fault, one GET answered 404) lists what was
+// completed, each manifest with all its blobs, so the rerun finishes;
+// and a run after one killed before it saved the index lists again the
+// manifests it finds already there.
+func TestMirrorLayoutIndex(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var hide string
+	srcHost := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			h := hide
+			mu.Unlock()
+			if h != "" && strings.HasSuffix(r.URL.Path, "/blobs/"+h) {
+				http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	root, nodes := pushIndexWithReferrers(t, openRef(t, srcHost+"/app"))
+	sig := nodes[4] // the bundle on the VEX: copied last
+	b, err := registry.FetchBlob(ctx, openRef(t, srcHost+"/app"), sig, registry.MaxManifestBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sm ocispec.Manifest
+	if err := json.Unmarshal(b, &sm); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	hide = sm.Layers[0].Digest.String()
+	mu.Unlock()
+	dir := filepath.Join(t.TempDir(), "layout")
+	opts := registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}}
+	res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:1.0"}, "oci:"+dir, opts)
+	if err != nil || res[0].Err == nil {
+		t.Fatalf("mirror with an unservable blob: %v, %v; want the image's error", err, res[0].Err)
+	}
+	listed := func() map[string]bool {
+		t.Helper()
+		tg := openRef(t, "oci:"+dir)
+		idx, err := registry.LayoutIndex(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, d := range idx.Manifests {
+			got[d.Digest.String()] = true
+			if d.Annotations[ocispec.AnnotationRefName] == "1.0" {
+				got["tag 1.0"] = true
+			}
+			// every blob of a listed manifest is there
+			m, err := registry.FetchBlob(ctx, tg, d, registry.MaxManifestBytes)
+			if err != nil {
+				t.Fatalf("listed manifest %s: %v", d.Digest, err)
+			}
+			succ, err := content.Successors(ctx, tg.Store, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: int64(len(m))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range succ {
+				if ok, err := tg.Store.Exists(ctx, s); err != nil || !ok {
+					t.Errorf("listed manifest %s lacks %s", d.Digest, s.Digest)
+				}
+			}
+		}
+		return got
+	}
+	got := listed()
+	for _, n := range append([]ocispec.Descriptor{root}, nodes[:4]...) {
+		if !got[n.Digest.String()] {
+			t.Errorf("after the failed run the index lacks %s (copied before the fault)", n.Digest)
+		}
+	}
+	if got[sig.Digest.String()] || got["tag 1.0"] {
+		t.Errorf("after the failed run the index lists the unfinished bundle or the tag: %v", got)
+	}
+	mu.Lock()
+	hide = ""
+	mu.Unlock()
+	if res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:1.0"}, "oci:"+dir, opts); err != nil || res[0].Err != nil {
+		t.Fatalf("rerun: %v, %v", err, res[0].Err)
+	}
+	got = listed()
+	for _, n := range append([]ocispec.Descriptor{root}, nodes...) {
+		if !got[n.Digest.String()] {
+			t.Errorf("after the rerun the index lacks %s", n.Digest)
+		}
+	}
+	if !got["tag 1.0"] {
+		t.Error("after the rerun the index lacks the tag 1.0")
+	}
+	// A run killed before it saved the index (SIGKILL) leaves the files
+	// unlisted: the next run, finding them, lists them.
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(`{"schemaVersion":2,"manifests":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:1.0"}, "oci:"+dir, opts); err != nil || res[0].Err != nil {
+		t.Fatalf("run after a lost index: %v, %v", err, res[0].Err)
+	}
+	got = listed()
+	for _, n := range append([]ocispec.Descriptor{root}, nodes...) {
+		if !got[n.Digest.String()] {
+			t.Errorf("after a lost index and a rerun the index lacks %s", n.Digest)
+		}
 	}
 }

@@ -98,6 +98,9 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 			return nil, err
 		}
 		defer shared.Discard()
+		if !o.DryRun {
+			shared.HoldIndex()
+		}
 	}
 	out := make([]MirrorResult, len(sources))
 	g := errgroup.Group{}
@@ -125,9 +128,16 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 	for _, res := range out {
 		failed = failed || res.Err != nil
 	}
-	if shared != nil && !o.DryRun && !failed {
-		if err := shared.Close(); err != nil {
+	if shared != nil && !o.DryRun {
+		// A layout keeps what a failed run completed (each manifest with
+		// its blobs); a layout tar is left as it was (Discard).
+		if err := shared.SaveIndex(); err != nil {
 			return nil, err
+		}
+		if !failed {
+			if err := shared.Close(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := r.save(); err != nil {
