@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -90,10 +91,11 @@ func New(ctx context.Context, opts Options) (h http.Handler, err error) {
 			return nil, err
 		}
 	}
+	blobs := &blobReader{next: app, store: filepath.Join(opts.Root, "docker", "registry", "v2")}
 	if opts.Plain {
-		return &front{next: app, idle: idle}, nil
+		return &front{next: blobs, idle: idle}, nil
 	}
-	l, err := newReferrersLayer(app, opts.Root, opts.PageSize)
+	l, err := newReferrersLayer(blobs, opts.Root, opts.PageSize)
 	if err != nil {
 		return nil, err
 	}
