@@ -262,17 +262,29 @@ func gateEvaluate(s *cli.Streams, rep *evaluator.Report, statusGate string) erro
 	return errGate
 }
 
+// statusError is a --from-file list's status when an image could not be
+// evaluated.
+const statusError = "error"
+
 // renderMany prints every item, then exits by the first item (in input
 // order) that could not be evaluated, else by the gates.
 func renderMany(s *cli.Streams, out cli.OutputFlag, items []evaluator.Item, statusGate string) error {
+	// The list's status is the worst of its verdicts', or "error" when an
+	// image could not be evaluated: a list whose every image failed is
+	// never reported as passing.
 	worstStatus := artifacts.StatusPass
+	failed := false
 	for _, it := range items {
+		failed = failed || it.Err != nil
 		if it.Report != nil {
 			warnEvaluate(s, it.Report)
 			if evaluator.Gate(it.Report.Status, artifacts.StatusWarn) != nil && worstStatus != artifacts.StatusFail {
 				worstStatus = it.Report.Status
 			}
 		}
+	}
+	if failed {
+		worstStatus = statusError
 	}
 	var werr error // a result not written: said after the gates, and decides the code
 	if out.JSON() {

@@ -73,6 +73,7 @@ func TestEvaluateBaselineAndList(t *testing.T) {
 	r = stella(t, "", append([]string{"evaluate", "--from-file", list, "--jobs", "2", "--output", "json", "--fail-on", "warn"}, common...)...)
 	var many struct {
 		Images []evaluator.Item `json:"images"`
+		Status string           `json:"status"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &many); err != nil {
 		t.Fatalf("--from-file --output json: %v\n%s", err, r.stdout)
@@ -80,8 +81,8 @@ func TestEvaluateBaselineAndList(t *testing.T) {
 	if len(many.Images) != 3 || many.Images[0].Reference != head || many.Images[2].Reference != base || many.Images[1].Error == "" {
 		t.Errorf("items %+v, want head, the missing tag (an error), base", many.Images)
 	}
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "no-such-tag") {
-		t.Errorf("--from-file with a missing image: exit %d (%q), want %d naming it", r.code, r.stderr, cli.ExitError)
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "no-such-tag") || many.Status != "error" {
+		t.Errorf("--from-file with a missing image: exit %d (%q), status %q; want %d naming it, status error", r.code, r.stderr, many.Status, cli.ExitError)
 	}
 }
 
