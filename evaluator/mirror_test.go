@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/bundle"
@@ -36,7 +37,8 @@ func TestMirrorRequireVerified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	junk, err := registry.Attach(ctx, tg, img, []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), registry.AttachOptions{ArtifactType: artifacts.MediaTypeSigstoreBundle, MediaType: artifacts.MediaTypeSigstoreBundle})
+	junkData := []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`)
+	junk, err := registry.Attach(ctx, tg, img, junkData, registry.AttachOptions{ArtifactType: artifacts.MediaTypeSigstoreBundle, MediaType: artifacts.MediaTypeSigstoreBundle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +74,11 @@ func TestMirrorRequireVerified(t *testing.T) {
 	}
 	if !has(good.Bundle) || has(junk) {
 		t.Errorf("destination bundles %v: want the verified %s and not the junk %s", refs, good.Bundle.Digest, junk.Digest)
+	}
+	// Nothing of a refused referrer is copied, its blob neither: the gate
+	// decides before anything is written.
+	if ok, _ := dt.Store.Exists(ctx, content.NewDescriptorFromBytes(artifacts.MediaTypeSigstoreBundle, junkData)); ok {
+		t.Error("the refused bundle's blob reached the destination")
 	}
 	// The receipt: verifies under the receipt key and names the refusal.
 	rpub, _ := receipts.PublicPEM()

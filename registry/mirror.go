@@ -229,6 +229,20 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			lmu.Unlock()
 		}
 	}
+	// With nothing to decide after the walk (no gate, no filter, not a
+	// dry run), a referrer's blobs are copied as soon as the walk has read
+	// its manifest, while the walk goes on: the source's listings and the
+	// destination's uploads overlap. A blob at the destination before its
+	// manifest is what a copy does anyway (children first); a gated
+	// mirror copies nothing before the gate has decided.
+	if o.Admit == nil && !o.DryRun && o.ArtifactType == "" {
+		pf := m.startPrefetch(ctx)
+		defer pf.stop()
+		dopts.OnManifest = func(d ocispec.Descriptor, b []byte) {
+			m.keep(d, b)
+			pf.add(d, b)
+		}
+	}
 	trees := make([]*Node, len(subjects))
 	for i, s := range subjects {
 		if trees[i], err = Discover(ctx, src, s, dopts); err != nil {
@@ -651,6 +665,77 @@ func (m *mirror) blobs(ctx context.Context, d ocispec.Descriptor, b []byte) (boo
 		return false, err
 	}
 	return slices.Contains(missing, true), nil
+}
+
+// prefetchJobs is how many referrers' blobs are copied at once during the
+// walk (Mirror).
+const prefetchJobs = 8
+
+// prefetch copies the blobs of manifests the walk has read, prefetchJobs
+// at a time, each as a blobTask: the copy that follows the walk waits for
+// those, or takes their error, rather than copying them again.
+type prefetch struct {
+	m      *mirror
+	ctx    context.Context
+	cancel context.CancelFunc
+	work   chan prefetchItem
+	wg     sync.WaitGroup
+}
+
+type prefetchItem struct {
+	d ocispec.Descriptor
+	b []byte
+}
+
+func (m *mirror) startPrefetch(ctx context.Context) *prefetch {
+	pctx, cancel := context.WithCancel(ctx)
+	p := &prefetch{m: m, ctx: pctx, cancel: cancel, work: make(chan prefetchItem, 256)}
+	for range prefetchJobs {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for it := range p.work {
+				p.copy(it)
+			}
+		}()
+	}
+	return p
+}
+
+// add queues a manifest's blobs; when the queue is full it waits (the
+// walk slows down rather than memory growing).
+func (p *prefetch) add(d ocispec.Descriptor, b []byte) {
+	if d.MediaType != ocispec.MediaTypeImageManifest || p.m.known.copied(d.Digest) {
+		return
+	}
+	select {
+	case p.work <- prefetchItem{d, b}:
+	case <-p.ctx.Done():
+	}
+}
+
+func (p *prefetch) copy(it prefetchItem) {
+	var mf ocispec.Manifest
+	if p.ctx.Err() != nil || json.Unmarshal(it.b, &mf) != nil {
+		return // the copy after the walk reports a bad manifest
+	}
+	for _, bd := range append([]ocispec.Descriptor{mf.Config}, mf.Layers...) {
+		if bd.Digest == "" {
+			continue
+		}
+		if task, first := p.m.blobTask(bd.Digest); first {
+			task.missing, task.err = p.m.blob(p.ctx, bd)
+			close(task.done)
+		}
+	}
+}
+
+// stop ends the prefetch and waits for it: when Mirror returns, nothing
+// more is written.
+func (p *prefetch) stop() {
+	p.cancel()
+	close(p.work)
+	p.wg.Wait()
 }
 
 // blobTask returns d's copy, and whether the caller is the first to ask
