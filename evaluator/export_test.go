@@ -621,3 +621,42 @@ func TestImportBadArchive(t *testing.T) {
 		t.Error("an entry escaped the unpacking directory")
 	}
 }
+
+// TestImportMirroredArchive: an archive that mirror wrote (the image's
+// tag and, for regctl, a referrers tag per subject) is imported without
+// naming the image: the referrers tags name no image, by tag (the one
+// real tag is the image's) or by structure (mirrored by digest, no tag).
+func TestImportMirroredArchive(t *testing.T) {
+	ctx := context.Background()
+	src := regtest.Start(t, regtest.Referrers)
+	fx := newExportFixture(t, src)
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, ref, found string }{
+		{"tagged", fx.ref, evaluator.ImportTagged},
+		{"by digest", src + "/app@" + fx.index.Digest.String(), evaluator.ImportStructural},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			archive := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".tar")
+			res, err := registry.MirrorImages(ctx, []string{tc.ref}, "oci-archive:"+archive, registry.MirrorRunOptions{Source: fx.opts})
+			if err != nil || res[0].Err != nil {
+				t.Fatalf("mirror: %v %v", err, res[0].Err)
+			}
+			idx, err := registry.LayoutIndex(open(t, "oci-archive:"+archive, registry.Options{ReadOnly: true}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool {
+				return registry.IsReferrersTag(d.Annotations[ocispec.AnnotationRefName])
+			}) {
+				t.Fatal("the mirrored archive has no referrers tag: nothing tested")
+			}
+			rep, err := evaluator.Import(ctx, archive, "oci:"+filepath.Join(t.TempDir(), "d"), evaluator.ImportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Found != tc.found || rep.Root.Digest != fx.index.Digest {
+				t.Errorf("import found %s (%s), want %s (%s)", rep.Root.Digest, rep.Found, fx.index.Digest, tc.found)
+			}
+		})
+	}
+}

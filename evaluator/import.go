@@ -139,9 +139,16 @@ func archiveRoot(ctx context.Context, src *registry.Target) (ocispec.Descriptor,
 	if err != nil {
 		return ocispec.Descriptor{}, "", "", err
 	}
+	// Referrers tags (sha256-<hex>, which mirror writes into layouts for
+	// tools that read referrers only from them) name no image.
 	tagged := map[digest.Digest]string{}
+	referrersTags := map[digest.Digest]bool{}
 	for _, m := range idx.Manifests {
-		if name := m.Annotations[ocispec.AnnotationRefName]; name != "" {
+		name := m.Annotations[ocispec.AnnotationRefName]
+		switch {
+		case registry.IsReferrersTag(name):
+			referrersTags[m.Digest] = true
+		case name != "":
 			tagged[m.Digest] = name
 		}
 	}
@@ -156,6 +163,10 @@ func archiveRoot(ctx context.Context, src *registry.Target) (ocispec.Descriptor,
 	named := map[digest.Digest]bool{}
 	for _, m := range idx.Manifests {
 		if m.MediaType != ocispec.MediaTypeImageManifest && m.MediaType != ocispec.MediaTypeImageIndex {
+			continue
+		}
+		if referrersTags[m.Digest] && tagged[m.Digest] == "" {
+			named[m.Digest] = true
 			continue
 		}
 		b, err := registry.FetchBlob(ctx, src, ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}, registry.MaxManifestBytes)

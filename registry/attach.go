@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -305,6 +306,14 @@ func missingEntries(ctx context.Context, t *Target, seen map[digest.Digest]ocisp
 // fallbackTag is the OCI referrers tag schema: <alg>-<hex>.
 func fallbackTag(d digest.Digest) string {
 	return d.Algorithm().String() + "-" + d.Encoded()
+}
+
+// IsReferrersTag reports whether tag has the form of a referrers tag
+// (the OCI tag schema, <alg>-<hex> of a valid digest): what mirror writes
+// into layouts beside the image's own tag, and what no image goes by.
+func IsReferrersTag(tag string) bool {
+	alg, hex, ok := strings.Cut(tag, "-")
+	return ok && digest.Digest(alg+":"+hex).Validate() == nil
 }
 
 // pushFallbackIndex writes idx (sorted, each entry once) under the

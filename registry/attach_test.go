@@ -404,3 +404,16 @@ func TestPushArtifactDigestsLayers(t *testing.T) {
 		})
 	}
 }
+
+func TestIsReferrersTag(t *testing.T) {
+	h64, h128 := strings.Repeat("ab", 32), strings.Repeat("cd", 64)
+	for tag, want := range map[string]bool{
+		"sha256-" + h64: true, "sha512-" + h128: true,
+		"sha256-" + h64[:63]: false, "sha256-" + strings.ToUpper(h64): false, "sha512-" + h64: false,
+		"v1": false, "": false, "release-1.0": false, "sha256" + h64: false, "sha256-" + h64 + "-x": false,
+	} {
+		if got := registry.IsReferrersTag(tag); got != want {
+			t.Errorf("IsReferrersTag(%q) = %v, want %v", tag, got, want)
+		}
+	}
+}
