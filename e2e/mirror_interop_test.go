@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 // TestMirrorLayoutInterop (#12 item 3): an OCI layout that `mirror`
-// writes is read by oras (--oci-layout: referrers from their subject
+// writes, and the archive `export` writes, are read by oras (--oci-layout: referrers from their subject
 // fields), regctl (ocidir://: referrers from the referrers tag) and
 // skopeo (oci:, the image); a layout that `oras cp -r` or `regctl image
 // copy --referrers` writes is read by `mirror`, referrers included.
@@ -67,6 +68,22 @@ func TestMirrorLayoutInterop(t *testing.T) {
 	raw := x.must(skopeo, "inspect", "--raw", "oci:"+ours+":v1")
 	if sum := sha256.Sum256([]byte(raw)); "sha256:"+hex.EncodeToString(sum[:]) != dgst {
 		t.Errorf("skopeo inspect --raw oci:%s:v1 is not the image manifest %s", ours, dgst)
+	}
+
+	// What export writes, once unpacked (oras and regctl read layout
+	// directories), is read the same way; skopeo reads the tar itself.
+	archive := filepath.Join(dir, "export.tar")
+	x.must(bin["native"], "export", "--plain-http", host+"/app:v1", "--density", "standard", "-o", archive)
+	unpacked := filepath.Join(dir, "export")
+	if err := os.MkdirAll(unpacked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	x.must("tar", "-xf", archive, "-C", unpacked)
+	hasAll("oras discover --oci-layout (export)", x.must(oras, "discover", "--oci-layout", unpacked+"@"+dgst))
+	hasAll("regctl artifact list ocidir:// (export)", rc("artifact", "list", "ocidir://"+unpacked+"@"+dgst))
+	raw = x.must(skopeo, "inspect", "--raw", "oci-archive:"+archive+":v1")
+	if sum := sha256.Sum256([]byte(raw)); "sha256:"+hex.EncodeToString(sum[:]) != dgst {
+		t.Errorf("skopeo inspect --raw oci-archive:%s:v1 is not the image manifest %s", archive, dgst)
 	}
 
 	for name, copyTo := range map[string]func(string){

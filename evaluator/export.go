@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/bundle"
@@ -95,9 +98,13 @@ const (
 	CategoryDocuments     = "SBOM, VEX and reachability referrers"
 	CategoryDeltas        = "delta artifacts"
 	CategoryOther         = "other referrers"
+	// CategoryReferrersTags: one index per subject listing its referrers
+	// in the archive, tagged sha256-<hex> (the OCI referrers tag schema),
+	// for tools that read a layout's referrers only from that tag.
+	CategoryReferrersTags = "referrers tags"
 )
 
-var categoryOrder = []string{CategoryImage, CategoryImageBlobs, CategoryVerdicts, CategoryVerdictInputs, CategoryBundles, CategoryDocuments, CategoryDeltas, CategoryOther}
+var categoryOrder = []string{CategoryImage, CategoryImageBlobs, CategoryVerdicts, CategoryVerdictInputs, CategoryBundles, CategoryDocuments, CategoryDeltas, CategoryOther, CategoryReferrersTags}
 
 // Bounds of an export's reads besides its blobs (which stream).
 const (
@@ -182,6 +189,12 @@ func Export(ctx context.Context, image string, o ExportOptions) (*ExportReport, 
 	if err := p.readVerdicts(ctx); err != nil {
 		return nil, err
 	}
+	refTags := map[digest.Digest]string{}
+	for _, rt := range p.referrersTags() {
+		p.add(rt.desc, true, CategoryReferrersTags, true, "")
+		p.manifests[rt.desc.Digest] = rt.data
+		refTags[rt.desc.Digest] = rt.tag
+	}
 	doc := p.document(root, trust)
 	files, err := doc.files(trust)
 	if err != nil {
@@ -208,6 +221,9 @@ func Export(ctx context.Context, image string, o ExportOptions) (*ExportReport, 
 			e := b.desc
 			if d == root.Digest && tag != "" {
 				e.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
+			}
+			if rt, ok := refTags[d]; ok {
+				e.Annotations = map[string]string{ocispec.AnnotationRefName: rt}
 			}
 			idx.Manifests = append(idx.Manifests, e)
 		}
@@ -563,6 +579,50 @@ func (p *exportPlan) artifact(ctx context.Context, d ocispec.Descriptor, b []byt
 		p.add(l, false, layerCat, carryLayers, reason)
 	}
 	return nil
+}
+
+// referrersTag is one subject's referrers tag in the archive: the index
+// of its included referrers (desc, data) and the tag.
+type referrersTag struct {
+	desc ocispec.Descriptor
+	tag  string
+	data []byte
+}
+
+// referrersTags are the archive's referrers tags (the OCI referrers tag
+// schema, sha256-<hex>), one per subject with a referrer in the archive,
+// as mirror writes into a layout: regctl (ocidir://) reads referrers
+// only from them, oras from the referrers' subject fields. Entries carry
+// the artifact type and annotations, sorted by digest; subjects come in
+// digest order.
+func (p *exportPlan) referrersTags() []referrersTag {
+	bySubject := map[digest.Digest][]ocispec.Descriptor{}
+	for _, a := range p.artifacts {
+		if !a.included {
+			continue
+		}
+		e := a.desc
+		e.ArtifactType = a.manifest.ArtifactType
+		if e.ArtifactType == "" {
+			e.ArtifactType = a.manifest.Config.MediaType
+		}
+		e.Annotations = a.manifest.Annotations
+		bySubject[a.parent] = append(bySubject[a.parent], e)
+	}
+	var out []referrersTag
+	for _, subj := range slices.Sorted(maps.Keys(bySubject)) {
+		entries := bySubject[subj]
+		slices.SortFunc(entries, func(a, b ocispec.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
+		entries = slices.CompactFunc(entries, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
+		idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: entries}
+		b, err := json.Marshal(idx)
+		if err != nil {
+			continue // descriptors always encode
+		}
+		d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
+		out = append(out, referrersTag{desc: d, tag: subj.Algorithm().String() + "-" + subj.Encoded(), data: b})
+	}
+	return out
 }
 
 // archiveName is the archive's file name as the report's commands use it.

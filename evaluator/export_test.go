@@ -177,15 +177,15 @@ func TestExportDensities(t *testing.T) {
 
 	want := map[string]struct{ in, out []string }{
 		evaluator.DensityLite: {
-			in:  []string{evaluator.CategoryImage, evaluator.CategoryVerdicts, evaluator.CategoryBundles},
+			in:  []string{evaluator.CategoryImage, evaluator.CategoryVerdicts, evaluator.CategoryBundles, evaluator.CategoryReferrersTags},
 			out: []string{evaluator.CategoryImageBlobs, evaluator.CategoryVerdictInputs, evaluator.CategoryBundles, evaluator.CategoryDocuments, evaluator.CategoryDeltas, evaluator.CategoryOther},
 		},
 		evaluator.DensityStandard: {
-			in:  []string{evaluator.CategoryImage, evaluator.CategoryVerdicts, evaluator.CategoryBundles, evaluator.CategoryDocuments},
+			in:  []string{evaluator.CategoryImage, evaluator.CategoryVerdicts, evaluator.CategoryBundles, evaluator.CategoryDocuments, evaluator.CategoryReferrersTags},
 			out: []string{evaluator.CategoryImageBlobs, evaluator.CategoryVerdictInputs, evaluator.CategoryDeltas, evaluator.CategoryOther},
 		},
 		evaluator.DensityStrict: {
-			in:  []string{evaluator.CategoryImage, evaluator.CategoryVerdicts, evaluator.CategoryVerdictInputs, evaluator.CategoryBundles, evaluator.CategoryDocuments, evaluator.CategoryDeltas},
+			in:  []string{evaluator.CategoryImage, evaluator.CategoryVerdicts, evaluator.CategoryVerdictInputs, evaluator.CategoryBundles, evaluator.CategoryDocuments, evaluator.CategoryDeltas, evaluator.CategoryReferrersTags},
 			out: []string{evaluator.CategoryImageBlobs, evaluator.CategoryOther},
 		},
 	}
