@@ -346,11 +346,6 @@ func pushManifest(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte
 func Tags(ctx context.Context, t *Target) ([]string, error) {
 	lister, ok := t.Store.(orasreg.TagLister)
 	if !ok {
-		if md, ok2 := t.Store.(*markDirty); ok2 {
-			lister, ok = md.GraphTarget.(orasreg.TagLister)
-		}
-	}
-	if !ok {
 		return nil, fmt.Errorf("%s: cannot list tags", t.Ref)
 	}
 	var out []string

@@ -8,14 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -118,10 +116,10 @@ type Target struct {
 	Store GraphTarget
 	// Remote is set for registry targets.
 	Remote *remote.Repository
-	// archive bookkeeping: the layout unpacked from the tar, repacked by
-	// Close when it was written to.
-	tmpDir  string
-	archive string
+	// arch is a writable layout tar's store (committed by Close); tmpDir
+	// the empty layout standing for an empty read-only one.
+	arch   *archiveStore
+	tmpDir string
 	// referrers API capability of a remote target, learned once.
 	capMu          sync.Mutex
 	probed, hasAPI bool
@@ -174,44 +172,27 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 		if opts.ReadOnly {
 			return openArchiveReadOnly(ctx, ref)
 		}
-		tmp, err := os.MkdirTemp("", "stella-oci-archive-")
+		st, err := openArchiveStore(ctx, ref.Repository)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(ref.Repository); err != nil && opts.ReadOnly {
-			os.RemoveAll(tmp)
-			return nil, fmt.Errorf("%w: no OCI layout tar at %s", ErrNotFound, ref.Repository)
-		}
-		if _, err := os.Stat(ref.Repository); err == nil {
-			if err := untar(ref.Repository, tmp); err != nil {
-				os.RemoveAll(tmp)
-				return nil, err
-			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			os.RemoveAll(tmp)
-			return nil, err
-		}
-		st, err := oci.NewWithContext(ctx, tmp)
-		if err != nil {
-			os.RemoveAll(tmp)
-			return nil, fmt.Errorf("opening OCI layout tar %s: %w", ref.Repository, err)
-		}
-		return &Target{Ref: ref, Store: &markDirty{GraphTarget: st}, tmpDir: tmp, archive: ref.Repository}, nil
+		return &Target{Ref: ref, Store: st, arch: st}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown kind %q", ErrReference, ref.Kind)
 }
 
-// Close commits: it repacks a written OCI layout tar (atomically) and
-// removes temporary files. Later calls, and Discard after it, do nothing.
+// Close commits: it writes a written OCI layout tar (archiveStore: by a
+// temporary file and a rename) and removes temporary files. Later calls,
+// and Discard after it, do nothing.
 func (t *Target) Close() error {
-	if t.tmpDir == "" {
-		return nil
+	if t.arch != nil {
+		a := t.arch
+		t.arch = nil
+		return a.commit()
 	}
-	tmp := t.tmpDir
-	t.tmpDir = ""
-	defer os.RemoveAll(tmp)
-	if md, ok := t.Store.(*markDirty); ok && md.wrote.Load() {
-		return writeTar(tmp, t.archive)
+	if t.tmpDir != "" {
+		os.RemoveAll(t.tmpDir)
+		t.tmpDir = ""
 	}
 	return nil
 }
@@ -222,27 +203,14 @@ func (t *Target) Close() error {
 // layouts are written in place (children first, so a failed command leaves
 // at most unreferenced blobs, never a manifest missing its blobs).
 func (t *Target) Discard() {
+	if t.arch != nil {
+		t.arch.discard()
+		t.arch = nil
+	}
 	if t.tmpDir != "" {
 		os.RemoveAll(t.tmpDir)
 		t.tmpDir = ""
 	}
-}
-
-// markDirty notes whether anything was pushed or tagged (blobs are pushed
-// concurrently: the flag is atomic).
-type markDirty struct {
-	GraphTarget
-	wrote atomic.Bool
-}
-
-func (m *markDirty) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader) error {
-	m.wrote.Store(true)
-	return m.GraphTarget.Push(ctx, d, r)
-}
-
-func (m *markDirty) Tag(ctx context.Context, d ocispec.Descriptor, ref string) error {
-	m.wrote.Store(true)
-	return m.GraphTarget.Tag(ctx, d, ref)
 }
 
 // HoldIndex makes an OCI layout (or layout tar) target keep its
@@ -270,11 +238,7 @@ func (t *Target) SaveIndex() error {
 }
 
 func (t *Target) layoutStore() *oci.Store {
-	s := t.Store
-	if md, ok := s.(*markDirty); ok {
-		s = md.GraphTarget
-	}
-	st, _ := s.(*oci.Store)
+	st, _ := t.Store.(*oci.Store)
 	return st
 }
 
@@ -387,35 +351,13 @@ func (t *Target) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, e
 	return d, nil
 }
 
-// untar unpacks an OCI layout tar, refusing entries that escape dir.
-// Bounds of an OCI layout tar as it is unpacked: entries, and bytes in all
+// Bounds of an OCI layout tar as it is read or written: entries, and bytes in all
 // (an OCI layout holds manifests and blobs; a few hundred thousand entries
 // and tens of gigabytes are far past any image graph).
 const (
 	maxArchiveEntries = 200000
 	maxArchiveBytes   = 64 << 30
 )
-
-func untar(src, dir string) error {
-	return scanArchive(src, func(h *tar.Header, name string, tr *tar.Reader) error {
-		p := filepath.Join(dir, name)
-		if h.Typeflag == tar.TypeDir {
-			return os.MkdirAll(p, 0o755)
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(out, io.LimitReader(tr, h.Size))
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
-}
 
 // scanArchive reads an OCI layout tar's headers within the bounds above,
 // refusing sparse entries, names that escape the layout, links and
@@ -532,49 +474,3 @@ type readOnlyLayout struct{ GraphTarget }
 func (readOnlyLayout) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
 func (readOnlyLayout) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }
 
-// writeTar packs dir into dst through a temporary file and a rename, with
-// entries in sorted order and zero times so the tar is reproducible.
-func writeTar(dir, dst string) (err error) {
-	var files []string
-	if err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		files = append(files, filepath.ToSlash(rel))
-		return nil
-	}); err != nil {
-		return err
-	}
-	slices.Sort(files)
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	tw := tar.NewWriter(tmp)
-	for _, rel := range files {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(b); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
-}

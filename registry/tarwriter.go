@@ -300,12 +300,16 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // LayoutIndex reads the index.json of an OCI layout or layout tar target
-// (of a tar, as unpacked when it was opened), at most MaxManifestBytes.
+// (of a tar opened to be written, as Close will write it), at most
+// MaxManifestBytes.
 func LayoutIndex(t *Target) (ocispec.Index, error) {
 	var idx ocispec.Index
 	dir := t.Ref.Repository
 	var b []byte
 	switch {
+	case t.arch != nil:
+		// Written since it was opened: the index as Close will write it.
+		return t.arch.index(), nil
 	case t.Ref.Kind == KindArchive && t.tmpDir != "":
 		dir = t.tmpDir
 	case t.Ref.Kind == KindArchive:
