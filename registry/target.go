@@ -473,4 +473,3 @@ type readOnlyLayout struct{ GraphTarget }
 
 func (readOnlyLayout) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
 func (readOnlyLayout) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }
-
