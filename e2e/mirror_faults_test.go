@@ -155,8 +155,17 @@ func TestMirrorDiskFull(t *testing.T) {
 	if _, err := registry.Attach(ctx, src, img, big, registry.AttachOptions{ArtifactType: "application/vnd.example.big", MediaType: "application/octet-stream"}); err != nil {
 		t.Fatal(err)
 	}
+	// A layout tar: the same failure, and nothing left, not the archive
+	// nor its temporary file.
+	_, stderr, code := runCode(t, nil, "", bin["native"], "mirror", "--plain-http", "--no-state", host+"/app:v1", "oci-archive:"+filepath.Join(mnt, "a.tar"))
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no space left on device") {
+		t.Fatalf("mirror into a layout tar on a full disk: exit %d, stderr %q; want exit 1, one line saying no space is left", code, stderr)
+	}
+	if ents, _ := os.ReadDir(mnt); len(ents) != 0 {
+		t.Fatalf("a failed mirror into a layout tar left %v", ents)
+	}
 	lay := filepath.Join(mnt, "lay")
-	_, stderr, code := runCode(t, nil, "", bin["native"], "mirror", "--plain-http", "--no-state", host+"/app:v1", "oci:"+lay)
+	_, stderr, code = runCode(t, nil, "", bin["native"], "mirror", "--plain-http", "--no-state", host+"/app:v1", "oci:"+lay)
 	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no space left on device") {
 		t.Fatalf("mirror onto a full disk: exit %d, stderr %q; want exit 1, one line saying no space is left", code, stderr)
 	}
