@@ -32,6 +32,10 @@ type MirrorOptions struct {
 	DryRun bool
 	// MaxBlobBytes bounds each blob; 0 means DefaultMaxMirrorBlobBytes.
 	MaxBlobBytes int64
+	// UploadDir, when set, is where uploads of large blobs to a registry
+	// are remembered, so that a rerun resumes them (resumableCopy);
+	// MirrorImages sets it beside each destination's state.
+	UploadDir string
 	// Tag is the tag given to the image at the destination; "" means the
 	// source's tag (none when the source was named by digest).
 	Tag string
@@ -227,20 +231,6 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			lmu.Lock()
 			listings[p.Digest.String()] = l.String()
 			lmu.Unlock()
-		}
-	}
-	// With nothing to decide after the walk (no gate, no filter, not a
-	// dry run), a referrer's blobs are copied as soon as the walk has read
-	// its manifest, while the walk goes on: the source's listings and the
-	// destination's uploads overlap. A blob at the destination before its
-	// manifest is what a copy does anyway (children first); a gated
-	// mirror copies nothing before the gate has decided.
-	if o.Admit == nil && !o.DryRun && o.ArtifactType == "" {
-		pf := m.startPrefetch(ctx)
-		defer pf.stop()
-		dopts.OnManifest = func(d ocispec.Descriptor, b []byte) {
-			m.keep(d, b)
-			pf.add(d, b)
 		}
 	}
 	trees := make([]*Node, len(subjects))
@@ -667,77 +657,6 @@ func (m *mirror) blobs(ctx context.Context, d ocispec.Descriptor, b []byte) (boo
 	return slices.Contains(missing, true), nil
 }
 
-// prefetchJobs is how many referrers' blobs are copied at once during the
-// walk (Mirror).
-const prefetchJobs = 8
-
-// prefetch copies the blobs of manifests the walk has read, prefetchJobs
-// at a time, each as a blobTask: the copy that follows the walk waits for
-// those, or takes their error, rather than copying them again.
-type prefetch struct {
-	m      *mirror
-	ctx    context.Context
-	cancel context.CancelFunc
-	work   chan prefetchItem
-	wg     sync.WaitGroup
-}
-
-type prefetchItem struct {
-	d ocispec.Descriptor
-	b []byte
-}
-
-func (m *mirror) startPrefetch(ctx context.Context) *prefetch {
-	pctx, cancel := context.WithCancel(ctx)
-	p := &prefetch{m: m, ctx: pctx, cancel: cancel, work: make(chan prefetchItem, 256)}
-	for range prefetchJobs {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for it := range p.work {
-				p.copy(it)
-			}
-		}()
-	}
-	return p
-}
-
-// add queues a manifest's blobs; when the queue is full it waits (the
-// walk slows down rather than memory growing).
-func (p *prefetch) add(d ocispec.Descriptor, b []byte) {
-	if d.MediaType != ocispec.MediaTypeImageManifest || p.m.known.copied(d.Digest) {
-		return
-	}
-	select {
-	case p.work <- prefetchItem{d, b}:
-	case <-p.ctx.Done():
-	}
-}
-
-func (p *prefetch) copy(it prefetchItem) {
-	var mf ocispec.Manifest
-	if p.ctx.Err() != nil || json.Unmarshal(it.b, &mf) != nil {
-		return // the copy after the walk reports a bad manifest
-	}
-	for _, bd := range append([]ocispec.Descriptor{mf.Config}, mf.Layers...) {
-		if bd.Digest == "" {
-			continue
-		}
-		if task, first := p.m.blobTask(bd.Digest); first {
-			task.missing, task.err = p.m.blob(p.ctx, bd)
-			close(task.done)
-		}
-	}
-}
-
-// stop ends the prefetch and waits for it: when Mirror returns, nothing
-// more is written.
-func (p *prefetch) stop() {
-	p.cancel()
-	close(p.work)
-	p.wg.Wait()
-}
-
 // blobTask returns d's copy, and whether the caller is the first to ask
 // (and so runs it).
 func (m *mirror) blobTask(d digest.Digest) (*blobTask, bool) {
@@ -842,6 +761,29 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 				return false, fmt.Errorf("%s: blob %s: %w", m.src.Ref, d.Digest, ErrNotFound)
 			}
 			return false, fmt.Errorf("fetching %s from %s: %w", d.Digest, m.src.Ref, m.src.annotate(err))
+		}
+		if m.resumable(d) {
+			first := rc
+			err := m.resumableCopy(ctx, d, func() (io.ReadCloser, error) {
+				if first != nil {
+					r := first
+					first = nil
+					return r, nil
+				}
+				r, err := m.src.Store.Fetch(ctx, d)
+				if err != nil {
+					return nil, fmt.Errorf("fetching %s from %s: %w", d.Digest, m.src.Ref, m.src.annotate(err))
+				}
+				return r, nil
+			})
+			if first != nil {
+				first.Close()
+			}
+			if err != nil {
+				return false, err
+			}
+			it.State = MirrorCopied
+			break
 		}
 		vr := &verifying{r: content.NewVerifyReader(rc, d)}
 		err = m.dst.Store.Push(ctx, d, vr)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -750,61 +749,5 @@ func TestMirrorLayoutIndex(t *testing.T) {
 		if !got[n.Digest.String()] {
 			t.Errorf("after a lost index and a rerun the index lacks %s", n.Digest)
 		}
-	}
-}
-
-// TestMirrorCopiesDuringWalk: without a gate, a referrer's blobs reach
-// the destination while the walk is still listing (the source's last
-// listing is held until a blob upload arrives at the destination, or
-// for 10 s); the mirror still completes, every referrer at the
-// destination.
-func TestMirrorCopiesDuringWalk(t *testing.T) {
-	ctx := context.Background()
-	uploaded := make(chan struct{})
-	var once sync.Once
-	dstHost := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
-				defer once.Do(func() { close(uploaded) })
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
-	var mu sync.Mutex
-	var hold string
-	overlapped := false
-	srcHost := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			h := hold
-			mu.Unlock()
-			if h != "" && strings.HasSuffix(r.URL.Path, "/referrers/"+h) {
-				select {
-				case <-uploaded:
-					mu.Lock()
-					overlapped = true
-					mu.Unlock()
-				case <-time.After(10 * time.Second):
-				}
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
-	root, nodes := pushIndexWithReferrers(t, openRef(t, srcHost+"/app"))
-	mu.Lock()
-	hold = nodes[4].Digest.String() // the bundle's listing: the walk's last
-	mu.Unlock()
-	if _, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), openRef(t, dstHost+"/app"), "1.0", registry.MirrorOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	ok := overlapped
-	hold = ""
-	mu.Unlock()
-	if !ok {
-		t.Error("no blob reached the destination while the walk was listing")
-	}
-	if have, want := referrerSet(t, openRef(t, dstHost+"/app"), root, nodes), referrerSet(t, openRef(t, srcHost+"/app"), root, nodes); !slices.Equal(have, want) {
-		t.Errorf("destination referrers:\n%s\nwant\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
 	}
 }

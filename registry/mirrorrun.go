@@ -192,6 +192,7 @@ func (r *mirrorRun) one(ctx context.Context, source string, dref Reference, shar
 			return "", nil, err
 		}
 		mo.State = st
+		mo.UploadDir = filepath.Join(r.o.StateDir, stateKey(d)+".uploads")
 	}
 	rep, err := Mirror(ctx, src, dt, sref.Ref(), mo)
 	if err == nil && r.o.After != nil && !mo.DryRun && (mo.Admit == nil || rep.Admitted) {
