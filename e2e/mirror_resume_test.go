@@ -3,9 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -13,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
@@ -37,24 +33,7 @@ func TestMirrorResumeAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	const size = 40 << 20
-	layer := make([]byte, size)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range layer {
-		layer[i] = byte(r.Uint32())
-	}
-	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
-	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
-	ld := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer)
-	mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
-	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
-	for _, x := range []struct {
-		d ocispec.Descriptor
-		b []byte
-	}{{cd, cfg}, {ld, layer}, {md, mb}} {
-		if err := src.Store.Push(ctx, x.d, bytes.NewReader(x.b)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	md, ld, layer := regtest.PushBigImage(t, src.Store, size, 3)
 
 	var sent atomic.Int64
 	var mu sync.Mutex

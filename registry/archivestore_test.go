@@ -26,23 +26,11 @@ import (
 // tarNames lists a tar's entry names in order.
 func tarNames(t *testing.T, p string) []string {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []string
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, h.Name)
+	for _, e := range readTar(t, p) {
+		out = append(out, e.h.Name)
 	}
+	return out
 }
 
 // tempFiles lists what is in dir besides names.

@@ -479,6 +479,32 @@ func TestMirrorImages(t *testing.T) {
 	}
 }
 
+// hidingSource starts a registry with the referrers API that answers
+// 404 (code) for GETs and HEADs of the path ending in kind+the digest
+// last given to hide (a fake fault: a real registry with that one
+// request answered as if the content were gone); hide("") stops it.
+func hidingSource(t *testing.T, kind, code string) (string, func(string)) {
+	var mu sync.Mutex
+	var hidden string
+	host := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			h := hidden
+			mu.Unlock()
+			if h != "" && strings.HasSuffix(r.URL.Path, kind+h) {
+				http.Error(w, `{"errors":[{"code":"`+code+`"}]}`, http.StatusNotFound)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	return host, func(d string) {
+		mu.Lock()
+		hidden = d
+		mu.Unlock()
+	}
+}
+
 // TestMirrorUnservableReferrer: a source that lists a referrer whose
 // manifest it then does not serve (a fake fault: a real registry with
 // that one GET answered 404) fails the mirror, naming the referrer,
@@ -486,26 +512,11 @@ func TestMirrorImages(t *testing.T) {
 // completes without part of the graph.
 func TestMirrorUnservableReferrer(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	var hide string
-	srcHost := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			h := hide
-			mu.Unlock()
-			if h != "" && strings.HasSuffix(r.URL.Path, "/manifests/"+h) {
-				http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	srcHost, hide := hidingSource(t, "/manifests/", "MANIFEST_UNKNOWN")
 	up := &uploads{}
 	dstHost := regtest.StartWrapped(t, regtest.Plain, up.wrap)
 	_, nodes := pushIndexWithReferrers(t, openRef(t, srcHost+"/app"))
-	mu.Lock()
-	hide = nodes[3].Digest.String() // the VEX
-	mu.Unlock()
+	hide(nodes[3].Digest.String()) // the VEX
 	_, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), openRef(t, dstHost+"/app"), "1.0", registry.MirrorOptions{})
 	if err == nil || !strings.Contains(err.Error(), nodes[3].Digest.String()) {
 		t.Fatalf("mirror with an unservable referrer: %v, want an error naming %s", err, nodes[3].Digest)
@@ -649,20 +660,7 @@ func TestArchiveReadInPlace(t *testing.T) {
 // manifests it finds already there.
 func TestMirrorLayoutIndex(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	var hide string
-	srcHost := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			h := hide
-			mu.Unlock()
-			if h != "" && strings.HasSuffix(r.URL.Path, "/blobs/"+h) {
-				http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	srcHost, hide := hidingSource(t, "/blobs/", "BLOB_UNKNOWN")
 	root, nodes := pushIndexWithReferrers(t, openRef(t, srcHost+"/app"))
 	sig := nodes[4] // the bundle on the VEX: copied last
 	b, err := registry.FetchBlob(ctx, openRef(t, srcHost+"/app"), sig, registry.MaxManifestBytes)
@@ -673,9 +671,7 @@ func TestMirrorLayoutIndex(t *testing.T) {
 	if err := json.Unmarshal(b, &sm); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	hide = sm.Layers[0].Digest.String()
-	mu.Unlock()
+	hide(sm.Layers[0].Digest.String())
 	dir := filepath.Join(t.TempDir(), "layout")
 	opts := registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}}
 	res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:1.0"}, "oci:"+dir, opts)
@@ -721,9 +717,7 @@ func TestMirrorLayoutIndex(t *testing.T) {
 	if got[sig.Digest.String()] || got["tag 1.0"] {
 		t.Errorf("after the failed run the index lists the unfinished bundle or the tag: %v", got)
 	}
-	mu.Lock()
-	hide = ""
-	mu.Unlock()
+	hide("")
 	if res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:1.0"}, "oci:"+dir, opts); err != nil || res[0].Err != nil {
 		t.Fatalf("rerun: %v, %v", err, res[0].Err)
 	}

@@ -1,11 +1,8 @@
 package registry_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
@@ -27,26 +23,8 @@ import (
 // bytes, tagged v1, and returns the manifest and the layer.
 func pushBigImage(t *testing.T, tg *registry.Target, size int) (ocispec.Descriptor, ocispec.Descriptor) {
 	t.Helper()
-	ctx := context.Background()
-	layer := make([]byte, size)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range layer {
-		layer[i] = byte(r.Uint32())
-	}
-	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
-	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
-	ld := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer)
-	mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
-	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
-	for _, x := range []struct {
-		d ocispec.Descriptor
-		b []byte
-	}{{cd, cfg}, {ld, layer}, {md, mb}} {
-		if err := tg.Store.Push(ctx, x.d, bytes.NewReader(x.b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tg.Store.Tag(ctx, md, "v1"); err != nil {
+	md, ld, _ := regtest.PushBigImage(t, tg.Store, size, 1)
+	if err := tg.Store.Tag(context.Background(), md, "v1"); err != nil {
 		t.Fatal(err)
 	}
 	return md, ld

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,4 +109,34 @@ func PushIndex(t testing.TB, dst oras.Target, tag string) (ocispec.Descriptor, [
 		t.Fatal(err)
 	}
 	return id, []ocispec.Descriptor{amd, arm}
+}
+
+// PushBigImage pushes an image (not tagged) whose one layer is size
+// pseudo-random bytes drawn from seed, and returns its manifest, the
+// layer's descriptor and the layer.
+func PushBigImage(t testing.TB, dst oras.Target, size int, seed uint64) (ocispec.Descriptor, ocispec.Descriptor, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	layer := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range layer {
+		layer[i] = byte(r.Uint32())
+	}
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
+	ld := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer)
+	mb, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	for _, x := range []struct {
+		d ocispec.Descriptor
+		b []byte
+	}{{cd, cfg}, {ld, layer}, {md, mb}} {
+		if err := dst.Push(ctx, x.d, bytes.NewReader(x.b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return md, ld, layer
 }
