@@ -57,29 +57,7 @@ func PushImage(t testing.TB, dst oras.Target, seed string) ocispec.Descriptor {
 	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"seed":"` + seed + `"}`)
 	layer := []byte("layer of " + seed)
 	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
-	ld := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer)
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    cd,
-		Layers:    []ocispec.Descriptor{ld},
-	}
-	mb, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
-	for _, x := range []struct {
-		d ocispec.Descriptor
-		b []byte
-	}{{cd, cfg}, {ld, layer}, {md, mb}} {
-		if ok, _ := dst.Exists(ctx, x.d); ok {
-			continue
-		}
-		if err := dst.Push(ctx, x.d, bytes.NewReader(x.b)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	md := pushOneLayer(t, dst, cd, cfg, layer)
 	if err := dst.Tag(ctx, md, seed); err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +94,22 @@ func PushIndex(t testing.TB, dst oras.Target, tag string) (ocispec.Descriptor, [
 // layer's descriptor and the layer.
 func PushBigImage(t testing.TB, dst oras.Target, size int, seed uint64) (ocispec.Descriptor, ocispec.Descriptor, []byte) {
 	t.Helper()
-	ctx := context.Background()
 	layer := make([]byte, size)
 	r := rand.New(rand.NewPCG(seed, seed+1))
 	for i := range layer {
 		layer[i] = byte(r.Uint32())
 	}
 	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
-	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
+	md := pushOneLayer(t, dst, content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg), cfg, layer)
+	return md, content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer), layer
+}
+
+// pushOneLayer pushes a config, one layer and the image manifest naming
+// them (what is there already is not pushed again), and returns the
+// manifest.
+func pushOneLayer(t testing.TB, dst oras.Target, cd ocispec.Descriptor, cfg, layer []byte) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
 	ld := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, layer)
 	mb, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
 	if err != nil {
@@ -134,9 +120,12 @@ func PushBigImage(t testing.TB, dst oras.Target, size int, seed uint64) (ocispec
 		d ocispec.Descriptor
 		b []byte
 	}{{cd, cfg}, {ld, layer}, {md, mb}} {
+		if ok, _ := dst.Exists(ctx, x.d); ok {
+			continue
+		}
 		if err := dst.Push(ctx, x.d, bytes.NewReader(x.b)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return md, ld, layer
+	return md
 }
