@@ -62,12 +62,25 @@ func testPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 }
 
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct free loopback addresses: each listener is
+// held open until all n are taken (closed one by one, the kernel could
+// hand out the same port twice: TestRekorV2 once got 42757 for two of
+// its three).
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 // TestDockerRegistry: the built binary against Debian's docker-registry

@@ -60,10 +60,8 @@ func TestRekorV2(t *testing.T) {
 	logKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	kb, _ := x509.MarshalPKCS8PrivateKey(logKey)
 	os.WriteFile(filepath.Join(dir, "log.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	httpAddr, grpcAddr, metricsAddr := freePort(t), freePort(t), freePort(t)
-	if httpAddr == grpcAddr || grpcAddr == metricsAddr || httpAddr == metricsAddr {
-		t.Fatalf("port collision: %s %s %s", httpAddr, grpcAddr, metricsAddr)
-	}
+	ports := freePorts(t, 3)
+	httpAddr, grpcAddr, metricsAddr := ports[0], ports[1], ports[2]
 	port := func(a string) string { _, p, _ := net.SplitHostPort(a); return p }
 	cmd := exec.Command(server, "serve", "--storage-dir", filepath.Join(dir, "log"), "--signer-filepath", filepath.Join(dir, "log.pem"),
 		"--hostname", "127.0.0.1", "--http-port", port(httpAddr), "--grpc-port", port(grpcAddr), "--http-metrics-port", port(metricsAddr),
