@@ -32,11 +32,19 @@ import (
 // every byte before the upload is completed. A registry that has lost or
 // purged the upload answers 404, and the blob is sent whole.
 //
+// distribution v3 (the embedded registry) answers the status of any
+// upload it holds, so a transfer resumes at the byte where it stopped.
+// distribution 2.8 (Debian's docker-registry) answers only to the state
+// token of the upload's current size, which is saved after each chunk:
+// a run stopped between two chunks resumes at the chunk boundary; one
+// stopped inside a chunk leaves bytes the token does not count, 2.8
+// refuses the token, and the blob is sent whole.
+//
 // oras-go's blob push is one monolithic PUT, which a kill loses whole,
 // so this one path is written here.
 const (
 	resumeThreshold = 32 << 20
-	resumeChunk     = 64 << 20
+	resumeChunk     = 16 << 20
 )
 
 // resumable reports whether d is copied by resumableCopy.
@@ -141,6 +149,14 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 			return err
 		}
 		offset += n
+		// The URL with the registry's state token for this offset:
+		// distribution 2.8 answers the status of an upload only to the
+		// token of its current size.
+		if offset < d.Size {
+			if err := atomicfile.Write(m.uploadFile(d), []byte(loc.String()), 0o600); err != nil {
+				return fmt.Errorf("remembering the upload of %s: %w", d.Digest, err)
+			}
+		}
 	}
 	// Every byte hashed: only then is the upload completed.
 	if _, err := io.Copy(io.Discard, src); err != nil {
