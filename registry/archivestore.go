@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -49,17 +50,23 @@ type archiveStore struct {
 	oldEntries int
 	oldBytes   int64
 
-	mu       sync.Mutex // guards what follows; held while an entry is written
+	// opened identifies the archive as opened (size and modification
+	// time): commit refuses to replace an archive another writer changed.
+	opened os.FileInfo
+
+	mu       sync.Mutex // guards what follows (never held while data moves)
 	f        *os.File   // the temporary file, created by the first write
-	end      int64      // where the next entry goes
+	end      int64      // where the next entry's region begins
 	blobs    map[digest.Digest]archiveEntry
-	tags     map[string]ocispec.Descriptor // tags set since opening (a digest: listed untagged)
-	pushed   []ocispec.Descriptor          // manifests pushed, in order
+	pending  map[digest.Digest]*archiveWrite // regions being written
+	tags     map[string]ocispec.Descriptor   // tags set since opening (a digest: listed untagged)
+	pushed   []ocispec.Descriptor            // manifests pushed, in order
 	preds    map[digest.Digest][]ocispec.Descriptor
 	entries  int
 	bytes    int64
 	wrote    bool
 	finished bool
+	writes   sync.WaitGroup // pushes under way
 }
 
 type archiveEntry struct {
@@ -67,14 +74,24 @@ type archiveEntry struct {
 	off, size int64
 }
 
-// archiveBufferBytes: a blob up to this size is read (and verified) into
-// memory before the file is locked, so small blobs pushed at once do not
-// wait on each other's transfer; a larger one streams under the lock.
-const archiveBufferBytes = 1 << 20
+// archiveWrite is a push under way: those of the same blob wait on done.
+type archiveWrite struct {
+	done chan struct{}
+	err  error
+}
+
+// errClosed: the store was used after Close or Discard.
+var errClosed = errors.New("used after it was closed")
+
+// voidPrefix names the entries that stand where a push failed after its
+// region was reserved (their bytes are not a blob); a later commit does
+// not copy them.
+const voidPrefix = ".stella-void/"
 
 func openArchiveStore(ctx context.Context, path string) (*archiveStore, error) {
-	s := &archiveStore{path: path, blobs: map[digest.Digest]archiveEntry{}, tags: map[string]ocispec.Descriptor{}, preds: map[digest.Digest][]ocispec.Descriptor{}}
+	s := &archiveStore{path: path, blobs: map[digest.Digest]archiveEntry{}, pending: map[digest.Digest]*archiveWrite{}, tags: map[string]ocispec.Descriptor{}, preds: map[digest.Digest][]ocispec.Descriptor{}}
 	st, err := os.Stat(path)
+	s.opened = st
 	if err != nil || st.Size() == 0 {
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err
@@ -120,7 +137,7 @@ func blobEntryName(d digest.Digest) string {
 // first write (a command that only reads creates nothing). s.mu is held.
 func (s *archiveStore) begin() error {
 	if s.finished {
-		return fmt.Errorf("%s: written after it was closed", s.path)
+		return fmt.Errorf("%s: %w", s.path, errClosed)
 	}
 	if s.f != nil {
 		return nil
@@ -146,59 +163,87 @@ func (s *archiveStore) begin() error {
 }
 
 // Push appends a blob or manifest, checked against d's digest and size.
+// Its region of the file (header, data, padding: sizes known from d) is
+// reserved under the lock and written outside it, so pushes run at once
+// and none waits on another's transfer (a source body left unread could
+// be cut off by its idle watchdog). A push that fails leaves its region
+// as a void entry (or, when it is the last, cuts it off).
 func (s *archiveStore) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader) error {
 	if err := d.Digest.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errdef.ErrInvalidDigest, err)
 	}
-	if ok, err := s.Exists(ctx, d); err != nil {
-		return err
-	} else if ok {
-		return fmt.Errorf("%s: %w", d.Digest, errdef.ErrAlreadyExists)
+	if d.Size < 0 {
+		return fmt.Errorf("%s: %w: size %d", d.Digest, content.ErrInvalidDescriptorSize, d.Size)
 	}
-	var data []byte
-	if d.Size <= archiveBufferBytes {
-		var err error
-		if data, err = content.ReadAll(r, d); err != nil {
+	for {
+		if ok, err := s.Exists(ctx, d); err != nil {
 			return err
+		} else if ok {
+			return fmt.Errorf("%s: %w", d.Digest, errdef.ErrAlreadyExists)
 		}
-		r = bytes.NewReader(data)
+		s.mu.Lock()
+		w, busy := s.pending[d.Digest]
+		if !busy {
+			break // s.mu held
+		}
+		s.mu.Unlock()
+		select {
+		case <-w.done: // the same blob, pushed at once: exists now, or failed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// s.mu is held.
 	if _, ok := s.blobs[d.Digest]; ok {
+		s.mu.Unlock()
 		return fmt.Errorf("%s: %w", d.Digest, errdef.ErrAlreadyExists)
 	}
-	if s.oldEntries+s.entries+1 > maxArchiveEntries {
-		return fmt.Errorf("%s: %w: more than %d entries", s.path, ErrTooLarge, maxArchiveEntries)
+	fail := func(err error) error { s.mu.Unlock(); return err }
+	if s.oldEntries+s.entries+len(s.pending)+1 > maxArchiveEntries {
+		return fail(fmt.Errorf("%s: %w: more than %d entries", s.path, ErrTooLarge, maxArchiveEntries))
 	}
 	if s.oldBytes+s.bytes+d.Size > maxArchiveBytes {
-		return fmt.Errorf("%s: %w: entries of more than %d bytes in all", s.path, ErrTooLarge, int64(maxArchiveBytes))
+		return fail(fmt.Errorf("%s: %w: entries of more than %d bytes in all", s.path, ErrTooLarge, int64(maxArchiveBytes)))
 	}
 	if err := s.begin(); err != nil {
-		return err
+		return fail(err)
+	}
+	var hb bytes.Buffer
+	if err := tar.NewWriter(&hb).WriteHeader(archiveHeader(blobEntryName(d.Digest), d.Size)); err != nil {
+		return fail(fmt.Errorf("writing %s: %w", s.path, err))
 	}
 	start := s.end
-	off, err := s.append(blobEntryName(d.Digest), d, r)
+	off := start + int64(hb.Len())
+	s.end = off + d.Size + padding(d.Size)
+	w := &archiveWrite{done: make(chan struct{})}
+	s.pending[d.Digest] = w
+	s.bytes += d.Size // counted now, so reservations at once keep the bound
+	s.writes.Add(1)
+	f := s.f
+	s.mu.Unlock()
+	defer s.writes.Done()
+
+	err := writeRegion(f, start, hb.Bytes(), off, d, r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, d.Digest)
+	defer close(w.done)
 	if err != nil {
-		// Cut the partial entry off: the file ends where it began.
-		if terr := s.f.Truncate(start); terr != nil {
-			return fmt.Errorf("%w (and cutting it off failed: %v)", err, terr)
-		}
-		if _, serr := s.f.Seek(start, io.SeekStart); serr != nil {
-			return serr
+		w.err = err
+		s.bytes -= d.Size
+		if verr := s.void(start, off+d.Size+padding(d.Size)); verr != nil {
+			err = fmt.Errorf("%w (and marking its place void failed: %v)", err, verr)
 		}
 		return err
 	}
 	plain := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
 	s.blobs[d.Digest] = archiveEntry{desc: plain, off: off, size: d.Size}
 	s.entries++
-	s.bytes += d.Size
 	s.wrote = true
 	if isManifestType(d.MediaType) {
-		if data == nil {
-			if data, err = s.read(off, d.Size); err != nil {
-				return err
-			}
+		data, rerr := s.read(off, d.Size)
+		if rerr != nil {
+			return rerr
 		}
 		s.pushed = append(s.pushed, plain)
 		if succ, err := content.Successors(ctx, fetcherFunc(func(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
@@ -212,35 +257,57 @@ func (s *archiveStore) Push(ctx context.Context, d ocispec.Descriptor, r io.Read
 	return nil
 }
 
-// append writes one entry at s.end from r, verified against d, and
-// returns where its data begins. s.mu is held.
-func (s *archiveStore) append(name string, d ocispec.Descriptor, r io.Reader) (int64, error) {
-	tw := tar.NewWriter(s.f)
-	if err := tw.WriteHeader(archiveHeader(name, d.Size)); err != nil {
-		return 0, fmt.Errorf("writing %s: %w", s.path, err)
-	}
-	off, err := s.f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0, err
+func padding(size int64) int64 { return (512 - size%512) % 512 }
+
+// writeRegion writes one entry's header at start and its data, verified
+// against d, at off, then its padding.
+func writeRegion(f *os.File, start int64, hdr []byte, off int64, d ocispec.Descriptor, r io.Reader) error {
+	if _, err := f.WriteAt(hdr, start); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Name(), err)
 	}
 	vr := content.NewVerifyReader(r, d)
 	src := &errReader{r: vr}
-	if _, err := io.Copy(tw, src); err != nil {
-		if src.err != nil {
-			return 0, src.err
-		}
-		return 0, fmt.Errorf("writing %s: %w", s.path, err)
+	n, err := io.Copy(io.NewOffsetWriter(f, off), io.LimitReader(src, d.Size))
+	if src.err != nil {
+		return src.err
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	if n != d.Size {
+		return fmt.Errorf("%s: %w", d.Digest, io.ErrUnexpectedEOF)
 	}
 	if err := vr.Verify(); err != nil {
-		return 0, err
+		return err
 	}
-	if err := tw.Flush(); err != nil {
-		return 0, fmt.Errorf("writing %s: %w", s.path, err)
+	if p := padding(d.Size); p > 0 {
+		if _, err := f.WriteAt(make([]byte, p), off+d.Size); err != nil {
+			return fmt.Errorf("writing %s: %w", f.Name(), err)
+		}
 	}
-	if s.end, err = s.f.Seek(0, io.SeekCurrent); err != nil {
-		return 0, err
+	return nil
+}
+
+// void turns the region [start, end) of a failed push into an entry that
+// is no blob: cut off when it is the file's last, else a regular file
+// under voidPrefix spanning it (so the entries after it still line up).
+// s.mu is held.
+func (s *archiveStore) void(start, end int64) error {
+	if end == s.end {
+		s.end = start
+		return s.f.Truncate(start)
 	}
-	return off, nil
+	var hb bytes.Buffer
+	h := archiveHeader(fmt.Sprintf("%s%d", voidPrefix, start), end-start-512)
+	h.Format = tar.FormatUSTAR
+	if err := tar.NewWriter(&hb).WriteHeader(h); err != nil {
+		return err
+	}
+	if hb.Len() != 512 {
+		return fmt.Errorf("void header of %d bytes", hb.Len())
+	}
+	_, err := s.f.WriteAt(hb.Bytes(), start)
+	return err
 }
 
 func (s *archiveStore) read(off, size int64) ([]byte, error) {
@@ -255,18 +322,28 @@ func (f fetcherFunc) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCl
 	return f(ctx, d)
 }
 
-func (s *archiveStore) entry(d digest.Digest) (archiveEntry, bool) {
+// entry is what was pushed of d, and the temporary file; an error once
+// the store is closed (the archive has been replaced: its offsets, and
+// the temporary file, are gone).
+func (s *archiveStore) entry(d digest.Digest) (archiveEntry, *os.File, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.finished {
+		return archiveEntry{}, nil, false, fmt.Errorf("%s: %w", s.path, errClosed)
+	}
 	e, ok := s.blobs[d]
-	return e, ok
+	return e, s.f, ok, nil
 }
 
 // Fetch reads what was pushed from the temporary file, the rest from the
 // archive.
 func (s *archiveStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
-	if e, ok := s.entry(d.Digest); ok {
-		return io.NopCloser(io.NewSectionReader(s.f, e.off, e.size)), nil
+	e, f, ok, err := s.entry(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return io.NopCloser(io.NewSectionReader(f, e.off, e.size)), nil
 	}
 	if s.old == nil {
 		return nil, fmt.Errorf("%s: %w", d.Digest, errdef.ErrNotFound)
@@ -275,8 +352,12 @@ func (s *archiveStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Read
 }
 
 func (s *archiveStore) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
-	if _, ok := s.entry(d.Digest); ok {
-		return true, nil
+	if err := d.Digest.Validate(); err != nil {
+		return false, fmt.Errorf("%w: %v", errdef.ErrInvalidDigest, err)
+	}
+	_, _, ok, err := s.entry(d.Digest)
+	if err != nil || ok {
+		return ok, err
 	}
 	if s.old == nil {
 		return false, nil
@@ -287,6 +368,9 @@ func (s *archiveStore) Exists(ctx context.Context, d ocispec.Descriptor) (bool, 
 // Tag names d (which must be here) ref; a digest as ref lists a manifest
 // untagged.
 func (s *archiveStore) Tag(ctx context.Context, d ocispec.Descriptor, ref string) error {
+	if ref == "" {
+		return errdef.ErrMissingReference
+	}
 	if ok, err := s.Exists(ctx, d); err != nil {
 		return err
 	} else if !ok {
@@ -324,12 +408,21 @@ func (s *archiveStore) Resolve(ctx context.Context, ref string) (ocispec.Descrip
 	return ocispec.Descriptor{}, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
 }
 
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // archiveHeader is an entry's header: a regular file of mode 0644, owned
 // by uid/gid 0, modified at the Unix epoch; USTAR, or PAX where the name
 // or size does not fit (a sha512 blob's name, a blob over 8 GiB).
 func archiveHeader(name string, size int64) *tar.Header {
 	h := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: tarEpoch, Format: tar.FormatUSTAR}
-	if len(name) > 100 || size > maxUSTARSize {
+	if len(name) > 100 || size > maxUSTARSize || !isASCII(name) {
 		h.Format = tar.FormatPAX
 	}
 	return h
@@ -376,19 +469,34 @@ func (s *archiveStore) index() ocispec.Index {
 	defer s.mu.Unlock()
 	idx := s.oldIndex
 	idx.SchemaVersion, idx.MediaType = 2, ocispec.MediaTypeImageIndex
-	listed := map[digest.Digest]bool{}
-	var out []ocispec.Descriptor
+	// Tagged entries first: the archive's (less those whose tag was set
+	// again), then this session's; then every other manifest once,
+	// untagged — as oras-go's store lists a layout (a manifest whose tag
+	// moved stays listed, by digest).
+	tagged := map[digest.Digest]bool{}
+	var out, untagged []ocispec.Descriptor
 	for _, m := range s.oldIndex.Manifests {
-		if t := m.Annotations[ocispec.AnnotationRefName]; t != "" {
-			if _, retagged := s.tags[t]; retagged {
-				continue
-			}
+		t := m.Annotations[ocispec.AnnotationRefName]
+		if _, retagged := s.tags[t]; t != "" && !retagged {
+			out = append(out, m)
+			tagged[m.Digest] = true
+			continue
 		}
-		out = append(out, m)
-		listed[m.Digest] = true
+		plain := ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Platform: m.Platform}
+		if t == "" {
+			plain = m
+		}
+		untagged = append(untagged, plain)
 	}
-	for ref, d := range s.tags {
+	refs := make([]string, 0, len(s.tags))
+	for ref := range s.tags {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	for _, ref := range refs {
+		d := s.tags[ref]
 		if ref == d.Digest.String() {
+			untagged = append(untagged, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
 			continue
 		}
 		e := d
@@ -398,18 +506,13 @@ func (s *archiveStore) index() ocispec.Index {
 		}
 		e.Annotations[ocispec.AnnotationRefName] = ref
 		out = append(out, e)
-		listed[d.Digest] = true
+		tagged[d.Digest] = true
 	}
-	untagged := slices.Clone(s.pushed)
-	for ref, d := range s.tags {
-		if ref == d.Digest.String() {
-			untagged = append(untagged, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
-		}
-	}
+	untagged = append(untagged, s.pushed...)
 	for _, d := range untagged {
-		if !listed[d.Digest] {
+		if !tagged[d.Digest] {
 			out = append(out, d)
-			listed[d.Digest] = true
+			tagged[d.Digest] = true
 		}
 	}
 	idx.Manifests = out
@@ -417,14 +520,20 @@ func (s *archiveStore) index() ocispec.Index {
 }
 
 // commit writes the archive (see archiveStore); with nothing written it
-// only ends the session.
+// only ends the session. It refuses to replace an archive that changed
+// since it was opened (another writer's work would be lost) and an index
+// larger than a reader takes.
 func (s *archiveStore) commit() (err error) {
+	s.writes.Wait()
 	idx, err := canonicalIndex(s.index())
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.finished {
+		return nil
+	}
 	s.finished = true
 	if !s.wrote || s.f == nil {
 		s.drop()
@@ -435,15 +544,19 @@ func (s *archiveStore) commit() (err error) {
 			s.drop()
 		}
 	}()
-	if _, err := s.f.Seek(s.end, io.SeekStart); err != nil {
+	if len(idx) > MaxManifestBytes {
+		return fmt.Errorf("%s: index.json %w: %d bytes, over the %d a reader takes (too many manifests for one archive)", s.path, ErrTooLarge, len(idx), MaxManifestBytes)
+	}
+	if err := s.unchanged(); err != nil {
 		return err
 	}
-	tw := tar.NewWriter(s.f)
+	tw := tar.NewWriter(io.NewOffsetWriter(s.f, s.end))
 	if s.old != nil {
-		// The archive's own entries, but its layout files, after the new.
+		// The archive's own entries, but its layout files and voids,
+		// after the new.
 		if err := scanArchive(s.path, func(h *tar.Header, name string, tr *tar.Reader) error {
 			slash := filepath.ToSlash(name)
-			if h.Typeflag != tar.TypeReg || slash == ocispec.ImageIndexFile || slash == ocispec.ImageLayoutFile {
+			if h.Typeflag != tar.TypeReg || slash == ocispec.ImageIndexFile || slash == ocispec.ImageLayoutFile || strings.HasPrefix(slash, voidPrefix) {
 				return nil
 			}
 			if err := tw.WriteHeader(archiveHeader(slash, h.Size)); err != nil {
@@ -475,6 +588,10 @@ func (s *archiveStore) commit() (err error) {
 		os.Remove(name)
 		return err
 	}
+	if err := s.unchanged(); err != nil {
+		os.Remove(name)
+		return err
+	}
 	if err := os.Rename(name, s.path); err != nil {
 		os.Remove(name)
 		return fmt.Errorf("writing %s: %w", s.path, err)
@@ -482,8 +599,26 @@ func (s *archiveStore) commit() (err error) {
 	return nil
 }
 
+// unchanged fails when the archive is not the file opened: created,
+// removed, or written (size or modification time) since.
+func (s *archiveStore) unchanged() error {
+	st, err := os.Stat(s.path)
+	switch {
+	case s.opened == nil && err == nil && st.Size() > 0:
+		return fmt.Errorf("%s was created by another writer since it was opened: not replaced", s.path)
+	case s.opened == nil || (s.opened.Size() == 0 && (err != nil || st.Size() == 0)):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s changed since it was opened (%v): not replaced", s.path, err)
+	case !os.SameFile(s.opened, st) || st.Size() != s.opened.Size() || !st.ModTime().Equal(s.opened.ModTime()):
+		return fmt.Errorf("%s changed since it was opened (another writer): not replaced", s.path)
+	}
+	return nil
+}
+
 // discard drops what was written: the archive is left as it was.
 func (s *archiveStore) discard() {
+	s.writes.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finished = true

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -284,4 +285,187 @@ func TestArchiveConcurrentPushes(t *testing.T) {
 			t.Errorf("%s: %v", d.Digest, err)
 		}
 	}
+}
+
+// TestArchiveIndexMerge: a tag moved in a later session leaves the
+// manifest it named listed, untagged (as oras-go's layout store keeps
+// it), and a manifest listed untagged that is tagged later is listed
+// once.
+func TestArchiveIndexMerge(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "m.tar")
+	s1 := openRef(t, "oci-archive:"+p)
+	a, _, _ := regtest.PushBigImage(t, s1.Store, 100, 1)
+	b, _, _ := regtest.PushBigImage(t, s1.Store, 100, 2)
+	if err := s1.Store.Tag(ctx, a, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openRef(t, "oci-archive:"+p)
+	if err := s2.Store.Tag(ctx, b, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Store.Tag(ctx, b, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := openRef(t, "oci-archive:"+p)
+	defer got.Close()
+	idx, err := registry.LayoutIndex(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[digest.Digest][]string{}
+	for _, m := range idx.Manifests {
+		count[m.Digest] = append(count[m.Digest], m.Annotations[ocispec.AnnotationRefName])
+	}
+	if tags := count[a.Digest]; len(tags) != 1 || tags[0] != "" {
+		t.Errorf("the manifest v1 named before: listed as %q, want once, untagged", tags)
+	}
+	if tags := count[b.Digest]; len(tags) != 2 || slices.Contains(tags, "") {
+		t.Errorf("the manifest tagged v1 and v2: listed as %q, want under both tags and not untagged", tags)
+	}
+	if d, err := got.Store.Resolve(ctx, a.Digest.String()); err != nil || d.MediaType != ocispec.MediaTypeImageManifest {
+		t.Errorf("the old manifest resolves as %q, %v; want a manifest", d.MediaType, err)
+	}
+}
+
+// TestArchiveCommitRefuses: Close leaves the archive as another writer
+// left it when that writer replaced it after this one opened it, and
+// refuses an index.json larger than a reader takes; after Close the
+// store answers nothing (its offsets are gone with the old archive).
+func TestArchiveCommitRefuses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.tar")
+	base := openRef(t, "oci-archive:"+p)
+	regtest.PushImage(t, base.Store, "base")
+	if err := base.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mine, theirs := openRef(t, "oci-archive:"+p), openRef(t, "oci-archive:"+p)
+	regtest.PushImage(t, theirs.Store, "theirs")
+	if err := theirs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(p)
+	regtest.PushImage(t, mine.Store, "mine")
+	if err := mine.Close(); err == nil || !strings.Contains(err.Error(), "changed since it was opened") {
+		t.Errorf("Close over another writer's archive: %v, want a refusal", err)
+	}
+	if now, _ := os.ReadFile(p); !bytes.Equal(now, after) {
+		t.Error("the other writer's archive was replaced")
+	}
+	if _, err := mine.Store.Fetch(ctx, ocispec.DescriptorEmptyJSON); err == nil {
+		t.Error("Fetch after Close answered")
+	}
+	if left := tempFiles(t, dir, "a.tar"); len(left) != 0 {
+		t.Errorf("left beside the archive: %v", left)
+	}
+
+	big := openRef(t, "oci-archive:"+filepath.Join(dir, "big.tar"))
+	for i := range 36000 {
+		b := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"annotations":{"n":"%d"}}`, i)
+		if err := big.Store.Push(ctx, content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := big.Close(); err == nil || !errors.Is(err, registry.ErrTooLarge) {
+		t.Errorf("Close with an index.json over the bound: %v, want ErrTooLarge", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "big.tar")); err == nil {
+		t.Error("an archive with an unreadable index.json was written")
+	}
+}
+
+// TestArchivePushesDoNotWait: a push whose source stalls holds up no
+// other push, nor Exists; a push that fails with others after it leaves
+// a void entry that a later session does not copy; an entry name USTAR
+// cannot hold (non-ASCII) is copied as PAX.
+func TestArchivePushesDoNotWait(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "w.tar")
+	seed := openRef(t, "oci-archive:"+filepath.Join(dir, "seed.tar"))
+	regtest.PushImage(t, seed.Store, "seed")
+	if err := seed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, filepath.Join(dir, "seed.tar"), p, "notes-é.md", "ü\n")
+	tg := openRef(t, "oci-archive:"+p)
+	big := bytes.Repeat([]byte("z"), 3<<20)
+	release := make(chan struct{})
+	stalled := &stallReader{r: bytes.NewReader(big), after: 1 << 20, release: release, reached: make(chan struct{})}
+	bad := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString("not these bytes"), Size: int64(len(big))}
+	done := make(chan error, 1)
+	go func() { done <- tg.Store.Push(ctx, bad, stalled) }()
+	<-stalled.reached
+	small := []byte("small")
+	sd := content.NewDescriptorFromBytes("application/octet-stream", small)
+	pushed := make(chan error, 1)
+	go func() { pushed <- tg.Store.Push(ctx, sd, bytes.NewReader(small)) }()
+	select {
+	case err := <-pushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a push waited on another's stalled transfer")
+	}
+	if ok, err := tg.Store.Exists(ctx, sd); err != nil || !ok {
+		t.Fatalf("Exists during a stalled push: %v %v", ok, err)
+	}
+	close(release)
+	if err := <-done; err == nil {
+		t.Fatal("a blob that does not match its digest was accepted")
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names := tarNames(t, p)
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, ".stella-void/") }) || !slices.Contains(names, "notes-é.md") {
+		t.Fatalf("entries %v: want the failed push's void and the non-ASCII file", names)
+	}
+	got := openRef(t, "oci-archive:"+p)
+	if data, err := content.FetchAll(ctx, got.Store, sd); err != nil || !bytes.Equal(data, small) {
+		t.Fatalf("the blob pushed after the void: %v", err)
+	}
+	regtest.PushImage(t, got.Store, "again")
+	if err := got.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(tarNames(t, p), func(n string) bool { return strings.HasPrefix(n, ".stella-void/") }) {
+		t.Error("a later session copied the void entry")
+	}
+}
+
+// stallReader gives after bytes, says so on reached, then waits for
+// release before the rest.
+type stallReader struct {
+	r       io.Reader
+	after   int
+	n       int
+	release chan struct{}
+	reached chan struct{}
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.n >= s.after {
+		select {
+		case <-s.reached:
+		default:
+			close(s.reached)
+		}
+		<-s.release
+	}
+	if s.n < s.after && len(p) > s.after-s.n {
+		p = p[:s.after-s.n]
+	}
+	n, err := s.r.Read(p)
+	s.n += n
+	return n, err
 }
