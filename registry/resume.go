@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -63,9 +64,28 @@ func (m *mirror) uploadFile(d ocispec.Descriptor) string {
 // written) is tried again from what the registry then holds, reading the
 // source again from its start: at most resumeAttempts times.
 func (m *mirror) resumableCopy(ctx context.Context, d ocispec.Descriptor, fetch func() (io.ReadCloser, error)) error {
+	// One upload per blob and destination in this process: two images
+	// of a --from-file run that share a layer would otherwise resume the
+	// same remembered upload at once. The second waits, then finds the
+	// blob there.
+	unlock := lockUpload(m.uploadFile(d))
+	defer unlock()
+	if ok, err := m.dst.Store.Exists(ctx, d); err == nil && ok {
+		return nil
+	}
 	var err error
 	for attempt := range resumeAttempts {
-		if err = m.resumableAttempt(ctx, d, fetch); !errors.Is(err, errRangeMoved) {
+		err = m.resumableAttempt(ctx, d, fetch)
+		if errors.Is(err, errUploadLost) {
+			// The registry no longer knows the upload (committed or
+			// purged): the blob may be there; if not, start afresh.
+			os.Remove(m.uploadFile(d))
+			if ok, xerr := m.dst.Store.Exists(ctx, d); xerr == nil && ok {
+				return nil
+			}
+			continue
+		}
+		if !errors.Is(err, errRangeMoved) {
 			return err
 		}
 		// Give the write still under way time to end.
@@ -80,7 +100,32 @@ func (m *mirror) resumableCopy(ctx context.Context, d ocispec.Descriptor, fetch 
 
 const resumeAttempts = 3
 
-var errRangeMoved = errors.New("the registry's upload changed size under the upload")
+var (
+	errRangeMoved = errors.New("the registry's upload changed size under the upload")
+	errUploadLost = errors.New("the registry no longer knows the upload")
+)
+
+// uploadLocks serialize, within this process, the uploads remembered in
+// one file.
+var uploadLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
+
+func lockUpload(path string) func() {
+	uploadLocks.mu.Lock()
+	if uploadLocks.m == nil {
+		uploadLocks.m = map[string]*sync.Mutex{}
+	}
+	l, ok := uploadLocks.m[path]
+	if !ok {
+		l = &sync.Mutex{}
+		uploadLocks.m[path] = l
+	}
+	uploadLocks.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
 
 func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fetch func() (io.ReadCloser, error)) error {
 	repo := m.dst.Remote
@@ -139,8 +184,11 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 			return err
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		switch resp.StatusCode {
+		case http.StatusRequestedRangeNotSatisfiable:
 			return errRangeMoved
+		case http.StatusNotFound:
+			return errUploadLost
 		}
 		if resp.StatusCode != http.StatusAccepted {
 			return fmt.Errorf("uploading %s to %s: %s", d.Digest, m.dst.Ref, resp.Status)
@@ -174,6 +222,9 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 		return err
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return errUploadLost
+	}
 	if resp.StatusCode != http.StatusCreated {
 		return fmt.Errorf("completing the upload of %s to %s: %s", d.Digest, m.dst.Ref, resp.Status)
 	}
@@ -233,16 +284,16 @@ func (m *mirror) uploadRequest(ctx context.Context, method string, u *url.URL, b
 	return resp, nil
 }
 
-// location is an upload response's Location, resolved against the
-// registry's base URL.
-func location(resp *http.Response, base *url.URL) (*url.URL, error) {
-	l := resp.Header.Get("Location")
-	if l == "" {
+// location is an upload response's Location, resolved against the URL
+// of the request it answers (RFC 9110: a relative Location is relative
+// to the request target, not to the host's root).
+func location(resp *http.Response, _ *url.URL) (*url.URL, error) {
+	if resp.Header.Get("Location") == "" {
 		return nil, fmt.Errorf("%s %s: no Location in the registry's answer", resp.Request.Method, resp.Request.URL.Redacted())
 	}
-	u, err := url.Parse(l)
+	u, err := resp.Location()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: Location %q: %v", resp.Request.Method, resp.Request.URL.Redacted(), l, err)
+		return nil, fmt.Errorf("%s %s: Location %q: %v", resp.Request.Method, resp.Request.URL.Redacted(), resp.Header.Get("Location"), err)
 	}
-	return base.ResolveReference(u), nil
+	return u, nil
 }

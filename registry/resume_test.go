@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -169,5 +170,73 @@ func TestMirrorResumesLargeBlob(t *testing.T) {
 	}
 	if b, err := content.FetchAll(ctx, openRef(t, dst+"/again").Store, layer); err != nil || content.NewDescriptorFromBytes(layer.MediaType, b).Digest != layer.Digest {
 		t.Fatalf("the layer at the destination: %v", err)
+	}
+}
+
+// relativeLocation makes a registry's upload Locations relative to the
+// request's path ("<uuid>?_state=…" for a POST to …/blobs/uploads/), as
+// RFC 9110 allows (a fake: distribution sends absolute paths).
+type relativeLocation struct {
+	http.ResponseWriter
+	r *http.Request
+	n *atomic.Int64
+}
+
+func (w relativeLocation) WriteHeader(code int) {
+	if l := w.Header().Get("Location"); strings.Contains(l, "/blobs/uploads/") {
+		if i := strings.Index(l, "/v2/"); i >= 0 {
+			l = l[i:]
+		}
+		dir := w.r.URL.Path
+		if !strings.HasSuffix(dir, "/") {
+			dir = path.Dir(dir) + "/"
+		}
+		if rel, ok := strings.CutPrefix(l, dir); ok {
+			w.Header().Set("Location", rel)
+			w.n.Add(1)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// TestResumableUploadEdges: a registry answering with relative upload
+// Locations is resolved against each request's URL; two images of one
+// run sharing a large layer into one destination repository upload it
+// once between them, neither taking over the other's upload.
+func TestResumableUploadEdges(t *testing.T) {
+	ctx := context.Background()
+	src := regtest.Start(t, regtest.Referrers)
+	var rel atomic.Int64
+	dst := regtest.StartWrapped(t, regtest.Plain, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(relativeLocation{w, r, &rel}, r)
+		})
+	})
+	tg := openRef(t, src+"/app")
+	md, layer := pushBigImage(t, tg, 40<<20)
+	if err := tg.Store.Tag(ctx, md, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	opts := registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}, Destination: registry.Options{PlainHTTP: true}, StateDir: t.TempDir()}
+	res, err := registry.MirrorImages(ctx, []string{src + "/app:v1"}, dst+"/rel", opts)
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("mirror to a registry with relative Locations: %v %v", err, res[0].Err)
+	}
+	if rel.Load() == 0 {
+		t.Fatal("no Location was made relative: nothing tested")
+	}
+	// Two images, one layer, one destination repository, at once.
+	opts.Prefix, opts.Images = true, 2
+	res, err = registry.MirrorImages(ctx, []string{src + "/app:v1", src + "/app:v2"}, dst+"/both", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Source, r.Err)
+		}
+	}
+	if b, err := content.FetchAll(ctx, openRef(t, dst+"/both/app").Store, layer); err != nil || content.NewDescriptorFromBytes(layer.MediaType, b).Digest != layer.Digest {
+		t.Errorf("the shared layer at the destination: %v", err)
 	}
 }
