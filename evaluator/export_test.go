@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
@@ -658,5 +659,52 @@ func TestImportMirroredArchive(t *testing.T) {
 				t.Errorf("import found %s (%s), want %s (%s)", rep.Root.Digest, rep.Found, fx.index.Digest, tc.found)
 			}
 		})
+	}
+}
+
+// TestImportDockerTypes: an untagged archive of a Docker manifest list
+// and its manifests (as copied from Docker Hub) is imported without
+// naming the image: the list is read for the manifests it names, so it
+// is the one image.
+func TestImportDockerTypes(t *testing.T) {
+	ctx := context.Background()
+	const (
+		dockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+		dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+		dockerConfig   = "application/vnd.docker.container.image.v1+json"
+	)
+	p := filepath.Join(t.TempDir(), "d.tar")
+	tg := open(t, "oci-archive:"+p, registry.Options{})
+	push := func(mt string, b []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes(mt, b)
+		if err := tg.Store.Push(ctx, d, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		if mt != dockerConfig {
+			if err := tg.Store.Tag(ctx, d, d.Digest.String()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	var ms []ocispec.Descriptor
+	for _, arch := range []string{"amd64", "arm64"} {
+		cfg := push(dockerConfig, []byte(`{"architecture":"`+arch+`","os":"linux"}`))
+		mb, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": dockerManifest, "config": cfg, "layers": []any{}})
+		m := push(dockerManifest, mb)
+		m.Platform = &ocispec.Platform{OS: "linux", Architecture: arch}
+		ms = append(ms, m)
+	}
+	lb, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: dockerList, Manifests: ms})
+	list := push(dockerList, lb)
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evaluator.Import(ctx, p, "oci:"+filepath.Join(t.TempDir(), "d"), evaluator.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Root.Digest != list.Digest || rep.Found != evaluator.ImportStructural {
+		t.Errorf("import found %s (%s), want the list %s (structural)", rep.Root.Digest, rep.Found, list.Digest)
 	}
 }

@@ -162,7 +162,7 @@ func archiveRoot(ctx context.Context, src *registry.Target) (ocispec.Descriptor,
 	// subject) nor listed by an index.
 	named := map[digest.Digest]bool{}
 	for _, m := range idx.Manifests {
-		if m.MediaType != ocispec.MediaTypeImageManifest && m.MediaType != ocispec.MediaTypeImageIndex {
+		if !registry.IsManifestType(m.MediaType) {
 			continue
 		}
 		if referrersTags[m.Digest] && tagged[m.Digest] == "" {

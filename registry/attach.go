@@ -111,6 +111,10 @@ func indexLayoutManifest(ctx context.Context, t *Target, d ocispec.Descriptor) e
 	return nil
 }
 
+// IsManifestType reports whether mediaType is an image manifest or index,
+// OCI or Docker.
+func IsManifestType(mediaType string) bool { return isManifestType(mediaType) }
+
 func isManifestType(mediaType string) bool {
 	switch mediaType {
 	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
