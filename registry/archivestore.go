@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -129,6 +130,30 @@ func openArchiveStore(ctx context.Context, path string) (*archiveStore, error) {
 	return s, nil
 }
 
+// staleTempAge: a temporary file beside an archive untouched this long
+// was left by a killed command (a live one writes to it as it goes, and
+// commits within the session), and is removed by the next writer.
+const staleTempAge = 24 * time.Hour
+
+// removeStaleTemps removes what killed commands left beside the archive
+// at path: .NAME.tmp-* files not modified for staleTempAge (a large
+// mirror's can hold gigabytes).
+func removeStaleTemps(path string) {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 func blobEntryName(d digest.Digest) string {
 	return ocispec.ImageBlobsDir + "/" + d.Algorithm().String() + "/" + d.Encoded()
 }
@@ -142,6 +167,7 @@ func (s *archiveStore) begin() error {
 	if s.f != nil {
 		return nil
 	}
+	removeStaleTemps(s.path)
 	f, err := os.CreateTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", s.path, err)

@@ -469,3 +469,33 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	s.n += n
 	return n, err
 }
+
+// TestArchiveStaleTemps: the next write to an archive removes the
+// temporary files killed commands left beside it a day or more ago, and
+// leaves a recent one (a writer at work) and other files alone.
+func TestArchiveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.tar")
+	old, recent, other := filepath.Join(dir, ".a.tar.tmp-111"), filepath.Join(dir, ".a.tar.tmp-222"), filepath.Join(dir, ".b.tar.tmp-333")
+	for _, f := range []string{old, recent, other} {
+		if err := os.WriteFile(f, []byte("left by a kill"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := time.Now().Add(-25 * time.Hour)
+	for _, f := range []string{old, other} {
+		if err := os.Chtimes(f, day, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg := openRef(t, "oci-archive:"+p)
+	regtest.PushImage(t, tg.Store, "v1")
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]bool{old: false, recent: true, other: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s there: %v, want %v", filepath.Base(f), err == nil, want)
+		}
+	}
+}

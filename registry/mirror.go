@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -740,6 +741,9 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 	switch {
 	case ok:
 		it.State = MirrorPresent
+		if m.resumable(d) && !m.o.DryRun {
+			os.Remove(m.uploadFile(d)) // an upload remembered for a blob now there
+		}
 	case m.o.DryRun && m.o.AllowMissingBlobs:
 		it.State = MirrorPlanned
 		if has, err := m.src.Store.Exists(ctx, d); err != nil {
