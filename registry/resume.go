@@ -103,6 +103,7 @@ const resumeAttempts = 3
 var (
 	errRangeMoved = errors.New("the registry's upload changed size under the upload")
 	errUploadLost = errors.New("the registry no longer knows the upload")
+	errReauth     = errors.New("the registry asked for credentials again mid-chunk")
 )
 
 // uploadLocks serialize, within this process, the uploads remembered in
@@ -174,6 +175,9 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 		n := min(resumeChunk, d.Size-offset)
 		body := &errReader{r: io.LimitReader(src, n)}
 		resp, err := m.uploadRequest(ctx, http.MethodPatch, loc, body, n, fmt.Sprintf("%d-%d", offset, offset+n-1))
+		if errors.Is(err, errReauth) {
+			return errRangeMoved // start over from the registry's status
+		}
 		if body.err != nil || src.err != nil {
 			if resp != nil {
 				resp.Body.Close()
@@ -276,6 +280,12 @@ func (m *mirror) uploadRequest(ctx context.Context, method string, u *url.URL, b
 		req.ContentLength = size
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Header.Set("Content-Range", contentRange)
+		// A chunk streams from the source and cannot be sent twice: when
+		// the registry asks for credentials again (a token that expired
+		// mid-upload), oras-go's client fetches them, then asks for the
+		// body again and gets errReauth; the attempt starts over from the
+		// registry's status, with the fresh token.
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errReauth }
 	}
 	resp, err := m.dst.Remote.Client.Do(req)
 	if err != nil {

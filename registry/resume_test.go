@@ -15,6 +15,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"github.com/stella-ops/stella-oras/internal/regtest"
 	"github.com/stella-ops/stella-oras/registry"
@@ -238,5 +240,43 @@ func TestResumableUploadEdges(t *testing.T) {
 	}
 	if b, err := content.FetchAll(ctx, openRef(t, dst+"/both/app").Store, layer); err != nil || content.NewDescriptorFromBytes(layer.MediaType, b).Digest != layer.Digest {
 		t.Errorf("the shared layer at the destination: %v", err)
+	}
+}
+
+// TestResumableUploadReauth: a registry that asks for credentials again
+// in the middle of a chunked upload (a fake fault: one PATCH answered
+// 401 with a Basic challenge, as when a token expires mid-transfer) gets
+// the credentials, and the upload goes on from the registry's status:
+// the mirror succeeds, the layer whole.
+func TestResumableUploadReauth(t *testing.T) {
+	ctx := context.Background()
+	src := regtest.Start(t, regtest.Referrers)
+	var patches, challenged atomic.Int64
+	dst := regtest.StartWrapped(t, regtest.Plain, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch && patches.Add(1) == 2 {
+				challenged.Add(1)
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	_, layer := pushBigImage(t, openRef(t, src+"/big"), 40<<20)
+	creds := credentials.NewMemoryStore()
+	if err := creds.Put(ctx, dst, auth.Credential{Username: "u", Password: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	opts := registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}, Destination: registry.Options{PlainHTTP: true, Credentials: creds}, StateDir: t.TempDir()}
+	res, err := registry.MirrorImages(ctx, []string{src + "/big:v1"}, dst+"/big", opts)
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("mirror through a mid-upload credentials challenge: %v %v", err, res[0].Err)
+	}
+	if challenged.Load() != 1 {
+		t.Fatalf("challenged %d times: nothing tested", challenged.Load())
+	}
+	if b, err := content.FetchAll(ctx, openRef(t, dst+"/big").Store, layer); err != nil || content.NewDescriptorFromBytes(layer.MediaType, b).Digest != layer.Digest {
+		t.Fatalf("the layer at the destination: %v", err)
 	}
 }
