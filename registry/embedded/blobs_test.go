@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -137,4 +139,106 @@ func upload(t *testing.T, base, repo string, data []byte) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("finishing an upload: %s", resp.Status)
 	}
+}
+
+// TestReferrersGroupCommit: referrers pushed at once to one subject
+// while its index is being written (the test holds the subject's lock
+// until the adds waiting for it stop growing) are written together, in
+// one write of the index, and all are listed, each once.
+func TestReferrersGroupCommit(t *testing.T) {
+	root := t.TempDir()
+	h, err := New(context.Background(), Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := h.(*front).next.(*referrersLayer)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	empty := []byte("{}")
+	upload(t, srv.URL, "app", empty)
+	subjectBody := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + digest.FromBytes(empty).String() + `","size":2},"layers":[]}`)
+	subject := digest.FromBytes(subjectBody)
+	put := func(body []byte) error {
+		r, _ := http.NewRequest(http.MethodPut, srv.URL+"/v2/app/manifests/"+digest.FromBytes(body).String(), bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("PUT: %s", resp.Status)
+		}
+		return nil
+	}
+	if err := put(subjectBody); err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	before := layer.indexWrites.Load()
+	// The subject's lock held while the PUTs arrive: every add queues.
+	unlock := layer.lock("app", subject)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			body := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d},"annotations":{"n":"%d"}}`, digest.FromBytes(empty), subject, len(subjectBody), i)
+			errs <- put(body)
+		}()
+	}
+	queued := func() int {
+		layer.gmu.Lock()
+		defer layer.gmu.Unlock()
+		if b := layer.groups["app\x00"+subject.String()]; b != nil {
+			return len(b.adds)
+		}
+		return 0
+	}
+	// PUTs whose manifests share a lock stripe (64 of them) wait behind
+	// one another, so not all n adds queue: wait until the queue stops
+	// growing.
+	q, still := 0, 0
+	for deadline := time.Now().Add(30 * time.Second); still < 20 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if now := queued(); now == q && now > 1 {
+			still++
+		} else {
+			q, still = now, 0
+		}
+	}
+	if q < 2 {
+		unlock()
+		t.Fatalf("%d adds queued behind the lock: nothing to write together", q)
+	}
+	unlock()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes := layer.indexWrites.Load() - before
+	resp, err := http.Get(srv.URL + "/v2/app/referrers/" + subject.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var idx struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&idx); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range idx.Manifests {
+		seen[m.Digest] = true
+	}
+	if len(idx.Manifests) != n || len(seen) != n {
+		t.Errorf("%d referrers listed (%d distinct), want %d", len(idx.Manifests), len(seen), n)
+	}
+	// The queued batch is written once; the others at most once each.
+	if limit := int64(n - q + 1); writes > limit {
+		t.Errorf("the index was written %d times for %d referrers, %d of them queued together: want at most %d", writes, n, q, limit)
+	}
+	t.Logf("%d referrers, %d queued together, %d index writes", n, q, writes)
 }
