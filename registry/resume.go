@@ -106,6 +106,22 @@ var (
 	errReauth     = errors.New("the registry asked for credentials again mid-chunk")
 )
 
+// chunkBody is a PATCH's body; closed is closed once the transport has
+// closed it (net/http closes a request body when it is done with it,
+// possibly after the response was returned).
+type chunkBody struct {
+	r      io.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *chunkBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *chunkBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
 // uploadLocks serialize, within this process, the uploads remembered in
 // one file.
 var uploadLocks struct {
@@ -174,7 +190,19 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 	for offset < d.Size {
 		n := min(resumeChunk, d.Size-offset)
 		body := &errReader{r: io.LimitReader(src, n)}
-		resp, err := m.uploadRequest(ctx, http.MethodPatch, loc, body, n, fmt.Sprintf("%d-%d", offset, offset+n-1))
+		cb := &chunkBody{r: body, closed: make(chan struct{})}
+		resp, err := m.uploadRequest(ctx, http.MethodPatch, loc, cb, n, fmt.Sprintf("%d-%d", offset, offset+n-1))
+		if resp != nil && err != nil {
+			resp.Body.Close()
+		}
+		// The transport may still be reading the chunk after an early
+		// answer (a 401 before the body was sent): nothing reads the
+		// source again until it has let go of it.
+		select {
+		case <-cb.closed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		if errors.Is(err, errReauth) {
 			return errRangeMoved // start over from the registry's status
 		}
