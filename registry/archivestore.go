@@ -585,13 +585,7 @@ func (s *archiveStore) commit() (err error) {
 			if h.Typeflag != tar.TypeReg || slash == ocispec.ImageIndexFile || slash == ocispec.ImageLayoutFile || strings.HasPrefix(slash, voidPrefix) {
 				return nil
 			}
-			if err := tw.WriteHeader(archiveHeader(slash, h.Size)); err != nil {
-				return err
-			}
-			if n, err := io.Copy(tw, io.LimitReader(tr, h.Size)); err != nil || n != h.Size {
-				return fmt.Errorf("%s: %w", slash, errors.Join(err, io.ErrUnexpectedEOF))
-			}
-			return nil
+			return writeEntry(tw, slash, h.Size, io.LimitReader(tr, h.Size))
 		}); err != nil {
 			return fmt.Errorf("writing %s: %w", s.path, err)
 		}

@@ -163,7 +163,7 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 		if resp.StatusCode != http.StatusAccepted {
 			return fmt.Errorf("starting the upload of %s to %s: %s", d.Digest, m.dst.Ref, resp.Status)
 		}
-		if loc, err = location(resp, base); err != nil {
+		if loc, err = location(resp); err != nil {
 			return err
 		}
 		// Remembered before a byte is sent: a kill from here on resumes.
@@ -225,7 +225,7 @@ func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fet
 		if resp.StatusCode != http.StatusAccepted {
 			return fmt.Errorf("uploading %s to %s: %s", d.Digest, m.dst.Ref, resp.Status)
 		}
-		if loc, err = location(resp, base); err != nil {
+		if loc, err = location(resp); err != nil {
 			return err
 		}
 		offset += n
@@ -292,7 +292,7 @@ func (m *mirror) resumeUpload(ctx context.Context, base *url.URL, d ocispec.Desc
 	if !ok || err != nil || held <= 0 || held >= d.Size {
 		return nil, 0
 	}
-	loc, err := location(resp, base)
+	loc, err := location(resp)
 	if err != nil {
 		return nil, 0
 	}
@@ -325,7 +325,7 @@ func (m *mirror) uploadRequest(ctx context.Context, method string, u *url.URL, b
 // location is an upload response's Location, resolved against the URL
 // of the request it answers (RFC 9110: a relative Location is relative
 // to the request target, not to the host's root).
-func location(resp *http.Response, _ *url.URL) (*url.URL, error) {
+func location(resp *http.Response) (*url.URL, error) {
 	if resp.Header.Get("Location") == "" {
 		return nil, fmt.Errorf("%s %s: no Location in the registry's answer", resp.Request.Method, resp.Request.URL.Redacted())
 	}

@@ -200,14 +200,7 @@ func writeBlob(ctx context.Context, tw *tar.Writer, src *Target, b LayoutTarBlob
 
 // writeEntry writes one regular-file entry of exactly size bytes from r.
 func writeEntry(tw *tar.Writer, name string, size int64, r io.Reader) error {
-	h := &tar.Header{
-		Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644,
-		ModTime: tarEpoch, Format: tar.FormatUSTAR,
-	}
-	if size > maxUSTARSize {
-		h.Format = tar.FormatPAX
-	}
-	if err := tw.WriteHeader(h); err != nil {
+	if err := tw.WriteHeader(archiveHeader(name, size)); err != nil {
 		return fmt.Errorf("layout tar: %s: %w", name, err)
 	}
 	n, err := io.Copy(tw, r)
