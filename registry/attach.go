@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -60,7 +60,22 @@ func AttachByDigest(ctx context.Context, t *Target, subject digest.Digest, data 
 	if err != nil {
 		return subj, manifest, err
 	}
-	return pushArtifact(ctx, t, o, subject)
+	return pushArtifact(ctx, t, o, subject, nil)
+}
+
+// AttachByDigestLoad is AttachByDigest of the document load returns,
+// called while the reads that need only the subject are in flight (the
+// subject, the referrers tag): reading and checking a large document then
+// overlaps them. If load fails, nothing is written and its error is
+// returned.
+func AttachByDigestLoad(ctx context.Context, t *Target, subject digest.Digest, load func() ([]byte, AttachOptions, error)) (subj, manifest ocispec.Descriptor, err error) {
+	return pushArtifact(ctx, t, ArtifactOptions{}, subject, func() (ArtifactOptions, error) {
+		data, opts, err := load()
+		if err != nil {
+			return ArtifactOptions{}, err
+		}
+		return attachArtifact(data, opts)
+	})
 }
 
 func attachArtifact(data []byte, opts AttachOptions) (ArtifactOptions, error) {
@@ -125,17 +140,25 @@ func isManifestType(mediaType string) bool {
 	return false
 }
 
-// pushReferrer pushes manifest d, which has a subject, to a registry and
-// reports whether the registry has the referrers API, and how long the
-// push took. It is always pushed (it is small, and the push is
-// idempotent), so that the referrers tag update that follows also repairs
-// an attach interrupted before. oras-go is kept from updating the
-// referrers tag (its repository for this push is told that the registry
-// has the API): ensureInFallbackIndex does that, in one timed read and
-// write. What oras-go would learn from the response, the OCI-Subject
-// header (the registry indexed the subject: OCI distribution spec v1.1.1,
-// "Pushing Manifests with Subject"), subjectHeader reads instead.
-func pushReferrer(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte) (api bool, took time.Duration, err error) {
+// pushReferrer pushes manifest d, a referrer of subject, to a registry
+// and reports whether the registry has the referrers API. It is always
+// pushed (it is small, and the push is idempotent), so that the referrers
+// tag update that follows also repairs an attach interrupted before.
+// oras-go is kept from updating the referrers tag (its repository for
+// this push is told that the registry has the API): updateFallbackIndex
+// does that, safely under concurrent writers. What oras-go would learn
+// from the response, the OCI-Subject header (the registry indexed the
+// subject: OCI distribution spec v1.1.1, "Pushing Manifests with
+// Subject"), subjectHeader reads instead.
+//
+// On a registry without the API the manifest is also pushed under its
+// registration tag (registrationTag), which updateFallbackIndex's
+// writers read back. That push is the only one once the registry is known
+// to lack the API, or when tagSchema says it likely does (the subject's
+// referrers tag exists); should the response then show the API after
+// all, the referrer is indexed and the registration tag is only a tag
+// more.
+func pushReferrer(ctx context.Context, t *Target, subject digest.Digest, d ocispec.Descriptor, b []byte, tagSchema bool) (api bool, err error) {
 	probed, has := t.capability()
 	var indexed atomic.Bool
 	r := &remote.Repository{
@@ -146,16 +169,43 @@ func pushReferrer(ctx context.Context, t *Target, d ocispec.Descriptor, b []byte
 		SkipReferrersGC:  true,
 	}
 	r.SetReferrersCapability(true) //nolint:errcheck // a new repository: cannot fail
-	began := time.Now()
-	if err := r.Manifests().Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-		return false, 0, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	push := func(tag string) error {
+		var err error
+		if tag == "" {
+			err = r.Manifests().Push(ctx, d, bytes.NewReader(b))
+		} else {
+			err = r.Manifests().PushReference(ctx, d, bytes.NewReader(b), tag)
+		}
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+		}
+		return nil
 	}
-	took = time.Since(began)
-	if probed {
-		return has, took, nil
+	reg, err := registrationTag(subject, d.Digest)
+	if err != nil && (!probed || !has) {
+		return false, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, err)
+	}
+	switch {
+	case probed:
+		if has {
+			return true, push("")
+		}
+		return false, push(reg)
+	case tagSchema:
+		if err := push(reg); err != nil {
+			return false, err
+		}
+		t.setCapability(indexed.Load())
+		return indexed.Load(), nil
+	}
+	if err := push(""); err != nil {
+		return false, err
 	}
 	t.setCapability(indexed.Load())
-	return indexed.Load(), took, nil
+	if indexed.Load() {
+		return true, nil
+	}
+	return false, push(reg)
 }
 
 // subjectHeader notes a manifest push whose response has the OCI-Subject
@@ -173,138 +223,280 @@ func (c subjectHeader) Do(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// ensureInFallbackIndex adds mdesc to the referrers tag of subject on a
-// registry without the referrers API, and makes concurrent attaches safe
-// there. The tag is updated by read-modify-write and distribution has no
-// conditional requests, so a writer that read the index before another
-// writer's entry was added can overwrite it. No writer can prevent that;
-// each one detects and repairs it before it returns:
+// Concurrent writers of a referrers tag, on a registry without the
+// referrers API. The tag is updated by read-modify-write and distribution
+// has no conditional requests, so a writer that read the index before
+// another writer's entry was added can overwrite it. No writer can prevent
+// that; the protocol below makes the last writer repair it, with no
+// waiting and no timing assumption:
 //
-//   - it times its window, from sending its read of the tag to having
-//     written it, and takes it to be at least its read plus pushCost, the
-//     time its manifest push took (a second sample of what a write costs
-//     here, so that one lucky fast write does not shorten the wait). A
-//     racing writer of the same kind takes about as long between its read
-//     and its write, under the same load, so a stale write lands within
-//     about one window of ours;
-//   - it reads the tag again quietWindows windows later. When the tag is
-//     still what it wrote, nobody wrote meanwhile, and a writer that had
-//     read it before our write would have by then: done, in one read (the
-//     usual, uncontended case);
-//   - when the tag changed, other writers are at work. It remembers every
-//     entry it has seen listed, and when one disappears while its manifest
-//     still exists (a stale overwrite, not a detach), it puts it back along
-//     with its own; it returns only once the tag has stayed the same for
-//     quietReads reads in a row, spaced by contendedWindows of the longest
-//     window it measured and up to as much again at random, so that writers
-//     do not read in step. Every writer still running thus repairs the
-//     entries of writers that have already returned.
+//  1. Register: before it writes the index, a writer pushes its referrer
+//     under a registration tag, <alg>-<subject hex>.<referrer hex>
+//     (registrationTag; a tag, so it also keeps the referrer through
+//     garbage collection of untagged manifests).
+//  2. Write: it reads the index (after registering, or writes it anyway),
+//     adds what is missing of what it knows, and writes it.
+//  3. Check: after each write it lists the subject's registrations (one
+//     page of the tag list, from the referrers tag on: tags are listed in
+//     lexical order). If one is not in what it wrote, it fetches that
+//     referrer (which must name the subject), reads the index again, and
+//     goes back to 2. Otherwise it is done. A writer that finds nothing to
+//     add, in an index read after it registered, writes nothing and is done.
 //
-// It fails closed, saying so, when the tag never settles.
-func ensureInFallbackIndex(ctx context.Context, t *Target, subject, mdesc ocispec.Descriptor, pushCost time.Duration) error {
+// Why no entry is lost: take the last write of the index, by writer L,
+// and any writer X whose registration completed at time r. If that write
+// came after r, L's check, which follows it, lists X's registration, so
+// what L wrote (the final index) lists X. If it came before r, nobody
+// wrote after r, X included; so X's read after r listed its entry, and
+// the index has not changed since. Each round that does not end the loop
+// learns one more registration, so a writer makes at most as many rounds
+// as there are registrations. This holds on a registry that reads back
+// what it acknowledged (distribution's storage does); a concurrent writer
+// that does not register (another tool) can still drop an entry, which
+// the next writer of this protocol for that subject then puts back.
+
+// registrationTag is the registration of referrer with subject: the
+// subject's referrers tag, a dot, and as much of the referrer's hex digest
+// as the 128-character tag limit leaves (56 of sha256's 64 characters).
+func registrationTag(subject, referrer digest.Digest) (string, error) {
+	prefix := fallbackTag(subject) + "."
+	n := min(len(referrer.Encoded()), maxTagLength-len(prefix))
+	if n < minRegistrationHex {
+		return "", fmt.Errorf("the digest %s is too long for a registration tag on a registry without the referrers API", subject)
+	}
+	return prefix + referrer.Encoded()[:n], nil
+}
+
+const (
+	// maxTagLength: the distribution spec's tag grammar allows 128.
+	maxTagLength = 128
+	// minRegistrationHex: the least of a referrer's digest a registration
+	// tag must name (128 bits).
+	minRegistrationHex = 32
+	// registrationPage: tags asked for per page of the tag list.
+	registrationPage = 1000
+	// maxRounds bounds a writer's rounds (see above: one per registration
+	// learnt); past it the update fails closed.
+	maxRounds = 1000
+)
+
+// maxReferrerEntries bounds the registrations a writer reads.
+const maxReferrerEntries = 10000
+
+// fallbackRead is one read of a referrers tag: the index (empty when the
+// tag does not exist) and the descriptor it resolved to.
+type fallbackRead struct {
+	idx  ocispec.Index
+	desc ocispec.Descriptor
+}
+
+func readFallback(ctx context.Context, t *Target, subject ocispec.Descriptor) (*fallbackRead, error) {
+	idx, desc, err := fetchFallbackIndex(ctx, t, subject, fallbackTag(subject.Digest))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return &fallbackRead{idx: idx, desc: desc}, nil
+}
+
+// updateFallbackIndex lists entries, referrers of subject already pushed
+// by pushReferrer (so registered), in subject's referrers tag on a
+// registry without the referrers API, by the protocol above. cur is a read
+// of the tag made before the entries were registered, or nil.
+func updateFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descriptor, entries []ocispec.Descriptor, cur *fallbackRead) error {
 	tag := fallbackTag(subject.Digest)
-	seen := map[digest.Digest]ocispec.Descriptor{mdesc.Digest: mdesc}
-	gone := map[digest.Digest]bool{} // seen entries whose manifest no longer exists
-	var window time.Duration
-	contended, stable := false, 0
-	var last digest.Digest // the index the tag held when last read or written
-	for round := 0; round < maxRounds; round++ {
-		began := time.Now()
-		idx, desc, err := fetchFallbackIndex(ctx, t, subject, tag)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+	fresh := cur == nil // read after the entries were registered
+	var err error
+	if fresh {
+		if cur, err = readFallback(ctx, t, subject); err != nil {
 			return err
 		}
-		read := time.Since(began)
-		listed := make(map[digest.Digest]bool, len(idx.Manifests))
-		for _, d := range idx.Manifests {
-			listed[d.Digest] = true
-			if _, ok := seen[d.Digest]; !ok && len(seen) < maxReferrerEntries {
-				seen[d.Digest] = d
-			}
+	}
+	known := slices.Clone(entries) // what this writer puts in: its entries, then registrations it found unlisted
+	skipped := map[string]bool{}   // registrations that name no referrer of subject
+	for round := 0; round < maxRounds; round++ {
+		merged, added := mergeEntries(cur.idx.Manifests, known)
+		if !added && fresh {
+			return nil
 		}
-		missing, err := missingEntries(ctx, t, seen, listed, gone, mdesc.Digest)
+		if !added {
+			// Read before the registration: only a read after it shows
+			// that nobody dropped the entries since.
+			if cur, err = readFallback(ctx, t, subject); err != nil {
+				return err
+			}
+			fresh = true
+			continue
+		}
+		if _, err := pushFallbackIndex(ctx, t, merged, tag, cur.desc); err != nil {
+			return err
+		}
+		regs, err := listRegistrations(ctx, t, subject.Digest)
 		if err != nil {
 			return err
 		}
-		changed := round > 0 && desc.Digest != last
-		now := desc.Digest
-		window = max(window, read+pushCost)
-		if len(missing) > 0 {
-			idx.Manifests = append(idx.Manifests, missing...)
-			if now, err = pushFallbackIndex(ctx, t, idx, tag, desc); err != nil {
-				return err
+		listed := listedHex(merged, maxTagLength-len(tag)-1)
+		var unlisted []string
+		for _, reg := range regs {
+			if hex := reg[len(tag)+1:]; !skipped[reg] && !listed[hex] {
+				unlisted = append(unlisted, reg)
 			}
-			window = max(window, time.Since(began))
 		}
-		switch {
-		case round == 0: // the update
-		case changed || len(missing) > 0:
-			contended, stable = true, 0
-		default:
-			stable++
-		}
-		if (stable > 0 && !contended) || stable >= quietReads {
+		if len(unlisted) == 0 {
 			return nil
 		}
-		last = now
-		pause := time.Duration(quietWindows * float64(window))
-		if contended {
-			pause = time.Duration(contendedWindows * float64(window))
-			pause += rand.N(pause)
+		found, err := fetchRegistered(ctx, t, subject, unlisted, skipped)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
+		if len(found) == 0 {
+			return nil
 		}
+		known = append(known, found...)
+		if cur, err = readFallback(ctx, t, subject); err != nil {
+			return err
+		}
+		fresh = true
 	}
-	return fmt.Errorf("attaching to %s: the referrers tag %s kept changing under concurrent writers for %d reads", t.Ref, tag, maxRounds)
+	return fmt.Errorf("attaching to %s: the referrers tag %s kept changing under concurrent writers for %d rounds", t.Ref, tag, maxRounds)
 }
 
-// Parameters of ensureInFallbackIndex, in windows (see there).
-//   - quietWindows: the wait before the check read of an uncontended
-//     attach. A racing writer of the same kind takes about one window; the
-//     second covers its jitter (a slower round trip, a pause of its
-//     process) beyond ours.
-//   - contendedWindows, quietReads: once writers are seen at work, the tag
-//     must stay the same for quietReads reads spaced by contendedWindows
-//     (or up to twice that): at least two windows in all after the last
-//     change, as with a single writer, read within the spell and not only
-//     at its end, so that a dropped entry is put back sooner.
-//   - maxRounds: reads before giving up (50 writers at once settle within
-//     about a dozen).
-const (
-	quietWindows     = 2.0
-	contendedWindows = 1.0
-	quietReads       = 3
-	maxRounds        = 400
-)
+// mergeEntries is listed with each of known it lacks, sorted and each
+// entry once, and whether any was lacking.
+func mergeEntries(listed, known []ocispec.Descriptor) ([]ocispec.Descriptor, bool) {
+	have := make(map[digest.Digest]bool, len(listed))
+	for _, d := range listed {
+		have[d.Digest] = true
+	}
+	merged := slices.Clone(listed)
+	for _, d := range known {
+		if !have[d.Digest] {
+			have[d.Digest] = true
+			merged = append(merged, d)
+		}
+	}
+	return merged, len(merged) > len(listed)
+}
 
-// maxReferrerEntries bounds how many entries a writer remembers.
-const maxReferrerEntries = 10000
+// listedHex is the hex digest of each entry cut to n characters, as a
+// registration tag carries it.
+func listedHex(entries []ocispec.Descriptor, n int) map[string]bool {
+	m := make(map[string]bool, len(entries))
+	for _, d := range entries {
+		hex := d.Digest.Encoded()
+		m[hex[:min(n, len(hex))]] = true
+	}
+	return m
+}
 
-// missingEntries are the remembered entries the index no longer lists: the
-// writer's own always, another writer's only while its manifest still
-// exists (one that was deleted was detached on purpose: not put back).
-func missingEntries(ctx context.Context, t *Target, seen map[digest.Digest]ocispec.Descriptor, listed, gone map[digest.Digest]bool, mine digest.Digest) ([]ocispec.Descriptor, error) {
-	var missing []ocispec.Descriptor
-	for dg, d := range seen {
-		if listed[dg] || gone[dg] {
+// errListed ends a tag listing that has passed the registrations.
+var errListed = errors.New("registrations listed")
+
+// listRegistrations lists the registration tags of subject's referrers:
+// the tags that begin with its referrers tag and a dot. They are asked for
+// from the referrers tag on (`last`), so that on a registry that lists
+// tags in lexical order one page usually holds them all; every page is
+// searched whole, and one that shows order and has passed them ends the
+// listing. Bounded in pages and registrations.
+func listRegistrations(ctx context.Context, t *Target, subject digest.Digest) ([]string, error) {
+	last := fallbackTag(subject)
+	prefix := last + "."
+	r := &remote.Repository{
+		Client:           t.Remote.Client,
+		Reference:        t.Remote.Reference,
+		PlainHTTP:        t.Remote.PlainHTTP,
+		MaxMetadataBytes: t.Remote.MaxMetadataBytes,
+		TagListPageSize:  registrationPage,
+	}
+	var regs []string
+	pages := 0
+	err := r.Tags(ctx, last, func(tags []string) error {
+		if pages++; pages > maxTags/registrationPage {
+			return fmt.Errorf("more than %d tags: %w", maxTags, ErrTooLarge)
+		}
+		for _, tag := range tags {
+			if strings.HasPrefix(tag, prefix) {
+				if len(regs) >= maxReferrerEntries {
+					return fmt.Errorf("more than %d referrers registered: %w", maxReferrerEntries, ErrTooLarge)
+				}
+				regs = append(regs, tag)
+			}
+		}
+		// A page in order, after last, that ends past the registrations:
+		// the next pages hold none. (A registry that ignores last, or
+		// lists tags in no order, is read to the end.)
+		if n := len(tags); n > 0 && slices.IsSorted(tags) && tags[0] > last && tags[n-1] > prefix && !strings.HasPrefix(tags[n-1], prefix) {
+			return errListed
+		}
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, errListed), errors.Is(err, errdef.ErrNotFound):
+		return regs, nil
+	}
+	return nil, fmt.Errorf("listing the referrers registered with %s on %s: %w", subject, t.Ref, t.annotate(err))
+}
+
+// fetchRegistered reads the referrers that registration tags name and
+// returns the entries of those that name subject. A tag that names
+// nothing (its referrer deleted, so detached) or no referrer of subject
+// is put in skipped.
+func fetchRegistered(ctx context.Context, t *Target, subject ocispec.Descriptor, tags []string, skipped map[string]bool) ([]ocispec.Descriptor, error) {
+	found := make([]*ocispec.Descriptor, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pushJobs)
+	for i, tag := range tags {
+		g.Go(func() error {
+			d, err := registeredEntry(gctx, t, subject, tag)
+			found[i] = d
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []ocispec.Descriptor
+	for i, d := range found {
+		if d == nil {
+			skipped[tags[i]] = true
 			continue
 		}
-		if dg != mine {
-			ok, err := t.Remote.Manifests().Exists(ctx, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
-			if err != nil {
-				return nil, fmt.Errorf("checking referrer %s on %s: %w", dg, t.Ref, t.annotate(err))
-			}
-			if !ok {
-				gone[dg] = true
-				continue
-			}
-		}
-		missing = append(missing, d)
+		out = append(out, *d)
 	}
-	return missing, nil
+	return out, nil
+}
+
+// registeredEntry is the referrers-tag entry of the manifest tag names, or
+// nil when it is gone or is no referrer of subject.
+func registeredEntry(ctx context.Context, t *Target, subject ocispec.Descriptor, tag string) (*ocispec.Descriptor, error) {
+	desc, rc, err := t.Remote.Manifests().FetchReference(ctx, tag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading registered referrer %s on %s: %w", tag, t.Ref, t.annotate(err))
+	}
+	defer rc.Close()
+	if !isManifestType(desc.MediaType) || desc.Size > MaxManifestBytes || !strings.HasPrefix(desc.Digest.Encoded(), tag[strings.IndexByte(tag, '.')+1:]) {
+		return nil, nil
+	}
+	b, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return nil, fmt.Errorf("reading registered referrer %s: %w", tag, readError(t, desc, err))
+	}
+	var m struct {
+		ArtifactType string              `json:"artifactType"`
+		Config       ocispec.Descriptor  `json:"config"`
+		Subject      *ocispec.Descriptor `json:"subject"`
+		Annotations  map[string]string   `json:"annotations"`
+	}
+	if json.Unmarshal(b, &m) != nil || m.Subject == nil || m.Subject.Digest != subject.Digest {
+		return nil, nil
+	}
+	e := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+	if e.ArtifactType == "" && desc.MediaType == ocispec.MediaTypeImageManifest {
+		e.ArtifactType = m.Config.MediaType // as the referrers API lists it
+	}
+	return &e, nil
 }
 
 // fallbackTag is the OCI referrers tag schema: <alg>-<hex>.
@@ -313,16 +505,23 @@ func fallbackTag(d digest.Digest) string {
 }
 
 // IsReferrersTag reports whether tag has the form of a referrers tag
-// (the OCI tag schema, <alg>-<hex> of a valid digest): what mirror writes
-// into layouts beside the image's own tag, and what no image goes by.
+// (the OCI tag schema, <alg>-<hex> of a valid digest: what mirror writes
+// into layouts beside the image's own tag) or of a referrer's
+// registration tag (<alg>-<hex>.<hex>, registrationTag): tags no image
+// goes by.
 func IsReferrersTag(tag string) bool {
-	alg, hex, ok := strings.Cut(tag, "-")
-	return ok && digest.Digest(alg+":"+hex).Validate() == nil
+	base, reg, dotted := strings.Cut(tag, ".")
+	alg, hex, ok := strings.Cut(base, "-")
+	if !ok || digest.Digest(alg+":"+hex).Validate() != nil {
+		return false
+	}
+	return !dotted || len(reg) >= minRegistrationHex && strings.Trim(reg, "0123456789abcdef") == ""
 }
 
 // pushFallbackIndex writes idx (sorted, each entry once) under the
 // referrers tag unless it is old, and returns its digest.
-func pushFallbackIndex(ctx context.Context, t *Target, idx ocispec.Index, tag string, old ocispec.Descriptor) (digest.Digest, error) {
+func pushFallbackIndex(ctx context.Context, t *Target, entries []ocispec.Descriptor, tag string, old ocispec.Descriptor) (digest.Digest, error) {
+	idx := ocispec.Index{Manifests: slices.Clone(entries)}
 	idx.Versioned = specs.Versioned{SchemaVersion: 2}
 	idx.MediaType = ocispec.MediaTypeImageIndex
 	slices.SortFunc(idx.Manifests, func(a, b ocispec.Descriptor) int { return cmpString(a.Digest.String(), b.Digest.String()) })

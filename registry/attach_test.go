@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -41,7 +42,13 @@ type recorder struct {
 
 func startRecorder(t *testing.T, kind string) (string, *recorder) {
 	t.Helper()
-	backend := regtest.Start(t, kind)
+	return proxyTo(t, regtest.Start(t, kind))
+}
+
+// proxyTo starts a recorder in front of the registry at backend (so that
+// two clients' requests can be told apart and held separately).
+func proxyTo(t *testing.T, backend string) (string, *recorder) {
+	t.Helper()
 	u, _ := url.Parse("http://" + backend)
 	p := httputil.NewSingleHostReverseProxy(u)
 	rec := &recorder{backend: backend}
@@ -77,6 +84,8 @@ func requestKind(path string) string {
 		return "blob"
 	case strings.Contains(path, "/referrers/"):
 		return "referrers"
+	case strings.HasSuffix(path, "/tags/list"):
+		return "tag list"
 	}
 	return path
 }
@@ -110,18 +119,21 @@ func counts(log []string) map[string]int {
 
 // TestAttachRequests: what one uncontended attach of a new document asks
 // of each kind of registry, counted. The reads that precede the first write
-// (the subject, the referrers tag, the blobs) are HEADs; on plain
-// distribution the referrers tag is read, written, and read once more to
-// check that no concurrent writer overwrote it (before: oras-go's update,
-// then three reads of ours spaced by at least 20 ms).
+// (the subject, the referrers tag, the blobs) go out together; on plain
+// distribution, where the referrers tag exists, the manifest is pushed
+// once, under its registration tag, the referrers tag read among the
+// first reads is written, and one page of the tag list checks that no
+// concurrent writer's entry is missing
+// (before: a second read of the referrers tag after a wait of two of the
+// writer's read-to-write windows, which made attach there 1.3 × oras).
 func TestAttachRequests(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		kind string
 		want map[string]int
 	}{
-		{regtest.Referrers, map[string]int{"HEAD manifest": 1, "HEAD tag": 1, "HEAD blob": 2, "POST upload": 1, "PUT upload": 1, "PUT manifest": 1}},
-		{regtest.Plain, map[string]int{"HEAD manifest": 1, "HEAD tag": 1, "HEAD blob": 2, "POST upload": 1, "PUT upload": 1, "PUT manifest": 1, "GET tag": 2, "PUT tag": 1}},
+		{regtest.Referrers, map[string]int{"HEAD manifest": 1, "GET tag": 1, "HEAD blob": 2, "POST upload": 1, "PUT upload": 1, "PUT manifest": 1}},
+		{regtest.Plain, map[string]int{"HEAD manifest": 1, "GET tag": 1, "HEAD blob": 2, "POST upload": 1, "PUT upload": 1, "PUT tag": 2, "GET tag list": 1}},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			host, rec := startRecorder(t, tc.kind)
@@ -236,44 +248,10 @@ func TestAttachMissingSubjectWritesNothing(t *testing.T) {
 	}
 }
 
-// staleWrite prepares a stale overwrite on plain distribution: an image
-// with a first referrer, another writer's referrer pushed (as writers do)
-// before it read the referrers tag, which then listed only the first, and
-// the index that writer would write back (sb, sd) under tag.
-type staleWrite struct {
-	img, first, other ocispec.Descriptor
-	sd                ocispec.Descriptor
-	sb                []byte
-	tag               string
-}
-
-func newStaleWrite(t *testing.T, host string) staleWrite {
+// referrerDigests are the digests the image's referrers list, sorted.
+func referrerDigests(t *testing.T, host string, img ocispec.Descriptor) []digest.Digest {
 	t.Helper()
-	ctx := context.Background()
-	var w staleWrite
-	w.img = regtest.PushImage(t, openRemote(t, host).Store, "v1")
-	var err error
-	if w.first, err = registry.Attach(ctx, openRemote(t, host), w.img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
-		t.Fatal(err)
-	}
-	layer := registry.Layer{Descriptor: content.NewDescriptorFromBytes(sbomType, []byte(`{"other":1}`)), Data: []byte(`{"other":1}`)}
-	if w.other, err = registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{layer}}); err != nil {
-		t.Fatal(err)
-	}
-	w.other.ArtifactType = sbomType
-	if w.sb, err = json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{w.first, w.other}}); err != nil {
-		t.Fatal(err)
-	}
-	w.sd = content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, w.sb)
-	w.tag = w.img.Digest.Algorithm().String() + "-" + w.img.Digest.Encoded()
-	return w
-}
-
-// check fails unless the image's referrers are the first, the other
-// writer's and mine: the stale overwrite was repaired.
-func (w staleWrite) check(t *testing.T, host string, mine ocispec.Descriptor, what string) {
-	t.Helper()
-	refs, err := registry.Referrers(context.Background(), openRemote(t, host), w.img, "")
+	refs, err := registry.Referrers(context.Background(), openRemote(t, host), img, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,89 +259,147 @@ func (w staleWrite) check(t *testing.T, host string, mine ocispec.Descriptor, wh
 	for _, r := range refs {
 		got = append(got, r.Digest)
 	}
-	want := []digest.Digest{w.first.Digest, mine.Digest, w.other.Digest}
 	slices.Sort(got)
-	slices.Sort(want)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("referrers after %s (-want +got):\n%s", what, diff)
-	}
+	return got
 }
 
-// TestAttachRepairsStaleOverwrite: on plain distribution, a concurrent
-// writer that read the referrers tag before this attach wrote it, and
-// writes it back after (dropping this attach's entry, adding its own), is
-// caught by the check read and repaired: both entries end up listed.
+func sortedDigests(ds ...ocispec.Descriptor) []digest.Digest {
+	var out []digest.Digest
+	for _, d := range ds {
+		out = append(out, d.Digest)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isReferrersTagPath: a request for the image's referrers tag itself
+// (sha256-<hex>), not a registration tag (sha256-<hex>.<hex>).
+func isReferrersTagPath(path string, img ocispec.Descriptor) bool {
+	return strings.HasSuffix(path, "/manifests/"+img.Digest.Algorithm().String()+"-"+img.Digest.Encoded())
+}
+
+// TestAttachRepairsStaleOverwrite: on plain distribution, two attaches
+// whose updates of the referrers tag interleave as badly as they can. B
+// reads the tag (listing only the first referrer) and is held; A then
+// attaches from start to end; B goes on and writes back what it read
+// plus its own entry, dropping A's, after A has returned. B's check (the
+// tag list, which holds A's registration) finds A's entry missing and
+// puts it back: all three end up listed. Before the registration
+// protocol, A's entry was lost here: A had returned, and B had never seen
+// it (TestConcurrentAttachFallback flaked on that, 49 of 50).
 func TestAttachRepairsStaleOverwrite(t *testing.T) {
 	ctx := context.Background()
-	host, rec := startRecorder(t, regtest.Plain)
-	w := newStaleWrite(t, host)
-	var once sync.Once
-	rec.hooks(nil, func(r *http.Request) {
-		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
-			// Our write has landed: the stale one lands right after it,
-			// straight to the registry, before our client hears back.
-			once.Do(func() {
-				if err := openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, w.sd, bytes.NewReader(w.sb), w.tag); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	})
-	mine, err := registry.Attach(ctx, openRemote(t, host), w.img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	backend := regtest.Start(t, regtest.Plain)
+	hostA, _ := proxyTo(t, backend)
+	hostB, recB := proxyTo(t, backend)
+	img := regtest.PushImage(t, openRemote(t, backend).Store, "v1")
+	first, err := registry.Attach(ctx, openRemote(t, backend), img, []byte(`{"n":0}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.hooks(nil, nil)
-	w.check(t, host, mine, "a stale overwrite")
+	var (
+		held    = make(chan struct{})
+		release = make(chan struct{})
+		once    sync.Once
+	)
+	recB.hooks(func(r *http.Request) {
+		// B's registration (PUT of a tag with a dot): after its reads.
+		if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" && strings.Contains(r.URL.Path[strings.LastIndex(r.URL.Path, "/"):], ".") {
+			once.Do(func() { close(held) })
+			<-release
+		}
+	}, nil)
+	type result struct {
+		d   ocispec.Descriptor
+		err error
+	}
+	doneB := make(chan result, 1)
+	go func() {
+		d, err := registry.Attach(ctx, openRemote(t, hostB), img, []byte(`{"n":"B"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+		doneB <- result{d, err}
+	}()
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("B never registered")
+	}
+	a, err := registry.Attach(ctx, openRemote(t, hostA), img, []byte(`{"n":"A"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recB.take()
+	close(release)
+	b := <-doneB
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	writes := 0
+	for _, l := range recB.take() {
+		if l == "PUT tag" {
+			writes++
+		}
+	}
+	// After its registration (logged before A ran): its stale write, then
+	// its repair.
+	if writes != 2 {
+		t.Errorf("B wrote the referrers tag %d times, want 2 (the stale write, the repair)", writes)
+	}
+	if diff := cmp.Diff(sortedDigests(first, a, b.d), referrerDigests(t, backend, img)); diff != "" {
+		t.Errorf("referrers after a stale overwrite (-want +got):\n%s", diff)
+	}
 }
 
-// TestAttachWaitsOutItsWindow: the check read waits at least as long as
-// this writer's own read-to-write window, so that on a slow registry a
-// concurrent writer as slow as we are, whose stale write lands well after
-// ours, is still caught (before, the wait was 20 to 40 ms twice whatever
-// the registry's pace). Here every write of the referrers tag takes 300 ms,
-// or (one fast write of the tag must not shorten the wait) every push of a
-// referrer's manifest does; the stale write lands 150 ms after ours.
-func TestAttachWaitsOutItsWindow(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		slow string // requestKind of the PUTs that take 300 ms
-	}{
-		{"slow tag writes", "tag"},
-		{"slow manifest pushes", "manifest"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			host, rec := startRecorder(t, regtest.Plain)
-			w := newStaleWrite(t, host)
-			var (
-				once  sync.Once
-				stale = make(chan error, 1)
-			)
-			rec.hooks(func(r *http.Request) {
-				if r.Method == http.MethodPut && requestKind(r.URL.Path) == tc.slow {
-					time.Sleep(300 * time.Millisecond)
-				}
-			}, func(r *http.Request) {
-				if r.Method == http.MethodPut && requestKind(r.URL.Path) == "tag" {
-					once.Do(func() {
-						go func() {
-							time.Sleep(150 * time.Millisecond)
-							stale <- openRemote(t, rec.backend).Remote.Manifests().PushReference(ctx, w.sd, bytes.NewReader(w.sb), w.tag)
-						}()
-					})
-				}
-			})
-			mine, err := registry.Attach(ctx, openRemote(t, host), w.img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := <-stale; err != nil {
-				t.Fatal(err)
-			}
-			rec.hooks(nil, nil)
-			w.check(t, host, mine, "a stale overwrite 150 ms after ours")
-		})
+// TestAttachPutsBackDroppedEntries: a writer that does not register (a
+// stale write by another tool) drops entries; the next attach puts back
+// every registered one, but not a detached referrer (its manifest, and so
+// its registration, deleted) nor one whose registration tag names a
+// manifest of another subject.
+func TestAttachPutsBackDroppedEntries(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Plain)
+	tg := openRemote(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	other := regtest.PushImage(t, tg.Store, "v2")
+	attach := func(subject ocispec.Descriptor, doc string) ocispec.Descriptor {
+		t.Helper()
+		d, err := registry.Attach(ctx, openRemote(t, host), subject, []byte(doc), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first, second, gone := attach(img, `{"n":1}`), attach(img, `{"n":2}`), attach(img, `{"n":3}`)
+	// A referrer of the other image, tagged as if registered with img.
+	stray := attach(other, `{"n":4}`)
+	regTag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded() + "." + stray.Digest.Encoded()[:56]
+	if err := tg.Store.Tag(ctx, ocispec.Descriptor{MediaType: stray.MediaType, Digest: stray.Digest, Size: stray.Size}, regTag); err != nil {
+		t.Fatal(err)
+	}
+	// gone is detached: deleting its manifest deletes its tags.
+	if err := tg.Remote.Manifests().Delete(ctx, ocispec.Descriptor{MediaType: gone.MediaType, Digest: gone.Digest, Size: gone.Size}); err != nil {
+		t.Fatal(err)
+	}
+	// A stale write listing none of them.
+	idx, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+	if err := tg.Remote.Manifests().PushReference(ctx, content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, idx), bytes.NewReader(idx), tag); err != nil {
+		t.Fatal(err)
+	}
+	last := attach(img, `{"n":5}`)
+	if diff := cmp.Diff(sortedDigests(first, second, last), referrerDigests(t, host, img)); diff != "" {
+		t.Errorf("referrers after the next attach (-want +got):\n%s", diff)
+	}
+	refs, err := registry.Referrers(ctx, openRemote(t, host), img, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refs {
+		if r.ArtifactType != sbomType {
+			t.Errorf("entry %s put back without its artifactType: %+v", r.Digest, r)
+		}
 	}
 }
 
@@ -411,9 +447,113 @@ func TestIsReferrersTag(t *testing.T) {
 		"sha256-" + h64: true, "sha512-" + h128: true,
 		"sha256-" + h64[:63]: false, "sha256-" + strings.ToUpper(h64): false, "sha512-" + h64: false,
 		"v1": false, "": false, "release-1.0": false, "sha256" + h64: false, "sha256-" + h64 + "-x": false,
+		// registration tags (a referrer's hex, cut to the tag limit)
+		"sha256-" + h64 + "." + h64[:56]: true, "sha256-" + h64 + "." + h64[:32]: true,
+		"sha256-" + h64 + "." + h64[:31]: false, "sha256-" + h64 + ".sig": false, "sha256-" + h64 + "." + strings.ToUpper(h64[:56]): false,
 	} {
 		if got := registry.IsReferrersTag(tag); got != want {
 			t.Errorf("IsReferrersTag(%q) = %v, want %v", tag, got, want)
 		}
+	}
+}
+
+// TestAttachByDigestLoad: the document is read while the first reads are
+// in flight; when reading it fails, its error is returned and nothing is
+// written.
+func TestAttachByDigestLoad(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		t.Run(kind, func(t *testing.T) {
+			host, rec := startRecorder(t, kind)
+			img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+			rec.take()
+			bad := errors.New("the document is unreadable")
+			if _, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
+				return nil, registry.AttachOptions{}, bad
+			}); !errors.Is(err, bad) {
+				t.Errorf("AttachByDigestLoad with a failing load = %v, want its error", err)
+			}
+			for _, l := range rec.take() {
+				if isWrite(strings.Fields(l)[0]) {
+					t.Errorf("a failed load sent %s", l)
+				}
+			}
+			data := []byte(`{"loaded":true}`)
+			subj, m, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
+				return data, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, want, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, data, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subj.Digest != img.Digest || m.Digest != want.Digest {
+				t.Errorf("AttachByDigestLoad = %s, %s; want %s, %s (AttachByDigest's)", subj.Digest, m.Digest, img.Digest, want.Digest)
+			}
+			if got := referrerDigests(t, host, img); !slices.Equal(got, []digest.Digest{m.Digest}) {
+				t.Errorf("referrers = %v, want the one attached", got)
+			}
+		})
+	}
+}
+
+// TestRegistrationsUnorderedTagList: a registry whose tag list ignores
+// `last` and `n` and is in no order (a fake, of a listing real
+// registries are allowed to give: the last tag first) still has every
+// registration found. Tags past the registrations come first in its
+// listing; a search that took the first of them for the end of the
+// registrations would put none back here.
+func TestRegistrationsUnorderedTagList(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.StartWrapped(t, regtest.Plain, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/tags/list") {
+				next.ServeHTTP(w, r)
+				return
+			}
+			r.URL.RawQuery = ""
+			rw := httptest.NewRecorder()
+			next.ServeHTTP(rw, r)
+			var page struct {
+				Name string   `json:"name"`
+				Tags []string `json:"tags"`
+			}
+			if err := json.Unmarshal(rw.Body.Bytes(), &page); err != nil {
+				t.Error(err)
+			}
+			slices.Reverse(page.Tags)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(page) //nolint:errcheck
+		})
+	})
+	tg := openRemote(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	for _, tag := range []string{"zz-last", "sha256-zz", "stella-verdict-x"} {
+		if err := tg.Store.Tag(ctx, img, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var attached []ocispec.Descriptor
+	for i := range 3 {
+		d, err := registry.Attach(ctx, openRemote(t, host), img, fmt.Appendf(nil, `{"n":%d}`, i), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attached = append(attached, d)
+	}
+	// Another tool's stale write drops all three.
+	idx, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}})
+	tag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded()
+	if err := tg.Remote.Manifests().PushReference(ctx, content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, idx), bytes.NewReader(idx), tag); err != nil {
+		t.Fatal(err)
+	}
+	last, err := registry.Attach(ctx, openRemote(t, host), img, []byte(`{"n":"last"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sortedDigests(append(attached, last)...), referrerDigests(t, host, img)); diff != "" {
+		t.Errorf("referrers after the next attach (-want +got):\n%s", diff)
 	}
 }

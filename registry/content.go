@@ -167,10 +167,10 @@ func KeepTagFor(prefix string, d digest.Digest) string {
 // PushArtifact pushes the layers, an empty config and the manifest, in
 // that order (children first, so no reader sees a manifest whose blobs are
 // missing), then the tag. A referrer pushed to a registry without the
-// referrers API is added to the subject's referrers tag, and the tag is
-// checked until it lists the manifest (see ensureInFallbackIndex).
+// referrers API is added to the subject's referrers tag, safely under
+// concurrent writers (see updateFallbackIndex).
 func PushArtifact(ctx context.Context, t *Target, o ArtifactOptions) (ocispec.Descriptor, error) {
-	_, m, err := pushArtifact(ctx, t, o, "")
+	_, m, err := pushArtifact(ctx, t, o, "", nil)
 	return m, err
 }
 
@@ -183,29 +183,54 @@ const pushJobs = 4
 // pushArtifact is PushArtifact. When subject is set, o.Subject is not
 // used: the subject is the manifest of that digest, resolved on t among
 // the reads that precede the first write, and returned.
-func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject digest.Digest) (ocispec.Descriptor, ocispec.Descriptor, error) {
+//
+// load, when set, gives what to push (all of ArtifactOptions but Subject),
+// called once the reads that need only the subject are in flight: reading
+// and checking the document then overlaps them. If it fails, those reads
+// are cancelled and its error returned; nothing was written.
+func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject digest.Digest, load func() (ArtifactOptions, error)) (ocispec.Descriptor, ocispec.Descriptor, error) {
 	var none ocispec.Descriptor
-	if o.ArtifactType == "" {
+	if o.ArtifactType == "" && load == nil {
 		return none, none, errors.New("push: an artifact type is required")
 	}
 	if o.Subject != nil && subject == "" {
 		subject = o.Subject.Digest
 	}
+	ctx, cancelReads := context.WithCancel(ctx)
+	defer cancelReads()
 	// Everything read before the first write is read at once: the subject
 	// (when given by digest), the referrers tag check and whether each blob
 	// is there. Nothing is written unless all of it succeeded. The first
 	// two go out before the blobs' digests are computed.
 	reads, rctx := errgroup.WithContext(ctx)
 	reads.SetLimit(pushJobs)
+	var resolved *ocispec.Descriptor // the subject, when read here
 	if o.Subject == nil && subject != "" {
 		reads.Go(func() error {
 			d, err := t.Resolve(rctx, subject.String())
-			o.Subject = &d
+			resolved = &d
 			return err
 		})
 	}
+	var prefetched *fallbackRead
 	if subject != "" && t.Remote != nil {
-		reads.Go(func() error { return checkFallbackTag(rctx, t, subject) })
+		reads.Go(func() (err error) {
+			prefetched, err = prefetchFallback(rctx, t, subject)
+			return err
+		})
+	}
+	if load != nil {
+		lo, err := load()
+		if err == nil && lo.ArtifactType == "" {
+			err = errors.New("push: an artifact type is required")
+		}
+		if err != nil {
+			cancelReads()
+			reads.Wait() //nolint:errcheck // load's error is the one to report
+			return none, none, err
+		}
+		lo.Subject = o.Subject
+		o = lo
 	}
 	o.Layers = slices.Clone(o.Layers)
 	for i, l := range o.Layers {
@@ -233,6 +258,9 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	}
 	if err := reads.Wait(); err != nil {
 		return none, none, err
+	}
+	if resolved != nil {
+		o.Subject = resolved
 	}
 	m := ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
@@ -281,12 +309,12 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	mdesc.ArtifactType = o.ArtifactType
 	mdesc.Annotations = m.Annotations
 	if o.Subject != nil && t.Remote != nil {
-		api, took, err := pushReferrer(ctx, t, mdesc, mb)
+		api, err := pushReferrer(ctx, t, subj.Digest, mdesc, mb, prefetched != nil && prefetched.desc.Digest != "")
 		if err != nil {
 			return none, none, err
 		}
 		if !api {
-			if err := ensureInFallbackIndex(ctx, t, subj, mdesc, took); err != nil {
+			if err := updateFallbackIndex(ctx, t, subj, []ocispec.Descriptor{mdesc}, prefetched); err != nil {
 				return none, none, err
 			}
 			if o.KeepTag != "" && o.Tag == "" {
@@ -304,28 +332,23 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	return subj, mdesc, nil
 }
 
-// checkFallbackTag refuses, before anything is written, a push with a
-// subject whose referrers tag (sha256-<hex>) exists and is not an index of
-// referrers, e.g. the subject itself (GitLab, oras-go#1396). On a registry
-// without the referrers API that tag would be replaced with a new index
-// after the manifest push, destroying what it named. One HEAD, made along
-// with the other reads before the first write, and skipped once the
-// registry is known to have the referrers API.
-func checkFallbackTag(ctx context.Context, t *Target, subject digest.Digest) error {
+// prefetchFallback reads, before anything is written, the referrers tag
+// of subject (sha256-<hex>) for the update that follows the push on a
+// registry without the referrers API; nil once the registry is known to
+// have the API. A tag that exists and is not an index of referrers, e.g.
+// the subject itself (GitLab, oras-go#1396), is refused: on such a
+// registry it would be replaced with a new index after the manifest push,
+// destroying what it named. One GET, made along with the other reads
+// before the first write.
+func prefetchFallback(ctx context.Context, t *Target, subject digest.Digest) (*fallbackRead, error) {
 	if probed, has := t.capability(); probed && has {
-		return nil
+		return nil, nil
 	}
-	tag := fallbackTag(subject)
-	d, err := t.Remote.Resolve(ctx, tag)
-	switch {
-	case errors.Is(err, errdef.ErrNotFound):
-		return nil
-	case err != nil:
-		return fmt.Errorf("reading referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
-	case d.MediaType == ocispec.MediaTypeImageIndex && d.Digest != subject:
-		return nil
+	r, err := readFallback(ctx, t, ocispec.Descriptor{Digest: subject})
+	if errors.Is(err, ErrFallbackIndex) {
+		return nil, fmt.Errorf("%w; refusing to attach, which would replace it (nothing was written)", err)
 	}
-	return fmt.Errorf("%w %s on %s: it resolves to %s %s, not an index of referrers; refusing to attach, which would replace it (nothing was written)", ErrFallbackIndex, tag, t.Ref, d.MediaType, d.Digest)
+	return r, err
 }
 
 // pushManifest pushes a manifest to an OCI layout (which indexes its

@@ -195,7 +195,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m := &mirror{src: src, dst: dst, o: o, seen: map[digest.Digest]bool{}, manifests: map[digest.Digest][]byte{}, blobTasks: map[digest.Digest]*blobTask{}, incomplete: map[digest.Digest]bool{}, layoutRefs: map[digest.Digest][]ocispec.Descriptor{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
+	m := &mirror{src: src, dst: dst, o: o, seen: map[digest.Digest]bool{}, manifests: map[digest.Digest][]byte{}, blobTasks: map[digest.Digest]*blobTask{}, incomplete: map[digest.Digest]bool{}, subjectRefs: map[digest.Digest][]ocispec.Descriptor{}, omit: map[digest.Digest]bool{}, rep: &MirrorReport{Root: root, DryRun: o.DryRun, Manifests: []MirrorItem{}, Blobs: []MirrorItem{}}}
 	if m.o.Jobs <= 0 {
 		m.o.Jobs = 4
 	}
@@ -292,7 +292,7 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 			level = next
 		}
 	}
-	if err := m.layoutReferrerTags(ctx); err != nil {
+	if err := m.referrerTags(ctx); err != nil {
 		return nil, err
 	}
 	// Listings count as checked once every referrer they list is copied.
@@ -324,9 +324,12 @@ type mirror struct {
 	known     *MirrorState             // what is trusted as copied (nil: nothing)
 	manifests map[digest.Digest][]byte // read by the walk, for the copy (keep)
 	kept      int
-	// layoutRefs are the referrers put into a layout, by subject, for
-	// its referrers tags (layoutReferrerTags).
-	layoutRefs map[digest.Digest][]ocispec.Descriptor
+	// subjectRefs are the referrers put, by subject, for its referrers
+	// tag (referrerTags): into a layout, or into a registry without the
+	// referrers API; unlisted are the latter's, recorded as copied in
+	// the state once they are listed.
+	subjectRefs map[digest.Digest][]ocispec.Descriptor
+	unlisted    []digest.Digest
 	omit       map[digest.Digest]bool // platform manifests not copied (Platforms)
 	rep        *MirrorReport
 	// blobTasks: each blob is copied once; a manifest naming one that
@@ -845,6 +848,7 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 		}
 	}
 	it := MirrorItem{Descriptor: plain, Kind: "manifest"}
+	listed := true // in its subject's referrers (or no referrer)
 	switch {
 	case m.o.DryRun && ok:
 		it.State = MirrorPresent
@@ -860,17 +864,19 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 		entry.ArtifactType, entry.Annotations = d.ArtifactType, d.Annotations
 		switch {
 		case subject != nil && m.dst.Remote != nil:
-			// As attach does: the manifest put, then, on a registry
-			// without the referrers API, one concurrency-safe update of
-			// the subject's referrers tag.
-			api, took, err := pushReferrer(ctx, m.dst, plain, b)
+			// As attach does, but the referrers tag of a registry without
+			// the API is updated once per subject, after all its
+			// referrers are put (referrerTags).
+			api, err := pushReferrer(ctx, m.dst, subject.Digest, plain, b, false)
 			if err != nil {
 				return err
 			}
 			if !api {
-				if err := ensureInFallbackIndex(ctx, m.dst, *subject, entry, took); err != nil {
-					return err
-				}
+				m.mu.Lock()
+				m.subjectRefs[subject.Digest] = append(m.subjectRefs[subject.Digest], entry)
+				m.unlisted = append(m.unlisted, d.Digest)
+				m.mu.Unlock()
+				listed = false
 			}
 		default:
 			if err := pushManifest(ctx, m.dst, plain, b); err != nil {
@@ -878,15 +884,46 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 			}
 			if subject != nil {
 				m.mu.Lock()
-				m.layoutRefs[subject.Digest] = append(m.layoutRefs[subject.Digest], entry)
+				m.subjectRefs[subject.Digest] = append(m.subjectRefs[subject.Digest], entry)
 				m.mu.Unlock()
 			}
 		}
 		it.State = MirrorCopied
 	}
 	m.record(it)
-	if !m.o.DryRun {
+	if !m.o.DryRun && listed {
 		m.o.State.markCopied(d.Digest)
+	}
+	return nil
+}
+
+// referrerTags writes each subject's referrers tag where the destination
+// needs one: in a registry without the referrers API
+// (registryReferrerTags), in a layout (layoutReferrerTags).
+func (m *mirror) referrerTags(ctx context.Context) error {
+	if m.dst.Remote != nil {
+		return m.registryReferrerTags(ctx)
+	}
+	return m.layoutReferrerTags(ctx)
+}
+
+// registryReferrerTags adds, in a registry without the referrers API,
+// each subject's referrers put by this run to its referrers tag: one
+// update per subject (updateFallbackIndex: safe with concurrent writers),
+// Jobs subjects at a time. Only then are they recorded as copied.
+func (m *mirror) registryReferrerTags(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.o.Jobs)
+	for _, subj := range slices.Sorted(maps.Keys(m.subjectRefs)) {
+		g.Go(func() error {
+			return updateFallbackIndex(gctx, m.dst, ocispec.Descriptor{Digest: subj}, m.subjectRefs[subj], nil)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, d := range m.unlisted {
+		m.o.State.markCopied(d)
 	}
 	return nil
 }
@@ -897,9 +934,9 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 // layout's referrers from their subject fields, but regctl (ocidir://)
 // reads only this tag, so a layout with both is read by both.
 func (m *mirror) layoutReferrerTags(ctx context.Context) error {
-	for _, subj := range slices.Sorted(maps.Keys(m.layoutRefs)) {
+	for _, subj := range slices.Sorted(maps.Keys(m.subjectRefs)) {
 		tag := fallbackTag(subj)
-		entries := slices.Clone(m.layoutRefs[subj])
+		entries := slices.Clone(m.subjectRefs[subj])
 		if cur, err := m.dst.Store.Resolve(ctx, tag); err == nil && cur.MediaType == ocispec.MediaTypeImageIndex && cur.Size <= MaxManifestBytes {
 			if b, err := fetchVerified(ctx, m.dst, cur); err == nil {
 				var idx ocispec.Index

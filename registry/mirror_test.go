@@ -745,3 +745,54 @@ func TestMirrorLayoutIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorConcurrentTagSchema: two mirrors at once, from two sources
+// that hold the same image with different referrers, into one registry
+// without the referrers API: each subject's referrers tag lists the
+// referrers of both (each mirror updates a subject's tag once, after
+// putting its referrers; the registration protocol of attach keeps a
+// stale write of one from dropping the other's entries).
+func TestMirrorConcurrentTagSchema(t *testing.T) {
+	ctx := context.Background()
+	dstHost := regtest.Start(t, regtest.Plain)
+	var (
+		srcs  [2]string
+		roots [2]ocispec.Descriptor
+		nodes [2][]ocispec.Descriptor
+	)
+	for i := range srcs {
+		srcs[i] = regtest.Start(t, regtest.Referrers)
+		roots[i], nodes[i] = pushIndexWithReferrers(t, openRef(t, srcs[i]+"/app"))
+		// Referrers only this source has, on the index and on a platform.
+		for j, subj := range []ocispec.Descriptor{roots[i], nodes[i][1]} {
+			if _, err := registry.Attach(ctx, openRef(t, srcs[i]+"/app"), subj, fmt.Appendf(nil, `{"src":%d,"n":%d}`, i, j), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if roots[0].Digest != roots[1].Digest {
+		t.Fatalf("the two sources' images differ: %s, %s", roots[0].Digest, roots[1].Digest)
+	}
+	for round := range 5 {
+		dst := fmt.Sprintf("%s/app%d", dstHost, round)
+		var wg sync.WaitGroup
+		errs := make([]error, len(srcs))
+		for i := range srcs {
+			wg.Go(func() {
+				_, errs[i] = registry.Mirror(ctx, openRef(t, srcs[i]+"/app:1.0"), openRef(t, dst), "1.0", registry.MirrorOptions{})
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := append(referrerSet(t, openRef(t, srcs[0]+"/app"), roots[0], nodes[0]), referrerSet(t, openRef(t, srcs[1]+"/app"), roots[1], nodes[1])...)
+		slices.Sort(want)
+		want = slices.Compact(want)
+		if have := referrerSet(t, openRef(t, dst), roots[0], nodes[0]); !slices.Equal(have, want) {
+			t.Errorf("round %d: destination referrers:\n%s\nwant\n%s", round, strings.Join(have, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

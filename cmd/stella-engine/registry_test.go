@@ -100,3 +100,46 @@ func TestRegistryUnreachable(t *testing.T) {
 		t.Errorf("missing subject: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestAttachDocumentRefused: attach to a registry by digest reads the
+// document while its first reads are in flight; a document that cannot be
+// read, or is not what --type says, still exits as before (1, or 2 for
+// the flag), says why in one line, and pushes nothing.
+func TestAttachDocumentRefused(t *testing.T) {
+	host := regtest.Start(t, regtest.Plain)
+	tg, err := registry.Open(context.Background(), registry.Reference{Kind: registry.KindRemote, Repository: host + "/app"}, registry.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := regtest.PushImage(t, tg.Store, "v1")
+	subject := host + "/app@" + img.Digest.String()
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(text, []byte("not a document\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"missing file", []string{filepath.Join(t.TempDir(), "none.json")}, cli.ExitError, "none.json"},
+		{"unknown type", []string{example("sbom.cdx.json"), "--type", "nope"}, cli.ExitUsage, `--type "nope"`},
+		{"type against content", []string{example("sbom.cdx.json"), "--type", "sbom-spdx"}, cli.ExitUsage, "drop --type"},
+		{"not a document", []string{text}, cli.ExitError, "cannot tell the document type"},
+	} {
+		r := stella(t, "", append([]string{"attach", "--plain-http", subject}, tc.args...)...)
+		// One line that says why (a usage error adds where the help is).
+		first, rest, _ := strings.Cut(strings.TrimSpace(r.stderr), "\n")
+		if r.code != tc.code || !strings.Contains(first, tc.says) || (rest != "" && !strings.Contains(rest, "--help")) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and one line with %q", tc.name, r.code, r.stderr, tc.code, tc.says)
+		}
+		refs, err := registry.Referrers(context.Background(), tg, img, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refs) != 0 {
+			t.Errorf("%s: a refused attach pushed %v", tc.name, refs)
+		}
+	}
+}

@@ -52,36 +52,60 @@ unless --type says it.`,
 				return err
 			}
 			ctx := cmd.Context()
-			data, err := readfile.File(args[1], registry.DefaultMaxBlobBytes)
-			if err != nil {
-				return err
-			}
-			at, err := pickType(data, typ, args[1])
-			if err != nil {
-				return err
-			}
-			if artifactType != "" {
-				at.ArtifactType = artifactType
-			}
-			if mediaType != "" {
-				at.MediaType = mediaType
-			}
 			ann, err := parseAnnotations(annotations)
 			if err != nil {
 				return err
+			}
+			var at artifacts.Type
+			load := func() ([]byte, registry.AttachOptions, error) {
+				data, err := readfile.File(args[1], registry.DefaultMaxBlobBytes)
+				if err != nil {
+					return nil, registry.AttachOptions{}, err
+				}
+				if at, err = pickType(data, typ, args[1]); err != nil {
+					return nil, registry.AttachOptions{}, err
+				}
+				if artifactType != "" {
+					at.ArtifactType = artifactType
+				}
+				if mediaType != "" {
+					at.MediaType = mediaType
+				}
+				return data, registry.AttachOptions{
+					ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
+				}, nil
+			}
+			ref, err := registry.ParseReference(args[0])
+			if err != nil {
+				return UsageError{Err: err}
+			}
+			if _, ok := artifacts.TypeByName(typ); !ok && typ != "" && typ != "sbom" && typ != "vex" {
+				return Usagef("--type %q: unknown", typ) // before anything is read
+			}
+			var (
+				data    []byte
+				opts    registry.AttachOptions
+				subj, m ocispec.Descriptor
+			)
+			// A registry target by digest reads the document while the
+			// first reads are in flight; any other target (a layout is
+			// created on open) only once the document is read and checked.
+			early := ref.Kind == registry.KindRemote && ref.Digest != ""
+			if !early {
+				if data, opts, err = load(); err != nil {
+					return err
+				}
 			}
 			t, err := tf.Open(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer t.Discard()
-			opts := registry.AttachOptions{
-				ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
-			}
-			var subj, m ocispec.Descriptor
-			if d := t.Ref.Digest; d != "" {
+			if early {
 				// The subject is resolved while the other reads before the
 				// first write are made (one round trip fewer).
+				subj, m, err = registry.AttachByDigestLoad(ctx, t, ref.Digest, load)
+			} else if d := t.Ref.Digest; d != "" {
 				subj, m, err = registry.AttachByDigest(ctx, t, d, data, opts)
 			} else {
 				var rd RegistryDesc
