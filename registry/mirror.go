@@ -330,8 +330,8 @@ type mirror struct {
 	// the state once they are listed.
 	subjectRefs map[digest.Digest][]ocispec.Descriptor
 	unlisted    []digest.Digest
-	omit       map[digest.Digest]bool // platform manifests not copied (Platforms)
-	rep        *MirrorReport
+	omit        map[digest.Digest]bool // platform manifests not copied (Platforms)
+	rep         *MirrorReport
 	// blobTasks: each blob is copied once; a manifest naming one that
 	// another is copying waits for it, so no manifest reaches the
 	// destination before its blobs.
