@@ -65,6 +65,23 @@ trio() {
   awk -v s="$s" -v b="$best" -v t="$target" 'BEGIN {r = s / b; printf "    ratio to the fastest peer %.2f (target ≤ %s) %s\n", r, t, (r <= t ? "met" : "MISSED")}'
 }
 
+# cpu_split LABEL FN: one more run of FN, with the CPU time it cost the
+# client process (its children included), the source registry and the
+# destination registry (from /proc: 10 ms ticks), and the wall time no
+# schedule can beat on this machine's cores: their sum over the cores.
+tick=$(getconf CLK_TCK)
+regcpu() { awk -v t="$tick" '{printf "%d", ($14 + $15) * 1000 / t}' "/proc/$1/stat"; }
+cpu_split() {
+  local label=$1 fn=$2 s0 d0 t0 c
+  s0=$(regcpu "${PIDS[0]}"); d0=$(regcpu "${PIDS[1]}"); t0=$(now)
+  # `times` in the subshell: the CPU of what it ran (user, system)
+  c=$( ( "$fn" cpu >/dev/null 2>&1; times ) | tail -1 | awk '{ for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } print t, 0 }')
+  local wall=$(( ($(now) - t0) / 1000000 )) src=$(( $(regcpu "${PIDS[0]}") - s0 )) dst=$(( $(regcpu "${PIDS[1]}") - d0 ))
+  awk -v l="$label" -v w="$wall" -v c="$c" -v s="$src" -v d="$dst" -v n="$(nproc)" 'BEGIN {
+    split(c, u, " "); cl = (u[1] + u[2]) * 1000
+    printf "    %-7s wall %5d ms; CPU ms: client %4d, source %4d, destination %4d; floor on %d cores %d ms\n", l, w, cl, s, d, n, (cl + s + d) / n }'
+}
+
 # ONLY="1 3" runs some sections
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -75,6 +92,10 @@ r_stella() { bin/stella-oras mirror --plain-http --no-state "$SRC/one@$IMG" "$DS
 r_oras() { "$ORAS" cp -r --from-plain-http --to-plain-http "$SRC/one@$IMG" "$DST/o$1:bench"; }
 r_regctl() { "$REGCTL" image copy --referrers "$SRC/one@$IMG" "$DST/r$1:bench"; }
 trio "registry → registry" 0.5 r_stella r_oras r_regctl
+# Where the time goes: the destination registry's CPU is about the same
+# whatever the client, and bounds every tool on a small machine.
+echo "    CPU split (one more run each):"
+cpu_split stella r_stella; cpu_split oras r_oras; cpu_split regctl r_regctl
 l_stella() { bin/stella-oras mirror --plain-http --no-state "$SRC/one@$IMG" "oci:$OUT/ls$1"; }
 l_oras() { "$ORAS" cp -r --from-plain-http --to-oci-layout "$SRC/one@$IMG" "$OUT/lo$1:bench"; }
 l_regctl() { "$REGCTL" image copy --referrers "$SRC/one@$IMG" "ocidir://$OUT/lr$1:bench"; }
