@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestBlobReaderAnswersAsDistribution: for every blob request the fast
@@ -241,4 +242,118 @@ func TestReferrersGroupCommit(t *testing.T) {
 		t.Errorf("the index was written %d times for %d referrers, %d of them queued together: want at most %d", writes, n, q, limit)
 	}
 	t.Logf("%d referrers, %d queued together, %d index writes", n, q, writes)
+}
+
+// TestManifestReaderAnswersAsDistribution: for each manifest request by
+// digest the fast path serves, the answer (status, body, every header but
+// Date) is distribution's own for the same request on the same storage;
+// what it leaves alone (a manifest of another repository or unlinked, one
+// without a media type, an OCI manifest or index the Accept header does
+// not take, a conditional request, a tag) reaches distribution.
+func TestManifestReaderAnswersAsDistribution(t *testing.T) {
+	root := t.TempDir()
+	h, err := New(context.Background(), Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := h.(*front).next.(*referrersLayer).next.(*blobReader)
+	dist := fast.next
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	cfg := []byte("{}")
+	upload(t, srv.URL, "app", cfg)
+	upload(t, srv.URL, "other", cfg)
+	put := func(repo, ref, mediaType string, body []byte) digest.Digest {
+		t.Helper()
+		r, _ := http.NewRequest(http.MethodPut, srv.URL+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(body))
+		r.Header.Set("Content-Type", mediaType)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %s %s: %s", repo, ref, resp.Status)
+		}
+		return digest.FromBytes(body)
+	}
+	cd := digest.FromBytes(cfg)
+	oci := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[],"annotations":{"k":"v"}}`, cd)
+	ociD := put("app", digest.FromBytes(oci).String(), ocispec.MediaTypeImageManifest, oci)
+	bare := fmt.Appendf(nil, `{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[]}`, cd)
+	bareD := put("app", digest.FromBytes(bare).String(), ocispec.MediaTypeImageManifest, bare)
+	docker := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":2},"layers":[]}`, dockerManifest, cd)
+	dockerD := put("app", digest.FromBytes(docker).String(), dockerManifest, docker)
+	index := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d}]}`, ociD, len(oci))
+	indexD := put("app", "v1", ocispec.MediaTypeImageIndex, index)
+	list := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}`, dockerManifestList, dockerManifest, dockerD, len(docker))
+	listD := put("app", digest.FromBytes(list).String(), dockerManifestList, list)
+	mine := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[],"annotations":{"repo":"other"}}`, cd)
+	otherD := put("other", digest.FromBytes(mine).String(), ocispec.MediaTypeImageManifest, mine)
+	const both = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json;q=0.9"
+	allTypes := both + ", " + dockerManifest + ", " + dockerManifestList
+	type req struct {
+		method, path string
+		header       map[string]string
+		fast         bool
+	}
+	m := func(dg digest.Digest) string { return "/v2/app/manifests/" + dg.String() }
+	acc := func(v string) map[string]string { return map[string]string{"Accept": v} }
+	reqs := []req{
+		{"GET", m(ociD), acc(both), true},
+		{"HEAD", m(ociD), acc(both), true},
+		{"GET", m(ociD), acc(allTypes), true},
+		{"GET", m(indexD), acc(both), true},
+		{"HEAD", m(indexD), acc(ocispec.MediaTypeImageIndex), true},
+		{"GET", m(dockerD), acc(dockerManifest), true},
+		{"GET", m(dockerD), nil, true},
+		{"GET", m(listD), acc(dockerManifestList), true},
+		{"GET", m(listD), nil, true},
+		{"GET", m(ociD), nil, false},                 // distribution: 404, no OCI in Accept
+		{"GET", m(ociD), acc(dockerManifest), false}, // the same
+		{"GET", m(indexD), acc(ocispec.MediaTypeImageManifest), false},
+		{"GET", m(bareD), acc(allTypes), false}, // no media type of its own
+		{"GET", m(ociD), map[string]string{"Accept": both, "If-None-Match": `"` + ociD.String() + `"`}, false},
+		{"GET", m(otherD), acc(allTypes), false}, // another repository's
+		{"GET", m(digest.FromString("never")), acc(allTypes), false},
+		{"GET", "/v2/app/manifests/v1", acc(allTypes), false}, // a tag
+		{"GET", "/v2/app/manifests/sha256:abc", acc(allTypes), false},
+	}
+	for _, rq := range reqs {
+		name := fmt.Sprintf("%s %s %v", rq.method, rq.path, rq.header)
+		newReq := func() *http.Request {
+			r := httptest.NewRequest(rq.method, rq.path, nil)
+			for k, v := range rq.header {
+				r.Header.Set(k, v)
+			}
+			return r
+		}
+		served := false
+		if mm := manifestDigestPath.FindStringSubmatch(rq.path); mm != nil {
+			served = fast.serveManifest(httptest.NewRecorder(), newReq(), mm[1], mm[2])
+		}
+		if served != rq.fast {
+			t.Errorf("%s: served by the fast path %v, want %v", name, served, rq.fast)
+		}
+		got, want := httptest.NewRecorder(), httptest.NewRecorder()
+		fast.ServeHTTP(got, newReq())
+		dist.ServeHTTP(want, newReq())
+		if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+			t.Errorf("%s: %d with %d bytes; distribution: %d with %d bytes", name, got.Code, got.Body.Len(), want.Code, want.Body.Len())
+		}
+		gh, wh := got.Header().Clone(), want.Header().Clone()
+		gh.Del("Date")
+		wh.Del("Date")
+		if g, w := headerLines(gh), headerLines(wh); !slices.Equal(g, w) {
+			t.Errorf("%s: headers\n%s\ndistribution's\n%s", name, strings.Join(g, "\n"), strings.Join(w, "\n"))
+		}
+	}
+	// A revision link removed (the manifest deleted): distribution answers.
+	if err := os.RemoveAll(filepath.Join(fast.store, "repositories", "app", "_manifests", "revisions", "sha256", dockerD.Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", m(dockerD), nil)
+	if fast.serveManifest(httptest.NewRecorder(), r, "app", dockerD.String()) {
+		t.Error("a manifest whose revision link is gone was served by the fast path")
+	}
 }
