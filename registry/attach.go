@@ -20,6 +20,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // AttachOptions describe one document to attach.
@@ -327,7 +328,7 @@ func updateFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descrip
 			fresh = true
 			continue
 		}
-		if _, err := pushFallbackIndex(ctx, t, merged, tag, cur.desc); err != nil {
+		if merged, err = writeFallback(ctx, t, merged, tag, cur.desc); err != nil {
 			return err
 		}
 		regs, err := listRegistrations(ctx, t, subject.Digest)
@@ -358,6 +359,45 @@ func updateFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descrip
 		fresh = true
 	}
 	return fmt.Errorf("attaching to %s: the referrers tag %s kept changing under concurrent writers for %d rounds", t.Ref, tag, maxRounds)
+}
+
+// writeFallback writes entries under the referrers tag and returns what
+// it wrote. A registry that checks an index's entries (distribution
+// refuses one that lists a manifest it does not have: MANIFEST_BLOB_UNKNOWN)
+// refuses the whole index once a listed referrer was deleted without its
+// entry (a raw DELETE): the entries whose manifests are gone are then
+// dropped, and the write made once more, so that one such deletion does
+// not stop every later attach to the subject.
+func writeFallback(ctx context.Context, t *Target, entries []ocispec.Descriptor, tag string, old ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	_, err := pushFallbackIndex(ctx, t, entries, tag, old)
+	var er *errcode.ErrorResponse
+	if err == nil || !errors.As(err, &er) || er.StatusCode != http.StatusBadRequest || !slices.ContainsFunc(er.Errors, func(e errcode.Error) bool { return e.Code == "MANIFEST_BLOB_UNKNOWN" }) {
+		return entries, err
+	}
+	present := make([]bool, len(entries))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pushJobs)
+	for i, d := range entries {
+		g.Go(func() error {
+			ok, herr := t.Remote.Manifests().Exists(gctx, plainDesc(d))
+			present[i] = ok || herr != nil // only what is known to be gone is dropped
+			return nil
+		})
+	}
+	g.Wait() //nolint:errcheck // the checks return no error
+	kept := make([]ocispec.Descriptor, 0, len(entries))
+	for i, d := range entries {
+		if present[i] {
+			kept = append(kept, d)
+		}
+	}
+	if len(kept) == len(entries) {
+		return entries, err
+	}
+	if _, err := pushFallbackIndex(ctx, t, kept, tag, old); err != nil {
+		return nil, err
+	}
+	return kept, nil
 }
 
 // mergeEntries is listed with each of known it lacks, sorted and each

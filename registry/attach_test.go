@@ -557,3 +557,39 @@ func TestRegistrationsUnorderedTagList(t *testing.T) {
 		t.Errorf("referrers after the next attach (-want +got):\n%s", diff)
 	}
 }
+
+// TestAttachAfterRawDelete: a referrer deleted without its entry (a raw
+// DELETE, which leaves the referrers tag listing it) made distribution
+// refuse every later write of the tag (MANIFEST_BLOB_UNKNOWN), so every
+// later attach to the subject failed. The entry of the deleted manifest is
+// now dropped and the write made again.
+func TestAttachAfterRawDelete(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Plain)
+	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+	attach := func(doc string) ocispec.Descriptor {
+		t.Helper()
+		d, err := registry.Attach(ctx, openRemote(t, host), img, []byte(doc), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	kept, gone := attach(`{"n":1}`), attach(`{"n":2}`)
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+host+"/v2/app/manifests/"+gone.Digest.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	if got := referrerDigests(t, host, img); !slices.Contains(got, gone.Digest) {
+		t.Fatalf("the raw DELETE also removed the entry (%v): nothing to test", got)
+	}
+	last := attach(`{"n":3}`)
+	if diff := cmp.Diff(sortedDigests(kept, last), referrerDigests(t, host, img)); diff != "" {
+		t.Errorf("referrers after an attach that follows a raw DELETE (-want +got):\n%s", diff)
+	}
+}
