@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,9 +42,25 @@ func (t *idleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		w.stop()
 		return nil, w.explain(err)
 	}
+	// A small error answer is read whole here: its readers (oras-go's
+	// among them) close it unread, and net/http drops a connection whose
+	// body was not read to its end, so every 404 of a GET cost a new dial.
+	if resp.StatusCode >= 400 && resp.ContentLength >= 0 && resp.ContentLength <= maxKeptErrorBody {
+		b, rerr := io.ReadAll(io.LimitReader(&idleReader{ReadCloser: resp.Body, w: w}, maxKeptErrorBody))
+		resp.Body.Close()
+		w.stop()
+		if rerr != nil {
+			return nil, w.explain(rerr)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		return resp, nil
+	}
 	resp.Body = &idleReader{ReadCloser: resp.Body, w: w, done: w.stop}
 	return resp, nil
 }
+
+// maxKeptErrorBody bounds the error answers idleTransport reads whole.
+const maxKeptErrorBody = 64 << 10
 
 type watchdog struct {
 	mu     sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -220,4 +221,38 @@ func TestParseReference(t *testing.T) {
 		}
 	}
 	_ = ocispec.MediaTypeImageIndex
+}
+
+// TestErrorAnswersKeepConnections: a GET answered 404 (a referrers tag
+// that does not exist, read by every listing on plain distribution) keeps
+// its connection: oras-go closes such bodies unread, which made net/http
+// drop the connection and dial anew for the next request.
+func TestErrorAnswersKeepConnections(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	host := regtest.StartWrapped(t, regtest.Plain, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			conns[r.RemoteAddr] = true
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	tg := openRemote(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	mu.Lock()
+	clear(conns)
+	mu.Unlock()
+	for range 10 {
+		refs, err := registry.Referrers(ctx, tg, img, "")
+		if err != nil || len(refs) != 0 {
+			t.Fatalf("Referrers = %v, %v; want none", refs, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) > 2 {
+		t.Errorf("10 listings, each a GET answered 404, over %d connections, want at most 2", len(conns))
+	}
 }
