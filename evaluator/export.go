@@ -620,7 +620,7 @@ func (p *exportPlan) referrersTags() []referrersTag {
 			continue // descriptors always encode
 		}
 		d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
-		out = append(out, referrersTag{desc: d, tag: subj.Algorithm().String() + "-" + subj.Encoded(), data: b})
+		out = append(out, referrersTag{desc: d, tag: registry.ReferrersTag(subj), data: b})
 	}
 	return out
 }

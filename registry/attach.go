@@ -182,17 +182,21 @@ func pushReferrer(ctx context.Context, t *Target, subject digest.Digest, d ocisp
 		}
 		return nil
 	}
-	reg, err := registrationTag(subject, d.Digest)
-	if err != nil && (!probed || !has) {
-		return false, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, err)
+	// The registration tag is needed only without the API (a sha512
+	// subject has none: its referrers tag alone is past the tag limit).
+	reg, regErr := registrationTag(subject, d.Digest)
+	register := func() error {
+		if regErr != nil {
+			return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, regErr)
+		}
+		return push(reg)
 	}
 	switch {
+	case probed && has:
+		return true, push("")
 	case probed:
-		if has {
-			return true, push("")
-		}
-		return false, push(reg)
-	case tagSchema:
+		return false, register()
+	case tagSchema && regErr == nil:
 		if err := push(reg); err != nil {
 			return false, err
 		}
@@ -206,7 +210,7 @@ func pushReferrer(ctx context.Context, t *Target, subject digest.Digest, d ocisp
 	if indexed.Load() {
 		return true, nil
 	}
-	return false, push(reg)
+	return false, register()
 }
 
 // subjectHeader notes a manifest push whose response has the OCI-Subject
@@ -242,7 +246,8 @@ func (c subjectHeader) Do(req *http.Request) (*http.Response, error) {
 //     lexical order). If one is not in what it wrote, it fetches that
 //     referrer (which must name the subject), reads the index again, and
 //     goes back to 2. Otherwise it is done. A writer that finds nothing to
-//     add, in an index read after it registered, writes nothing and is done.
+//     add, in an index read after it registered, writes nothing (and checks
+//     all the same, see below).
 //
 // Why no entry is lost: take the last write of the index, by writer L,
 // and any writer X whose registration completed at time r. If that write
@@ -251,14 +256,21 @@ func (c subjectHeader) Do(req *http.Request) (*http.Response, error) {
 // wrote after r, X included; so X's read after r listed its entry, and
 // the index has not changed since. Each round that does not end the loop
 // learns one more registration, so a writer makes at most as many rounds
-// as there are registrations. This holds on a registry that reads back
-// what it acknowledged (distribution's storage does); a concurrent writer
-// that does not register (another tool) can still drop an entry, which
-// the next writer of this protocol for that subject then puts back.
+// as there are registrations. It assumes
+//   - a registry that lists and reads back what it acknowledged, a
+//     registration tag in its tag list included (distribution's storage
+//     does; a registry that caches its tag list may not);
+//   - writers that finish their check. One killed or failing after its
+//     write may leave an entry out; any later update of the subject's tag
+//     (an attach, even of a document already listed, which then writes
+//     nothing but still checks) puts it back.
+// A concurrent writer that does not register (another tool) can drop an
+// entry too, and the next update puts it back; so is an entry another
+// tool removed while its manifest and registration stay.
 
 // registrationTag is the registration of referrer with subject: the
-// subject's referrers tag, a dot, and as much of the referrer's hex digest
-// as the 128-character tag limit leaves (56 of sha256's 64 characters).
+// subject's referrers tag (at most 71 characters), a dot, and as much of
+// the referrer's hex digest as the 128-character tag limit leaves (56).
 func registrationTag(subject, referrer digest.Digest) (string, error) {
 	prefix := fallbackTag(subject) + "."
 	n := min(len(referrer.Encoded()), maxTagLength-len(prefix))
@@ -274,8 +286,10 @@ const (
 	// minRegistrationHex: the least of a referrer's digest a registration
 	// tag must name (128 bits).
 	minRegistrationHex = 32
-	// registrationPage: tags asked for per page of the tag list.
-	registrationPage = 1000
+	// registrationPage: tags asked for per page of the tag list;
+	// maxRegistrationPages bounds the pages read (with maxTags).
+	registrationPage     = 1000
+	maxRegistrationPages = 1000
 	// maxRounds bounds a writer's rounds (see above: one per registration
 	// learnt); past it the update fails closed.
 	maxRounds = 1000
@@ -316,10 +330,7 @@ func updateFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descrip
 	skipped := map[string]bool{}   // registrations that name no referrer of subject
 	for round := 0; round < maxRounds; round++ {
 		merged, added := mergeEntries(cur.idx.Manifests, known)
-		if !added && fresh {
-			return nil
-		}
-		if !added {
+		if !added && !fresh {
 			// Read before the registration: only a read after it shows
 			// that nobody dropped the entries since.
 			if cur, err = readFallback(ctx, t, subject); err != nil {
@@ -328,9 +339,14 @@ func updateFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descrip
 			fresh = true
 			continue
 		}
-		if merged, err = writeFallback(ctx, t, merged, tag, cur.desc); err != nil {
-			return err
+		if added {
+			if merged, err = writeFallback(ctx, t, merged, tag, cur.desc); err != nil {
+				return err
+			}
 		}
+		// The check. When nothing was written it is not needed for this
+		// writer's entries, but it repairs what a writer that stopped
+		// before its own check (killed, or failed) may have left.
 		regs, err := listRegistrations(ctx, t, subject.Digest)
 		if err != nil {
 			return err
@@ -353,6 +369,9 @@ func updateFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descrip
 			return nil
 		}
 		known = append(known, found...)
+		if len(known)+len(skipped) > maxReferrerEntries {
+			return fmt.Errorf("attaching to %s: more than %d referrers registered with %s: %w", t.Ref, maxReferrerEntries, subject.Digest, ErrTooLarge)
+		}
 		if cur, err = readFallback(ctx, t, subject); err != nil {
 			return err
 		}
@@ -448,10 +467,10 @@ func listRegistrations(ctx context.Context, t *Target, subject digest.Digest) ([
 		TagListPageSize:  registrationPage,
 	}
 	var regs []string
-	pages := 0
+	pages, seen := 0, 0
 	err := r.Tags(ctx, last, func(tags []string) error {
-		if pages++; pages > maxTags/registrationPage {
-			return fmt.Errorf("more than %d tags: %w", maxTags, ErrTooLarge)
+		if pages, seen = pages+1, seen+len(tags); seen > maxTags || pages > maxRegistrationPages {
+			return fmt.Errorf("more than %d tags or %d pages: %w", maxTags, maxRegistrationPages, ErrTooLarge)
 		}
 		for _, tag := range tags {
 			if strings.HasPrefix(tag, prefix) {
@@ -539,9 +558,29 @@ func registeredEntry(ctx context.Context, t *Target, subject ocispec.Descriptor,
 	return &e, nil
 }
 
-// fallbackTag is the OCI referrers tag schema: <alg>-<hex>.
-func fallbackTag(d digest.Digest) string {
-	return d.Algorithm().String() + "-" + d.Encoded()
+// ReferrersTag is subject d's tag in the OCI referrers tag schema:
+// <alg>-<ref>, ref its encoded digest cut to 64 characters
+// (distribution-spec v1.1, "Referrers Tag Schema"; so sha512-<64 hex>).
+func ReferrersTag(d digest.Digest) string {
+	hex := d.Encoded()
+	return d.Algorithm().String() + "-" + hex[:min(len(hex), maxRefLength)]
+}
+
+// maxRefLength: the referrers tag schema's limit on <ref>.
+const maxRefLength = 64
+
+func fallbackTag(d digest.Digest) string { return ReferrersTag(d) }
+
+// refLength is the length of <ref> in a referrers tag of algorithm alg,
+// 0 for an algorithm this tool does not know.
+func refLength(alg string) int {
+	switch alg {
+	case "sha256":
+		return 64
+	case "sha384", "sha512":
+		return maxRefLength // cut from 96 and 128
+	}
+	return 0
 }
 
 // IsReferrersTag reports whether tag has the form of a referrers tag
@@ -552,11 +591,13 @@ func fallbackTag(d digest.Digest) string {
 func IsReferrersTag(tag string) bool {
 	base, reg, dotted := strings.Cut(tag, ".")
 	alg, hex, ok := strings.Cut(base, "-")
-	if !ok || digest.Digest(alg+":"+hex).Validate() != nil {
+	if n := refLength(alg); !ok || n == 0 || len(hex) != n || !isLowerHex(hex) {
 		return false
 	}
-	return !dotted || len(reg) >= minRegistrationHex && strings.Trim(reg, "0123456789abcdef") == ""
+	return !dotted || len(reg) >= minRegistrationHex && isLowerHex(reg)
 }
+
+func isLowerHex(s string) bool { return strings.Trim(s, "0123456789abcdef") == "" }
 
 // pushFallbackIndex writes idx (sorted, each entry once) under the
 // referrers tag unless it is old, and returns its digest.

@@ -444,8 +444,11 @@ func TestPushArtifactDigestsLayers(t *testing.T) {
 func TestIsReferrersTag(t *testing.T) {
 	h64, h128 := strings.Repeat("ab", 32), strings.Repeat("cd", 64)
 	for tag, want := range map[string]bool{
-		"sha256-" + h64: true, "sha512-" + h128: true,
-		"sha256-" + h64[:63]: false, "sha256-" + strings.ToUpper(h64): false, "sha512-" + h64: false,
+		// <ref> is cut to 64 characters (distribution-spec v1.1): so a
+		// sha512 subject's tag holds 64 of its 128, and no longer form is
+		// a tag at all (past the 128-character limit)
+		"sha256-" + h64: true, "sha512-" + h64: true, "sha384-" + h64: true, "sha512-" + h128: false,
+		"sha256-" + h64[:63]: false, "sha256-" + strings.ToUpper(h64): false, "md5-" + h64: false,
 		"v1": false, "": false, "release-1.0": false, "sha256" + h64: false, "sha256-" + h64 + "-x": false,
 		// registration tags (a referrer's hex, cut to the tag limit)
 		"sha256-" + h64 + "." + h64[:56]: true, "sha256-" + h64 + "." + h64[:32]: true,
@@ -592,4 +595,136 @@ func TestAttachAfterRawDelete(t *testing.T) {
 	if diff := cmp.Diff(sortedDigests(kept, last), referrerDigests(t, host, img)); diff != "" {
 		t.Errorf("referrers after an attach that follows a raw DELETE (-want +got):\n%s", diff)
 	}
+}
+
+// TestAttachSHA512Subject: a subject addressed by SHA-512 (distribution
+// stores none, but the spec allows them and other registries do) is
+// attached to on registries with and without the referrers API. Its
+// referrers tag is sha512-<the first 64 of its 128 hex>, the spec's
+// limit: before, the tag was 135 characters, past the tag grammar's 128,
+// and attach failed for want of a registration tag even on a registry
+// with the API.
+func TestAttachSHA512Subject(t *testing.T) {
+	ctx := context.Background()
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
+	subj := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.SHA512.FromBytes(body), Size: int64(len(body))}
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		t.Run(kind, func(t *testing.T) {
+			host := regtest.Start(t, kind)
+			m, err := registry.Attach(ctx, openRemote(t, host), subj, []byte(`{"n":512}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if err != nil {
+				t.Fatalf("attach to a sha512 subject: %v", err)
+			}
+			if got := referrerDigests(t, host, subj); !slices.Equal(got, []digest.Digest{m.Digest}) {
+				t.Errorf("referrers of the sha512 subject = %v, want the one attached", got)
+			}
+			if kind == regtest.Plain {
+				tag := "sha512-" + subj.Digest.Encoded()[:64]
+				if !registry.IsReferrersTag(tag) {
+					t.Errorf("IsReferrersTag(%q) = false", tag)
+				}
+				if _, err := openRemote(t, host).Store.Resolve(ctx, tag); err != nil {
+					t.Errorf("the referrers tag %s: %v", tag, err)
+				}
+			}
+		})
+	}
+}
+
+// TestAttachBadReferrersTag: a referrers tag that is an index but cannot
+// be read as referrers (it lists the subject) does not matter on a
+// registry with the referrers API: attach asks the API, then attaches.
+// On one without, attach refuses before writing anything (before, it
+// pushed the manifest, then failed on the tag).
+func TestAttachBadReferrersTag(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		kind string
+		ok   bool
+	}{{regtest.Referrers, true}, {regtest.Plain, false}} {
+		t.Run(tc.kind, func(t *testing.T) {
+			host, rec := startRecorder(t, tc.kind)
+			tg := openRemote(t, host)
+			img := regtest.PushImage(t, tg.Store, "v1")
+			b, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{img}})
+			if err := tg.Remote.Manifests().PushReference(ctx, content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b), bytes.NewReader(b), img.Digest.Algorithm().String()+"-"+img.Digest.Encoded()); err != nil {
+				t.Fatal(err)
+			}
+			rec.take()
+			_, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, []byte(`{"bad":"tag"}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if tc.ok {
+				if err != nil {
+					t.Errorf("attach with the referrers API = %v, want success", err)
+				}
+				return
+			}
+			if !errors.Is(err, registry.ErrFallbackIndex) || !strings.Contains(err.Error(), "nothing was written") {
+				t.Errorf("attach without the referrers API = %v, want ErrFallbackIndex, nothing written", err)
+			}
+			for _, l := range rec.take() {
+				if method := strings.Fields(l)[0]; isWrite(method) && method != http.MethodPost && !strings.HasSuffix(l, "upload") {
+					t.Errorf("a refused attach sent %s", l)
+				}
+			}
+		})
+	}
+}
+
+// TestReattachRepairs: an entry a writer left out, as one killed between
+// its write and its check would (registered, not listed), is put back by
+// the next attach to the subject, even of a document already listed,
+// which writes its own entry no more but checks all the same.
+func TestReattachRepairs(t *testing.T) {
+	ctx := context.Background()
+	host := regtest.Start(t, regtest.Plain)
+	tg := openRemote(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	doc := []byte(`{"n":"listed"}`)
+	listed, err := registry.Attach(ctx, openRemote(t, host), img, doc, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The left-out writer's referrer: its blobs pushed (an artifact
+	// without a subject has the same), its manifest put under its
+	// registration tag by a raw PUT (oras-go would list it), never listed.
+	layer := registry.NewLayer(sbomType, []byte(`{"n":"left out"}`), "")
+	if _, err := registry.PushArtifact(ctx, openRemote(t, host), registry.ArtifactOptions{ArtifactType: sbomType, Layers: []registry.Layer{layer}}); err != nil {
+		t.Fatal(err)
+	}
+	mb, md := artifactManifest(t, registry.ArtifactOptions{ArtifactType: sbomType, Subject: &img, Layers: []registry.Layer{layer}})
+	regTag := img.Digest.Algorithm().String() + "-" + img.Digest.Encoded() + "." + md.Digest.Encoded()[:56]
+	req, _ := http.NewRequest(http.MethodPut, "http://"+host+"/v2/app/manifests/"+regTag, bytes.NewReader(mb))
+	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT %s: %s", regTag, resp.Status)
+	}
+	if got := referrerDigests(t, host, img); slices.Contains(got, md.Digest) {
+		t.Fatal("the left-out referrer is listed already: nothing to test")
+	}
+	if _, err := registry.Attach(ctx, openRemote(t, host), img, doc, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sortedDigests(listed, md), referrerDigests(t, host, img)); diff != "" {
+		t.Errorf("referrers after attaching a listed document again (-want +got):\n%s", diff)
+	}
+}
+
+// artifactManifest is the manifest PushArtifact makes of o: its bytes and
+// descriptor.
+func artifactManifest(t *testing.T, o registry.ArtifactOptions) ([]byte, ocispec.Descriptor) {
+	t.Helper()
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, ArtifactType: o.ArtifactType, Config: ocispec.DescriptorEmptyJSON, Subject: &ocispec.Descriptor{MediaType: o.Subject.MediaType, Digest: o.Subject.Digest, Size: o.Subject.Size}}
+	for _, l := range o.Layers {
+		m.Layers = append(m.Layers, l.Descriptor)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, b)
 }

@@ -212,10 +212,13 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 			return err
 		})
 	}
-	var prefetched *fallbackRead
+	var (
+		prefetched *fallbackRead
+		badTag     error // a referrers tag that cannot be read as one (prefetchFallback)
+	)
 	if subject != "" && t.Remote != nil {
 		reads.Go(func() (err error) {
-			prefetched, err = prefetchFallback(rctx, t, subject)
+			prefetched, badTag, err = prefetchFallback(rctx, t, subject)
 			return err
 		})
 	}
@@ -261,6 +264,11 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	}
 	if resolved != nil {
 		o.Subject = resolved
+	}
+	if badTag != nil {
+		if err := fallbackUsable(ctx, t, *o.Subject, badTag); err != nil {
+			return none, none, err
+		}
 	}
 	m := ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
@@ -338,17 +346,44 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 // have the API. A tag that exists and is not an index of referrers, e.g.
 // the subject itself (GitLab, oras-go#1396), is refused: on such a
 // registry it would be replaced with a new index after the manifest push,
-// destroying what it named. One GET, made along with the other reads
-// before the first write.
-func prefetchFallback(ctx context.Context, t *Target, subject digest.Digest) (*fallbackRead, error) {
+// destroying what it named. An index that cannot be used (too large, not
+// valid, listing the subject) is returned as bad: it matters only if the
+// registry lacks the API, which fallbackUsable then asks. One GET, made
+// along with the other reads before the first write.
+func prefetchFallback(ctx context.Context, t *Target, subject digest.Digest) (r *fallbackRead, bad, err error) {
 	if probed, has := t.capability(); probed && has {
-		return nil, nil
+		return nil, nil, nil
 	}
-	r, err := readFallback(ctx, t, ocispec.Descriptor{Digest: subject})
-	if errors.Is(err, ErrFallbackIndex) {
-		return nil, fmt.Errorf("%w; refusing to attach, which would replace it (nothing was written)", err)
+	r, err = readFallback(ctx, t, ocispec.Descriptor{Digest: subject})
+	switch {
+	case errors.Is(err, errNotIndex):
+		return nil, nil, fmt.Errorf("%w; refusing to attach, which would replace it (nothing was written)", err)
+	case errors.Is(err, ErrFallbackIndex), errors.Is(err, ErrTooLarge):
+		return nil, err, nil
 	}
-	return r, err
+	return r, nil, err
+}
+
+// fallbackUsable is nil when the referrers tag prefetchFallback found bad
+// does not matter, because the registry has the referrers API (asked with
+// one listing, before anything is written); else the reason, and nothing
+// is written.
+func fallbackUsable(ctx context.Context, t *Target, subject ocispec.Descriptor, bad error) error {
+	if probed, has := t.capability(); probed {
+		if has {
+			return nil
+		}
+		return fmt.Errorf("%w (nothing was written)", bad)
+	}
+	_, supported, err := listByAPI(ctx, t, subject, "")
+	if err != nil {
+		return err
+	}
+	t.setCapability(supported)
+	if supported {
+		return nil
+	}
+	return fmt.Errorf("%w (nothing was written)", bad)
 }
 
 // pushManifest pushes a manifest to an OCI layout (which indexes its

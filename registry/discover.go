@@ -411,6 +411,10 @@ func scheme(plain bool) string {
 	return "https"
 }
 
+// errNotIndex: a referrers tag resolves to something that is no index of
+// referrers (the subject itself, or not an index at all).
+var errNotIndex = errors.New("not an index of referrers")
+
 // fetchFallbackIndex reads the referrers tag. It refuses a tag that
 // resolves to anything but an image index of referrers of subject.
 func fetchFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descriptor, tag string) (ocispec.Index, ocispec.Descriptor, error) {
@@ -423,7 +427,7 @@ func fetchFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descript
 	}
 	defer rc.Close()
 	if desc.MediaType != ocispec.MediaTypeImageIndex || desc.Digest == subject.Digest {
-		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("%w %s on %s: it resolves to %s %s, not an index of referrers (refusing to read it as one)", ErrFallbackIndex, tag, t.Ref, desc.MediaType, desc.Digest)
+		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("%w %s on %s: it resolves to %s %s, %w", ErrFallbackIndex, tag, t.Ref, desc.MediaType, desc.Digest, errNotIndex)
 	}
 	if desc.Size > MaxManifestBytes {
 		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("referrers tag %s on %s: %w (%d bytes)", tag, t.Ref, ErrTooLarge, desc.Size)

@@ -831,8 +831,8 @@ func (v *verifying) Read(p []byte) (int, error) {
 // putManifest puts a manifest to the destination: always on a registry
 // (see Mirror), where absent in a layout. A referrer (subject set) is
 // then listed in the subject's referrers on a registry without the
-// referrers API, as attach does (ensureInFallbackIndex: safe with
-// concurrent writers).
+// referrers API, as attach does (updateFallbackIndex: safe with
+// concurrent writers), once per subject at the end (referrerTags).
 func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte, subject *ocispec.Descriptor) error {
 	if !m.firstManifest(d.Digest) {
 		return nil

@@ -64,8 +64,9 @@ const maxFastManifest = 4 << 20
 // digest: the stored bytes, their media type, length, digest and ETag),
 // and reports true; or does nothing and reports false, leaving the
 // request to distribution: a manifest not in the repository, one without
-// a media type of its own, an OCI manifest or index the Accept header does
-// not take (distribution's 404), a conditional request.
+// a media type of its own, an OCI manifest the Accept header does not take
+// (distribution's 404), an OCI index it does not name (distribution serves
+// it anyway: its check for indexes never matches), a conditional request.
 //
 // Why: distribution's path for this one read (the revision link, the
 // blob, a full decode of the manifest, its re-encoded payload) was most
