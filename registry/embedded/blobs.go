@@ -76,23 +76,13 @@ func (b *blobReader) serveManifest(w http.ResponseWriter, r *http.Request, repo,
 	if len(r.Header["If-None-Match"]) > 0 {
 		return false
 	}
-	d, err := digest.Parse(ref)
-	if err != nil || d.Validate() != nil {
-		return false
-	}
-	alg, hex := d.Algorithm().String(), d.Encoded()
 	// The repository's revision link (distribution's manifestRevisionLinkPathSpec).
-	link, err := os.ReadFile(filepath.Join(b.store, "repositories", filepath.FromSlash(repo), "_manifests", "revisions", alg, hex, "link"))
-	if err != nil || string(bytes.TrimSpace(link)) != d.String() {
-		return false
-	}
-	f, err := os.Open(filepath.Join(b.store, "blobs", alg, hex[:2], hex, "data"))
-	if err != nil {
+	d, f, fi, ok := b.openLinked(repo, ref, "_manifests", "revisions")
+	if !ok {
 		return false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxFastManifest {
+	if fi.Size() > maxFastManifest {
 		return false
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFastManifest+1))
@@ -151,26 +141,13 @@ func accepts(r *http.Request, mediaType string) bool {
 // reports false (distribution answers: errors, unknown algorithms,
 // blobs not linked into the repository).
 func (b *blobReader) serve(w http.ResponseWriter, r *http.Request, repo, ref string) bool {
-	d, err := digest.Parse(ref)
-	if err != nil || d.Validate() != nil {
-		return false
-	}
-	alg, hex := d.Algorithm().String(), d.Encoded()
 	// The repository's link to the blob (distribution's layerLinkPathSpec):
 	// a blob is served only to repositories it was pushed or mounted into.
-	link, err := os.ReadFile(filepath.Join(b.store, "repositories", filepath.FromSlash(repo), "_layers", alg, hex, "link"))
-	if err != nil || string(bytes.TrimSpace(link)) != d.String() {
-		return false
-	}
-	f, err := os.Open(filepath.Join(b.store, "blobs", alg, hex[:2], hex, "data"))
-	if err != nil {
+	d, f, fi, ok := b.openLinked(repo, ref, "_layers")
+	if !ok {
 		return false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
 	h := w.Header()
 	h.Set("Docker-Distribution-API-Version", "registry/2.0")
 	h.Set("ETag", `"`+d.String()+`"`)
@@ -182,4 +159,30 @@ func (b *blobReader) serve(w http.ResponseWriter, r *http.Request, repo, ref str
 	// No modification time, as distribution: no Last-Modified.
 	http.ServeContent(w, r, d.String(), time.Time{}, f)
 	return true
+}
+
+// openLinked opens the stored data of the content ref names when repo
+// links it under the directory kind names (distribution's link files:
+// <repo>/<kind...>/<alg>/<hex>/link holding the digest); the caller
+// closes f. ok is false for a malformed digest, content not linked into
+// repo, or data that is not a regular file.
+func (b *blobReader) openLinked(repo, ref string, kind ...string) (d digest.Digest, f *os.File, fi os.FileInfo, ok bool) {
+	d, err := digest.Parse(ref)
+	if err != nil || d.Validate() != nil {
+		return "", nil, nil, false
+	}
+	alg, hex := d.Algorithm().String(), d.Encoded()
+	parts := append([]string{b.store, "repositories", filepath.FromSlash(repo)}, kind...)
+	link, err := os.ReadFile(filepath.Join(append(parts, alg, hex, "link")...))
+	if err != nil || string(bytes.TrimSpace(link)) != d.String() {
+		return "", nil, nil, false
+	}
+	if f, err = os.Open(filepath.Join(b.store, "blobs", alg, hex[:2], hex, "data")); err != nil {
+		return "", nil, nil, false
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return "", nil, nil, false
+	}
+	return d, f, fi, true
 }
