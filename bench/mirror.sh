@@ -100,6 +100,8 @@ l_stella() { bin/stella-oras mirror --plain-http --no-state "$SRC/one@$IMG" "oci
 l_oras() { "$ORAS" cp -r --from-plain-http --to-oci-layout "$SRC/one@$IMG" "$OUT/lo$1:bench"; }
 l_regctl() { "$REGCTL" image copy --referrers "$SRC/one@$IMG" "ocidir://$OUT/lr$1:bench"; }
 trio "registry → OCI layout" 0.5 l_stella l_oras l_regctl
+echo "    CPU split (one more run each; the destination is a directory here):"
+cpu_split stella l_stella; cpu_split oras l_oras; cpu_split regctl l_regctl
 # the copies agree: the same referrers at each destination
 for d in "$DST/s1@$IMG" "$DST/o1@$IMG" "$DST/r1@$IMG"; do
   n=$(bin/stella-oras discover --plain-http --output json "$d" | grep -c '"digest"')
