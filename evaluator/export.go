@@ -13,9 +13,7 @@ import (
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/stella-ops/stella-oras/artifacts"
 	"github.com/stella-ops/stella-oras/bundle"
@@ -611,15 +609,10 @@ func (p *exportPlan) referrersTags() []referrersTag {
 	}
 	var out []referrersTag
 	for _, subj := range slices.Sorted(maps.Keys(bySubject)) {
-		entries := bySubject[subj]
-		slices.SortFunc(entries, func(a, b ocispec.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
-		entries = slices.CompactFunc(entries, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
-		idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: entries}
-		b, err := json.Marshal(idx)
+		b, d, err := registry.ReferrersIndex(bySubject[subj])
 		if err != nil {
 			continue // descriptors always encode
 		}
-		d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
 		out = append(out, referrersTag{desc: d, tag: registry.ReferrersTag(subj), data: b})
 	}
 	return out

@@ -535,20 +535,15 @@ func registeredEntry(ctx context.Context, t *Target, subject ocispec.Descriptor,
 		return nil, fmt.Errorf("reading registered referrer %s on %s: %w", tag, t.Ref, t.annotate(err))
 	}
 	defer rc.Close()
-	if !isManifestType(desc.MediaType) || desc.Size > MaxManifestBytes || !strings.HasPrefix(desc.Digest.Encoded(), tag[strings.IndexByte(tag, '.')+1:]) {
+	if !strings.HasPrefix(desc.Digest.Encoded(), tag[strings.IndexByte(tag, '.')+1:]) || referrerDescriptorReason(desc) != "" {
 		return nil, nil
 	}
 	b, err := content.ReadAll(rc, desc)
 	if err != nil {
 		return nil, fmt.Errorf("reading registered referrer %s: %w", tag, readError(t, desc, err))
 	}
-	var m struct {
-		ArtifactType string              `json:"artifactType"`
-		Config       ocispec.Descriptor  `json:"config"`
-		Subject      *ocispec.Descriptor `json:"subject"`
-		Annotations  map[string]string   `json:"annotations"`
-	}
-	if json.Unmarshal(b, &m) != nil || m.Subject == nil || m.Subject.Digest != subject.Digest {
+	m, why := parseReferrer(b, subject)
+	if why != "" {
 		return nil, nil
 	}
 	e := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
@@ -602,16 +597,10 @@ func isLowerHex(s string) bool { return strings.Trim(s, "0123456789abcdef") == "
 // pushFallbackIndex writes idx (sorted, each entry once) under the
 // referrers tag unless it is old, and returns its digest.
 func pushFallbackIndex(ctx context.Context, t *Target, entries []ocispec.Descriptor, tag string, old ocispec.Descriptor) (digest.Digest, error) {
-	idx := ocispec.Index{Manifests: slices.Clone(entries)}
-	idx.Versioned = specs.Versioned{SchemaVersion: 2}
-	idx.MediaType = ocispec.MediaTypeImageIndex
-	slices.SortFunc(idx.Manifests, func(a, b ocispec.Descriptor) int { return cmpString(a.Digest.String(), b.Digest.String()) })
-	idx.Manifests = slices.CompactFunc(idx.Manifests, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
-	b, err := json.Marshal(idx)
+	b, d, err := ReferrersIndex(entries)
 	if err != nil {
 		return "", err
 	}
-	d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
 	if d.Digest == old.Digest {
 		return d.Digest, nil
 	}
@@ -621,12 +610,19 @@ func pushFallbackIndex(ctx context.Context, t *Target, entries []ocispec.Descrip
 	return d.Digest, nil
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// ReferrersIndex is the index a referrers tag holds for entries: sorted
+// by digest, each once (so the same referrers give the same bytes, in a
+// registry, a layout or an export).
+func ReferrersIndex(entries []ocispec.Descriptor) ([]byte, ocispec.Descriptor, error) {
+	m := slices.Clone(entries)
+	if m == nil {
+		m = []ocispec.Descriptor{}
 	}
-	return 0
+	slices.SortFunc(m, func(a, b ocispec.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
+	m = slices.CompactFunc(m, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
+	b, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: m})
+	if err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
+	return b, content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b), nil
 }

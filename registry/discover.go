@@ -221,11 +221,8 @@ func Discover(ctx context.Context, t *Target, subject ocispec.Descriptor, opts D
 // namesSubject reads a listed referrer's manifest and says why it is not
 // a referrer of parent ("" when it is).
 func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) (string, []byte) {
-	if r.MediaType != ocispec.MediaTypeImageManifest && r.MediaType != ocispec.MediaTypeImageIndex {
-		return fmt.Sprintf("media type %q is not a manifest", r.MediaType), nil
-	}
-	if r.Size > MaxManifestBytes {
-		return fmt.Sprintf("manifest of %d bytes", r.Size), nil
+	if why := referrerDescriptorReason(r); why != "" {
+		return why, nil
 	}
 	rc, err := t.Store.Fetch(ctx, r)
 	if err != nil {
@@ -236,16 +233,44 @@ func namesSubject(ctx context.Context, t *Target, r, parent ocispec.Descriptor) 
 	if err != nil {
 		return unreadable + err.Error(), nil
 	}
-	var m struct {
-		Subject *ocispec.Descriptor `json:"subject"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return "not a manifest: " + err.Error(), nil
-	}
-	if m.Subject == nil || m.Subject.Digest != parent.Digest {
-		return "its manifest does not name " + parent.Digest.String() + " as its subject", nil
+	if _, why := parseReferrer(b, parent); why != "" {
+		return why, nil
 	}
 	return "", b
+}
+
+// referrerDescriptorReason says why a listed descriptor cannot be a
+// referrer's manifest ("" when it can): not an OCI manifest or index, or
+// larger than a manifest may be.
+func referrerDescriptorReason(r ocispec.Descriptor) string {
+	if r.MediaType != ocispec.MediaTypeImageManifest && r.MediaType != ocispec.MediaTypeImageIndex {
+		return fmt.Sprintf("media type %q is not a manifest", r.MediaType)
+	}
+	if r.Size > MaxManifestBytes {
+		return fmt.Sprintf("manifest of %d bytes", r.Size)
+	}
+	return ""
+}
+
+// referrerManifest is what a referrer's manifest says of itself.
+type referrerManifest struct {
+	ArtifactType string              `json:"artifactType"`
+	Config       ocispec.Descriptor  `json:"config"`
+	Subject      *ocispec.Descriptor `json:"subject"`
+	Annotations  map[string]string   `json:"annotations"`
+}
+
+// parseReferrer reads a referrer's manifest and says why it is not a
+// referrer of parent ("" when it is).
+func parseReferrer(b []byte, parent ocispec.Descriptor) (referrerManifest, string) {
+	var m referrerManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, "not a manifest: " + err.Error()
+	}
+	if m.Subject == nil || m.Subject.Digest != parent.Digest {
+		return m, "its manifest does not name " + parent.Digest.String() + " as its subject"
+	}
+	return m, ""
 }
 
 // unreadable begins namesSubject's reason for a manifest it could not read.

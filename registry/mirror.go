@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
@@ -945,14 +944,10 @@ func (m *mirror) layoutReferrerTags(ctx context.Context) error {
 				}
 			}
 		}
-		slices.SortFunc(entries, func(a, b ocispec.Descriptor) int { return cmpString(a.Digest.String(), b.Digest.String()) })
-		entries = slices.CompactFunc(entries, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
-		idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: entries}
-		b, err := json.Marshal(idx)
+		b, d, err := ReferrersIndex(entries)
 		if err != nil {
 			return err
 		}
-		d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
 		if err := pushIfAbsent(ctx, m.dst, d, b); err != nil {
 			return err
 		}

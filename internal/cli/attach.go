@@ -79,8 +79,8 @@ unless --type says it.`,
 			if err != nil {
 				return UsageError{Err: err}
 			}
-			if _, ok := artifacts.TypeByName(typ); !ok && typ != "" && typ != "sbom" && typ != "vex" {
-				return Usagef("--type %q: unknown", typ) // before anything is read
+			if err := checkTypeName(typ); err != nil {
+				return err // before anything is read
 			}
 			var (
 				data    []byte
@@ -154,10 +154,10 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 		}
 		return detected, nil
 	}
-	t, ok := artifacts.TypeByName(name)
-	if !ok {
-		return artifacts.Type{}, Usagef("--type %q: unknown", name)
+	if err := checkTypeName(name); err != nil {
+		return artifacts.Type{}, err
 	}
+	t, _ := artifacts.TypeByName(name)
 	// An explicit type must not contradict what the content is: a
 	// CycloneDX file pushed as application/spdx+json misleads every
 	// reader. Content that is not recognized at all is taken as said (an
@@ -170,6 +170,15 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 		return artifacts.Type{}, Usagef("%s: --type %s, but the content is %s (%s): drop --type, or pass --type %s", file, name, detected.Name, detected.MediaType, detected.Name)
 	}
 	return t, nil
+}
+
+// checkTypeName refuses a --type this tool does not know ("" and the
+// families sbom and vex, resolved from the content, are known).
+func checkTypeName(name string) error {
+	if _, ok := artifacts.TypeByName(name); !ok && name != "" && name != "sbom" && name != "vex" {
+		return Usagef("--type %q: unknown", name)
+	}
+	return nil
 }
 
 func parseAnnotations(kv []string) (map[string]string, error) {
