@@ -140,16 +140,7 @@ func TestCacheHitReadsAhead(t *testing.T) {
 // request).
 func TestConnectionsReused(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	conns := map[string]bool{}
-	host := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			conns[r.RemoteAddr] = true
-			mu.Unlock()
-			next.ServeHTTP(w, r)
-		})
-	})
+	host, conns := regtest.StartCountingConns(t, regtest.Referrers)
 	opts := registry.Options{PlainHTTP: true}
 	_, _, feedRef, polRef := setup(t, host+"/app", host+"/feeds", host+"/policies", opts)
 	var images []string
@@ -163,9 +154,7 @@ func TestConnectionsReused(t *testing.T) {
 		tg.Close()
 		images = append(images, host+"/many@"+img.Digest.String())
 	}
-	mu.Lock()
-	clear(conns)
-	mu.Unlock()
+	conns.Reset()
 	items, err := evaluator.EvaluateMany(ctx, images, 1, evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feedRef, Policy: polRef}, Signer: newSigner(t), Registry: opts, Jobs: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +164,10 @@ func TestConnectionsReused(t *testing.T) {
 			t.Fatalf("%s: %v", it.Reference, it.Err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	// Two requests at a time per image (Jobs: 2), one image at a time:
 	// two connections would do; a few more allow for a reader that
 	// finished before its connection went back to the pool.
-	if len(conns) > 4 {
-		t.Errorf("6 images evaluated over %d connections, want at most 4", len(conns))
+	if n := conns.Count(); n > 4 {
+		t.Errorf("6 images evaluated over %d connections, want at most 4", n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -229,30 +228,17 @@ func TestParseReference(t *testing.T) {
 // drop the connection and dial anew for the next request.
 func TestErrorAnswersKeepConnections(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	conns := map[string]bool{}
-	host := regtest.StartWrapped(t, regtest.Plain, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			conns[r.RemoteAddr] = true
-			mu.Unlock()
-			next.ServeHTTP(w, r)
-		})
-	})
+	host, conns := regtest.StartCountingConns(t, regtest.Plain)
 	tg := openRemote(t, host)
 	img := regtest.PushImage(t, tg.Store, "v1")
-	mu.Lock()
-	clear(conns)
-	mu.Unlock()
+	conns.Reset()
 	for range 10 {
 		refs, err := registry.Referrers(ctx, tg, img, "")
 		if err != nil || len(refs) != 0 {
 			t.Fatalf("Referrers = %v, %v; want none", refs, err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(conns) > 2 {
-		t.Errorf("10 listings, each a GET answered 404, over %d connections, want at most 2", len(conns))
+	if n := conns.Count(); n > 2 {
+		t.Errorf("10 listings, each a GET answered 404, over %d connections, want at most 2", n)
 	}
 }

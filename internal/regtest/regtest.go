@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -87,6 +88,43 @@ func PushIndex(t testing.TB, dst oras.Target, tag string) (ocispec.Descriptor, [
 		t.Fatal(err)
 	}
 	return id, []ocispec.Descriptor{amd, arm}
+}
+
+// Conns counts the client connections a registry started by
+// StartCountingConns has served requests on.
+type Conns struct {
+	mu    sync.Mutex
+	addrs map[string]bool
+}
+
+// StartCountingConns is Start with the connections its requests come on
+// counted.
+func StartCountingConns(t testing.TB, kind string) (string, *Conns) {
+	t.Helper()
+	c := &Conns{addrs: map[string]bool{}}
+	host := StartWrapped(t, kind, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.mu.Lock()
+			c.addrs[r.RemoteAddr] = true
+			c.mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	return host, c
+}
+
+// Reset forgets the connections seen so far.
+func (c *Conns) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.addrs)
+}
+
+// Count is how many connections requests came on since the last Reset.
+func (c *Conns) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.addrs)
 }
 
 // PushBigImage pushes an image (not tagged) whose one layer is size

@@ -25,15 +25,8 @@ import (
 // of another repository, an unknown or malformed digest, a deleted
 // blob) reaches distribution.
 func TestBlobReaderAnswersAsDistribution(t *testing.T) {
-	root := t.TempDir()
-	h, err := New(context.Background(), Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fast := h.(*front).next.(*referrersLayer).next.(*blobReader)
+	fast, srv := newFastPath(t)
 	dist := fast.next
-	srv := httptest.NewServer(h)
-	defer srv.Close()
 
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
 	d := digest.FromBytes(data)
@@ -70,33 +63,53 @@ func TestBlobReaderAnswersAsDistribution(t *testing.T) {
 	}
 	for _, rq := range reqs {
 		name := fmt.Sprintf("%s %s %v", rq.method, rq.path, rq.header)
-		do := func(hd http.Handler) *httptest.ResponseRecorder {
-			r := httptest.NewRequest(rq.method, rq.path, nil)
-			for k, v := range rq.header {
-				r.Header.Set(k, v)
-			}
-			w := httptest.NewRecorder()
-			hd.ServeHTTP(w, r)
-			return w
-		}
-		probe := httptest.NewRecorder()
-		r := httptest.NewRequest(rq.method, rq.path, nil)
-		for k, v := range rq.header {
-			r.Header.Set(k, v)
-		}
-		if served := fast.serve(probe, r, "app", strings.TrimPrefix(rq.path, "/v2/app/blobs/")); served != rq.fast {
+		newReq := requestMaker(rq.method, rq.path, rq.header)
+		if served := fast.serve(httptest.NewRecorder(), newReq(), "app", strings.TrimPrefix(rq.path, "/v2/app/blobs/")); served != rq.fast {
 			t.Errorf("%s: served by the fast path %v, want %v", name, served, rq.fast)
 		}
-		got, want := do(fast), do(dist)
-		if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
-			t.Errorf("%s: %d with %d bytes; distribution: %d with %d bytes", name, got.Code, got.Body.Len(), want.Code, want.Body.Len())
+		sameAnswer(t, name, fast, dist, newReq)
+	}
+}
+
+// newFastPath starts an embedded registry and returns its fast path (the
+// blobReader in front of distribution) and its server.
+func newFastPath(t *testing.T) (*blobReader, *httptest.Server) {
+	t.Helper()
+	h, err := New(context.Background(), Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return h.(*front).next.(*referrersLayer).next.(*blobReader), srv
+}
+
+// requestMaker makes the same request again, each call a new one.
+func requestMaker(method, path string, header map[string]string) func() *http.Request {
+	return func() *http.Request {
+		r := httptest.NewRequest(method, path, nil)
+		for k, v := range header {
+			r.Header.Set(k, v)
 		}
-		gh, wh := got.Header().Clone(), want.Header().Clone()
-		gh.Del("Date")
-		wh.Del("Date")
-		if g, w := headerLines(gh), headerLines(wh); !slices.Equal(g, w) {
-			t.Errorf("%s: headers\n%s\ndistribution's\n%s", name, strings.Join(g, "\n"), strings.Join(w, "\n"))
-		}
+		return r
+	}
+}
+
+// sameAnswer fails unless fast answers the request as dist does: status,
+// body and every header but Date.
+func sameAnswer(t *testing.T, name string, fast, dist http.Handler, newReq func() *http.Request) {
+	t.Helper()
+	got, want := httptest.NewRecorder(), httptest.NewRecorder()
+	fast.ServeHTTP(got, newReq())
+	dist.ServeHTTP(want, newReq())
+	if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+		t.Errorf("%s: %d with %d bytes; distribution: %d with %d bytes", name, got.Code, got.Body.Len(), want.Code, want.Body.Len())
+	}
+	gh, wh := got.Header().Clone(), want.Header().Clone()
+	gh.Del("Date")
+	wh.Del("Date")
+	if g, w := headerLines(gh), headerLines(wh); !slices.Equal(g, w) {
+		t.Errorf("%s: headers\n%s\ndistribution's\n%s", name, strings.Join(g, "\n"), strings.Join(w, "\n"))
 	}
 }
 
@@ -251,15 +264,8 @@ func TestReferrersGroupCommit(t *testing.T) {
 // without a media type, an OCI manifest or index the Accept header does
 // not take, a conditional request, a tag) reaches distribution.
 func TestManifestReaderAnswersAsDistribution(t *testing.T) {
-	root := t.TempDir()
-	h, err := New(context.Background(), Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fast := h.(*front).next.(*referrersLayer).next.(*blobReader)
+	fast, srv := newFastPath(t)
 	dist := fast.next
-	srv := httptest.NewServer(h)
-	defer srv.Close()
 	cfg := []byte("{}")
 	upload(t, srv.URL, "app", cfg)
 	upload(t, srv.URL, "other", cfg)
@@ -321,13 +327,7 @@ func TestManifestReaderAnswersAsDistribution(t *testing.T) {
 	}
 	for _, rq := range reqs {
 		name := fmt.Sprintf("%s %s %v", rq.method, rq.path, rq.header)
-		newReq := func() *http.Request {
-			r := httptest.NewRequest(rq.method, rq.path, nil)
-			for k, v := range rq.header {
-				r.Header.Set(k, v)
-			}
-			return r
-		}
+		newReq := requestMaker(rq.method, rq.path, rq.header)
 		served := false
 		if mm := manifestDigestPath.FindStringSubmatch(rq.path); mm != nil {
 			served = fast.serveManifest(httptest.NewRecorder(), newReq(), mm[1], mm[2])
@@ -335,18 +335,7 @@ func TestManifestReaderAnswersAsDistribution(t *testing.T) {
 		if served != rq.fast {
 			t.Errorf("%s: served by the fast path %v, want %v", name, served, rq.fast)
 		}
-		got, want := httptest.NewRecorder(), httptest.NewRecorder()
-		fast.ServeHTTP(got, newReq())
-		dist.ServeHTTP(want, newReq())
-		if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
-			t.Errorf("%s: %d with %d bytes; distribution: %d with %d bytes", name, got.Code, got.Body.Len(), want.Code, want.Body.Len())
-		}
-		gh, wh := got.Header().Clone(), want.Header().Clone()
-		gh.Del("Date")
-		wh.Del("Date")
-		if g, w := headerLines(gh), headerLines(wh); !slices.Equal(g, w) {
-			t.Errorf("%s: headers\n%s\ndistribution's\n%s", name, strings.Join(g, "\n"), strings.Join(w, "\n"))
-		}
+		sameAnswer(t, name, fast, dist, newReq)
 	}
 	// A revision link removed (the manifest deleted): distribution answers.
 	if err := os.RemoveAll(filepath.Join(fast.store, "repositories", "app", "_manifests", "revisions", "sha256", dockerD.Encoded())); err != nil {
