@@ -20,7 +20,13 @@ OUT=bench/out/startup
 RUNS=${RUNS:-21}
 PORT_EMBEDDED=${PORT_EMBEDDED:-5091}
 PORT_PLAIN=${PORT_PLAIN:-5092}
-rm -rf "$OUT" && mkdir -p "$OUT" bin
+# The last run's files are moved aside and deleted only when this run ends:
+# for minutes after a mass deletion, ext4 is slow to allocate inodes
+# (recently_deleted: 60-300 s), which would be counted as every tool's time
+# (a layout copy took 270 ms on a quiet disk, 650 ms right after an rm -rf).
+# A run started within minutes of another's end can still be slowed so.
+if [ -d "$OUT" ]; then mv "$OUT" "$OUT.old.$$"; fi
+mkdir -p "$OUT" bin
 go build -o bin/ ./cmd/stella-oras ./cmd/stella-engine ./cmd/stella-registry
 go build -o bin/seed ./bench/seed
 ORAS=$(command -v oras || echo "$(go env GOPATH)/bin/oras")
@@ -36,7 +42,7 @@ for port in "$PORT_EMBEDDED" "$PORT_PLAIN"; do
   fi
 done
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$OUT".old.*' EXIT
 bin/stella-registry --addr "127.0.0.1:$PORT_EMBEDDED" --root "$OUT/embedded" 2>/dev/null & PIDS+=($!)
 bin/stella-registry --plain --addr "127.0.0.1:$PORT_PLAIN" --root "$OUT/plain" 2>/dev/null & PIDS+=($!)
 for port in "$PORT_EMBEDDED" "$PORT_PLAIN"; do
@@ -45,13 +51,17 @@ done
 
 now() { date +%s%N; }
 # pair LABEL TARGET STELLA-FN ORAS-FN: RUNS interleaved runs of each
-# (shell functions, stdout discarded), medians and their ratio.
+# (shell functions, stdout discarded), medians and their ratio. Where a
+# function FN_prep exists it runs before each run of FN, untimed (attach's
+# fresh document is written there: writing 1 MB with sed takes ~4.5 ms, which
+# is not the work measured).
 pair() {
   local label=$1 target=$2 sf=$3 of=$4 s=() o=() t0
-  "$sf" >/dev/null 2>&1; "$of" >/dev/null 2>&1 # warm the page cache
+  run1() { if declare -F "$1_prep" >/dev/null; then "$1_prep"; fi; t0=$(now); "$1" >/dev/null 2>"$OUT/err" || { cat "$OUT/err" >&2; return 1; }; }
+  run1 "$sf"; run1 "$of" # warm the page cache
   for _ in $(seq "$RUNS"); do
-    t0=$(now); "$sf" >/dev/null 2>"$OUT/err" || { cat "$OUT/err" >&2; return 1; }; s+=($(( $(now) - t0 )))
-    t0=$(now); "$of" >/dev/null 2>"$OUT/err" || { cat "$OUT/err" >&2; return 1; }; o+=($(( $(now) - t0 )))
+    run1 "$sf"; s+=($(( $(now) - t0 )))
+    run1 "$of"; o+=($(( $(now) - t0 )))
   done
   local sm om
   sm=$(printf '%s\n' "${s[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
@@ -73,8 +83,10 @@ for kind in "embedded:$PORT_EMBEDDED" "plain:$PORT_PLAIN"; do
   d_stella() { bin/stella-oras discover --plain-http --depth 1 "$host/app@$img"; }
   d_oras() { "$ORAS" discover --plain-http --depth 1 "$host/app@$img"; }
   i=0
-  a_stella() { i=$((i+1)); sed "s/\"x\"/\"s$i\"/" "$OUT/base.json" > "$OUT/s.json"; bin/stella-oras attach --plain-http "$host/app@$img" "$OUT/s.json"; }
-  a_oras() { i=$((i+1)); sed "s/\"x\"/\"o$i\"/" "$OUT/base.json" > "$OUT/o.json"; (cd "$OUT" && "$ORAS" attach --plain-http --artifact-type application/vnd.cyclonedx+json "$host/app@$img" o.json:application/vnd.cyclonedx+json); }
+  a_stella_prep() { i=$((i+1)); sed "s/\"x\"/\"s$i\"/" "$OUT/base.json" > "$OUT/s.json"; }
+  a_stella() { bin/stella-oras attach --plain-http "$host/app@$img" "$OUT/s.json"; }
+  a_oras_prep() { i=$((i+1)); sed "s/\"x\"/\"o$i\"/" "$OUT/base.json" > "$OUT/o.json"; }
+  a_oras() { (cd "$OUT" && "$ORAS" attach --plain-http --artifact-type application/vnd.cyclonedx+json "$host/app@$img" o.json:application/vnd.cyclonedx+json); }
   echo "== $name registry ($host)"
   pair "discover --depth 1 (3 referrers)" 0.9 d_stella d_oras
   pair "attach, 1 MB SBOM" 0.9 a_stella a_oras

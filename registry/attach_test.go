@@ -55,18 +55,38 @@ func proxyTo(t *testing.T, backend string) (string, *recorder) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		before, after := rec.before, rec.after
-		rec.log = append(rec.log, r.Method+" "+requestKind(r.URL.Path))
+		entry := r.Method + " " + requestKind(r.URL.Path)
+		rec.log = append(rec.log, entry)
 		rec.mu.Unlock()
 		if before != nil {
 			before(r)
 		}
-		p.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		p.ServeHTTP(sw, r)
+		if r.Method == http.MethodDelete && sw.code >= 300 {
+			// A refused DELETE is logged with its status (wroteNothing).
+			rec.mu.Lock()
+			if i := slices.Index(rec.log, entry); i >= 0 {
+				rec.log[i] = fmt.Sprintf("%s %d", entry, sw.code)
+			}
+			rec.mu.Unlock()
+		}
 		if after != nil {
 			after(r)
 		}
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://"), rec
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // requestKind names what a request addresses: manifest (by digest), tag
@@ -107,6 +127,28 @@ func (rec *recorder) hooks(before, after func(r *http.Request)) {
 
 func isWrite(method string) bool {
 	return method != http.MethodGet && method != http.MethodHead
+}
+
+// wroteNothing fails t if the logged requests of a refused attach
+// changed anything: the only writes allowed are the upload session
+// attach opens while it reads (POST) and its cancellation (DELETE), one
+// for one.
+func wroteNothing(t *testing.T, log []string) {
+	t.Helper()
+	opened, cancelled := 0, 0
+	for _, l := range log {
+		switch {
+		case l == "POST upload":
+			opened++
+		case l == "DELETE upload":
+			cancelled++
+		case isWrite(strings.Fields(l)[0]):
+			t.Errorf("a refused attach sent %s", l)
+		}
+	}
+	if opened != cancelled {
+		t.Errorf("a refused attach opened %d upload sessions and cancelled %d: %q", opened, cancelled, log)
+	}
 }
 
 func counts(log []string) map[string]int {
@@ -193,6 +235,12 @@ func TestAttachReadsTogether(t *testing.T) {
 				)
 				rec.hooks(func(r *http.Request) {
 					mu.Lock()
+					// The upload session opened with the reads is not
+					// the first write (see upload.go).
+					if r.Method == http.MethodPost && !wrote {
+						mu.Unlock()
+						return
+					}
 					if wrote || isWrite(r.Method) {
 						wrote = true
 						mu.Unlock()
@@ -239,11 +287,7 @@ func TestAttachMissingSubjectWritesNothing(t *testing.T) {
 			if !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("AttachByDigest of a missing subject = %v, want ErrNotFound", err)
 			}
-			for _, l := range rec.take() {
-				if isWrite(strings.Fields(l)[0]) {
-					t.Errorf("a refused attach sent %s", l)
-				}
-			}
+			wroteNothing(t, rec.take())
 		})
 	}
 }
@@ -476,11 +520,7 @@ func TestAttachByDigestLoad(t *testing.T) {
 			}); !errors.Is(err, bad) {
 				t.Errorf("AttachByDigestLoad with a failing load = %v, want its error", err)
 			}
-			for _, l := range rec.take() {
-				if isWrite(strings.Fields(l)[0]) {
-					t.Errorf("a failed load sent %s", l)
-				}
-			}
+			wroteNothing(t, rec.take())
 			data := []byte(`{"loaded":true}`)
 			subj, m, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
 				return data, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}, nil
@@ -661,11 +701,7 @@ func TestAttachBadReferrersTag(t *testing.T) {
 			if !errors.Is(err, registry.ErrFallbackIndex) || !strings.Contains(err.Error(), "nothing was written") {
 				t.Errorf("attach without the referrers API = %v, want ErrFallbackIndex, nothing written", err)
 			}
-			for _, l := range rec.take() {
-				if isWrite(strings.Fields(l)[0]) {
-					t.Errorf("a refused attach sent %s", l)
-				}
-			}
+			wroteNothing(t, rec.take())
 		})
 	}
 }
@@ -727,4 +763,30 @@ func artifactManifest(t *testing.T, o registry.ArtifactOptions) ([]byte, ocispec
 		t.Fatal(err)
 	}
 	return b, content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, b)
+}
+
+// TestAttachUnusedUploadCancelled: attaching a document the registry has
+// already leaves no upload session open: the one opened with the reads
+// finds nothing to carry and is cancelled, and no blob is sent again.
+func TestAttachUnusedUploadCancelled(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		t.Run(kind, func(t *testing.T) {
+			host, rec := startRecorder(t, kind)
+			img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+			doc := []byte(`{"same":"document"}`)
+			opts := registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}
+			if _, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, doc, opts); err != nil {
+				t.Fatal(err)
+			}
+			rec.take()
+			if _, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, doc, opts); err != nil {
+				t.Fatal(err)
+			}
+			c := counts(rec.take())
+			if c["POST upload"] != 1 || c["DELETE upload"] != 1 || c["PUT upload"] != 0 {
+				t.Errorf("the second attach of one document: %v, want one session opened and cancelled, no blob sent", c)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -222,6 +223,26 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 			return err
 		})
 	}
+	// An upload session for the document, opened with the reads (see
+	// upload.go): used by the first blob found absent, cancelled if none
+	// is, or if anything fails before it is used.
+	var early *url.URL
+	if t.Remote != nil && (load != nil || slices.ContainsFunc(o.Layers, func(l Layer) bool { return !l.Present })) {
+		reads.Go(func() error {
+			// Not a read: its failure fails nothing (the blob then goes
+			// the usual way, which reports what is wrong). Not stopped
+			// by a failed read either: a POST cut off after the registry
+			// opened the session would leave it open, one answered is
+			// cancelled.
+			early, _ = startUpload(ctx, t)
+			return nil
+		})
+		defer func() {
+			if early != nil {
+				cancelUpload(ctx, t, early)
+			}
+		}()
+	}
 	if load != nil {
 		lo, err := load()
 		if err == nil && lo.ArtifactType == "" {
@@ -299,11 +320,23 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 		if !absent[i] {
 			continue
 		}
+		loc := early
+		early = nil
 		sends.Go(func() error {
+			if loc != nil {
+				return finishUpload(ctx, t, loc, l.Descriptor, l.Data)
+			}
 			err := t.Store.Push(ctx, l.Descriptor, bytes.NewReader(l.Data))
 			if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 				return fmt.Errorf("pushing %s to %s: %w", l.Descriptor.Digest, t.Ref, t.annotate(err))
 			}
+			return nil
+		})
+	}
+	if loc := early; loc != nil {
+		early = nil
+		sends.Go(func() error {
+			cancelUpload(ctx, t, loc) // every blob was there
 			return nil
 		})
 	}
