@@ -792,7 +792,11 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 			break
 		}
 		vr := &verifying{r: content.NewVerifyReader(rc, d)}
-		err = m.dst.Store.Push(ctx, d, vr)
+		if dir := m.dst.layoutDir(); dir != "" {
+			err = writeLayoutBlob(dir, d, vr)
+		} else {
+			err = m.dst.Store.Push(ctx, d, vr)
+		}
 		rc.Close()
 		if vr.err != nil {
 			return false, fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, vr.err))

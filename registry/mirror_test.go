@@ -276,18 +276,50 @@ func TestMirrorCorruptSource(t *testing.T) {
 	}
 	layer := m.Layers[0]
 	c.set(layer.Digest.String())
-	_, err = registry.Mirror(ctx, openRef(t, srcHost+"/app:amd64"), openRef(t, dstHost+"/app"), "amd64", registry.MirrorOptions{})
-	if !errors.Is(err, registry.ErrDigestMismatch) {
-		t.Fatalf("mirror of a corrupt blob: %v, want ErrDigestMismatch", err)
-	}
-	dst := openRef(t, dstHost+"/app")
-	for _, d := range []ocispec.Descriptor{layer, amd} {
-		if ok, _ := dst.Store.Exists(ctx, d); ok {
-			t.Errorf("%s (%s) reached the destination", d.Digest, d.MediaType)
+	// A registry, and a layout (whose blobs the mirror writes itself:
+	// writeLayoutBlob).
+	dir := t.TempDir()
+	for _, dstRef := range []string{dstHost + "/app", "oci:" + dir} {
+		_, err = registry.Mirror(ctx, openRef(t, srcHost+"/app:amd64"), openRef(t, dstRef), "amd64", registry.MirrorOptions{})
+		if !errors.Is(err, registry.ErrDigestMismatch) {
+			t.Fatalf("mirror of a corrupt blob to %s: %v, want ErrDigestMismatch", dstRef, err)
+		}
+		dst := openRef(t, dstRef)
+		for _, d := range []ocispec.Descriptor{layer, amd} {
+			if ok, _ := dst.Store.Exists(ctx, d); ok {
+				t.Errorf("%s (%s) reached %s", d.Digest, d.MediaType, dstRef)
+			}
+		}
+		if _, err := dst.Resolve(ctx, "amd64"); err == nil {
+			t.Errorf("the tag reached %s", dstRef)
 		}
 	}
-	if _, err := dst.Resolve(ctx, "amd64"); err == nil {
-		t.Error("the tag reached the destination")
+	// Nothing half-written is left in the layout either.
+	if left, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(left) != 0 {
+		t.Errorf("the failed mirror left %d temporary files in the layout's ingest directory", len(left))
+	}
+	// Fixed, the source mirrors into the same layout, and the layout reads
+	// back whole: every blob its manifest names, with its bytes.
+	c.set("")
+	if _, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:amd64"), openRef(t, "oci:"+dir), "amd64", registry.MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := openRef(t, "oci:"+dir)
+	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		want, err := registry.FetchBlob(ctx, src, d, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "blobs", d.Digest.Algorithm().String(), d.Digest.Encoded()))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("blob %s in the layout: %d bytes, %v; want the source's %d", d.Digest, len(got), err, len(want))
+		}
+	}
+	if got, err := dst.Resolve(ctx, "amd64"); err != nil || got.Digest != amd.Digest {
+		t.Errorf("the layout's amd64 = %v, %v; want %s", got.Digest, err, amd.Digest)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(left) != 0 {
+		t.Errorf("the mirror left %d temporary files in the layout's ingest directory", len(left))
 	}
 }
 
