@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,10 +15,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// blobPath is GET or HEAD /v2/<name>/blobs/<digest> (the front has checked
-// the name against the spec's grammar).
-var blobPath = regexp.MustCompile(`^/v2/(.+)/blobs/([a-z0-9]+:[a-f0-9]+)$`)
 
 // blobReader answers blob GETs and HEADs from the filesystem storage
 // directly, with the same answer distribution gives (status, body and
@@ -42,18 +37,17 @@ type blobReader struct {
 
 func (b *blobReader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		if m := blobPath.FindStringSubmatch(r.URL.Path); m != nil && b.serve(w, r, m[1], m[2]) {
+		// GET or HEAD /v2/<name>/blobs/<digest> or …/manifests/<digest>
+		// (the front has checked the name against the spec's grammar).
+		if name, d, ok := digestRoute(r.URL.Path, "blobs"); ok && b.serve(w, r, name, d) {
 			return
 		}
-		if m := manifestDigestPath.FindStringSubmatch(r.URL.Path); m != nil && b.serveManifest(w, r, m[1], m[2]) {
+		if name, d, ok := digestRoute(r.URL.Path, "manifests"); ok && b.serveManifest(w, r, name, d) {
 			return
 		}
 	}
 	b.next.ServeHTTP(w, r)
 }
-
-// manifestDigestPath is GET or HEAD /v2/<name>/manifests/<digest>.
-var manifestDigestPath = regexp.MustCompile(`^/v2/(.+)/manifests/([a-z0-9]+:[a-f0-9]+)$`)
 
 // maxFastManifest bounds the manifests serveManifest reads (distribution
 // accepts none larger: its PUT limit is 4 MiB).

@@ -329,8 +329,8 @@ func TestManifestReaderAnswersAsDistribution(t *testing.T) {
 		name := fmt.Sprintf("%s %s %v", rq.method, rq.path, rq.header)
 		newReq := requestMaker(rq.method, rq.path, rq.header)
 		served := false
-		if mm := manifestDigestPath.FindStringSubmatch(rq.path); mm != nil {
-			served = fast.serveManifest(httptest.NewRecorder(), newReq(), mm[1], mm[2])
+		if name, d, ok := digestRoute(rq.path, "manifests"); ok {
+			served = fast.serveManifest(httptest.NewRecorder(), newReq(), name, d)
 		}
 		if served != rq.fast {
 			t.Errorf("%s: served by the fast path %v, want %v", name, served, rq.fast)

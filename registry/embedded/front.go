@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage"
@@ -17,17 +16,6 @@ import (
 // 500 that names its storage path).
 const maxNameLength = 255
 
-var (
-	// A route's repository name: the part of the path before the last
-	// endpoint (distribution's routes, the referrers API's).
-	routeName = regexp.MustCompile(`^/v2/(.+?)/(?:manifests/[^/]+|blobs/uploads/?[^/]*|blobs/[^/]+|tags/list|referrers/[^/]+)$`)
-	// The distribution spec's name grammar: lowercase path components.
-	// distribution itself also accepts an upper-case first component (a
-	// domain), which the referrers API's routes did not: such a name was
-	// stored but never got OCI-Subject or a referrers listing.
-	specName = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-)
-
 // front is what every request passes first, in both modes: repository
 // names outside the spec refused with NAME_INVALID (never a 500 that
 // names a server path), and request bodies that stall cut off.
@@ -37,10 +25,15 @@ type front struct {
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if m := routeName.FindStringSubmatch(r.URL.Path); m != nil {
-		if len(m[1]) > maxNameLength || !specName.MatchString(m[1]) {
+	// A route's repository name (anyRouteName): the part of the path
+	// before its endpoint, in the distribution spec's grammar
+	// (specNameOK). distribution itself also accepts an upper-case first
+	// component (a domain), which the referrers API's routes did not: such
+	// a name was stored but never got OCI-Subject or a referrers listing.
+	if name, ok := anyRouteName(r.URL.Path); ok {
+		if len(name) > maxNameLength || !specNameOK(name) {
 			msg := "invalid repository name"
-			if len(m[1]) > maxNameLength {
+			if len(name) > maxNameLength {
 				msg = "repository name longer than 255 characters"
 			}
 			writeError(w, http.StatusBadRequest, "NAME_INVALID", msg)

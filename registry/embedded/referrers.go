@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,12 +37,6 @@ const (
 	maxAnnotationBytes = 64 << 10
 	// AnnotationTruncated marks a descriptor whose annotations were cut.
 	AnnotationTruncated = "org.stellaops.referrers.annotations-truncated"
-)
-
-var (
-	// /v2/<name>/referrers/<digest>; names follow the distribution spec.
-	referrersPath = regexp.MustCompile(`^/v2/((?:[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)/referrers/([^/]+)$`)
-	manifestPath  = regexp.MustCompile(`^/v2/((?:[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)/manifests/([^/]+)$`)
 )
 
 // referrersLayer serves the referrers API and keeps its index: one file
@@ -102,17 +95,21 @@ func newReferrersLayer(next http.Handler, root string, pageSize int) (http.Handl
 }
 
 func (l *referrersLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if m := referrersPath.FindStringSubmatch(r.URL.Path); m != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		l.list(w, r, m[1], m[2])
-		return
-	}
-	if m := manifestPath.FindStringSubmatch(r.URL.Path); m != nil {
-		switch r.Method {
-		case http.MethodPut:
-			l.put(w, r, m[1], m[2])
+	// /v2/<name>/referrers/<digest> and /v2/<name>/manifests/<ref>;
+	// names follow the distribution spec.
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if name, ref, ok := specRoute(r.URL.Path, "referrers"); ok {
+			l.list(w, r, name, ref)
 			return
-		case http.MethodDelete:
-			l.delete(w, r, m[1], m[2])
+		}
+	}
+	if r.Method == http.MethodPut || r.Method == http.MethodDelete {
+		if name, ref, ok := specRoute(r.URL.Path, "manifests"); ok {
+			if r.Method == http.MethodPut {
+				l.put(w, r, name, ref)
+			} else {
+				l.delete(w, r, name, ref)
+			}
 			return
 		}
 	}
