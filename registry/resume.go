@@ -16,7 +16,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
 	"github.com/stella-ops/stella-oras/internal/readfile"
@@ -145,26 +144,12 @@ func lockUpload(path string) func() {
 }
 
 func (m *mirror) resumableAttempt(ctx context.Context, d ocispec.Descriptor, fetch func() (io.ReadCloser, error)) error {
-	repo := m.dst.Remote
-	ctx = auth.AppendRepositoryScope(ctx, repo.Reference, auth.ActionPull, auth.ActionPush)
-	scheme := "https"
-	if repo.PlainHTTP {
-		scheme = "http"
-	}
-	base := &url.URL{Scheme: scheme, Host: repo.Reference.Host()}
-	loc, offset := m.resumeUpload(ctx, base, d)
+	ctx = m.dst.pushScope(ctx)
+	loc, offset := m.resumeUpload(ctx, m.dst.uploadBase(), d)
 	if loc == nil {
-		start := base.ResolveReference(&url.URL{Path: "/v2/" + repo.Reference.Repository + "/blobs/uploads/"})
-		resp, err := m.uploadRequest(ctx, http.MethodPost, start, nil, 0, "")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			return fmt.Errorf("starting the upload of %s to %s: %s", d.Digest, m.dst.Ref, resp.Status)
-		}
-		if loc, err = location(resp); err != nil {
-			return err
+		var err error
+		if loc, err = startUpload(ctx, m.dst); err != nil {
+			return fmt.Errorf("%s: %w", d.Digest, err)
 		}
 		// Remembered before a byte is sent: a kill from here on resumes.
 		if err := os.MkdirAll(m.o.UploadDir, 0o755); err != nil {
