@@ -882,7 +882,13 @@ func (m *mirror) putManifest(ctx context.Context, d ocispec.Descriptor, b []byte
 				listed = false
 			}
 		default:
-			if err := pushManifest(ctx, m.dst, plain, b); err != nil {
+			var err error
+			if dir := m.dst.layoutDir(); dir != "" {
+				err = putLayoutManifest(ctx, m.dst, dir, plain, b)
+			} else {
+				err = pushManifest(ctx, m.dst, plain, b)
+			}
+			if err != nil {
 				return err
 			}
 			if subject != nil {
@@ -952,7 +958,13 @@ func (m *mirror) layoutReferrerTags(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := pushIfAbsent(ctx, m.dst, d, b); err != nil {
+		if dir := m.dst.layoutDir(); dir != "" {
+			if ok, err := m.dst.Store.Exists(ctx, d); err != nil || !ok {
+				if err := putLayoutManifest(ctx, m.dst, dir, d, b); err != nil {
+					return err
+				}
+			}
+		} else if err := pushIfAbsent(ctx, m.dst, d, b); err != nil {
 			return err
 		}
 		if err := m.dst.Store.Tag(ctx, d, tag); err != nil {
