@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -135,6 +136,7 @@ that does not match its digest, or an image the gate refused.`,
 					return err
 				}
 			}
+			lessGC()
 			prog := newMirrorProgress(s.Err, !noProgress)
 			prog.hook(&o.MirrorOptions)
 			results, err := evaluator.Mirror(cmd.Context(), sources, dst, o)
@@ -182,6 +184,22 @@ that does not match its digest, or an image the gate refused.`,
 	tf.Register(cmd)
 	out.Register(cmd)
 	return cmd
+}
+
+// lessGC lets a mirror's heap grow to 5 × its live data between
+// collections instead of 2 × (GOGC=400), unless the user set GOGC or
+// GOMEMLIMIT. A mirror's live heap is small and does not grow with blob
+// size (blobs stream), but it allocates per request: on a rerun of 20
+// images with 50 referrers each (1,040 listings) the collector took about
+// an eighth of the CPU, and `perf stat -r 8` gave 121-127 CPU-ms
+// against 142-192 with the default. A soft limit of 512 MiB makes the
+// collector work harder long before a large graph could take much memory.
+func lessGC() {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(512 << 20)
 }
 
 func defaultStateDir() (string, error) {
