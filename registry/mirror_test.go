@@ -428,9 +428,28 @@ func TestMirrorIncremental(t *testing.T) {
 		return res[0].Report
 	}
 	run()
+	// stateFile is the one state file and its identity (a rewrite is a
+	// new file renamed over it).
+	stateFile := func() (string, os.FileInfo) {
+		t.Helper()
+		m, err := filepath.Glob(filepath.Join(o.StateDir, "*.json"))
+		if err != nil || len(m) != 1 {
+			t.Fatalf("state files %v, %v; want one", m, err)
+		}
+		fi, err := os.Stat(m[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[0], fi
+	}
+	path, before := stateFile()
+	first, _ := os.ReadFile(path)
 	reads.reset()
 	up.reset()
 	rep := run()
+	if _, after := stateFile(); !os.SameFile(before, after) {
+		t.Error("unchanged rerun: the state file was written again")
+	}
 	manifests, listings := reads.reset()
 	if _, _, writes := up.reset(); writes != 0 {
 		t.Errorf("unchanged rerun: %d writes at the destination, want 0", writes)
@@ -453,6 +472,9 @@ func TestMirrorIncremental(t *testing.T) {
 	}
 	up.reset()
 	rep = run()
+	if now, _ := os.ReadFile(path); bytes.Equal(now, first) {
+		t.Error("after a new bundle on the VEX: the state file is unchanged")
+	}
 	if posts, manifests, _ := up.reset(); posts != 1 || manifests != 1 {
 		t.Errorf("after a new bundle on the VEX: %d blob uploads and %d manifest puts, want 1 and 1", posts, manifests)
 	}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type MirrorState struct {
 	// Copied are manifests at the destination with everything they name.
 	Copied map[string]bool `json:"copied"`
 	mu     sync.Mutex
+	// saved is the file's bytes as read or last written: Save writes
+	// nothing when the state encodes to them (a rerun that found nothing
+	// new).
+	saved []byte
 }
 
 // mirrorStateVersion is the state format; another version is ignored
@@ -117,6 +122,7 @@ func LoadMirrorState(path string) (*MirrorState, error) {
 			return nil, fmt.Errorf("mirror state %s: %q is not a digest (remove it, or pass --full)", path, k)
 		}
 	}
+	s.saved = b
 	return &s, nil
 }
 
@@ -125,10 +131,14 @@ func LoadMirrorState(path string) (*MirrorState, error) {
 func (s *MirrorState) Save(path string) error {
 	s.mu.Lock()
 	s.Version = mirrorStateVersion
-	b, err := json.Marshal(s)
+	b, err := json.Marshal(s) // map keys sorted: the same state, the same bytes
+	same := bytes.Equal(b, s.saved)
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if same {
+		return nil // the file holds it already
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("saving mirror state: %w", err)
@@ -150,5 +160,8 @@ func (s *MirrorState) Save(path string) error {
 		os.Remove(f.Name())
 		return fmt.Errorf("saving mirror state: %w", err)
 	}
+	s.mu.Lock()
+	s.saved = b
+	s.mu.Unlock()
 	return nil
 }
