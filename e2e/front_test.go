@@ -121,6 +121,25 @@ func TestEarlyHandoff(t *testing.T) {
 		t.Errorf("the second process is not the engine (its inits: %v)", procs[1])
 	}
 
+	// A mirror runs in the front unless it uses the engine's gate or
+	// receipt (handoff.MirrorEngineFlags): one process, then two.
+	src := filepath.Join(t.TempDir(), "src")
+	run(t, bin["native"], "sample-image", "oci:"+src+":v1")
+	for _, tc := range []struct {
+		extra []string
+		procs int
+	}{{nil, 1}, {[]string{"--require-verified", "--key", filepath.Join(t.TempDir(), "none.pub")}, 2}} {
+		args := append([]string{"mirror", "--no-state"}, tc.extra...)
+		args = append(args, "oci:"+src+":v1", "oci:"+filepath.Join(t.TempDir(), "dst"))
+		_, stderr, code := runCode(t, []string{"GODEBUG=inittrace=1"}, "", bin["native"], args...)
+		if n := strings.Count(stderr, "init internal/bytealg"); n != tc.procs {
+			t.Errorf("%q: %d processes (exit %d), want %d:\n%s", args, n, code, tc.procs, stderr)
+		}
+		if tc.procs == 1 && code != 0 {
+			t.Errorf("%q: exit %d\n%s", args, code, stderr)
+		}
+	}
+
 	alone := frontAlone(t)
 	env := []string{"PATH=" + filepath.Dir(bin["engine"])}
 	if out, stderr, code := runCode(t, env, `{"b":1,"a":2}`, alone, "canon", "-"); code != 0 || out != `{"a":2,"b":1}` {

@@ -13,7 +13,6 @@ import (
 	"github.com/stella-ops/stella-oras/engine/delta"
 	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/cli"
-	"github.com/stella-ops/stella-oras/internal/load"
 )
 
 func newEvaluateCmd(s *cli.Streams) *cobra.Command {
@@ -90,7 +89,7 @@ that could not be evaluated sets the exit status (the first in file order).`,
 			o.DeltaGates = gates
 			var images []string
 			if fromFile != "" {
-				if images, err = readImageList(fromFile); err != nil {
+				if images, err = cli.ReadImageList(fromFile, evaluator.MaxImages); err != nil {
 					return err
 				}
 			} else {
@@ -198,36 +197,6 @@ func parseFailOn(v string) (string, []delta.Gate, error) {
 		return "", nil, cli.Usagef("--fail-on %q names no gate", v)
 	}
 	return status, gates, nil
-}
-
-// maxImageList bounds a --from-file list.
-const maxImageList = 4 << 20
-
-// readImageList reads one reference per line; blank lines and # comments
-// are skipped.
-func readImageList(path string) ([]string, error) {
-	b, err := load.File(path, maxImageList)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for n, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if strings.ContainsAny(line, " \t") {
-			return nil, cli.Usagef("%s:%d: one image reference per line, not %q", path, n+1, line)
-		}
-		out = append(out, line)
-	}
-	if len(out) == 0 {
-		return nil, cli.Usagef("%s names no image", path)
-	}
-	if len(out) > evaluator.MaxImages {
-		return nil, cli.Usagef("%s names %d images, more than %d", path, len(out), evaluator.MaxImages)
-	}
-	return out, nil
 }
 
 func warnEvaluate(s *cli.Streams, rep *evaluator.Report) {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
 
 	"github.com/stella-ops/stella-oras/engine"
 	"github.com/stella-ops/stella-oras/internal/cli"
@@ -41,5 +43,25 @@ func TestFrontVersion(t *testing.T) {
 	if cli.EngineName != engine.Name || cli.EngineVersion != engine.Version {
 		t.Errorf("cli.EngineName, cli.EngineVersion = %q, %q, want engine.Name, engine.Version = %q, %q",
 			cli.EngineName, cli.EngineVersion, engine.Name, engine.Version)
+	}
+}
+
+// TestMirrorEngineFlags: the flags the engine's mirror adds to the
+// front's (cli.NewMirrorCmd without a gate) are handoff.MirrorEngineFlags,
+// the ones whose presence hands a mirror to the engine.
+func TestMirrorEngineFlags(t *testing.T) {
+	s := &cli.Streams{In: strings.NewReader(""), Out: new(strings.Builder), Err: new(strings.Builder)}
+	front := map[string]bool{}
+	cli.NewMirrorCmd(s, nil).Flags().VisitAll(func(f *pflag.Flag) { front[f.Name] = true })
+	var added []string
+	newMirrorCmd(s).Flags().VisitAll(func(f *pflag.Flag) {
+		if !front[f.Name] {
+			added = append(added, f.Name)
+		}
+	})
+	slices.Sort(added)
+	want := slices.Sorted(slices.Values(handoff.MirrorEngineFlags))
+	if !slices.Equal(added, want) {
+		t.Errorf("flags only the engine's mirror has: %v; handoff.MirrorEngineFlags: %v", added, want)
 	}
 }

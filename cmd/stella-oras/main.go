@@ -1,8 +1,9 @@
 // Command stella-oras is the deterministic, signed verdict engine over OCI
 // registries (see README.md). This binary is its thin front: it runs the
-// light one-request commands (version, discover, attach, pull) itself and
-// executes the stella-engine binary, found next to it or on PATH, with the
-// same arguments for every other command. The front links only cobra,
+// light one-request commands (version, discover, attach, pull) and a
+// mirror without the engine's gate or receipt (handoff.MirrorEngineFlags)
+// itself, and executes the stella-engine binary, found next to it or on
+// PATH, with the same arguments for every other command. The front links only cobra,
 // oras-go and what those commands need, not the evaluation, signing and
 // SBOM stacks, whose initialization alone took longer than a whole
 // `oras discover` (#11 section 2).
@@ -48,8 +49,13 @@ func main() {
 // suggestions) that runs the engine, should cobra reach it (it does not
 // when main dispatched first).
 func newRoot(s *cli.Streams) *cobra.Command {
-	cmds := cli.LightCommands(s)
+	// mirror runs here unless its command line needs the engine
+	// (handoff.EngineArgs); its stand-in is then not needed.
+	cmds := append(cli.LightCommands(s), cli.NewMirrorCmd(s, nil))
 	for _, c := range handoff.Commands() {
+		if c.Name == "mirror" {
+			continue
+		}
 		cmds = append(cmds, &cobra.Command{
 			Use:                c.Name,
 			Short:              c.Short,
