@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,9 +237,15 @@ func TestAttachReadsTogether(t *testing.T) {
 				rec.hooks(func(r *http.Request) {
 					mu.Lock()
 					// The upload session opened with the reads is not
-					// the first write (see upload.go).
+					// the first write (see upload.go), nor a read; it is
+					// held as the reads are, so that it would keep out a
+					// read if it took one of their slots.
 					if r.Method == http.MethodPost && !wrote {
 						mu.Unlock()
+						select {
+						case <-all:
+						case <-time.After(time.Second):
+						}
 						return
 					}
 					if wrote || isWrite(r.Method) {
@@ -780,13 +787,106 @@ func TestAttachUnusedUploadCancelled(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec.take()
+			// The cancellation is not waited for before the manifest's
+			// push: the DELETE is held until the manifest arrives.
+			var (
+				once      sync.Once
+				manifest  = make(chan struct{})
+				heldAlone bool
+			)
+			rec.hooks(func(r *http.Request) {
+				switch {
+				case r.Method == http.MethodPut && !strings.Contains(r.URL.Path, "/blobs/"):
+					once.Do(func() { close(manifest) })
+				case r.Method == http.MethodDelete:
+					select {
+					case <-manifest:
+					case <-time.After(2 * time.Second):
+						heldAlone = true
+					}
+				}
+			}, nil)
 			if _, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, doc, opts); err != nil {
 				t.Fatal(err)
 			}
+			rec.hooks(nil, nil)
 			c := counts(rec.take())
 			if c["POST upload"] != 1 || c["DELETE upload"] != 1 || c["PUT upload"] != 0 {
 				t.Errorf("the second attach of one document: %v, want one session opened and cancelled, no blob sent", c)
 			}
+			if heldAlone {
+				t.Error("the manifest was pushed only after the unused session's cancellation")
+			}
 		})
+	}
+}
+
+// TestAttachFailedLoadCancelsSession: a document that cannot be read,
+// found out while the upload session's POST is still unanswered, leaves
+// no session open: the POST is not cut off, and its session is
+// cancelled.
+func TestAttachFailedLoadCancelsSession(t *testing.T) {
+	ctx := context.Background()
+	host, rec := startRecorder(t, regtest.Referrers)
+	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+	rec.take()
+	var once sync.Once
+	posted := make(chan struct{})
+	rec.hooks(func(r *http.Request) {
+		if r.Method == http.MethodPost {
+			once.Do(func() { close(posted) })
+			time.Sleep(300 * time.Millisecond) // a slow answer
+		}
+	}, nil)
+	bad := errors.New("the document is unreadable")
+	_, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
+		select {
+		case <-posted:
+		case <-time.After(5 * time.Second):
+		}
+		return nil, registry.AttachOptions{}, bad
+	})
+	if !errors.Is(err, bad) {
+		t.Errorf("AttachByDigestLoad with a failing load = %v, want its error", err)
+	}
+	rec.hooks(nil, nil)
+	wroteNothing(t, rec.take())
+}
+
+// TestAttachUploadRefused: a registry that refuses the document's upload
+// (a quota, here) is reported with its own words and the credentials
+// tried, as oras-go reports a refused push, and the session is cancelled.
+func TestAttachUploadRefused(t *testing.T) {
+	ctx := context.Background()
+	var refuse atomic.Bool // once the image is there
+	backend := regtest.StartWrapped(t, regtest.Referrers, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if refuse.Load() && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				w.Write([]byte(`{"errors":[{"code":"DENIED","message":"quota exceeded for project app"}]}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	host, rec := proxyTo(t, backend)
+	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
+	// The empty config is there: the document is the one blob to send,
+	// through the session.
+	if err := openRemote(t, host).Store.Push(ctx, ocispec.DescriptorEmptyJSON, bytes.NewReader(ocispec.DescriptorEmptyJSON.Data)); err != nil {
+		t.Fatal(err)
+	}
+	refuse.Store(true)
+	rec.take()
+	_, _, err := registry.AttachByDigest(ctx, openRemote(t, host), img.Digest, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+	if err == nil || !strings.Contains(err.Error(), "quota exceeded for project app") || !strings.Contains(err.Error(), "credentials tried") {
+		t.Errorf("attach refused by the registry = %v, want its message and the credentials tried", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "_state") {
+		t.Errorf("the error names the upload's state token: %v", err)
+	}
+	if c := counts(rec.take()); c["POST upload"] != 1 || c["PUT upload"] != 1 || c["DELETE upload"] != 1 || c["PUT manifest"] != 0 {
+		t.Errorf("requests of a refused upload: %v, want the session opened and cancelled, no manifest", c)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -197,6 +196,7 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 	if o.Subject != nil && subject == "" {
 		subject = o.Subject.Digest
 	}
+	parent := ctx
 	ctx, cancelReads := context.WithCancel(ctx)
 	defer cancelReads()
 	// Everything read before the first write is read at once: the subject
@@ -224,24 +224,13 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 		})
 	}
 	// An upload session for the document, opened with the reads (see
-	// upload.go): used by the first blob found absent, cancelled if none
-	// is, or if anything fails before it is used.
-	var early *url.URL
+	// upload.go), in a goroutine of its own: it takes none of the reads'
+	// slots. The first blob found absent uses it; it is cancelled if none
+	// is, or if anything fails before it is used (session.end, deferred).
+	var session *earlySession
 	if t.Remote != nil && (load != nil || slices.ContainsFunc(o.Layers, func(l Layer) bool { return !l.Present })) {
-		reads.Go(func() error {
-			// Not a read: its failure fails nothing (the blob then goes
-			// the usual way, which reports what is wrong). Not stopped
-			// by a failed read either: a POST cut off after the registry
-			// opened the session would leave it open, one answered is
-			// cancelled.
-			early, _ = startUpload(ctx, t)
-			return nil
-		})
-		defer func() {
-			if early != nil {
-				cancelUpload(ctx, t, early)
-			}
-		}()
+		session = openEarly(parent, t)
+		defer session.end(parent, t)
 	}
 	if load != nil {
 		lo, err := load()
@@ -320,8 +309,7 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 		if !absent[i] {
 			continue
 		}
-		loc := early
-		early = nil
+		loc := session.take()
 		sends.Go(func() error {
 			if loc != nil {
 				return finishUpload(ctx, t, loc, l.Descriptor, l.Data)
@@ -333,13 +321,9 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 			return nil
 		})
 	}
-	if loc := early; loc != nil {
-		early = nil
-		sends.Go(func() error {
-			cancelUpload(ctx, t, loc) // every blob was there
-			return nil
-		})
-	}
+	// Every blob was there: the unused session is cancelled alongside
+	// the manifest's push, not before it (session.end waits for it).
+	session.cancelUnused(parent, t)
 	if err := sends.Wait(); err != nil {
 		return none, none, err
 	}

@@ -128,6 +128,12 @@ func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 // mirror of 401 manifests into a layout.
 func putLayoutManifest(ctx context.Context, t *Target, dir string, d ocispec.Descriptor, b []byte) error {
 	d = plainDesc(d)
+	if err := d.Digest.Validate(); err != nil {
+		return fmt.Errorf("%w: manifest %q: %v", ErrMirror, d.Digest, err)
+	}
+	if got := d.Digest.Algorithm().FromBytes(b); got != d.Digest {
+		return fmt.Errorf("%w: manifest %s: its bytes are %s", ErrDigestMismatch, d.Digest, got)
+	}
 	if err := writeLayoutBlob(dir, d, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, err)
 	}

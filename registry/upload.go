@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // An upload session opened ahead of time: attach opens one while its
@@ -27,6 +29,67 @@ import (
 // could not be read) is cancelled with DELETE, so a failed attach leaves
 // no upload behind either, on registries that implement the DELETE (it is
 // optional; others purge abandoned uploads themselves).
+
+// earlySession is attach's upload session, opened while the reads are in
+// flight. Its methods do nothing on a nil session.
+type earlySession struct {
+	done chan struct{} // closed once the POST has its answer
+	loc  *url.URL      // the session, until taken or cancelled
+	// cancelled is closed once an unused session's DELETE is answered.
+	cancelled chan struct{}
+}
+
+// openEarly starts the POST. Only ctx, the command's own context, stops
+// it, not the failure of a read: a POST cut off after the registry opened
+// the session would leave it open, one answered is cancelled.
+func openEarly(ctx context.Context, t *Target) *earlySession {
+	s := &earlySession{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.loc, _ = startUpload(ctx, t) // a failure fails nothing: the blob then goes the usual way, which reports it
+	}()
+	return s
+}
+
+// take waits for the POST and returns the session, once (nil if it
+// failed or was taken).
+func (s *earlySession) take() *url.URL {
+	if s == nil {
+		return nil
+	}
+	<-s.done
+	loc := s.loc
+	s.loc = nil
+	return loc
+}
+
+// cancelUnused cancels the session in the background if no blob took it.
+func (s *earlySession) cancelUnused(ctx context.Context, t *Target) {
+	if s == nil {
+		return
+	}
+	if loc := s.take(); loc != nil {
+		s.cancelled = make(chan struct{})
+		go func() {
+			defer close(s.cancelled)
+			cancelUpload(ctx, t, loc)
+		}()
+	}
+}
+
+// end is deferred: it cancels a session nothing took (the attach failed
+// before its blobs were sent) and waits for a background cancellation.
+func (s *earlySession) end(ctx context.Context, t *Target) {
+	if s == nil {
+		return
+	}
+	if loc := s.take(); loc != nil {
+		cancelUpload(ctx, t, loc)
+	}
+	if s.cancelled != nil {
+		<-s.cancelled
+	}
+}
 
 // uploadBase is the registry's root URL.
 func (t *Target) uploadBase() *url.URL {
@@ -78,16 +141,34 @@ func finishUpload(ctx context.Context, t *Target, loc *url.URL, d ocispec.Descri
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := t.Remote.Client.Do(req)
 	if err != nil {
+		cancelUpload(ctx, t, loc)
 		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("pushing %s to %s: %s", d.Digest, t.Ref, resp.Status)
+		err := errorResponse(resp)
+		cancelUpload(ctx, t, loc)
+		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
 		return fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
 	}
 	return nil
+}
+
+// errorResponse is a registry's error answer as oras-go reports one
+// (errcode.ErrorResponse: the method, URL, status and the registry's
+// error codes and messages, from at most 64 KiB of body), so that it
+// reads as the same failure of oras-go's own push would.
+func errorResponse(resp *http.Response) error {
+	var body struct {
+		Errors errcode.Errors `json:"errors"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = json.Unmarshal(b, &body) // a body that is not the spec's: the status alone
+	u := *resp.Request.URL
+	u.RawQuery = "" // an upload's state token, not for error lines
+	return &errcode.ErrorResponse{Method: resp.Request.Method, URL: &u, StatusCode: resp.StatusCode, Errors: body.Errors}
 }
 
 // cancelUpload ends an unused session (DELETE), best effort: its own few
