@@ -164,10 +164,15 @@ func TestConnectionsReused(t *testing.T) {
 			t.Fatalf("%s: %v", it.Reference, it.Err)
 		}
 	}
-	// Two requests at a time per image (Jobs: 2), one image at a time:
-	// two connections would do; a few more allow for a reader that
-	// finished before its connection went back to the pool.
-	if n := conns.Count(); n > 4 {
-		t.Errorf("6 images evaluated over %d connections, want at most 4", n)
+	// Two requests at a time per image (Jobs: 2), one image at a time,
+	// and the upload session the verdict's attach opens along with its
+	// reads (registry/upload.go): three connections would do; a few more
+	// allow for a reader that finished before its connection went back to
+	// the pool (5 in 30 runs of this test, under load too). Without reuse,
+	// each image would dial anew: dozens.
+	n := conns.Count()
+	t.Logf("6 images over %d connections", n)
+	if n > 6 {
+		t.Errorf("6 images evaluated over %d connections, want at most 6", n)
 	}
 }
