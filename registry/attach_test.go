@@ -890,3 +890,50 @@ func TestAttachUploadRefused(t *testing.T) {
 		t.Errorf("requests of a refused upload: %v, want the session opened and cancelled, no manifest", c)
 	}
 }
+
+// TestAttachLayoutReferrersTag: attaching to an OCI layout also lists the
+// referrer in its subject's referrers tag (sha256-<hex>), as a mirror into
+// a layout does: regctl (ocidir://) reads a layout's referrers from that
+// tag alone. Two attaches, one tag listing both with their artifact types.
+func TestAttachLayoutReferrersTag(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	img := regtest.PushImage(t, openRef(t, "oci:"+dir).Store, "v1")
+	var want []digest.Digest
+	for i, at := range []string{sbomType, "application/vnd.openvex+json"} {
+		m, err := registry.Attach(ctx, openRef(t, "oci:"+dir), img, []byte(fmt.Sprintf(`{"n":%d}`, i)), registry.AttachOptions{ArtifactType: at, MediaType: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, m.Digest)
+	}
+	tg := openRef(t, "oci:"+dir)
+	tagged, err := tg.Store.Resolve(ctx, registry.ReferrersTag(img.Digest))
+	if err != nil {
+		t.Fatalf("the referrers tag of the subject: %v", err)
+	}
+	b, err := registry.FetchBlob(ctx, tg, tagged, registry.MaxManifestBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	var got []digest.Digest
+	types := map[digest.Digest]string{}
+	for _, d := range idx.Manifests {
+		got = append(got, d.Digest)
+		types[d.Digest] = d.ArtifactType
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the referrers tag lists %v, want the two attached %v", got, want)
+	}
+	for _, d := range want {
+		if types[d] == "" {
+			t.Errorf("the tag's entry %s has no artifactType", d)
+		}
+	}
+}

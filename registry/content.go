@@ -348,6 +348,13 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 		}
 	} else if err := pushManifest(ctx, t, mdesc, mb); err != nil {
 		return none, none, err
+	} else if o.Subject != nil {
+		// A layout or layout tar: its subject's referrers tag lists the
+		// referrer too, as a mirror's does, for tools that read only the
+		// tag (regctl's ocidir://).
+		if err := tagLayoutReferrers(ctx, t, subj.Digest, []ocispec.Descriptor{mdesc}, false); err != nil {
+			return none, none, err
+		}
 	}
 	if o.Tag != "" {
 		if err := t.Store.Tag(ctx, ocispec.Descriptor{MediaType: mdesc.MediaType, Digest: mdesc.Digest, Size: mdesc.Size}, o.Tag); err != nil {

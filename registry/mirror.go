@@ -944,32 +944,44 @@ func (m *mirror) registryReferrerTags(ctx context.Context) error {
 // reads only this tag, so a layout with both is read by both.
 func (m *mirror) layoutReferrerTags(ctx context.Context) error {
 	for _, subj := range slices.Sorted(maps.Keys(m.subjectRefs)) {
-		tag := fallbackTag(subj)
-		entries := slices.Clone(m.subjectRefs[subj])
-		if cur, err := m.dst.Store.Resolve(ctx, tag); err == nil && cur.MediaType == ocispec.MediaTypeImageIndex && cur.Size <= MaxManifestBytes {
-			if b, err := fetchVerified(ctx, m.dst, cur); err == nil {
-				var idx ocispec.Index
-				if json.Unmarshal(b, &idx) == nil {
-					entries = append(entries, idx.Manifests...)
-				}
-			}
-		}
-		b, d, err := ReferrersIndex(entries)
-		if err != nil {
+		if err := tagLayoutReferrers(ctx, m.dst, subj, m.subjectRefs[subj], true); err != nil {
 			return err
 		}
-		if dir := m.dst.layoutDir(); dir != "" {
-			if ok, err := m.dst.Store.Exists(ctx, d); err != nil || !ok {
-				if err := putLayoutManifest(ctx, m.dst, dir, d, b); err != nil {
-					return err
-				}
+	}
+	return nil
+}
+
+// tagLayoutReferrers lists entries in subject's referrers tag in a layout
+// or layout tar, with what the tag lists already. oras reads a layout's
+// referrers from their subject fields, regctl (ocidir://) only from this
+// tag. mirror says the caller is a mirror, which writes a layout's files
+// itself (putLayoutManifest).
+func tagLayoutReferrers(ctx context.Context, t *Target, subj digest.Digest, entries []ocispec.Descriptor, mirror bool) error {
+	tag := fallbackTag(subj)
+	entries = slices.Clone(entries)
+	if cur, err := t.Store.Resolve(ctx, tag); err == nil && cur.MediaType == ocispec.MediaTypeImageIndex && cur.Size <= MaxManifestBytes {
+		if b, err := fetchVerified(ctx, t, cur); err == nil {
+			var idx ocispec.Index
+			if json.Unmarshal(b, &idx) == nil {
+				entries = append(entries, idx.Manifests...)
 			}
-		} else if err := pushIfAbsent(ctx, m.dst, d, b); err != nil {
-			return err
 		}
-		if err := m.dst.Store.Tag(ctx, d, tag); err != nil {
-			return fmt.Errorf("tagging the referrers of %s in %s: %w", subj, m.dst.Ref, err)
+	}
+	b, d, err := ReferrersIndex(entries)
+	if err != nil {
+		return err
+	}
+	if dir := t.layoutDir(); mirror && dir != "" {
+		if ok, err := t.Store.Exists(ctx, d); err != nil || !ok {
+			if err := putLayoutManifest(ctx, t, dir, d, b); err != nil {
+				return err
+			}
 		}
+	} else if err := pushIfAbsent(ctx, t, d, b); err != nil {
+		return err
+	}
+	if err := t.Store.Tag(ctx, d, tag); err != nil {
+		return fmt.Errorf("tagging the referrers of %s in %s: %w", subj, t.Ref, err)
 	}
 	return nil
 }
