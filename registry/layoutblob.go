@@ -30,13 +30,14 @@ var ingestSeq atomic.Uint64
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// writeLayoutBlob stores a blob (a config or a layer, never a manifest)
-// in the OCI layout at root. It is what oras-go's oci.Store.Push does,
-// written here for speed: that push also stats the target, checks two
-// directories, names its temporary file with CreateTemp, chmods it after
-// the write, and takes the store's lock to record the blob in its graph,
-// where a blob has no edges (a graph rebuilt from index.json when the
-// layout is opened again has no entry for it either). In a mirror of one
+// writeLayoutBlob stores content (a config or a layer; a manifest through
+// putLayoutManifest, which then lists it) in the OCI layout at root. It is
+// what oras-go's oci.Store.Push does to the file, written here for speed:
+// that push also stats the target, checks two directories, names its
+// temporary file with CreateTemp, chmods it after the write, and takes the
+// store's lock to record the content in its graph, where a blob has no
+// edges (a graph rebuilt from index.json when the layout is opened again
+// has no entry for it either). In a mirror of one
 // image with 200 referrers and their bundles into a layout, blob pushes
 // were a sixth of the CPU.
 //

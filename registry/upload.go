@@ -93,11 +93,7 @@ func (s *earlySession) end(ctx context.Context, t *Target) {
 
 // uploadBase is the registry's root URL.
 func (t *Target) uploadBase() *url.URL {
-	scheme := "https"
-	if t.Remote.PlainHTTP {
-		scheme = "http"
-	}
-	return &url.URL{Scheme: scheme, Host: t.Remote.Reference.Host()}
+	return &url.URL{Scheme: scheme(t.Remote.PlainHTTP), Host: t.Remote.Reference.Host()}
 }
 
 // pushScope is ctx asking for the repository's pull and push scopes, as
