@@ -314,6 +314,9 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 			if loc != nil {
 				return finishUpload(ctx, t, loc, l.Descriptor, l.Data)
 			}
+			if t.Remote != nil {
+				return pushWhole(ctx, t, l.Descriptor, l.Data)
+			}
 			err := t.Store.Push(ctx, l.Descriptor, bytes.NewReader(l.Data))
 			if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 				return fmt.Errorf("pushing %s to %s: %w", l.Descriptor.Digest, t.Ref, t.annotate(err))

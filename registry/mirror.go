@@ -792,6 +792,20 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 			break
 		}
 		vr := &verifying{r: content.NewVerifyReader(rc, d)}
+		if m.dst.Remote != nil && d.Size <= wholeMax {
+			// A small blob is read whole, and checked, before a byte is
+			// sent: then it can go in one request (pushWhole).
+			data, rerr := io.ReadAll(vr)
+			rc.Close()
+			if rerr != nil {
+				return false, fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, rerr))
+			}
+			if err := pushWhole(ctx, m.dst, d, data); err != nil {
+				return false, err
+			}
+			it.State = MirrorCopied
+			break
+		}
 		if dir := m.dst.layoutDir(); dir != "" {
 			err = writeLayoutBlob(dir, d, vr)
 		} else {

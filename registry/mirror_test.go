@@ -237,6 +237,77 @@ func TestMirrorRerun(t *testing.T) {
 	}
 }
 
+// blobRequests counts a registry's blob upload requests: POSTs that carry
+// the blob (single POST, ?digest=), POSTs that open a session, and PUTs
+// that finish one.
+type blobRequests struct {
+	mu                 sync.Mutex
+	whole, opens, puts int
+}
+
+func (c *blobRequests) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			c.mu.Lock()
+			switch {
+			case r.Method == http.MethodPost && r.URL.Query().Get("digest") != "":
+				c.whole++
+			case r.Method == http.MethodPost:
+				c.opens++
+			case r.Method == http.MethodPut:
+				c.puts++
+			}
+			c.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestMirrorSinglePost: into a registry that takes a blob in one POST
+// (registry serve), every blob is one request; into one that does not
+// (plain distribution), the first blob finds that out at no cost (its
+// POST's session is the one its PUT finishes), so every blob is the usual
+// two requests, as before. Every blob arrives whole either way. Before,
+// every blob was two requests on both.
+func TestMirrorSinglePost(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		t.Run(kind, func(t *testing.T) {
+			c := &blobRequests{}
+			srcHost, dstHost := regtest.Start(t, regtest.Referrers), regtest.StartWrapped(t, kind, c.wrap)
+			src := openRef(t, srcHost+"/app")
+			root, _ := pushIndexWithReferrers(t, src)
+			dst := openRef(t, dstHost+"/app")
+			rep, err := registry.Mirror(ctx, openRef(t, srcHost+"/app:1.0"), dst, "1.0", registry.MirrorOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(rep.Blobs)
+			if n != 8 {
+				t.Fatalf("%d blobs copied, want 8", n)
+			}
+			switch kind {
+			case regtest.Referrers:
+				if c.whole != n || c.opens != 0 || c.puts != 0 {
+					t.Errorf("%d blobs: %d single POSTs, %d sessions, %d PUTs; want %d, 0, 0", n, c.whole, c.opens, c.puts, n)
+				}
+			default:
+				if c.whole < 1 || c.whole+c.opens != n || c.puts != n {
+					t.Errorf("%d blobs: %d single POSTs, %d sessions, %d PUTs; want ≥ 1 single POST (the probe) and %d POSTs and PUTs in all", n, c.whole, c.opens, c.puts, n)
+				}
+			}
+			for _, b := range rep.Blobs {
+				if _, err := registry.FetchBlob(ctx, dst, b.Descriptor, 1<<20); err != nil {
+					t.Errorf("blob %s at the destination: %v", b.Digest, err)
+				}
+			}
+			if d, err := dst.Resolve(ctx, "1.0"); err != nil || d.Digest != root.Digest {
+				t.Errorf("destination tag 1.0 = %s, %v; want %s", d.Digest, err, root.Digest)
+			}
+		})
+	}
+}
+
 // TestMirrorArtifactType: --artifact-type keeps only referrers of that
 // type; the image is copied whole.
 func TestMirrorArtifactType(t *testing.T) {

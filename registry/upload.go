@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -186,4 +187,81 @@ func cancelUpload(ctx context.Context, t *Target, loc *url.URL) {
 func drainClose(b io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(b, 64<<10)) //nolint:errcheck // best effort
 	b.Close()
+}
+
+const (
+	// wholeMax is the largest blob a mirror reads whole (verified) before
+	// it sends it, so that it can be sent in one POST, or again.
+	wholeMax = 4 << 20
+	// probeMax is the largest blob that finds out whether a registry takes
+	// the single POST. One that does not leaves the body unread, which Go's
+	// server (and others) read away only up to about 256 KiB before they
+	// close the connection instead.
+	probeMax = 256 << 10
+)
+
+// singlePost remembers, by registry (scheme and host), whether it took a
+// blob in one POST: true, false, or absent while not known.
+var singlePost sync.Map
+
+// pushWhole pushes blob d, whose bytes data are, to a registry target in
+// one request where the registry takes the distribution spec's single
+// POST (POST /v2/<name>/blobs/uploads/?digest=, the blob as the body:
+// stella-oras registry serve, zot), and in the usual two elsewhere (POST,
+// then PUT to the session). Which the registry does is learned from the
+// first blob small enough to try it with: a registry without it opens a
+// session and answers 202, which the PUT then uses, so finding out costs
+// no request. oras-go always makes the two.
+func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
+	key := t.uploadBase().String()
+	v, known := singlePost.Load(key)
+	if known && !v.(bool) || !known && len(data) > probeMax {
+		loc, err := startUpload(ctx, t)
+		if err != nil {
+			return err
+		}
+		return finishUpload(ctx, t, loc, d, data)
+	}
+	u := t.uploadBase().ResolveReference(&url.URL{Path: "/v2/" + t.Remote.Reference.Repository + "/blobs/uploads/", RawQuery: url.Values{"digest": {d.Digest.String()}}.Encode()})
+	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPost, u.String(), bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.ContentLength = int64(len(data))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := t.Remote.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	}
+	defer drainClose(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		singlePost.Store(key, true)
+		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
+			return fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
+		}
+		return nil
+	case http.StatusAccepted:
+		// No single POST here: the answer is a session, as a POST without
+		// a body gets.
+		singlePost.Store(key, false)
+		loc, err := location(resp)
+		if err != nil {
+			return err
+		}
+		return finishUpload(ctx, t, loc, d, data)
+	}
+	err = errorResponse(resp)
+	if known {
+		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	}
+	// A registry that refuses the form itself (the spec has registries
+	// answer 202, not all do): the usual two requests, whose answer is the
+	// one reported.
+	singlePost.Store(key, false)
+	loc, err := startUpload(ctx, t)
+	if err != nil {
+		return err
+	}
+	return finishUpload(ctx, t, loc, d, data)
 }

@@ -81,7 +81,7 @@ func newFastPath(t *testing.T) (*blobReader, *httptest.Server) {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return h.(*front).next.(*referrersLayer).next.(*blobReader), srv
+	return h.(*front).next.(*referrersLayer).next.(*singlePost).next.(*blobReader), srv
 }
 
 // requestMaker makes the same request again, each call a new one.

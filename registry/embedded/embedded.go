@@ -95,7 +95,11 @@ func New(ctx context.Context, opts Options) (h http.Handler, err error) {
 	if opts.Plain {
 		return &front{next: blobs, idle: idle}, nil
 	}
-	l, err := newReferrersLayer(blobs, opts.Root, opts.PageSize)
+	sp, err := newSinglePost(blobs, opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newReferrersLayer(sp, opts.Root, opts.PageSize)
 	if err != nil {
 		return nil, err
 	}
