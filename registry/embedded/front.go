@@ -41,7 +41,15 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f.idle > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: f.idle}
+		// On a copy of the request: net/http's server looks at its own
+		// request's Body after the handler, and with a wrapper there it
+		// can no longer tell a body the client was never asked for
+		// (Expect: 100-continue, answered without reading it) from one
+		// left unread, and waits for it: a POST that opens an upload
+		// session then took the client's whole continue timeout (1 s).
+		body := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: f.idle}
+		r = r.WithContext(r.Context())
+		r.Body = body
 	}
 	f.next.ServeHTTP(w, r)
 }
