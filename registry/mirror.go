@@ -806,6 +806,28 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 			it.State = MirrorCopied
 			break
 		}
+		if m.dst.Remote != nil {
+			first := rc
+			srcErr, err := pushStream(ctx, m.dst, d, func() (io.ReadCloser, error) {
+				if first != nil {
+					r := first
+					first = nil
+					return r, nil
+				}
+				return m.src.Store.Fetch(ctx, d)
+			})
+			if first != nil {
+				first.Close()
+			}
+			if srcErr != nil {
+				return false, fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, srcErr))
+			}
+			if err != nil {
+				return false, err
+			}
+			it.State = MirrorCopied
+			break
+		}
 		if dir := m.dst.layoutDir(); dir != "" {
 			err = writeLayoutBlob(dir, d, vr)
 		} else {

@@ -243,14 +243,18 @@ func TestMirrorRerun(t *testing.T) {
 type blobRequests struct {
 	mu                 sync.Mutex
 	whole, opens, puts int
+	// only, if set, is the one digest whose single POSTs and PUTs count.
+	only string
 }
 
 func (c *blobRequests) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "/blobs/uploads/") {
 			c.mu.Lock()
+			dg := r.URL.Query().Get("digest")
 			switch {
-			case r.Method == http.MethodPost && r.URL.Query().Get("digest") != "":
+			case c.only != "" && dg != "" && dg != c.only:
+			case r.Method == http.MethodPost && dg != "":
 				c.whole++
 			case r.Method == http.MethodPost:
 				c.opens++
@@ -303,6 +307,64 @@ func TestMirrorSinglePost(t *testing.T) {
 			}
 			if d, err := dst.Resolve(ctx, "1.0"); err != nil || d.Digest != root.Digest {
 				t.Errorf("destination tag 1.0 = %s, %v; want %s", d.Digest, err, root.Digest)
+			}
+		})
+	}
+}
+
+// TestMirrorLargeBlob: a blob too large to read whole first is streamed,
+// checked on the way (aheadReader): into registry serve in one POST, into
+// plain distribution as oras-go pushes (POST, PUT); a source that serves
+// other bytes for it (a fake fault) fails the mirror with
+// ErrDigestMismatch and the destination has neither the blob nor its
+// manifest, on both; fixed, the blob arrives whole.
+func TestMirrorLargeBlob(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{regtest.Referrers, regtest.Plain} {
+		t.Run(kind, func(t *testing.T) {
+			c := &blobRequests{}
+			bad := &corrupter{flip: func(b []byte) { b[len(b)-1] ^= 0xff }}
+			srcHost, dstHost := regtest.StartWrapped(t, regtest.Referrers, bad.wrap), regtest.StartWrapped(t, kind, c.wrap)
+			src := openRef(t, srcHost+"/app")
+			md, ld, layer := regtest.PushBigImage(t, src.Store, 5<<20+7, 11)
+			mirror := func() error {
+				_, err := registry.Mirror(ctx, openRef(t, srcHost+"/app@"+md.Digest.String()), openRef(t, dstHost+"/app"), md.Digest.String(), registry.MirrorOptions{})
+				return err
+			}
+			bad.set(ld.Digest.String())
+			if err := mirror(); !errors.Is(err, registry.ErrDigestMismatch) {
+				t.Fatalf("mirror of a corrupt large blob: %v, want ErrDigestMismatch", err)
+			}
+			dst := openRef(t, dstHost+"/app")
+			for _, d := range []ocispec.Descriptor{ld, md} {
+				if ok, _ := dst.Store.Exists(ctx, d); ok {
+					t.Errorf("%s (%s) reached the destination", d.Digest, d.MediaType)
+				}
+			}
+			bad.set("")
+			// Only the layer's requests count from here: a write the
+			// failed run had started may still land (its client gave up
+			// on it, not the server).
+			c.mu.Lock()
+			c.whole, c.opens, c.puts, c.only = 0, 0, 0, ld.Digest.String()
+			c.mu.Unlock()
+			if err := mirror(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := registry.FetchBlob(ctx, dst, ld, 16<<20)
+			if err != nil || !bytes.Equal(got, layer) {
+				t.Fatalf("the large blob at the destination: %d bytes, %v", len(got), err)
+			}
+			// The config went with the first run: the layer alone now.
+			switch kind {
+			case regtest.Referrers:
+				if c.whole != 1 || c.opens != 0 || c.puts != 0 {
+					t.Errorf("the layer: %d single POSTs, %d sessions, %d PUTs; want 1, 0, 0", c.whole, c.opens, c.puts)
+				}
+			default:
+				if c.whole > 1 || c.whole+c.opens < 1 || c.puts != 1 {
+					t.Errorf("the layer: %d single POSTs, %d sessions, %d PUTs; want one POST and one PUT", c.whole, c.opens, c.puts)
+				}
 			}
 		})
 	}

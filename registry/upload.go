@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
@@ -124,17 +126,26 @@ func startUpload(ctx context.Context, t *Target) (*url.URL, error) {
 // finishUpload sends the whole blob to an open session (PUT ?digest=),
 // which the registry checks against d before it stores it.
 func finishUpload(ctx context.Context, t *Target, loc *url.URL, d ocispec.Descriptor, data []byte) error {
+	// A *bytes.Reader body can be sent again (GetBody): when the registry
+	// asks for credentials first, oras-go's client sends it twice.
+	return finishUploadFrom(ctx, t, loc, d, bytes.NewReader(data), nil)
+}
+
+// finishUploadFrom is finishUpload of a body that getBody, if not nil,
+// opens again (for a request sent twice).
+func finishUploadFrom(ctx context.Context, t *Target, loc *url.URL, d ocispec.Descriptor, body io.Reader, getBody func() (io.ReadCloser, error)) error {
 	u := *loc
 	q := u.Query()
 	q.Set("digest", d.Digest.String())
 	u.RawQuery = q.Encode()
-	// A *bytes.Reader body can be sent again (GetBody): when the registry
-	// asks for credentials first, oras-go's client sends it twice.
-	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPut, u.String(), bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPut, u.String(), body)
 	if err != nil {
 		return err
 	}
-	req.ContentLength = int64(len(data))
+	if getBody != nil {
+		req.GetBody = getBody
+	}
+	req.ContentLength = d.Size
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := t.Remote.Client.Do(req)
 	if err != nil {
@@ -264,4 +275,129 @@ func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte
 		return err
 	}
 	return finishUpload(ctx, t, loc, d, data)
+}
+
+// pushStream pushes blob d from a source to a registry target, its bytes
+// read ahead and checked on the way (aheadReader, over the streams open
+// opens: the source's blob, from its start each time), in one POST where
+// the registry takes the single POST, as pushWhole does, and as oras-go
+// pushes elsewhere (POST, then PUT). While that is not known, the POST
+// asks with Expect: 100-continue: a registry that does not read the body
+// answers 202 before any of it is sent, and the PUT uses its session.
+// srcErr is the source's failure (its stream could not be opened or read,
+// or its bytes are not d's), err the destination's.
+func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func() (io.ReadCloser, error)) (srcErr, err error) {
+	var mu sync.Mutex
+	var bodies []*aheadReader
+	var openErr error
+	// body opens the source again; also the requests' GetBody, for a
+	// registry that asks for credentials first.
+	body := func() (io.ReadCloser, error) {
+		rc, err := open()
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			openErr = err
+			return nil, err
+		}
+		b := newAheadReader(rc, d)
+		bodies = append(bodies, b)
+		return b, nil
+	}
+	defer func() {
+		for _, b := range bodies {
+			b.Close()
+		}
+	}()
+	sourceErr := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bodies {
+			b.Close() // its goroutines done: its error, if any, is set
+			if err := b.sourceErr(); err != nil {
+				return err
+			}
+		}
+		return openErr
+	}
+	// orasPush is oras-go's push (POST, then PUT) of a fresh stream.
+	orasPush := func() (error, error) {
+		b, err := body()
+		if err != nil {
+			return err, nil
+		}
+		err = t.Store.Push(ctx, d, b)
+		if serr := sourceErr(); serr != nil {
+			return serr, nil
+		}
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return nil, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+		}
+		return nil, nil
+	}
+
+	key := t.uploadBase().String()
+	v, known := singlePost.Load(key)
+	if known && !v.(bool) {
+		return orasPush()
+	}
+	first, err := body()
+	if err != nil {
+		return err, nil
+	}
+	u := t.uploadBase().ResolveReference(&url.URL{Path: "/v2/" + t.Remote.Reference.Repository + "/blobs/uploads/", RawQuery: url.Values{"digest": {d.Digest.String()}}.Encode()})
+	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPost, u.String(), first)
+	if err != nil {
+		return nil, err
+	}
+	req.GetBody = body
+	req.ContentLength = d.Size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if !known {
+		req.Header.Set("Expect", "100-continue")
+	}
+	resp, err := t.Remote.Client.Do(req)
+	if serr := sourceErr(); serr != nil {
+		if err == nil {
+			drainClose(resp.Body)
+		}
+		return serr, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	}
+	defer drainClose(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		singlePost.Store(key, true)
+		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
+			return nil, fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
+		}
+		return nil, nil
+	case http.StatusAccepted:
+		// No single POST here: the answer is a session. The stream the
+		// POST was given may have been read from (a registry that reads
+		// bodies it then ignores), so the PUT reads the source afresh.
+		singlePost.Store(key, false)
+		loc, err := location(resp)
+		if err != nil {
+			return nil, err
+		}
+		b, err := body()
+		if err != nil {
+			cancelUpload(ctx, t, loc)
+			return err, nil
+		}
+		err = finishUploadFrom(ctx, t, loc, d, b, body)
+		if serr := sourceErr(); serr != nil {
+			return serr, nil
+		}
+		return nil, err
+	}
+	err = errorResponse(resp)
+	if known {
+		return nil, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
+	}
+	singlePost.Store(key, false) // refused as a form (see pushWhole)
+	return orasPush()
 }

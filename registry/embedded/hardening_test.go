@@ -312,3 +312,31 @@ func TestUploadPurge(t *testing.T) {
 	}
 	t.Error("the abandoned upload was never purged")
 }
+
+// TestExpectContinueUnread: a request with Expect: 100-continue that the
+// registry answers without reading its body (a POST opening an upload
+// session) is answered at once, the body never asked for, and the
+// connection closed, on both modes. Before, the server waited for the body
+// the client had not been asked to send (the front had wrapped the
+// request's Body in place): a client that waits, as this one does, never
+// got an answer; curl and Go's client waited out their continue timeout.
+func TestExpectContinueUnread(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		host := start(t, embedded.Options{Plain: plain})
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /v2/app/blobs/uploads/ HTTP/1.1\r\nHost: %s\r\nExpect: 100-continue\r\nContent-Length: 5000000\r\nContent-Type: application/octet-stream\r\n\r\n", host)
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound on a hang, not a timing
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("plain %v: no answer without the body: %v", plain, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || !resp.Close {
+			t.Errorf("plain %v: %d, close %v; want 202 and the connection closed", plain, resp.StatusCode, resp.Close)
+		}
+	}
+}
