@@ -340,3 +340,57 @@ func TestExpectContinueUnread(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteDropsFromIndex: a referrer's DELETE takes it out of its
+// subject's index file itself (not only the next listing's repair), with
+// its subject read from the stored manifest; no reverse entry is written
+// per referrer any more, and one an earlier version wrote is removed with
+// its referrer.
+func TestDeleteDropsFromIndex(t *testing.T) {
+	root := t.TempDir()
+	host := start(t, embedded.Options{Root: root})
+	tg := open(t, host)
+	img := regtest.PushImage(t, tg.Store, "v1")
+	pushEmptyBlob(t, host)
+	put := func(seed string) digest.Digest {
+		t.Helper()
+		body := referrerManifest(t, img, seed, nil)
+		d := digest.FromBytes(body)
+		if code, _, b := do(t, http.MethodPut, "http://"+host+"/v2/app/manifests/"+d.String(), body, ocispec.MediaTypeImageManifest); code != http.StatusCreated {
+			t.Fatalf("PUT: %d %s", code, b)
+		}
+		return d
+	}
+	keep, gone, old := put("keep"), put("gone"), put("old")
+	dir := filepath.Join(root, "stella-referrers", "app")
+	if _, err := os.Stat(filepath.Join(dir, "_referrers")); !os.IsNotExist(err) {
+		t.Errorf("reverse entries written (%v)", err)
+	}
+	// An earlier version's reverse entry for one referrer.
+	legacy := filepath.Join(dir, "_referrers", "sha256", old.Encoded())
+	if err := os.MkdirAll(filepath.Dir(legacy), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(legacy, []byte(img.Digest.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []digest.Digest{gone, old} {
+		if code, _, b := do(t, http.MethodDelete, "http://"+host+"/v2/app/manifests/"+d.String(), nil, ""); code != http.StatusAccepted {
+			t.Fatalf("DELETE: %d %s", code, b)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "_subjects", "sha256", img.Digest.Encoded()+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []ocispec.Descriptor
+	if err := json.Unmarshal(b, &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].Digest != keep {
+		t.Errorf("index file after the DELETEs: %v, want %s alone", listed, keep)
+	}
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Errorf("the earlier version's reverse entry is still there (%v)", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
+	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // maxManifestBytes is the largest manifest the layer reads (and the
@@ -41,8 +42,12 @@ const (
 
 // referrersLayer serves the referrers API and keeps its index: one file
 // per (repository, subject) under <root>/stella-referrers, written
-// atomically, so the index survives restarts. A reverse entry per
-// referrer lets a manifest DELETE drop it from its subject's list.
+// atomically, so the index survives restarts. A manifest DELETE reads the
+// manifest's subject from storage before it forwards the DELETE, and then
+// drops the referrer from that subject's list. (Earlier versions wrote a
+// reverse entry per referrer for this, a synced file each: 400 of the
+// destination's writes in a mirror of 200 referrers with their bundles.
+// Those still on disk are removed with their referrer.)
 type referrersLayer struct {
 	next     http.Handler
 	root     string
@@ -236,11 +241,18 @@ func (l *referrersLayer) put(w http.ResponseWriter, r *http.Request, repo, ref s
 // subject's list.
 func (l *referrersLayer) delete(w http.ResponseWriter, r *http.Request, repo, ref string) {
 	defer lockStripe(&l.manifests, repo, ref)()
+	// The subject, from the manifest as stored, read before it is gone
+	// (the lock above keeps a PUT of it from landing in between).
+	d, derr := digest.Parse(ref)
+	var subject digest.Digest
+	if derr == nil {
+		subject = l.subjectOf(repo, d)
+	}
 	rec := httptest.NewRecorder()
 	l.next.ServeHTTP(rec, r)
 	if rec.Code == http.StatusAccepted {
-		if d, err := digest.Parse(ref); err == nil {
-			if err := l.remove(repo, d); err != nil {
+		if derr == nil {
+			if err := l.remove(repo, d, subject); err != nil {
 				writeError(w, http.StatusInternalServerError, "UNKNOWN", "updating referrers: "+err.Error())
 				return
 			}
@@ -446,43 +458,56 @@ func (l *referrersLayer) apply(repo string, subject digest.Digest, adds []ocispe
 		refs = slices.DeleteFunc(refs, func(x ocispec.Descriptor) bool { return x.Digest == desc.Digest })
 		refs = append(refs, desc)
 	}
-	if err := l.write(path, refs); err != nil {
-		return err
-	}
-	for _, desc := range adds {
-		if err := writeAtomic(l.reversePath(repo, desc.Digest), []byte(subject.String())); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.write(path, refs)
 }
 
-func (l *referrersLayer) remove(repo string, referrer digest.Digest) error {
-	// A referrer's subject is fixed by its content, so the reverse entry
-	// names the stripe to lock; it is read again under the lock, where
-	// add writes it.
+// subjectOf is the subject of manifest d in repo as storage holds it
+// (its revision link and blob, in distribution's filesystem layout), or
+// what an earlier version's reverse entry names; "" if neither says.
+func (l *referrersLayer) subjectOf(repo string, d digest.Digest) digest.Digest {
+	store := filepath.Join(l.root, "docker", "registry", "v2")
+	if d.Validate() == nil {
+		alg, hex := d.Algorithm().String(), d.Encoded()
+		link, err := os.ReadFile(filepath.Join(store, "repositories", filepath.FromSlash(repo), "_manifests", "revisions", alg, hex, "link"))
+		if err == nil && string(bytes.TrimSpace(link)) == d.String() {
+			if b, err := readfile.File(filepath.Join(store, "blobs", alg, hex[:2], hex, "data"), maxManifestBytes); err == nil {
+				if _, subj, ok := referrerOf(b, "", d.String()); ok {
+					return subj.Digest
+				}
+				return ""
+			}
+		}
+	}
+	if subj, ok, err := readSubject(l.reversePath(repo, d)); err == nil && ok {
+		return subj
+	}
+	return ""
+}
+
+// remove drops a deleted referrer from its subject's list (subject: what
+// subjectOf read before the DELETE; "" for a manifest that named none).
+func (l *referrersLayer) remove(repo string, referrer, subject digest.Digest) error {
 	rp := l.reversePath(repo, referrer)
-	subject, ok, err := readSubject(rp)
-	if err != nil || !ok {
-		return err
+	defer os.Remove(rp) // an earlier version's reverse entry
+	if subject == "" {
+		return nil
 	}
 	defer l.lock(repo, subject)()
-	if _, ok, err := readSubject(rp); err != nil || !ok {
-		return err
-	}
 	path := l.indexPath(repo, subject)
 	refs, err := l.read(path)
 	if err != nil {
 		return err
 	}
+	n := len(refs)
 	refs = slices.DeleteFunc(refs, func(x ocispec.Descriptor) bool { return x.Digest == referrer })
-	if err := l.write(path, refs); err != nil {
-		return err
+	if len(refs) == n {
+		return nil
 	}
-	return os.Remove(rp)
+	return l.write(path, refs)
 }
 
-// readSubject reads a reverse entry: the subject a referrer refers to.
+// readSubject reads an earlier version's reverse entry: the subject a
+// referrer refers to.
 func readSubject(rp string) (digest.Digest, bool, error) {
 	b, err := os.ReadFile(rp)
 	if os.IsNotExist(err) {
