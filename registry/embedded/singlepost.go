@@ -110,6 +110,9 @@ func (s *singlePost) put(w http.ResponseWriter, r *http.Request, name, dg string
 	if err == nil {
 		err = f.Sync()
 	}
+	if err == nil {
+		err = f.Chmod(0o644) // as distribution's own files (CreateTemp made it 0600)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -62,6 +62,9 @@ func TestSinglePost(t *testing.T) {
 	if code, _, _ := do(t, http.MethodHead, "http://"+host+"/v2/other/blobs/"+d.String(), nil, ""); code != http.StatusNotFound {
 		t.Errorf("the blob is linked into another repository: HEAD %d", code)
 	}
+	if fi, err := os.Stat(filepath.Join(root, "docker", "registry", "v2", "blobs", "sha256", d.Encoded()[:2], d.Encoded(), "data")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("stored blob: %v, %v; want mode 0644, as distribution's", fi, err)
+	}
 	// The same bytes into a second repository: linked there too.
 	if code, _, b := singlePost(t, host, "other", d, blob, ""); code != http.StatusCreated {
 		t.Errorf("single POST of a stored blob into another repository: %d %s", code, b)
