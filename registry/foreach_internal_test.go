@@ -36,14 +36,20 @@ func TestForEach(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	var ran atomic.Int32
+	// 0-2 succeed, 3 fails, each later one waits for the cancellation: at
+	// most 4 + one a worker run.
 	err := forEach(context.Background(), 1000, 2, func(ctx context.Context, i int) error {
 		ran.Add(1)
-		if i == 3 {
+		switch {
+		case i == 3:
 			return boom
+		case i > 3:
+			<-ctx.Done()
+			return ctx.Err()
 		}
-		return ctx.Err()
+		return nil
 	})
-	if !errors.Is(err, boom) || ran.Load() > 10 {
+	if !errors.Is(err, boom) || ran.Load() > 4+2 {
 		t.Errorf("after an error: %v, %d of 1000 ran", err, ran.Load())
 	}
 }
