@@ -666,6 +666,36 @@ func TestMirrorImages(t *testing.T) {
 	}
 }
 
+// TestMirrorImagesShareSinglePost: the images of one run learn once
+// whether their destination takes the single POST: into plain
+// distribution, one image after the other with one blob at a time, one
+// blob of the whole run is sent that way (and finds out); the second image
+// starts knowing. Fails with the state kept per target.
+func TestMirrorImagesShareSinglePost(t *testing.T) {
+	ctx := context.Background()
+	c := &blobRequests{}
+	srcHost, dstHost := regtest.Start(t, regtest.Referrers), regtest.StartWrapped(t, regtest.Plain, c.wrap)
+	for _, repo := range []string{"team/a", "team/b"} {
+		pushIndexWithReferrers(t, openRef(t, srcHost+"/"+repo))
+	}
+	o := registry.MirrorRunOptions{Prefix: true, Images: 1, Source: registry.Options{PlainHTTP: true}, Destination: registry.Options{PlainHTTP: true}}
+	o.Jobs = 1
+	res, err := registry.MirrorImages(ctx, []string{srcHost + "/team/a:1.0", srcHost + "/team/b:1.0"}, dstHost+"/mirror", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Source, r.Err)
+		}
+	}
+	// Both images' blobs are the same bytes, but each goes to its own
+	// repository: 16 uploads.
+	if c.whole != 1 || c.whole+c.opens != 16 || c.puts != 16 {
+		t.Errorf("%d single POSTs, %d sessions, %d PUTs; want 1, 15, 16", c.whole, c.opens, c.puts)
+	}
+}
+
 // hidingSource starts a registry with the referrers API that answers
 // 404 (code) for GETs and HEADs of the path ending in kind+the digest
 // last given to hide (a fake fault: a real registry with that one

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -150,6 +151,8 @@ type mirrorRun struct {
 	o      MirrorRunOptions
 	mu     sync.Mutex
 	states map[string]*MirrorState // by destination repository
+	// singlePost is shared by the run's destination targets (Target.singlePost).
+	singlePost atomic.Int32
 }
 
 func (r *mirrorRun) one(ctx context.Context, source string, dref Reference, shared *Target) (string, *MirrorReport, error) {
@@ -181,6 +184,11 @@ func (r *mirrorRun) one(ctx context.Context, source string, dref Reference, shar
 			return "", nil, err
 		}
 		defer dt.Discard()
+		// Every image goes to the same registry: what one learnt of its
+		// uploads holds for the next.
+		if dt.Remote != nil {
+			dt.singlePost = &r.singlePost
+		}
 	}
 	mo := r.o.MirrorOptions
 	if !r.o.Prefix && d.Tag != "" {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -125,6 +126,10 @@ type Target struct {
 	probed, hasAPI bool
 	// credSource names where credentials came from, for 401/403 errors.
 	credSource string
+	// singlePost: whether the registry takes a blob in one POST
+	// (singlePostState, upload.go); a mirror run shares one among the
+	// targets of its destination registry.
+	singlePost *atomic.Int32
 }
 
 // Open prepares a target. It does no I/O for remote targets.
@@ -156,7 +161,7 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 				src = "the given credential store"
 			}
 		}
-		return &Target{Ref: ref, Store: repo, Remote: repo, credSource: src}, nil
+		return &Target{Ref: ref, Store: repo, Remote: repo, credSource: src, singlePost: new(atomic.Int32)}, nil
 	case KindLayout:
 		if opts.ReadOnly {
 			if _, err := os.Stat(filepath.Join(ref.Repository, ocispec.ImageLayoutFile)); err != nil {

@@ -211,9 +211,41 @@ const (
 	probeMax = 256 << 10
 )
 
-// singlePost remembers, by registry (scheme and host), whether it took a
-// blob in one POST: true, false, or absent while not known.
-var singlePost sync.Map
+// singlePostState is what a target's registry did with a blob sent in one
+// POST: not known yet, took it, or did not (Target.singlePost). It is kept
+// per target (a mirror run's destination targets share one), not per host
+// for the process: a port reused by another server (tests start many) is
+// never taken for the one before.
+const (
+	singlePostUnknown int32 = iota
+	singlePostYes
+	singlePostNo
+)
+
+// singlePostKnown reads the target's state: whether the registry takes
+// the single POST, and whether that is known.
+func (t *Target) singlePostKnown() (yes, known bool) {
+	if t.singlePost == nil {
+		return false, false
+	}
+	switch t.singlePost.Load() {
+	case singlePostYes:
+		return true, true
+	case singlePostNo:
+		return false, true
+	}
+	return false, false
+}
+
+func (t *Target) setSinglePost(yes bool) {
+	switch {
+	case t.singlePost == nil:
+	case yes:
+		t.singlePost.Store(singlePostYes)
+	default:
+		t.singlePost.Store(singlePostNo)
+	}
+}
 
 // pushWhole pushes blob d, whose bytes data are, to a registry target in
 // one request where the registry takes the distribution spec's single
@@ -224,9 +256,8 @@ var singlePost sync.Map
 // session and answers 202, which the PUT then uses, so finding out costs
 // no request. oras-go always makes the two.
 func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
-	key := t.uploadBase().String()
-	v, known := singlePost.Load(key)
-	if known && !v.(bool) || !known && len(data) > probeMax {
+	yes, known := t.singlePostKnown()
+	if known && !yes || !known && len(data) > probeMax {
 		loc, err := startUpload(ctx, t)
 		if err != nil {
 			return err
@@ -247,7 +278,7 @@ func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte
 	defer drainClose(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusCreated:
-		singlePost.Store(key, true)
+		t.setSinglePost(true)
 		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
 			return fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
 		}
@@ -255,7 +286,7 @@ func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte
 	case http.StatusAccepted:
 		// No single POST here: the answer is a session, as a POST without
 		// a body gets.
-		singlePost.Store(key, false)
+		t.setSinglePost(false)
 		loc, err := location(resp)
 		if err != nil {
 			return err
@@ -269,7 +300,7 @@ func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte
 	// A registry that refuses the form itself (the spec has registries
 	// answer 202, not all do): the usual two requests, whose answer is the
 	// one reported.
-	singlePost.Store(key, false)
+	t.setSinglePost(false)
 	loc, err := startUpload(ctx, t)
 	if err != nil {
 		return err
@@ -336,9 +367,8 @@ func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func(
 		return nil, nil
 	}
 
-	key := t.uploadBase().String()
-	v, known := singlePost.Load(key)
-	if known && !v.(bool) {
+	yes, known := t.singlePostKnown()
+	if known && !yes {
 		return orasPush()
 	}
 	first, err := body()
@@ -369,7 +399,7 @@ func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func(
 	defer drainClose(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusCreated:
-		singlePost.Store(key, true)
+		t.setSinglePost(true)
 		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
 			return nil, fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
 		}
@@ -378,7 +408,7 @@ func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func(
 		// No single POST here: the answer is a session. The stream the
 		// POST was given may have been read from (a registry that reads
 		// bodies it then ignores), so the PUT reads the source afresh.
-		singlePost.Store(key, false)
+		t.setSinglePost(false)
 		loc, err := location(resp)
 		if err != nil {
 			return nil, err
@@ -398,6 +428,6 @@ func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func(
 	if known {
 		return nil, fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
-	singlePost.Store(key, false) // refused as a form (see pushWhole)
+	t.setSinglePost(false) // refused as a form (see pushWhole)
 	return orasPush()
 }
