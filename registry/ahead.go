@@ -40,8 +40,12 @@ type aheadReader struct {
 	ready chan aheadPart // hashed chunks, in order; the last carries the end
 	free  chan []byte    // buffers to read into (all of them fit: never blocks)
 	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	// produced is closed once the producer's last read of src returned:
+	// only then may src be closed (oras-go's blob reader is not safe for
+	// a Close beside a Read).
+	produced chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
 
 	// The consumer's side.
 	cur []byte // what is left to read of the current chunk
@@ -66,6 +70,8 @@ func newAheadReader(src io.ReadCloser, d ocispec.Descriptor) *aheadReader {
 		ready: make(chan aheadPart, aheadChunks),
 		free:  make(chan []byte, aheadChunks),
 		stop:  make(chan struct{}),
+
+		produced: make(chan struct{}),
 	}
 	for range aheadChunks {
 		a.free <- make([]byte, aheadChunk)
@@ -82,6 +88,7 @@ func newAheadReader(src io.ReadCloser, d ocispec.Descriptor) *aheadReader {
 func (a *aheadReader) produce(out chan<- aheadPart, size int64) {
 	defer a.wg.Done()
 	defer close(out)
+	defer close(a.produced)
 	r := io.LimitReader(a.src, size+1)
 	for {
 		var buf []byte
@@ -122,8 +129,7 @@ func (a *aheadReader) hash(in <-chan aheadPart, d ocispec.Descriptor) {
 		if p.err != nil && p.err != io.EOF {
 			select {
 			case <-a.stop:
-				// Closed by its consumer (stop is closed before the
-				// source is): the read error is that, not the source's.
+				// Stopped by its consumer: nothing is reported.
 				return
 			default:
 			}
@@ -215,10 +221,13 @@ func (a *aheadReader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Close stops the reading and closes the source; safe to call more than
-// once, and alongside a Read (an HTTP transport may).
+// once, and alongside a Read (an HTTP transport may). It waits for a read
+// of the source in progress to return (a stalled source is cut off by the
+// client's idle timeout), then closes the source.
 func (a *aheadReader) Close() error {
 	a.once.Do(func() {
 		close(a.stop)
+		<-a.produced
 		a.src.Close()
 		a.wg.Wait()
 	})

@@ -94,9 +94,11 @@ func TestAheadReader(t *testing.T) {
 	}
 }
 
-// TestAheadReaderClose: Close while the reader is blocked on a slow
-// source, or with its buffers full and nobody reading, returns, and ends
-// its goroutines; Read after Close fails.
+// TestAheadReaderClose: Close with the buffers full and nobody reading
+// returns; Close while a read of the source is blocked returns once that
+// read does, and closes the source only then (oras-go's blob reader is not
+// safe for a Close beside a Read: the race detector caught it); either
+// way its goroutines end, and Read after Close fails.
 func TestAheadReaderClose(t *testing.T) {
 	before := runtime.NumGoroutine()
 	data := randomBytes(10*aheadChunk, 3)
@@ -108,17 +110,21 @@ func TestAheadReaderClose(t *testing.T) {
 	if _, err := a.Read(make([]byte, 10)); !errors.Is(err, errBodyClosed) {
 		t.Errorf("Read after Close: %v", err)
 	}
-	// A source that blocks until closed.
+	// A source whose read blocks until its writer ends it.
 	pr, pw := io.Pipe()
-	a = newAheadReader(pr, ocispec.Descriptor{Digest: d.Digest, Size: d.Size})
+	src := &closeCounter{Reader: pr}
+	a = newAheadReader(src, ocispec.Descriptor{Digest: d.Digest, Size: d.Size})
 	done := make(chan struct{})
 	go func() { a.Close(); close(done) }()
+	pw.Close() // the blocked read returns
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return with the source blocked")
+		t.Fatal("Close did not return once the source's read did")
 	}
-	pw.Close()
+	if src.closed != 1 {
+		t.Errorf("source closed %d times, want once", src.closed)
+	}
 	for i := 0; i < 100 && runtime.NumGoroutine() > before; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
