@@ -57,13 +57,11 @@ unless --type says it.`,
 				return err
 			}
 			var at artifacts.Type
-			load := func() ([]byte, registry.AttachOptions, error) {
-				data, err := readfile.File(args[1], registry.DefaultMaxBlobBytes)
-				if err != nil {
-					return nil, registry.AttachOptions{}, err
-				}
+			read := func() ([]byte, error) { return readfile.File(args[1], registry.DefaultMaxBlobBytes) }
+			check := func(data []byte) (registry.AttachOptions, error) {
+				var err error
 				if at, err = pickType(data, typ, args[1]); err != nil {
-					return nil, registry.AttachOptions{}, err
+					return registry.AttachOptions{}, err
 				}
 				if artifactType != "" {
 					at.ArtifactType = artifactType
@@ -71,7 +69,7 @@ unless --type says it.`,
 				if mediaType != "" {
 					at.MediaType = mediaType
 				}
-				return data, registry.AttachOptions{
+				return registry.AttachOptions{
 					ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
 				}, nil
 			}
@@ -92,7 +90,10 @@ unless --type says it.`,
 			// created on open) only once the document is read and checked.
 			early := ref.Kind == registry.KindRemote && ref.Digest != ""
 			if !early {
-				if data, opts, err = load(); err != nil {
+				if data, err = read(); err != nil {
+					return err
+				}
+				if opts, err = check(data); err != nil {
 					return err
 				}
 			}
@@ -104,7 +105,7 @@ unless --type says it.`,
 			if early {
 				// The subject is resolved while the other reads before the
 				// first write are made (one round trip fewer).
-				subj, m, err = registry.AttachByDigestLoad(ctx, t, ref.Digest, load)
+				subj, m, err = registry.AttachByDigestLoad(ctx, t, ref.Digest, read, check)
 			} else if d := t.Ref.Digest; d != "" {
 				subj, m, err = registry.AttachByDigest(ctx, t, d, data, opts)
 			} else {
