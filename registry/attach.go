@@ -64,53 +64,19 @@ func AttachByDigest(ctx context.Context, t *Target, subject digest.Digest, data 
 	return pushArtifact(ctx, t, o, subject, nil)
 }
 
-// AttachByDigestLoad is AttachByDigest of the document read returns,
+// AttachByDigestLoad is AttachByDigest of the document load returns,
 // called while the reads that need only the subject are in flight (the
-// subject, the referrers tag), with the options check gives for it (its
-// type), called while its digest is computed and its blob's check is in
-// flight: reading and checking a large document then overlaps them. If
-// read or check fails, nothing is written and its error is returned.
-func AttachByDigestLoad(ctx context.Context, t *Target, subject digest.Digest, read func() ([]byte, error), check func([]byte) (AttachOptions, error)) (subj, manifest ocispec.Descriptor, err error) {
-	return pushArtifact(ctx, t, ArtifactOptions{}, subject, &docLoad{read: read, check: check})
-}
-
-// docLoad is one document to attach, read and then checked (pushArtifact).
-type docLoad struct {
-	read  func() ([]byte, error)
-	check func([]byte) (AttachOptions, error)
-}
-
-// run reads the document, then checks it on another goroutine while its
-// digest is computed and its blob's check handed to checkBlob (and the
-// empty config's, known from the start), and returns what to push.
-func (l *docLoad) run(checkBlob func(ocispec.Descriptor)) (ArtifactOptions, error) {
-	checkBlob(ocispec.DescriptorEmptyJSON)
-	data, err := l.read()
-	if err != nil {
-		return ArtifactOptions{}, err
-	}
-	type result struct {
-		o   ArtifactOptions
-		err error
-	}
-	checked := make(chan result, 1)
-	go func() {
-		opts, err := l.check(data)
+// subject, the referrers tag): reading and checking a large document then
+// overlaps them. If load fails, nothing is written and its error is
+// returned.
+func AttachByDigestLoad(ctx context.Context, t *Target, subject digest.Digest, load func() ([]byte, AttachOptions, error)) (subj, manifest ocispec.Descriptor, err error) {
+	return pushArtifact(ctx, t, ArtifactOptions{}, subject, func() (ArtifactOptions, error) {
+		data, opts, err := load()
 		if err != nil {
-			checked <- result{err: err}
-			return
+			return ArtifactOptions{}, err
 		}
-		o, err := attachArtifact(data, opts)
-		checked <- result{o, err}
-	}()
-	d := content.NewDescriptorFromBytes("", data)
-	checkBlob(ocispec.Descriptor{MediaType: "application/octet-stream", Digest: d.Digest, Size: d.Size})
-	r := <-checked
-	if r.err != nil {
-		return ArtifactOptions{}, r.err
-	}
-	r.o.Layers[0].Descriptor.Digest, r.o.Layers[0].Descriptor.Size = d.Digest, d.Size
-	return r.o, nil
+		return attachArtifact(data, opts)
+	})
 }
 
 func attachArtifact(data []byte, opts AttachOptions) (ArtifactOptions, error) {

@@ -522,22 +522,16 @@ func TestAttachByDigestLoad(t *testing.T) {
 			img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
 			rec.take()
 			bad := errors.New("the document is unreadable")
+			if _, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
+				return nil, registry.AttachOptions{}, bad
+			}); !errors.Is(err, bad) {
+				t.Errorf("AttachByDigestLoad with a failing load = %v, want its error", err)
+			}
+			wroteNothing(t, rec.take())
 			data := []byte(`{"loaded":true}`)
-			good := func([]byte) (registry.AttachOptions, error) {
-				return registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}, nil
-			}
-			if _, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, error) { return nil, bad }, good); !errors.Is(err, bad) {
-				t.Errorf("AttachByDigestLoad with a failing read = %v, want its error", err)
-			}
-			wroteNothing(t, rec.take())
-			wrongType := errors.New("not the type asked for")
-			if _, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, error) { return data, nil }, func([]byte) (registry.AttachOptions, error) {
-				return registry.AttachOptions{}, wrongType
-			}); !errors.Is(err, wrongType) {
-				t.Errorf("AttachByDigestLoad with a failing check = %v, want its error", err)
-			}
-			wroteNothing(t, rec.take())
-			subj, m, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, error) { return data, nil }, good)
+			subj, m, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
+				return data, registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}, nil
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -552,44 +546,6 @@ func TestAttachByDigestLoad(t *testing.T) {
 				t.Errorf("referrers = %v, want the one attached", got)
 			}
 		})
-	}
-}
-
-// TestAttachChecksBlobBesideType: the document's blob is checked (HEAD)
-// while its type is still being checked, not after: the type check here
-// waits for that HEAD to reach the registry. Before, the HEAD went out only
-// once the check had returned, and the check waited in vain.
-func TestAttachChecksBlobBesideType(t *testing.T) {
-	ctx := context.Background()
-	host, rec := startRecorder(t, regtest.Referrers)
-	img := regtest.PushImage(t, openRemote(t, host).Store, "v1")
-	data := []byte(`{"checked":"beside"}`)
-	layer := digest.FromBytes(data)
-	headed := make(chan struct{})
-	var once sync.Once
-	rec.hooks(func(r *http.Request) {
-		if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/blobs/"+layer.String()) {
-			once.Do(func() { close(headed) })
-		}
-	}, nil)
-	defer rec.hooks(nil, nil)
-	seen := false
-	_, m, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, error) { return data, nil }, func([]byte) (registry.AttachOptions, error) {
-		select {
-		case <-headed:
-			seen = true
-		case <-time.After(5 * time.Second):
-		}
-		return registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !seen {
-		t.Error("the document's blob was not checked while its type was")
-	}
-	if got := referrerDigests(t, host, img); !slices.Equal(got, []digest.Digest{m.Digest}) {
-		t.Errorf("referrers = %v, want the one attached", got)
 	}
 }
 
@@ -883,13 +839,13 @@ func TestAttachFailedLoadCancelsSession(t *testing.T) {
 		}
 	}, nil)
 	bad := errors.New("the document is unreadable")
-	_, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, error) {
+	_, _, err := registry.AttachByDigestLoad(ctx, openRemote(t, host), img.Digest, func() ([]byte, registry.AttachOptions, error) {
 		select {
 		case <-posted:
 		case <-time.After(5 * time.Second):
 		}
-		return nil, bad
-	}, func([]byte) (registry.AttachOptions, error) { return registry.AttachOptions{}, errors.New("never called") })
+		return nil, registry.AttachOptions{}, bad
+	})
 	if !errors.Is(err, bad) {
 		t.Errorf("AttachByDigestLoad with a failing load = %v, want its error", err)
 	}

@@ -184,14 +184,11 @@ const pushJobs = 4
 // used: the subject is the manifest of that digest, resolved on t among
 // the reads that precede the first write, and returned.
 //
-// load, when set, gives what to push: one document, read once the reads
-// that need only the subject are in flight, and checked (its type, which
-// gives the options) while its digest is computed and its blob's check
-// goes out, so that reading and checking the document overlaps the
-// reads, and the check of its type the check of its blob. If either
-// fails, the reads are cancelled and its error returned; nothing was
-// written.
-func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject digest.Digest, load *docLoad) (ocispec.Descriptor, ocispec.Descriptor, error) {
+// load, when set, gives what to push (all of ArtifactOptions but Subject),
+// called once the reads that need only the subject are in flight: reading
+// and checking the document then overlaps them. If it fails, those reads
+// are cancelled and its error returned; nothing was written.
+func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject digest.Digest, load func() (ArtifactOptions, error)) (ocispec.Descriptor, ocispec.Descriptor, error) {
 	var none ocispec.Descriptor
 	if o.ArtifactType == "" && load == nil {
 		return none, none, errors.New("push: an artifact type is required")
@@ -235,21 +232,8 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 		session = openEarly(parent, t)
 		defer session.end(parent, t)
 	}
-	// Blob checks made before the options are known (a document's, the
-	// empty config's), by digest.
-	early := map[digest.Digest]*bool{}
-	checkEarly := func(d ocispec.Descriptor) {
-		absent := new(bool)
-		early[d.Digest] = absent
-		reads.Go(func() error {
-			// A failed check is not an error: the blob is then sent.
-			ok, err := t.Store.Exists(rctx, d)
-			*absent = err != nil || !ok
-			return nil
-		})
-	}
 	if load != nil {
-		lo, err := load.run(checkEarly)
+		lo, err := load()
 		if err == nil && lo.ArtifactType == "" {
 			err = errors.New("push: an artifact type is required")
 		}
@@ -276,17 +260,17 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 		}
 		blobs = append(blobs, l)
 	}
-	for _, l := range blobs {
-		if early[l.Descriptor.Digest] == nil {
-			checkEarly(l.Descriptor)
-		}
+	absent := make([]bool, len(blobs))
+	for i, l := range blobs {
+		reads.Go(func() error {
+			// A failed check is not an error: the blob is then sent.
+			ok, err := t.Store.Exists(rctx, l.Descriptor)
+			absent[i] = err != nil || !ok
+			return nil
+		})
 	}
 	if err := reads.Wait(); err != nil {
 		return none, none, err
-	}
-	absent := make([]bool, len(blobs))
-	for i, l := range blobs {
-		absent[i] = *early[l.Descriptor.Digest]
 	}
 	if resolved != nil {
 		o.Subject = resolved

@@ -57,11 +57,13 @@ unless --type says it.`,
 				return err
 			}
 			var at artifacts.Type
-			read := func() ([]byte, error) { return readfile.File(args[1], registry.DefaultMaxBlobBytes) }
-			check := func(data []byte) (registry.AttachOptions, error) {
-				var err error
+			load := func() ([]byte, registry.AttachOptions, error) {
+				data, err := readfile.File(args[1], registry.DefaultMaxBlobBytes)
+				if err != nil {
+					return nil, registry.AttachOptions{}, err
+				}
 				if at, err = pickType(data, typ, args[1]); err != nil {
-					return registry.AttachOptions{}, err
+					return nil, registry.AttachOptions{}, err
 				}
 				if artifactType != "" {
 					at.ArtifactType = artifactType
@@ -69,7 +71,7 @@ unless --type says it.`,
 				if mediaType != "" {
 					at.MediaType = mediaType
 				}
-				return registry.AttachOptions{
+				return data, registry.AttachOptions{
 					ArtifactType: at.ArtifactType, MediaType: at.MediaType, FileName: filepath.Base(args[1]), Annotations: ann,
 				}, nil
 			}
@@ -90,10 +92,7 @@ unless --type says it.`,
 			// created on open) only once the document is read and checked.
 			early := ref.Kind == registry.KindRemote && ref.Digest != ""
 			if !early {
-				if data, err = read(); err != nil {
-					return err
-				}
-				if opts, err = check(data); err != nil {
+				if data, opts, err = load(); err != nil {
 					return err
 				}
 			}
@@ -105,7 +104,7 @@ unless --type says it.`,
 			if early {
 				// The subject is resolved while the other reads before the
 				// first write are made (one round trip fewer).
-				subj, m, err = registry.AttachByDigestLoad(ctx, t, ref.Digest, read, check)
+				subj, m, err = registry.AttachByDigestLoad(ctx, t, ref.Digest, load)
 			} else if d := t.Ref.Digest; d != "" {
 				subj, m, err = registry.AttachByDigest(ctx, t, d, data, opts)
 			} else {
