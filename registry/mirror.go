@@ -791,11 +791,10 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 			it.State = MirrorCopied
 			break
 		}
-		vr := &verifying{r: content.NewVerifyReader(rc, d)}
 		if m.dst.Remote != nil && d.Size <= wholeMax {
 			// A small blob is read whole, and checked, before a byte is
 			// sent: then it can go in one request (pushWhole).
-			data, rerr := io.ReadAll(vr)
+			data, rerr := io.ReadAll(&verifying{r: content.NewVerifyReader(rc, d)})
 			rc.Close()
 			if rerr != nil {
 				return false, fmt.Errorf("copying %s from %s: %w", d.Digest, m.src.Ref, readError(m.src, d, rerr))
@@ -828,6 +827,7 @@ func (m *mirror) blob(ctx context.Context, d ocispec.Descriptor) (missing bool, 
 			it.State = MirrorCopied
 			break
 		}
+		vr := &verifying{r: content.NewVerifyReader(rc, d)}
 		if dir := m.dst.layoutDir(); dir != "" {
 			err = writeLayoutBlob(dir, d, vr)
 		} else {

@@ -158,10 +158,27 @@ func finishUploadFrom(ctx context.Context, t *Target, loc *url.URL, d ocispec.De
 		cancelUpload(ctx, t, loc)
 		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
 	}
+	return storedAs(t, d, resp)
+}
+
+// storedAs checks the digest a registry says it stored a blob under.
+func storedAs(t *Target, d ocispec.Descriptor, resp *http.Response) error {
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
 		return fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
 	}
 	return nil
+}
+
+// singlePostRequest is the single POST of blob d with body.
+func singlePostRequest(ctx context.Context, t *Target, d ocispec.Descriptor, body io.Reader) (*http.Request, error) {
+	u := t.uploadBase().ResolveReference(&url.URL{Path: "/v2/" + t.Remote.Reference.Repository + "/blobs/uploads/", RawQuery: url.Values{"digest": {d.Digest.String()}}.Encode()})
+	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPost, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = d.Size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	return req, nil
 }
 
 // errorResponse is a registry's error answer as oras-go reports one
@@ -256,21 +273,21 @@ func (t *Target) setSinglePost(yes bool) {
 // session and answers 202, which the PUT then uses, so finding out costs
 // no request. oras-go always makes the two.
 func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte) error {
-	yes, known := t.singlePostKnown()
-	if known && !yes || !known && len(data) > probeMax {
+	twoRequests := func() error {
 		loc, err := startUpload(ctx, t)
 		if err != nil {
 			return err
 		}
 		return finishUpload(ctx, t, loc, d, data)
 	}
-	u := t.uploadBase().ResolveReference(&url.URL{Path: "/v2/" + t.Remote.Reference.Repository + "/blobs/uploads/", RawQuery: url.Values{"digest": {d.Digest.String()}}.Encode()})
-	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPost, u.String(), bytes.NewReader(data))
+	yes, known := t.singlePostKnown()
+	if known && !yes || !known && len(data) > probeMax {
+		return twoRequests()
+	}
+	req, err := singlePostRequest(ctx, t, d, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
-	req.ContentLength = int64(len(data))
-	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := t.Remote.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("pushing %s to %s: %w", d.Digest, t.Ref, t.annotate(err))
@@ -279,10 +296,7 @@ func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte
 	switch resp.StatusCode {
 	case http.StatusCreated:
 		t.setSinglePost(true)
-		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
-			return fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
-		}
-		return nil
+		return storedAs(t, d, resp)
 	case http.StatusAccepted:
 		// No single POST here: the answer is a session, as a POST without
 		// a body gets.
@@ -301,11 +315,7 @@ func pushWhole(ctx context.Context, t *Target, d ocispec.Descriptor, data []byte
 	// answer 202, not all do): the usual two requests, whose answer is the
 	// one reported.
 	t.setSinglePost(false)
-	loc, err := startUpload(ctx, t)
-	if err != nil {
-		return err
-	}
-	return finishUpload(ctx, t, loc, d, data)
+	return twoRequests()
 }
 
 // pushStream pushes blob d from a source to a registry target, its bytes
@@ -375,14 +385,11 @@ func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func(
 	if err != nil {
 		return err, nil
 	}
-	u := t.uploadBase().ResolveReference(&url.URL{Path: "/v2/" + t.Remote.Reference.Repository + "/blobs/uploads/", RawQuery: url.Values{"digest": {d.Digest.String()}}.Encode()})
-	req, err := http.NewRequestWithContext(t.pushScope(ctx), http.MethodPost, u.String(), first)
+	req, err := singlePostRequest(ctx, t, d, first)
 	if err != nil {
 		return nil, err
 	}
 	req.GetBody = body
-	req.ContentLength = d.Size
-	req.Header.Set("Content-Type", "application/octet-stream")
 	if !known {
 		req.Header.Set("Expect", "100-continue")
 	}
@@ -400,10 +407,7 @@ func pushStream(ctx context.Context, t *Target, d ocispec.Descriptor, open func(
 	switch resp.StatusCode {
 	case http.StatusCreated:
 		t.setSinglePost(true)
-		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.Digest.String() {
-			return nil, fmt.Errorf("pushing %s to %s: %w: the registry stored it as %s", d.Digest, t.Ref, ErrDigestMismatch, digest.Digest(got))
-		}
-		return nil, nil
+		return nil, storedAs(t, d, resp)
 	case http.StatusAccepted:
 		// No single POST here: the answer is a session. The stream the
 		// POST was given may have been read from (a registry that reads

@@ -1,18 +1,14 @@
 package embedded
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -30,9 +26,8 @@ import (
 // allocations and their zeroing were 41 % of the source registry's CPU;
 // and a large blob went through that buffer instead of sendfile.
 type blobReader struct {
-	next http.Handler
-	// store is <root>/docker/registry/v2, the filesystem driver's tree.
-	store string
+	next  http.Handler
+	store distTree
 }
 
 func (b *blobReader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +66,7 @@ func (b *blobReader) serveManifest(w http.ResponseWriter, r *http.Request, repo,
 		return false
 	}
 	// The repository's revision link (distribution's manifestRevisionLinkPathSpec).
-	d, f, fi, ok := b.openLinked(repo, ref, "_manifests", "revisions")
+	d, f, fi, ok := b.store.openLinked(repo, ref, "_manifests", "revisions")
 	if !ok {
 		return false
 	}
@@ -137,7 +132,7 @@ func accepts(r *http.Request, mediaType string) bool {
 func (b *blobReader) serve(w http.ResponseWriter, r *http.Request, repo, ref string) bool {
 	// The repository's link to the blob (distribution's layerLinkPathSpec):
 	// a blob is served only to repositories it was pushed or mounted into.
-	d, f, fi, ok := b.openLinked(repo, ref, "_layers")
+	d, f, fi, ok := b.store.openLinked(repo, ref, "_layers")
 	if !ok {
 		return false
 	}
@@ -153,30 +148,4 @@ func (b *blobReader) serve(w http.ResponseWriter, r *http.Request, repo, ref str
 	// No modification time, as distribution: no Last-Modified.
 	http.ServeContent(w, r, d.String(), time.Time{}, f)
 	return true
-}
-
-// openLinked opens the stored data of the content ref names when repo
-// links it under the directory kind names (distribution's link files:
-// <repo>/<kind...>/<alg>/<hex>/link holding the digest); the caller
-// closes f. ok is false for a malformed digest, content not linked into
-// repo, or data that is not a regular file.
-func (b *blobReader) openLinked(repo, ref string, kind ...string) (d digest.Digest, f *os.File, fi os.FileInfo, ok bool) {
-	d, err := digest.Parse(ref)
-	if err != nil || d.Validate() != nil {
-		return "", nil, nil, false
-	}
-	alg, hex := d.Algorithm().String(), d.Encoded()
-	parts := append([]string{b.store, "repositories", filepath.FromSlash(repo)}, kind...)
-	link, err := os.ReadFile(filepath.Join(append(parts, alg, hex, "link")...))
-	if err != nil || string(bytes.TrimSpace(link)) != d.String() {
-		return "", nil, nil, false
-	}
-	if f, err = os.Open(filepath.Join(b.store, "blobs", alg, hex[:2], hex, "data")); err != nil {
-		return "", nil, nil, false
-	}
-	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return "", nil, nil, false
-	}
-	return d, f, fi, true
 }

@@ -36,7 +36,7 @@ func TestBlobReaderAnswersAsDistribution(t *testing.T) {
 	upload(t, srv.URL, "other", other)
 	doomed := []byte("deleted")
 	upload(t, srv.URL, "app", doomed)
-	if err := os.Remove(filepath.Join(fast.store, "repositories", "app", "_layers", "sha256", digest.FromBytes(doomed).Encoded(), "link")); err != nil {
+	if err := os.Remove(filepath.Join(string(fast.store), "repositories", "app", "_layers", "sha256", digest.FromBytes(doomed).Encoded(), "link")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -338,7 +338,7 @@ func TestManifestReaderAnswersAsDistribution(t *testing.T) {
 		sameAnswer(t, name, fast, dist, newReq)
 	}
 	// A revision link removed (the manifest deleted): distribution answers.
-	if err := os.RemoveAll(filepath.Join(fast.store, "repositories", "app", "_manifests", "revisions", "sha256", dockerD.Encoded())); err != nil {
+	if err := os.RemoveAll(filepath.Join(string(fast.store), "repositories", "app", "_manifests", "revisions", "sha256", dockerD.Encoded())); err != nil {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", m(dockerD), nil)

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -91,7 +90,7 @@ func New(ctx context.Context, opts Options) (h http.Handler, err error) {
 			return nil, err
 		}
 	}
-	blobs := &blobReader{next: app, store: filepath.Join(opts.Root, "docker", "registry", "v2")}
+	blobs := &blobReader{next: app, store: distTreeOf(opts.Root)}
 	if opts.Plain {
 		return &front{next: blobs, idle: idle}, nil
 	}

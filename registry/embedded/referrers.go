@@ -19,7 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
-	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // maxManifestBytes is the largest manifest the layer reads (and the
@@ -50,7 +49,7 @@ const (
 // Those still on disk are removed with their referrer.)
 type referrersLayer struct {
 	next     http.Handler
-	root     string
+	store    distTree // distribution's tree, read for what storage holds
 	dir      string
 	pageSize int
 	// manifests serialize a PUT and a DELETE of the same manifest (by
@@ -96,7 +95,7 @@ func newReferrersLayer(next http.Handler, root string, pageSize int) (http.Handl
 	if pageSize <= 0 {
 		pageSize = 1000
 	}
-	return &referrersLayer{next: next, root: root, dir: dir, pageSize: pageSize, groups: map[string]*addBatch{}}, nil
+	return &referrersLayer{next: next, store: distTreeOf(root), dir: dir, pageSize: pageSize, groups: map[string]*addBatch{}}, nil
 }
 
 func (l *referrersLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -368,7 +367,7 @@ func (l *referrersLayer) load(repo string, subject digest.Digest) ([]ocispec.Des
 // a blob's metadata). An error other than "not there" counts as stored:
 // the index is repaired only on certain loss.
 func (l *referrersLayer) stored(repo string, d digest.Digest) bool {
-	_, err := os.Stat(filepath.Join(l.root, "docker", "registry", "v2", "repositories", filepath.FromSlash(repo), "_manifests", "revisions", d.Algorithm().String(), d.Encoded(), "link"))
+	_, err := os.Stat(l.store.link(repo, d, "_manifests", "revisions"))
 	return !os.IsNotExist(err)
 }
 
@@ -465,17 +464,14 @@ func (l *referrersLayer) apply(repo string, subject digest.Digest, adds []ocispe
 // (its revision link and blob, in distribution's filesystem layout), or
 // what an earlier version's reverse entry names; "" if neither says.
 func (l *referrersLayer) subjectOf(repo string, d digest.Digest) digest.Digest {
-	store := filepath.Join(l.root, "docker", "registry", "v2")
-	if d.Validate() == nil {
-		alg, hex := d.Algorithm().String(), d.Encoded()
-		link, err := os.ReadFile(filepath.Join(store, "repositories", filepath.FromSlash(repo), "_manifests", "revisions", alg, hex, "link"))
-		if err == nil && string(bytes.TrimSpace(link)) == d.String() {
-			if b, err := readfile.File(filepath.Join(store, "blobs", alg, hex[:2], hex, "data"), maxManifestBytes); err == nil {
-				if _, subj, ok := referrerOf(b, "", d.String()); ok {
-					return subj.Digest
-				}
-				return ""
+	if _, f, fi, ok := l.store.openLinked(repo, d.String(), "_manifests", "revisions"); ok {
+		b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes))
+		f.Close()
+		if err == nil && int64(len(b)) == fi.Size() {
+			if _, subj, ok := referrerOf(b, "", d.String()); ok {
+				return subj.Digest
 			}
+			return ""
 		}
 	}
 	if subj, ok, err := readSubject(l.reversePath(repo, d)); err == nil && ok {

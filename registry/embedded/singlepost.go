@@ -39,13 +39,14 @@ type singlePost struct {
 	next http.Handler
 	// store is <root>/docker/registry/v2, the filesystem driver's tree;
 	// ingest holds the bodies being received, on the same filesystem.
-	store, ingest string
+	store  distTree
+	ingest string
 	// direct: the ingest directory takes O_DIRECT writes (direct.go).
 	direct bool
 }
 
 func newSinglePost(next http.Handler, root string) (*singlePost, error) {
-	s := &singlePost{next: next, store: filepath.Join(root, "docker", "registry", "v2"), ingest: filepath.Join(root, "stella-ingest")}
+	s := &singlePost{next: next, store: distTreeOf(root), ingest: filepath.Join(root, "stella-ingest")}
 	// What a crash left in ingest is never finished: a body is renamed
 	// out of it whole or not at all.
 	if err := os.RemoveAll(s.ingest); err != nil {
@@ -134,8 +135,7 @@ func (s *singlePost) put(w http.ResponseWriter, r *http.Request, name, dg string
 		writeError(w, http.StatusBadRequest, "DIGEST_INVALID", "the body does not match digest "+d.String())
 		return
 	}
-	alg, hex := d.Algorithm().String(), d.Encoded()
-	data := filepath.Join(s.store, "blobs", alg, hex[:2], hex, "data")
+	data := s.store.data(d)
 	if fi, err := os.Stat(data); err != nil || !fi.Mode().IsRegular() || fi.Size() != n {
 		// Absent (or not what its digest says: replaced whole).
 		if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {
@@ -147,7 +147,7 @@ func (s *singlePost) put(w http.ResponseWriter, r *http.Request, name, dg string
 			return
 		}
 	}
-	link := filepath.Join(s.store, "repositories", filepath.FromSlash(name), "_layers", alg, hex, "link")
+	link := s.store.link(name, d, "_layers")
 	if b, err := os.ReadFile(link); err != nil || string(b) != d.String() {
 		if err := writeAtomic(link, []byte(d.String())); err != nil {
 			writeError(w, http.StatusInternalServerError, "UNKNOWN", "linking the blob failed")
