@@ -86,7 +86,10 @@ for kind in "embedded:$PORT_EMBEDDED" "plain:$PORT_PLAIN"; do
   a_stella_prep() { i=$((i+1)); sed "s/\"x\"/\"s$i\"/" "$OUT/base.json" > "$OUT/s.json"; }
   a_stella() { bin/stella-oras attach --plain-http "$host/app@$img" "$OUT/s.json"; }
   a_oras_prep() { i=$((i+1)); sed "s/\"x\"/\"o$i\"/" "$OUT/base.json" > "$OUT/o.json"; }
-  a_oras() { (cd "$OUT" && "$ORAS" attach --plain-http --artifact-type application/vnd.cyclonedx+json "$host/app@$img" o.json:application/vnd.cyclonedx+json); }
+  # No subshell around oras (a `(cd … && oras …)` would time a fork
+  # with it): the file is named relative to here, which oras takes as the
+  # layer's title.
+  a_oras() { "$ORAS" attach --plain-http --artifact-type application/vnd.cyclonedx+json "$host/app@$img" "$OUT/o.json:application/vnd.cyclonedx+json"; }
   echo "== $name registry ($host)"
   pair "discover --depth 1 (3 referrers)" 0.9 d_stella d_oras
   pair "attach, 1 MB SBOM" 0.9 a_stella a_oras
