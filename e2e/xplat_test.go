@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stella-ops/stella-oras/internal/testutil"
 )
 
 // variant is one more build of cmd/stella-engine that TestCrossBuild runs
@@ -258,4 +260,28 @@ func forwarderDLL(name string, forward map[string]string) []byte {
 	f.Write(sec.Bytes())
 	f.Write(make([]byte, int(raw)-sec.Len()))
 	return f.Bytes()
+}
+
+// TestCommandsCompile: every command compiles for each platform that
+// TestCrossBuild runs the engine on (`go install ./cmd/...` there is one
+// command too): a constant that fits only a 64-bit int (stella-schema's
+// 4 GiB bound once) breaks the 32-bit build of that command alone, which
+// TestCrossBuild's engine build does not see.
+func TestCommandsCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles every command for three more platforms; skipped with -short")
+	}
+	for _, v := range variants() {
+		if len(v.flags) > 0 {
+			continue // the race build: same platform as the native one
+		}
+		t.Run(v.name, func(t *testing.T) {
+			cmd := exec.Command("go", "build", "./cmd/...")
+			cmd.Dir = testutil.RepoRoot()
+			cmd.Env = append(os.Environ(), v.env...)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("go build ./cmd/... with %v: %v\n%s", v.env, err, b)
+			}
+		})
+	}
 }

@@ -12,14 +12,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/stella-ops/stella-oras/internal/schema"
 )
 
-// maxDocument bounds the document read from stdin, far above stella-oras's
-// own SBOM bound (256 MiB unless --max-sbom-bytes says otherwise).
-const maxDocument = 4 << 30
+// maxDocument bounds the document read from stdin: 4 GiB, far above
+// stella-oras's own SBOM bound (256 MiB unless --max-sbom-bytes says
+// otherwise), or on a 32-bit platform the most a slice can hold (4 GiB
+// does not fit its int: the command did not compile there).
+const maxDocument = min(4<<30, math.MaxInt)
 
 func main() {
 	if len(os.Args) != 3 {
