@@ -69,6 +69,11 @@ proxy. --plain turns the referrers layer off (plain distribution).
 			if idle == 0 {
 				idle = -1 // 0 on the command line means no timeout
 			}
+			release, err := lockRoot(root)
+			if err != nil {
+				return err
+			}
+			defer release()
 			opts := embedded.Options{Root: root, Plain: plain, UploadTTL: uploadTTL, BodyIdleTimeout: idle}
 			if debug {
 				opts.Logger = stderr
