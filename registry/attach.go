@@ -162,14 +162,7 @@ func isManifestType(mediaType string) bool {
 func pushReferrer(ctx context.Context, t *Target, subject digest.Digest, d ocispec.Descriptor, b []byte, tagSchema bool) (api bool, err error) {
 	probed, has := t.capability()
 	var indexed atomic.Bool
-	r := &remote.Repository{
-		Client:           subjectHeader{Client: t.Remote.Client, seen: &indexed},
-		Reference:        t.Remote.Reference,
-		PlainHTTP:        t.Remote.PlainHTTP,
-		MaxMetadataBytes: t.Remote.MaxMetadataBytes,
-		SkipReferrersGC:  true,
-	}
-	r.SetReferrersCapability(true) //nolint:errcheck // a new repository: cannot fail
+	r := t.unindexedRepo(subjectHeader{Client: t.Remote.Client, seen: &indexed})
 	push := func(tag string) error {
 		var err error
 		if tag == "" {
@@ -211,6 +204,32 @@ func pushReferrer(ctx context.Context, t *Target, subject digest.Digest, d ocisp
 		return true, nil
 	}
 	return false, register()
+}
+
+// repoCopy is a repository of the target's registry and name, through
+// client, with none of t.Remote's learnt state.
+func (t *Target) repoCopy(client remote.Client) *remote.Repository {
+	return &remote.Repository{
+		Client:           client,
+		Reference:        t.Remote.Reference,
+		PlainHTTP:        t.Remote.PlainHTTP,
+		MaxMetadataBytes: t.Remote.MaxMetadataBytes,
+	}
+}
+
+// unindexedRepo is repoCopy for manifest pushes that oras-go must not
+// index on the client (its repository is told that the registry has the
+// referrers API): pushReferrer's, which updateFallbackIndex indexes, and
+// the referrers tag's own, whose index names no subject. Through
+// t.Remote, oras-go would read such a manifest whole before the push and,
+// after it, decode it looking for a subject, with the command waiting:
+// for a 150-entry referrers tag, about half of attach's client time
+// between the tag's push and the check that follows it (perf).
+func (t *Target) unindexedRepo(client remote.Client) *remote.Repository {
+	r := t.repoCopy(client)
+	r.SkipReferrersGC = true
+	r.SetReferrersCapability(true) //nolint:errcheck // a new repository: cannot fail
+	return r
 }
 
 // subjectHeader notes a manifest push whose response has the OCI-Subject
@@ -459,13 +478,8 @@ var errListed = errors.New("registrations listed")
 func listRegistrations(ctx context.Context, t *Target, subject digest.Digest) ([]string, error) {
 	last := fallbackTag(subject)
 	prefix := last + "."
-	r := &remote.Repository{
-		Client:           t.Remote.Client,
-		Reference:        t.Remote.Reference,
-		PlainHTTP:        t.Remote.PlainHTTP,
-		MaxMetadataBytes: t.Remote.MaxMetadataBytes,
-		TagListPageSize:  registrationPage,
-	}
+	r := t.repoCopy(t.Remote.Client)
+	r.TagListPageSize = registrationPage
 	var regs []string
 	pages, seen := 0, 0
 	err := r.Tags(ctx, last, func(tags []string) error {
@@ -604,7 +618,7 @@ func pushFallbackIndex(ctx context.Context, t *Target, entries []ocispec.Descrip
 	if d.Digest == old.Digest {
 		return d.Digest, nil
 	}
-	if err := t.Remote.Manifests().PushReference(ctx, d, bytes.NewReader(b), tag); err != nil {
+	if err := t.unindexedRepo(t.Remote.Client).Manifests().PushReference(ctx, d, bytes.NewReader(b), tag); err != nil {
 		return "", fmt.Errorf("updating referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
 	}
 	return d.Digest, nil
