@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // ErrVerification wraps every reason a bundle does not verify (as opposed
@@ -70,14 +71,13 @@ type Result struct {
 
 // VerifyBundle verifies the bundle file at path.
 func VerifyBundle(path string, o BundleOptions) (*Result, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInput, err)
-	}
-	if st.Size() > MaxBundleBytes {
+	// The bound is counted as bytes are read, not taken from stat: a
+	// pipe or a device (/dev/zero) has no size, and was read to the end
+	// of memory (#11 1.4).
+	data, err := readfile.File(path, MaxBundleBytes)
+	if errors.Is(err, readfile.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
 	}
-	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
@@ -96,7 +96,7 @@ func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, erro
 	var tm root.TrustedMaterial = root.TrustedMaterialCollection{}
 	var tr root.TrustedMaterial
 	if o.TrustedRoot != "" {
-		r, err := root.NewTrustedRootFromPath(o.TrustedRoot)
+		r, err := trustedRootFile(o.TrustedRoot)
 		if err != nil {
 			return nil, fmt.Errorf("%w: trusted root %s: %v", ErrInput, o.TrustedRoot, err)
 		}
@@ -223,4 +223,19 @@ func artifactPolicy(o BundleOptions, b *bundle.Bundle) (sgverify.ArtifactPolicyO
 		return sgverify.WithoutArtifactUnsafe(), nil
 	}
 	return nil, fmt.Errorf("%w: --artifact or --artifact-digest is required", ErrInput)
+}
+
+// maxTrustedRootBytes bounds a trusted root file (the public-good root is
+// about 7 KB).
+const maxTrustedRootBytes = 16 << 20
+
+// trustedRootFile is root.NewTrustedRootFromPath with the file read within
+// maxTrustedRootBytes, counted as it is read (that function reads the
+// whole file, whatever it is).
+func trustedRootFile(path string) (*root.TrustedRoot, error) {
+	b, err := readfile.File(path, maxTrustedRootBytes)
+	if err != nil {
+		return nil, err
+	}
+	return root.NewTrustedRootFromJSON(b)
 }
