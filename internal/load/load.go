@@ -4,6 +4,7 @@ package load
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -298,8 +299,14 @@ func FeedSnapshot(ctx context.Context, path string) (*feed.Snapshot, error) {
 
 // feedSnapshot is FeedSnapshot of a file of at most limit bytes.
 func feedSnapshot(ctx context.Context, path string, limit int64) (*feed.Snapshot, error) {
-	b, err := readfile.Context(ctx, path, limit) // counted: a device or pipe has no size
+	named := false // read only to name what it is, within the SBOM bound
+	b, err := readfile.Sniffed(ctx, path, limit, func(head []byte) (int64, error) {
+		return snapshotStart(path, head, limit, &named)
+	}) // counted: a device or pipe has no size
 	if err != nil {
+		if named && errors.Is(err, readfile.ErrTooLarge) {
+			return nil, fmt.Errorf("%s: %w: it does not begin as a snapshot does, with %s", path, feed.ErrSnapshot, "`{\"`")
+		}
 		return nil, err
 	}
 	s, err := feed.Open(b)
@@ -310,6 +317,26 @@ func feedSnapshot(ctx context.Context, path string, limit int64) (*feed.Snapshot
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// snapshotStart is feedSnapshot's look at the first bytes of a file: a
+// snapshot is canonical JSON, so it begins with `{"`. One that begins any
+// other way is refused before it is read on (eval --feed /dev/zero was read
+// to the 2 GiB snapshot bound first), except that a JSON object written
+// with whitespace is read on within the SBOM bound, so that notAFeed can
+// name it (an SBOM given as --feed); named reports that.
+func snapshotStart(path string, head []byte, limit int64, named *bool) (int64, error) {
+	if bytes.HasPrefix(head, []byte(`{"`)) {
+		return limit, nil
+	}
+	if t := bytes.TrimLeft(head, " \t\r\n"); len(head) > 0 && (len(t) == 0 || t[0] == '{') {
+		*named = true
+		return min(limit, DefaultMaxSBOMBytes), nil
+	}
+	if len(head) == 0 {
+		return 0, fmt.Errorf("%s: %w: the file is empty", path, feed.ErrSnapshot)
+	}
+	return 0, fmt.Errorf("%s: %w: it does not begin with a JSON object (first byte %q)", path, feed.ErrSnapshot, head[0])
 }
 
 // notAFeed names what a file given as a feed is instead, when its
@@ -339,7 +366,11 @@ func Feed(ctx context.Context, path string, opts FeedOptions) (*feed.Snapshot, e
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsDir() && !isZip(path) {
+	// Only a regular file can be a zip (archive/zip reads at offsets), and
+	// only a regular file can be opened twice: isZip's look at a pipe
+	// (--feed <(cat snapshot), --feed /dev/stdin) took the first four bytes
+	// of the snapshot, which then did not begin as a snapshot does.
+	if !st.IsDir() && !(st.Mode().IsRegular() && isZip(path)) {
 		return feedSnapshot(ctx, path, opts.SnapshotBytes())
 	}
 	b, err := BuildFeed(ctx, path, opts)

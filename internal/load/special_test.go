@@ -12,32 +12,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stella-ops/stella-oras/engine/feed"
 	"github.com/stella-ops/stella-oras/internal/load"
+	"github.com/stella-ops/stella-oras/internal/testutil"
 )
+
+// within runs f, failing the test when it is still running after 20 s (a
+// read that hangs on a pipe).
+func within(t *testing.T, name string, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: still reading after 20 s", name)
+		return nil
+	}
+}
 
 // TestFeedSpecialFiles (#11 item 4): a FIFO or a symlink to a device in a
 // feed directory is refused without being opened (a FIFO hung the walk);
 // a device read by path is bounded by counting bytes (the size check by
 // stat let --feed /dev/zero run out of memory; a snapshot is now read so).
 func TestFeedSpecialFiles(t *testing.T) {
-	within := func(name string, f func() error) error {
-		t.Helper()
-		done := make(chan error, 1)
-		go func() { done <- f() }()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: still reading after 20 s", name)
-			return nil
-		}
-	}
 	fifoDir := t.TempDir()
 	os.WriteFile(filepath.Join(fifoDir, "a.json"), []byte(`{"id":"X-1","modified":"2026-01-01T00:00:00Z"}`), 0o644)
 	if err := syscall.Mkfifo(filepath.Join(fifoDir, "p.json"), 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	if err := within("FIFO", func() error {
+	if err := within(t, "FIFO", func() error {
 		_, err := load.FeedSources(context.Background(), fifoDir, load.FeedOptions{})
 		return err
 	}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
@@ -48,7 +53,7 @@ func TestFeedSpecialFiles(t *testing.T) {
 	}
 	linkDir := t.TempDir()
 	os.Symlink("/dev/zero", filepath.Join(linkDir, "x.json"))
-	if err := within("symlink to /dev/zero", func() error {
+	if err := within(t, "symlink to /dev/zero", func() error {
 		_, err := load.FeedSources(context.Background(), linkDir, load.FeedOptions{})
 		return err
 	}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
@@ -56,7 +61,70 @@ func TestFeedSpecialFiles(t *testing.T) {
 	}
 	// A device read by path is bounded by counting (the feed's own bound
 	// is 2 GiB; the same reader with a small one here).
-	if err := within("/dev/zero read by path", func() error { _, err := load.File("/dev/zero", 1<<20); return err }); !errors.Is(err, load.ErrTooLarge) {
+	if err := within(t, "/dev/zero read by path", func() error { _, err := load.File("/dev/zero", 1<<20); return err }); !errors.Is(err, load.ErrTooLarge) {
 		t.Errorf("/dev/zero: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestFeedSnapshotFromPipe: a snapshot file is read from a pipe or a
+// device by what its first bytes say. One that cannot be a snapshot (it
+// does not begin with `{"`) is refused after a look at its start, not read
+// to the 2 GiB snapshot bound first (eval --feed /dev/zero: 6.4 GB resident
+// and 29 s before the refusal); a JSON object with whitespace is read on
+// only within the SBOM bound, to name it. A snapshot given as a pipe
+// (--feed /dev/stdin, --feed <(cat snapshot)) reads as the file does:
+// before, the look for a zip's magic number took its first four bytes.
+func TestFeedSnapshotFromPipe(t *testing.T) {
+	const offered = 64 << 20
+	ctx := context.Background()
+	p, written := testutil.Fifo(t, nil, 0, offered)
+	_, err := load.Feed(ctx, p, load.FeedOptions{})
+	if !errors.Is(err, feed.ErrSnapshot) || !strings.Contains(err.Error(), "does not begin with a JSON object") {
+		t.Errorf("a pipe of NUL bytes as --feed: %v, want refused as not beginning with a JSON object", err)
+	}
+	if n := written(); n >= offered {
+		t.Errorf("the feed's reader took all %d bytes offered, want it to stop after its look at the start", n)
+	}
+	past := load.DefaultMaxSBOMBytes + 16<<20
+	p, written = testutil.Fifo(t, []byte("{\n  "), ' ', past)
+	_, err = load.Feed(ctx, p, load.FeedOptions{})
+	if !errors.Is(err, feed.ErrSnapshot) || !strings.Contains(err.Error(), "does not begin as a snapshot does") {
+		t.Errorf("a pipe of an indented JSON object past the SBOM bound: %v, want refused as not a snapshot", err)
+	}
+	if n := written(); n >= past {
+		t.Errorf("the indented object's reader took all %d bytes offered, want it to stop past %d", n, load.DefaultMaxSBOMBytes)
+	}
+
+	dir := t.TempDir()
+	genDir(t, filepath.Join(dir, "osv"), 50)
+	b, err := load.BuildFeed(ctx, filepath.Join(dir, "osv"), load.FeedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, "feed.snapshot.json")
+	if err := load.WriteFeed(snap, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := load.Feed(ctx, snap, load.FeedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, written = testutil.Fifo(t, data, 0, len(data))
+	var got *feed.Snapshot
+	if err := within(t, "the snapshot through a pipe", func() (err error) {
+		got, err = load.Feed(ctx, p, load.FeedOptions{})
+		return err
+	}); err != nil {
+		t.Fatalf("the snapshot through a pipe: %v", err)
+	}
+	if n := written(); n != len(data) {
+		t.Errorf("the pipe took %d of the snapshot's %d bytes", n, len(data))
+	}
+	if got.ContentID() != want.ContentID() {
+		t.Errorf("the snapshot through a pipe is %s, from the file %s", got.ContentID(), want.ContentID())
 	}
 }

@@ -5,6 +5,7 @@
 package readfile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,21 @@ const readChunk = 32 << 20
 
 // Context is File, stopping with ctx's error when ctx is done.
 func Context(ctx context.Context, path string, limit int64) ([]byte, error) {
+	return Sniffed(ctx, path, limit, nil)
+}
+
+// SniffBytes is how much of the start of an input Sniffed's sniff sees.
+const SniffBytes = 4096
+
+// Sniffed is Context with a look at the start first: sniff gets the first
+// SniffBytes bytes (all of a shorter input) before the rest is read, and
+// returns the bound for the whole input (at most limit) or an error, which
+// ends the read. It is there for inputs whose format shows in their first
+// bytes, so that one that cannot be of it is refused at once rather than
+// read to its bound (eval --feed /dev/zero was read to the snapshot bound,
+// 2 GiB, before the snapshot parser saw its first byte: 6.4 GB resident).
+// A nil sniff reads as Context.
+func Sniffed(ctx context.Context, path string, limit int64, sniff func(head []byte) (int64, error)) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -36,12 +52,36 @@ func Context(ctx context.Context, path string, limit int64) ([]byte, error) {
 	if err == nil && st.Mode().IsRegular() && st.Size() > limit {
 		return nil, fmt.Errorf("%s: %w of %d bytes (file has %d)", path, ErrTooLarge, limit, st.Size())
 	}
-	if err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+	var head []byte
+	if sniff != nil {
+		head = make([]byte, SniffBytes)
+		n, err := io.ReadFull(f, head)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		head = head[:n]
+		bound, err := sniff(head)
+		if err != nil {
+			return nil, err
+		}
+		limit = min(limit, bound)
+		if int64(n) > limit {
+			return nil, fmt.Errorf("%s: %w of %d bytes", path, ErrTooLarge, limit)
+		}
+		if n < SniffBytes {
+			return head, nil // the whole input
+		}
+	}
+	if err == nil && st.Mode().IsRegular() && st.Size() > limit {
+		return nil, fmt.Errorf("%s: %w of %d bytes (file has %d)", path, ErrTooLarge, limit, st.Size())
+	}
+	if err == nil && st.Mode().IsRegular() && st.Size() > int64(len(head)) {
 		// One allocation of the right size: io.ReadAll's doubling buffer
 		// cost more than parsing for files of tens of megabytes. A file
 		// that grew meanwhile is read on, within the limit.
 		buf := make([]byte, st.Size(), st.Size()+512)
-		for off := 0; off < len(buf); {
+		copy(buf, head)
+		for off := len(head); off < len(buf); {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -57,7 +97,7 @@ func Context(ctx context.Context, path string, limit int64) ([]byte, error) {
 		}
 		return append(buf, rest...), nil
 	}
-	return limited(ctx, f, path, limit)
+	return limited(ctx, io.MultiReader(bytes.NewReader(head), f), path, limit)
 }
 
 // FileOrStdin is File, or standard input for "-".
