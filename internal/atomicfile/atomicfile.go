@@ -44,10 +44,10 @@ func WriteFrom(path string, perm os.FileMode, write func(io.Writer) error) (err 
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if fd, ok := ownFD(target); stream && ok {
-		return writeFD(path, fd, write)
-	}
 	if stream {
+		if fd, ok := ownFD(target); ok {
+			return writeFD(path, fd, write)
+		}
 		return writeStream(path, write)
 	}
 	dir := filepath.Dir(target)

@@ -300,8 +300,9 @@ func FeedSnapshot(ctx context.Context, path string) (*feed.Snapshot, error) {
 // feedSnapshot is FeedSnapshot of a file of at most limit bytes.
 func feedSnapshot(ctx context.Context, path string, limit int64) (*feed.Snapshot, error) {
 	named := false // read only to name what it is, within the SBOM bound
-	b, err := readfile.Sniffed(ctx, path, limit, func(head []byte) (int64, error) {
-		return snapshotStart(path, head, limit, &named)
+	b, err := readfile.Sniffed(ctx, path, limit, func(head []byte) (bound int64, err error) {
+		bound, named, err = snapshotStart(path, head, limit)
+		return bound, err
 	}) // counted: a device or pipe has no size
 	if err != nil {
 		if named && errors.Is(err, readfile.ErrTooLarge) {
@@ -325,18 +326,17 @@ func feedSnapshot(ctx context.Context, path string, limit int64) (*feed.Snapshot
 // to the 2 GiB snapshot bound first), except that a JSON object written
 // with whitespace is read on within the SBOM bound, so that notAFeed can
 // name it (an SBOM given as --feed); named reports that.
-func snapshotStart(path string, head []byte, limit int64, named *bool) (int64, error) {
+func snapshotStart(path string, head []byte, limit int64) (bound int64, named bool, err error) {
 	if bytes.HasPrefix(head, []byte(`{"`)) {
-		return limit, nil
+		return limit, false, nil
 	}
 	if t := bytes.TrimLeft(head, " \t\r\n"); len(head) > 0 && (len(t) == 0 || t[0] == '{') {
-		*named = true
-		return min(limit, DefaultMaxSBOMBytes), nil
+		return min(limit, DefaultMaxSBOMBytes), true, nil
 	}
 	if len(head) == 0 {
-		return 0, fmt.Errorf("%s: %w: the file is empty", path, feed.ErrSnapshot)
+		return 0, false, fmt.Errorf("%s: %w: the file is empty", path, feed.ErrSnapshot)
 	}
-	return 0, fmt.Errorf("%s: %w: it does not begin with a JSON object (first byte %q)", path, feed.ErrSnapshot, head[0])
+	return 0, false, fmt.Errorf("%s: %w: it does not begin with a JSON object (first byte %q)", path, feed.ErrSnapshot, head[0])
 }
 
 // notAFeed names what a file given as a feed is instead, when its

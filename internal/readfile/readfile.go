@@ -71,9 +71,9 @@ func Sniffed(ctx context.Context, path string, limit int64, sniff func(head []by
 		if n < SniffBytes {
 			return head, nil // the whole input
 		}
-	}
-	if err == nil && st.Mode().IsRegular() && st.Size() > limit {
-		return nil, fmt.Errorf("%s: %w of %d bytes (file has %d)", path, ErrTooLarge, limit, st.Size())
+		if err == nil && st.Mode().IsRegular() && st.Size() > limit { // the sniff's bound
+			return nil, fmt.Errorf("%s: %w of %d bytes (file has %d)", path, ErrTooLarge, limit, st.Size())
+		}
 	}
 	if err == nil && st.Mode().IsRegular() && st.Size() > int64(len(head)) {
 		// One allocation of the right size: io.ReadAll's doubling buffer
