@@ -1013,3 +1013,55 @@ func TestMirrorConcurrentTagSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorFailedReadWritesNothing: a mirror into a layout that is not
+// there yet, whose source cannot be read (a missing layout, a missing tag,
+// a registry reached over the wrong scheme), leaves the disk as it was:
+// no layout, no parent directories, nothing added to an existing empty
+// directory. A layout that was there is left as it was.
+func TestMirrorFailedReadWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	srcHost := regtest.Start(t, regtest.Referrers)
+	regtest.PushImage(t, openRef(t, srcHost+"/app").Store, "v1")
+	for _, tc := range []struct {
+		name, src string
+		opts      registry.MirrorRunOptions
+	}{
+		{"missing layout", "oci:" + filepath.Join(t.TempDir(), "none") + ":v1", registry.MirrorRunOptions{}},
+		{"missing tag", srcHost + "/app:nope", registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}}},
+		{"wrong scheme", srcHost + "/app:v1", registry.MirrorRunOptions{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			empty := filepath.Join(root, "empty")
+			if err := os.Mkdir(empty, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, dst := range []string{filepath.Join(root, "a", "b", "layout"), empty} {
+				res, err := registry.MirrorImages(ctx, []string{tc.src}, "oci:"+dst, tc.opts)
+				if err == nil && (len(res) != 1 || res[0].Err == nil) {
+					t.Fatalf("mirror %s into %s: no error", tc.src, dst)
+				}
+			}
+			if ents, _ := os.ReadDir(root); len(ents) != 1 || ents[0].Name() != "empty" {
+				t.Errorf("after the failed mirrors %s holds %v, want only the empty directory", root, ents)
+			}
+			if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+				t.Errorf("after the failed mirror the empty directory holds %v", ents)
+			}
+		})
+	}
+	// A layout that was there keeps its files.
+	dst := filepath.Join(t.TempDir(), "layout")
+	if res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:v1"}, "oci:"+dst, registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}}); err != nil || res[0].Err != nil {
+		t.Fatalf("mirror: %v %v", err, res[0].Err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dst, "index.json"))
+	res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:nope"}, "oci:"+dst, registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}})
+	if err == nil && res[0].Err == nil {
+		t.Fatal("mirror of a missing tag: no error")
+	}
+	if after, err := os.ReadFile(filepath.Join(dst, "index.json")); err != nil || string(after) != string(before) {
+		t.Errorf("a failed mirror changed the layout's index: %v\n%s\n%s", err, before, after)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +81,7 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 	named := dref // what the results name as the destination
 	// A layout is one store for every image: opened once, shared.
 	var shared *Target
+	var created *newLayout // what Open creates for a new layout
 	if dref.Kind != KindRemote {
 		dopts := o.Destination
 		if o.DryRun {
@@ -95,7 +98,11 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 				dopts.ReadOnly = false
 			}
 		}
+		if dref.Kind == KindLayout && !o.DryRun {
+			created = beforeLayout(dref.Repository)
+		}
 		if shared, err = Open(ctx, dref, dopts); err != nil {
+			created.remove()
 			return nil, err
 		}
 		defer shared.Discard()
@@ -130,6 +137,16 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 		failed = failed || res.Err != nil
 	}
 	if shared != nil && !o.DryRun {
+		if created != nil && !holdsBlobs(dref.Repository) {
+			// A new layout into which nothing was written (the run
+			// failed while reading its source) is removed whole, with
+			// the directories made for it: a failed command leaves the
+			// disk as it was. One a failed run wrote into keeps what was
+			// completed, for the rerun.
+			shared.Discard()
+			created.remove()
+			return out, ctx.Err()
+		}
 		// A layout keeps what a failed run completed (each manifest with
 		// its blobs); a layout tar is left as it was (Discard).
 		if err := shared.SaveIndex(); err != nil {
@@ -145,6 +162,85 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 		return out, err
 	}
 	return out, ctx.Err()
+}
+
+// newLayout is what opening a layout that is not there yet creates:
+// the topmost missing directory of its path, or, in a directory that
+// exists but holds no layout, the entries it did not hold.
+type newLayout struct {
+	top    string
+	dir    string
+	before map[string]bool
+}
+
+// beforeLayout notes what path holds before a layout is opened there (nil
+// when it holds a layout or cannot be read).
+func beforeLayout(path string) *newLayout {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Lstat(filepath.Join(abs, "oci-layout")); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if ents, err := os.ReadDir(abs); err == nil {
+		n := &newLayout{dir: abs, before: map[string]bool{}}
+		for _, e := range ents {
+			n.before[e.Name()] = true
+		}
+		return n
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	top := abs
+	for {
+		up := filepath.Dir(top)
+		if up == top {
+			break
+		}
+		if _, err := os.Lstat(up); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		top = up
+	}
+	return &newLayout{top: top}
+}
+
+// remove removes what the layout's opening created.
+func (n *newLayout) remove() {
+	switch {
+	case n == nil:
+	case n.top != "":
+		os.RemoveAll(n.top)
+	default:
+		ents, _ := os.ReadDir(n.dir)
+		for _, e := range ents {
+			if !n.before[e.Name()] {
+				os.RemoveAll(filepath.Join(n.dir, e.Name()))
+			}
+		}
+	}
+}
+
+// holdsBlobs says whether a layout directory holds a blob (a manifest
+// is one too).
+func holdsBlobs(dir string) bool {
+	algs, err := os.ReadDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	for _, a := range algs {
+		f, err := os.Open(filepath.Join(dir, "blobs", a.Name()))
+		if err != nil {
+			return true
+		}
+		names, err := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 || !errors.Is(err, io.EOF) {
+			return true
+		}
+	}
+	return false
 }
 
 type mirrorRun struct {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/stella-ops/stella-oras/internal/cli"
-	"github.com/stella-ops/stella-oras/internal/regtest"
 )
 
 // TestKeyFileHandling (#11 item 11): no passphrase source is said as
@@ -53,16 +52,6 @@ func TestErrorLineBounded(t *testing.T) {
 	r := stella(t, "", "canon", p)
 	if r.code == 0 || len(r.stderr) > 2*cli.MaxErrorLine || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "bytes in all") {
 		t.Errorf("canon of a million-digit number: exit %d, %d bytes of stderr", r.code, len(r.stderr))
-	}
-}
-
-// TestPlainHTTPHint (#11 section 5): HTTPS to a plain-HTTP registry says
-// to add --plain-http.
-func TestPlainHTTPHint(t *testing.T) {
-	host := regtest.Start(t, regtest.Referrers)
-	r := stella(t, "", "discover", host+"/app:v1")
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "add --plain-http") {
-		t.Errorf("discover over HTTPS of a plain-HTTP registry: exit %d, %q", r.code, r.stderr)
 	}
 }
 

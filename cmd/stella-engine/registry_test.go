@@ -143,3 +143,40 @@ func TestAttachDocumentRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPHint: a registry that speaks plain HTTP, reached without
+// --plain-http, gets the hint from every command, mirror included (on
+// either side, with its one-side flags named).
+func TestPlainHTTPHint(t *testing.T) {
+	host := regtest.Start(t, regtest.Referrers)
+	tg, err := registry.Open(context.Background(), registry.Reference{Kind: registry.KindRemote, Repository: host + "/app"}, registry.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := regtest.PushImage(t, tg.Store, "v1")
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	subject := host + "/app@" + img.Digest.String()
+	layout := "oci:" + filepath.Join(t.TempDir(), "layout")
+	if r := stella(t, "", "mirror", "--plain-http", subject, layout, "--no-state"); r.code != 0 {
+		t.Fatalf("mirror into a layout: exit %d %s", r.code, r.stderr)
+	}
+	const hint = "(the registry speaks plain HTTP: add --plain-http)"
+	const mirrorHint = "(the registry speaks plain HTTP: add --plain-http, or --from-plain-http or --to-plain-http for one side)"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"discover", subject}, hint},
+		{[]string{"attach", subject, example("sbom.cdx.json")}, hint},
+		{[]string{"mirror", subject, "oci:" + filepath.Join(t.TempDir(), "x"), "--no-state"}, mirrorHint},
+		{[]string{"mirror", subject, host + "/copy", "--no-state"}, mirrorHint},
+		{[]string{"mirror", layout + "@" + img.Digest.String(), host + "/copy", "--no-state"}, mirrorHint},
+	} {
+		r := stella(t, "", tc.args...)
+		if r.code != cli.ExitError || strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, tc.want+"\n") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and one line ending %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}

@@ -113,10 +113,22 @@ func OneLine(msg string) string {
 
 // Hint says what to do about the errors whose fix is a flag ("" for others).
 func Hint(msg string) string {
-	if strings.Contains(msg, "server gave HTTP response to HTTPS client") {
+	if plainHTTP(msg) {
 		return " (the registry speaks plain HTTP: add --plain-http)"
 	}
 	return ""
+}
+
+// mirrorHint is Hint for mirror, whose two registries each have a flag.
+func mirrorHint(msg string) string {
+	if plainHTTP(msg) {
+		return " (the registry speaks plain HTTP: add --plain-http, or --from-plain-http or --to-plain-http for one side)"
+	}
+	return ""
+}
+
+func plainHTTP(msg string) bool {
+	return strings.Contains(msg, "server gave HTTP response to HTTPS client")
 }
 
 // Report prints the error once, on one line, and returns the exit code.
@@ -126,7 +138,11 @@ func Report(stderr io.Writer, err error, cmdPath string) int {
 	code := ExitCode(err)
 	var done Reported
 	if err != nil && code != ExitGateFailed && !errors.As(err, &done) {
-		fmt.Fprintf(stderr, "Error: %s%s\n", OneLine(err.Error()), Hint(err.Error()))
+		hint := Hint
+		if strings.HasSuffix(cmdPath, " mirror") {
+			hint = mirrorHint
+		}
+		fmt.Fprintf(stderr, "Error: %s%s\n", OneLine(err.Error()), hint(err.Error()))
 		if code == ExitUsage {
 			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmdPath)
 		}

@@ -210,7 +210,11 @@ func renderMirror(s *Streams, results []registry.MirrorResult, dry bool) {
 			}
 		}
 		if r.Err != nil {
-			fmt.Fprintf(s.Err, "Error: %s: %s\n", r.Source, OneLine(r.Err.Error()))
+			msg := r.Err.Error()
+			if !strings.HasPrefix(msg, r.Source+":") {
+				msg = r.Source + ": " + msg
+			}
+			fmt.Fprintf(s.Err, "Error: %s%s\n", OneLine(msg), mirrorHint(msg))
 			continue
 		}
 		rep := r.Report
