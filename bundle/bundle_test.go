@@ -193,8 +193,9 @@ func TestParseUnsupportedCurve(t *testing.T) {
 	}
 }
 
-// TestSignErrorRedactsURL (#11 item 12): a TSA that cannot be reached is
-// an error that does not echo a token in the URL's query or user info.
+// TestSignErrorRedactsURL (#11 item 12): a TSA or Rekor log that cannot
+// be reached, or a URL that does not parse, is an error that does not
+// echo a token in the URL's query, fragment or user info.
 func TestSignErrorRedactsURL(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
@@ -202,12 +203,24 @@ func TestSignErrorRedactsURL(t *testing.T) {
 	k, _ := bundle.GenerateKey("ecdsa-p256")
 	kp, _ := bundle.NewKeypair(k)
 	st, _ := bundle.NewStatement("x", imageDigest, bundle.PredicateVerdict, []byte(`{}`))
-	_, err := bundle.SignStatement(context.Background(), st, kp, bundle.SignOptions{TSAURL: "http://ci:hunter2@" + addr + "/tsa?token=s3cret"})
-	if err == nil {
-		t.Fatal("signing with an unreachable TSA succeeded")
-	}
-	if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
-		t.Errorf("the error echoes the credentials: %s", msg)
+	for _, o := range []bundle.SignOptions{
+		{TSAURL: "http://ci:hunter2@" + addr + "/tsa?token=s3cret"},
+		{TSAURL: "http://" + addr + "/tsa?token=s3cret#hunter2"},
+		{RekorURL: "http://" + addr + "/?token=s3cret"},
+		{RekorURL: "http://ci:hunter2@" + addr + "/log?token=s3cret&x=1"},
+		{TSAURL: "http://" + addr + " /x?token=s3cret"},
+		{TSAURL: "http://ci:hunter2@127.0.0.1:99999/x?token=s3cret"},
+		{RekorURL: "ftp://ci:hunter2@" + addr + "/?token=s3cret"},
+		{TSAURL: "//" + addr + "/?token=s3cret"},
+	} {
+		_, err := bundle.SignStatement(context.Background(), st, kp, o)
+		if err == nil {
+			t.Errorf("signing with %+v succeeded", o)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
+			t.Errorf("the error echoes the credentials: %s", msg)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -158,6 +159,11 @@ type SignOptions struct {
 // bundle v0.3 signed with kp, and returns the bundle's JSON. Without
 // options no Fulcio, Rekor or TSA call is made (air-gapped first).
 func SignStatement(ctx context.Context, statement []byte, kp *Keypair, opts ...SignOptions) ([]byte, error) {
+	for _, o := range opts {
+		if err := o.Check(); err != nil {
+			return nil, err
+		}
+	}
 	bo := sign.BundleOptions{Context: ctx}
 	for _, o := range opts {
 		if o.TSAURL != "" {
@@ -179,9 +185,41 @@ func SignStatement(ctx context.Context, statement []byte, kp *Keypair, opts ...S
 	return b.MarshalJSON()
 }
 
+// Check says whether the service URLs are http(s) URLs with a host. Its
+// errors never quote a URL: one can carry a token (url.Parse's own error
+// quotes the whole of it).
+func (o SignOptions) Check() error {
+	for _, u := range []struct{ what, raw string }{{"--tsa-url", o.TSAURL}, {"--rekor-url", o.RekorURL}} {
+		if u.raw == "" {
+			continue
+		}
+		p, err := url.Parse(u.raw)
+		switch {
+		case err != nil:
+			why := "it does not parse"
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				// The reason without what it quotes ("invalid port \":1 \" after host").
+				why, _, _ = strings.Cut(ue.Err.Error(), " \"")
+			}
+			return fmt.Errorf("%w: %s is not a URL (%s)", ErrInvalidURL, u.what, why)
+		case p.Scheme != "http" && p.Scheme != "https":
+			return fmt.Errorf("%w: %s must be an http:// or https:// URL", ErrInvalidURL, u.what)
+		case p.Host == "":
+			return fmt.Errorf("%w: %s names no host", ErrInvalidURL, u.what)
+		}
+	}
+	return nil
+}
+
+// ErrInvalidURL is a --tsa-url or --rekor-url that is not an http(s) URL.
+var ErrInvalidURL = errors.New("invalid service URL")
+
 // redacted is an error whose message hides the credentials a service URL
-// may carry (user info, a token in the query), wherever the message quotes
-// the URL; errors.Is and As still see the cause.
+// may carry (user info, a token in the query or the fragment), wherever
+// and however the message quotes the URL (sigstore-go's Rekor client
+// appends its path to the base URL, query and all; net/http prints a
+// password as ***); errors.Is and As still see the cause.
 type redacted struct {
 	err  error
 	urls []string
@@ -193,15 +231,42 @@ func (r redacted) Error() string {
 	msg := r.err.Error()
 	for _, raw := range r.urls {
 		u, err := url.Parse(raw)
-		if raw == "" || err != nil || (u.User == nil && u.RawQuery == "") {
+		if raw == "" || err != nil {
 			continue
 		}
-		// However the message spells the URL (as given, or with the
-		// password as *** as net/http prints it), the user info before
-		// the host and the query after the path go.
-		host := regexp.QuoteMeta(u.Host)
-		msg = regexp.MustCompile(`[^\s"/@]+@`+host).ReplaceAllString(msg, "REDACTED@"+u.Host)
-		msg = regexp.MustCompile(host+regexp.QuoteMeta(u.EscapedPath())+`\?[^\s"]*`).ReplaceAllString(msg, u.Host+u.EscapedPath()+"?REDACTED")
+		if u.User != nil {
+			host := regexp.QuoteMeta(u.Host)
+			msg = regexp.MustCompile(`[^\s"/@]+@`+host).ReplaceAllString(msg, "REDACTED@"+u.Host)
+		}
+		var secrets []string
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+		for _, q := range []string{u.RawQuery, u.EscapedFragment()} {
+			if q == "" {
+				continue
+			}
+			msg = strings.ReplaceAll(msg, "?"+q, "?REDACTED")
+			msg = strings.ReplaceAll(msg, "#"+q, "#REDACTED")
+			secrets = append(secrets, q)
+			vals, _ := url.ParseQuery(q)
+			for _, vs := range vals {
+				for _, v := range vs {
+					secrets = append(secrets, v, url.QueryEscape(v))
+				}
+			}
+		}
+		if u.Fragment != "" {
+			secrets = append(secrets, u.Fragment)
+		}
+		// Longest first, so a value inside the whole query goes with it;
+		// values too short to be a secret would only garble the message.
+		sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+		for _, sec := range secrets {
+			if len(sec) >= 4 {
+				msg = strings.ReplaceAll(msg, sec, "REDACTED")
+			}
+		}
 	}
 	return msg
 }

@@ -54,6 +54,9 @@ transparency-log entry.`,
 			if predicate == "" || predType == "" || keyFile == "" {
 				return cli.Usagef("--predicate, --type and --key are required")
 			}
+			if err := signOpts.Check(); err != nil {
+				return cli.UsageError{Err: err}
+			}
 			ctx := cmd.Context()
 			kp, priv, err := loadKeypair(s, keyFile)
 			if err != nil {

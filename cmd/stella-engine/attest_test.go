@@ -158,3 +158,36 @@ func TestAttestTimestamp(t *testing.T) {
 		t.Errorf("verify-bundle of a timestamped bundle: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestServiceURLsChecked: a --tsa-url or --rekor-url that is not an
+// http(s) URL is a usage error (exit 2) given before anything is read or
+// written, and no error line quotes the token a URL carries; an
+// unreachable service fails the command (exit 1) without the token too.
+func TestServiceURLsChecked(t *testing.T) {
+	l := newSignedLayout(t, []string{"a"}, nil)
+	attest := []string{"attest", l.image, "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key")}
+	eval := []string{"evaluate", l.image, "--feed", filepath.Join(t.TempDir(), "none.json"), "--key", l.keyPath("a", "key")}
+	index := filepath.Join(l.dir, "layout", "index.json")
+	before, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{append(attest, "--tsa-url", "http://127.0.0.1:1 /x?token=s3cret"), cli.ExitUsage},
+		{append(attest, "--rekor-url", "ftp://ci:s3cret@127.0.0.1/"), cli.ExitUsage},
+		{append(eval, "--tsa-url", "127.0.0.1:1/x?token=s3cret"), cli.ExitUsage},
+		{append(eval, "--rekor-url", "http:///?token=s3cret"), cli.ExitUsage},
+		{append(attest, "--rekor-url", "http://127.0.0.1:1/?token=s3cret"), cli.ExitError},
+	} {
+		r := stella(t, "", tc.args...)
+		if r.code != tc.code || strings.Contains(r.stderr, "s3cret") || strings.Count(r.stderr, "\n") > 2 {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args[len(tc.args)-2:], r.code, tc.code, r.stderr)
+		}
+	}
+	if after, err := os.ReadFile(index); err != nil || string(after) != string(before) {
+		t.Errorf("the refused commands changed the layout's index (%v)", err)
+	}
+}

@@ -86,6 +86,9 @@ that could not be evaluated sets the exit status (the first in file order).`,
 			if jobs < 1 {
 				return cli.Usagef("--jobs must be at least 1")
 			}
+			if err := signOpts.Check(); err != nil {
+				return cli.UsageError{Err: err}
+			}
 			o.DeltaGates = gates
 			var images []string
 			if fromFile != "" {
