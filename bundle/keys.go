@@ -145,15 +145,25 @@ func ParsePrivateKey(pemBytes []byte, passphrase func() ([]byte, error)) (crypto
 	var err error
 	switch block.Type {
 	case "ENCRYPTED PRIVATE KEY":
+		if err := checkPBES2Cost(block.Bytes); err != nil {
+			return nil, err
+		}
 		p, perr := pass()
 		if perr != nil {
 			return nil, perr
 		}
 		if len(p) == 0 {
-			// An empty password makes PBES2 libraries read the DER as
-			// plain PKCS#8: that is what versions up to 0.3 wrote for the
-			// empty passphrase, and anything else is a key that needs one.
-			if key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+			// Versions up to 0.3 wrote plain PKCS#8 under this label for
+			// the empty passphrase: read it.
+			if key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+				break
+			}
+			// A key encrypted with the empty passphrase (openssl pkcs8
+			// -topk8 -passout pass:): youmark/pkcs8 reads an empty
+			// password as "not encrypted", so it is given one NUL byte,
+			// which derives the same key: PBKDF2 and scrypt key HMAC
+			// with the password, and HMAC pads a short key with zeros.
+			if key, err = pkcs8.ParsePKCS8PrivateKey(block.Bytes, []byte{0}); err != nil {
 				return nil, fmt.Errorf("%w: the key is encrypted with a passphrase, and the passphrase given is empty", ErrPassphrase)
 			}
 			break

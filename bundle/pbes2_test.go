@@ -1,0 +1,171 @@
+package bundle_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-oras/bundle"
+	"github.com/stella-ops/stella-oras/verify"
+)
+
+func passphrase(p string) func() ([]byte, error) {
+	return func() ([]byte, error) { return []byte(p), nil }
+}
+
+// TestOpenSSLKeys: keys openssl encrypted (PBKDF2 and scrypt, with the
+// empty passphrase and with one) are read under the passphrase they were
+// written with, as the key openssl says they hold, and refused under
+// another with the passphrase error. Before, an openssl key encrypted
+// with the empty passphrase was refused under STELLA_KEY_PASSWORD= as a
+// wrong passphrase.
+func TestOpenSSLKeys(t *testing.T) {
+	for _, tc := range []struct{ key, pub, pass, wrong string }{
+		{"openssl-p256-empty-pbkdf2.key", "openssl-p256-empty-pbkdf2.pub", "", "pw"},
+		{"openssl-ed25519-empty-scrypt.key", "openssl-ed25519-empty-scrypt.pub", "", "x"},
+		{"openssl-p256-pw-pbkdf2.key", "openssl-p256-empty-pbkdf2.pub", "pw", ""},
+	} {
+		keyPEM, err := os.ReadFile(filepath.Join("testdata", tc.key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubPEM, _ := os.ReadFile(filepath.Join("testdata", tc.pub))
+		want, err := bundle.ParsePublicKey(pubPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := bundle.ParsePrivateKey(keyPEM, passphrase(tc.pass))
+		if err != nil {
+			t.Errorf("%s under %q: %v", tc.key, tc.pass, err)
+		} else if !k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(want) {
+			t.Errorf("%s: read a key other than the one openssl wrote", tc.key)
+		}
+		if _, err := bundle.ParsePrivateKey(keyPEM, passphrase(tc.wrong)); !errors.Is(err, bundle.ErrPassphrase) {
+			t.Errorf("%s under %q: %v, want the passphrase error", tc.key, tc.wrong, err)
+		}
+	}
+}
+
+// TestPBES2CostBounded: an encrypted PKCS#8 key whose PBKDF2 iteration
+// count or scrypt cost is beyond what any tool writes is refused before
+// the key is derived (youmark/pkcs8 derived with 2^40 iterations: hours).
+func TestPBES2CostBounded(t *testing.T) {
+	oid := func(o ...int) asn1.ObjectIdentifier { return o }
+	encKey := func(kdf asn1.ObjectIdentifier, params any) []byte {
+		t.Helper()
+		kp, err := asn1.Marshal(params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iv, _ := asn1.Marshal(make([]byte, 16))
+		pbes2, err := asn1.Marshal(struct{ KDF, Cipher pkix.AlgorithmIdentifier }{
+			pkix.AlgorithmIdentifier{Algorithm: kdf, Parameters: asn1.RawValue{FullBytes: kp}},
+			pkix.AlgorithmIdentifier{Algorithm: oid(2, 16, 840, 1, 101, 3, 4, 1, 42), Parameters: asn1.RawValue{FullBytes: iv}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := asn1.Marshal(struct {
+			Algo pkix.AlgorithmIdentifier
+			Data []byte
+		}{pkix.AlgorithmIdentifier{Algorithm: oid(1, 2, 840, 113549, 1, 5, 13), Parameters: asn1.RawValue{FullBytes: pbes2}}, make([]byte, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der})
+	}
+	pbkdf2 := oid(1, 2, 840, 113549, 1, 5, 12)
+	scrypt := oid(1, 3, 6, 1, 4, 1, 11591, 4, 11)
+	for name, key := range map[string][]byte{
+		"2^40 iterations": encKey(pbkdf2, struct {
+			Salt []byte
+			Iter int64
+		}{make([]byte, 8), 1 << 40}),
+		"0 iterations": encKey(pbkdf2, struct {
+			Salt []byte
+			Iter int64
+		}{make([]byte, 8), 0}),
+		"scrypt N=2^30": encKey(scrypt, struct {
+			Salt    []byte
+			N, R, P int64
+		}{make([]byte, 8), 1 << 30, 8, 1}),
+		"scrypt p=2^20": encKey(scrypt, struct {
+			Salt    []byte
+			N, R, P int64
+		}{make([]byte, 8), 1 << 14, 8, 1 << 20}),
+		"scrypt r=2^40": encKey(scrypt, struct {
+			Salt    []byte
+			N, R, P int64
+		}{make([]byte, 8), 2, 1 << 40, 1}),
+	} {
+		asked := false
+		_, err := bundle.ParsePrivateKey(key, func() ([]byte, error) { asked = true; return []byte("pw"), nil })
+		if !errors.Is(err, bundle.ErrKey) || !strings.Contains(err.Error(), "the key asks for") || asked {
+			t.Errorf("%s: %v (passphrase asked: %v), want the cost refused first", name, err, asked)
+		}
+	}
+	// Costs within the bounds reach the decryption (and fail it: the
+	// ciphertext is zeros).
+	if _, err := bundle.ParsePrivateKey(encKey(pbkdf2, struct {
+		Salt []byte
+		Iter int64
+	}{make([]byte, 8), 2048}), passphrase("pw")); !errors.Is(err, bundle.ErrPassphrase) {
+		t.Errorf("2,048 iterations: %v, want the passphrase error", err)
+	}
+}
+
+// FuzzParsePrivateKey: whatever the PEM, ParsePrivateKey returns a key or
+// an error of this package (ErrKey, ErrPassphrase, ErrUnsupported), never
+// panics, and a key it returns signs what its public key verifies.
+func FuzzParsePrivateKey(f *testing.F) {
+	for _, n := range []string{"openssl-p256-empty-pbkdf2.key", "openssl-ed25519-empty-scrypt.key", "openssl-p256-pw-pbkdf2.key"} {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, "")
+		f.Add(b, "pw")
+	}
+	for _, alg := range bundle.Algorithms() {
+		k, err := bundle.GenerateKey(alg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range []string{"", "pw"} {
+			b, err := bundle.MarshalPrivateKey(k, []byte(p))
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b, p)
+		}
+	}
+	f.Fuzz(func(t *testing.T, keyPEM []byte, pass string) {
+		k, err := bundle.ParsePrivateKey(keyPEM, passphrase(pass))
+		if err != nil {
+			if !errors.Is(err, bundle.ErrKey) && !errors.Is(err, bundle.ErrPassphrase) && !errors.Is(err, bundle.ErrUnsupported) {
+				t.Fatalf("error of no kind: %v", err)
+			}
+			return
+		}
+		kp, err := bundle.NewKeypair(k)
+		if err != nil {
+			t.Fatalf("a key read is not a signing key: %v", err)
+		}
+		st, _ := bundle.NewStatement("x", imageDigest, bundle.PredicateVerdict, []byte(`{}`))
+		b, err := bundle.SignStatement(context.Background(), st, kp)
+		if err != nil {
+			t.Fatalf("a key read does not sign: %v", err)
+		}
+		pubPEM, _ := bundle.MarshalPublicKey(k.Public())
+		if _, err := verify.VerifyBundleBytes("fuzz", b, verify.BundleOptions{KeyPEM: pubPEM, ArtifactDigest: imageDigest}); err != nil {
+			t.Fatalf("a bundle signed with the key read does not verify under its public key: %v", err)
+		}
+	})
+}
