@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stella-ops/stella-oras/internal/cli"
 	"github.com/stella-ops/stella-oras/internal/testutil"
@@ -409,5 +410,51 @@ func TestVexNormalizeSBOMSubject(t *testing.T) {
 	}
 	if got := rep.Documents[0].NotInSBOM; len(got) != 1 || got[0] != "pkg:npm/not-there@1.0.0" {
 		t.Errorf("not_in_sbom = %v, want only pkg:npm/not-there@1.0.0", got)
+	}
+}
+
+// TestHelpTextClean walks the command tree: no help text quotes a Go
+// identifier of this tree (vex normalize said "are cli.Reported", left
+// by a rename).
+func TestHelpTextClean(t *testing.T) {
+	root := newRoot(&cli.Streams{In: strings.NewReader(""), Out: new(strings.Builder), Err: new(strings.Builder)})
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		n++
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		texts := []string{c.Short, c.Long, c.Example}
+		c.Flags().VisitAll(func(f *pflag.Flag) { texts = append(texts, f.Usage) })
+		for _, s := range texts {
+			for _, pkg := range []string{"cli.", "registry.", "evaluator.", "bundle.", "load.", "handoff."} {
+				if i := strings.Index(s, pkg); i >= 0 && i+len(pkg) < len(s) && s[i+len(pkg)] >= 'A' && s[i+len(pkg)] <= 'Z' {
+					t.Errorf("%s: help quotes a Go identifier: …%s…", c.CommandPath(), s[max(0, i-30):min(len(s), i+30)])
+				}
+			}
+		}
+	}
+	walk(root)
+	if n < 25 {
+		t.Errorf("walked %d commands, want every one", n)
+	}
+}
+
+// TestVexNormalizeEpoch: --epoch that does not parse, or without the
+// --feed it applies to, is a usage error (it was silently ignored without
+// --feed).
+func TestVexNormalizeEpoch(t *testing.T) {
+	vex := example("vex.openvex.json")
+	for _, args := range [][]string{
+		{"vex", "normalize", vex, "--epoch", "garbage"},
+		{"vex", "normalize", vex, "--epoch", "2026-08-21"},
+	} {
+		if r := stella(t, "", args...); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "--epoch") {
+			t.Errorf("%v: exit %d, stderr %q; want %d naming --epoch", args[3:], r.code, r.stderr, cli.ExitUsage)
+		}
+	}
+	if r := stella(t, "", "vex", "normalize", vex); r.code != 0 {
+		t.Errorf("vex normalize: exit %d %s", r.code, r.stderr)
 	}
 }

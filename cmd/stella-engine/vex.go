@@ -46,7 +46,7 @@ justification, impact and action statements, issuer, timestamp, and the content
 ID of the source document. --output json prints the canonical JSON, indented. A file that is
 not a VEX document (or legacy OpenVEX v0.0.1) exits 1; parts of a document that
 cannot become statements are listed as problems with reason codes. With --sbom,
-statements about products the SBOM does not contain are cli.Reported. With --feed,
+statements about products the SBOM does not contain are reported. With --feed,
 each statement's aliases gain the feed's alias group of its id (CVE, GHSA, GO
 and distro ids of one vulnerability), as eval resolves them.`,
 		Example: `  stella-oras vex normalize vendor.openvex.json advisory.csaf.json
@@ -80,12 +80,15 @@ and distro ids of one vulnerability), as eval resolves them.`,
 					have[purlKey(p, false)] = true
 				}
 			}
+			ep, err := parseEpoch(epoch)
+			if err != nil {
+				return err
+			}
+			if epoch != "" && feedIn == "" {
+				return cli.Usagef("--epoch applies to --feed: give --feed DIR or ZIP")
+			}
 			var aliases func(string) []string
 			if feedIn != "" {
-				ep, err := parseEpoch(epoch)
-				if err != nil {
-					return err
-				}
 				snap, err := load.Feed(cmd.Context(), feedIn, load.FeedOptions{Epoch: ep})
 				if err != nil {
 					return err
