@@ -243,6 +243,30 @@ func TestAttachTypeChecked(t *testing.T) {
 	if r := stella(t, "", "attach", l.image, odd, "--type", "vex-openvex"); r.code != 0 {
 		t.Errorf("unrecognized content with --type: exit %d %s", r.code, r.stderr)
 	}
+	// --media-type and --artifact-type override, but do not name another
+	// known format than the content's.
+	for _, args := range [][]string{
+		{"--media-type", "application/spdx+json"},
+		{"--artifact-type", "application/spdx+json"},
+		{"--artifact-type", "application/vnd.openvex+json", "--type", "vex-cyclonedx"},
+	} {
+		r := stella(t, "", append([]string{"attach", l.image, cdx}, args...)...)
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "but the content is a CycloneDX") || !strings.Contains(r.stderr, "drop "+args[0]) {
+			t.Errorf("CycloneDX with %v: exit %d stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := stella(t, "", "discover", l.image); strings.Contains(r.stdout, "spdx") || strings.Count(r.stdout, "openvex") != 1 {
+		t.Errorf("a refused attach pushed something:\n%s", r.stdout)
+	}
+	for _, args := range [][]string{
+		{"--media-type", "application/vnd.example.sbom+json"},
+		{"--artifact-type", "application/vnd.cyclonedx.vex+json"},
+		{"--artifact-type", "application/vnd.example.sbom", "--media-type", "application/vnd.cyclonedx+json"},
+	} {
+		if r := stella(t, "", append([]string{"attach", l.image, cdx}, args...)...); r.code != 0 {
+			t.Errorf("CycloneDX with %v: exit %d %s", args, r.code, r.stderr)
+		}
+	}
 }
 
 // outputExempt are the runnable commands without --output, and why (the

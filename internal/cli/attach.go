@@ -65,6 +65,9 @@ unless --type says it.`,
 				if at, err = pickType(data, typ, args[1]); err != nil {
 					return nil, registry.AttachOptions{}, err
 				}
+				if err := checkOverrides(data, args[1], artifactType, mediaType); err != nil {
+					return nil, registry.AttachOptions{}, err
+				}
 				if artifactType != "" {
 					at.ArtifactType = artifactType
 				}
@@ -131,8 +134,8 @@ unless --type says it.`,
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "document type: "+strings.Join(names, ", ")+" (default: detected)")
-	cmd.Flags().StringVar(&artifactType, "artifact-type", "", "override the manifest's artifactType")
-	cmd.Flags().StringVar(&mediaType, "media-type", "", "override the layer's media type")
+	cmd.Flags().StringVar(&artifactType, "artifact-type", "", "override the manifest's artifactType (one naming another format than the content's is refused)")
+	cmd.Flags().StringVar(&mediaType, "media-type", "", "override the layer's media type (one naming another format than the content's is refused)")
 	cmd.Flags().StringArrayVar(&annotations, "annotation", nil, "manifest annotation KEY=VALUE (repeatable)")
 	cmd.Flags().BoolVar(&resolve, "resolve", false, "accept a tag and resolve it to a digest (printed on stderr)")
 	tf.Register(cmd)
@@ -170,6 +173,33 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 		return artifacts.Type{}, Usagef("%s: --type %s, but the content is %s (%s): drop --type, or pass --type %s", file, name, detected.Name, detected.MediaType, detected.Name)
 	}
 	return t, nil
+}
+
+// checkOverrides refuses an --artifact-type or --media-type that names a
+// document format this tool knows when the content is another one it
+// recognizes (--media-type application/spdx+json on a CycloneDX SBOM):
+// the label would mislead every reader, as --type would. A value of the
+// same format (a CycloneDX VEX artifact type on CycloneDX content), or one
+// this tool does not know, is the override it is for.
+func checkOverrides(data []byte, file, artifactType, mediaType string) error {
+	if artifactType == "" && mediaType == "" {
+		return nil
+	}
+	detected, recognized := artifacts.Detect(data)
+	if !recognized {
+		return nil
+	}
+	for _, t := range artifacts.Types() {
+		if t.MediaType == detected.MediaType {
+			continue
+		}
+		for _, o := range []struct{ flag, value, known string }{{"--artifact-type", artifactType, t.ArtifactType}, {"--media-type", mediaType, t.MediaType}} {
+			if o.value != "" && o.value == o.known {
+				return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, o.value, t.Title, detected.Title, detected.MediaType, o.flag)
+			}
+		}
+	}
+	return nil
 }
 
 // checkTypeName refuses a --type this tool does not know ("" and the
