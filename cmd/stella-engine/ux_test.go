@@ -249,6 +249,13 @@ func TestAttachTypeChecked(t *testing.T) {
 		{"--media-type", "application/spdx+json"},
 		{"--artifact-type", "application/spdx+json"},
 		{"--artifact-type", "application/vnd.openvex+json", "--type", "vex-cyclonedx"},
+		// A media type's type and subtype are case insensitive, its
+		// parameters and spaces not part of it (RFC 6838, 9110).
+		{"--media-type", "application/spdx+json; version=2.3"},
+		{"--media-type", "APPLICATION/SPDX+JSON"},
+		{"--media-type", "application/spdx+json "},
+		{"--media-type", "application/vnd.openvex+json;charset=utf-8"},
+		{"--artifact-type", "Application/Spdx+Json;version=2.3"},
 	} {
 		r := stella(t, "", append([]string{"attach", l.image, cdx}, args...)...)
 		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "but the content is a CycloneDX") || !strings.Contains(r.stderr, "drop "+args[0]) {
@@ -257,6 +264,15 @@ func TestAttachTypeChecked(t *testing.T) {
 	}
 	if r := stella(t, "", "discover", l.image); strings.Contains(r.stdout, "spdx") || strings.Count(r.stdout, "openvex") != 1 {
 		t.Errorf("a refused attach pushed something:\n%s", r.stdout)
+	}
+	// Either flag is compared with both columns: the CycloneDX VEX
+	// artifact type as the media type of an OpenVEX document.
+	before := stella(t, "", "discover", l.image).stdout
+	if r := stella(t, "", "attach", l.image, example("vex.openvex.json"), "--media-type", "application/vnd.cyclonedx.vex+json"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "is a CycloneDX VEX") {
+		t.Errorf("OpenVEX with a CycloneDX VEX media type: exit %d stderr %q", r.code, r.stderr)
+	}
+	if after := stella(t, "", "discover", l.image).stdout; after != before {
+		t.Errorf("a refused attach pushed something:\n%s", after)
 	}
 	for _, args := range [][]string{
 		{"--media-type", "application/vnd.example.sbom+json"},

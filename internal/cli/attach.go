@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"mime"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -178,9 +180,13 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 // checkOverrides refuses an --artifact-type or --media-type that names a
 // document format this tool knows when the content is another one it
 // recognizes (--media-type application/spdx+json on a CycloneDX SBOM):
-// the label would mislead every reader, as --type would. A value of the
-// same format (a CycloneDX VEX artifact type on CycloneDX content), or one
-// this tool does not know, is the override it is for.
+// the label would mislead every reader, as --type would. Either flag is
+// compared with both the media types and the artifact types of every
+// other format, as a media type is (RFC 6838: the type and subtype case
+// insensitive, parameters and spaces not part of it: "APPLICATION/SPDX+JSON;
+// version=2.3" names SPDX). A value of the same format (a CycloneDX VEX
+// artifact type on CycloneDX content), or one this tool does not know, is
+// the override it is for.
 func checkOverrides(data []byte, file, artifactType, mediaType string) error {
 	if artifactType == "" && mediaType == "" {
 		return nil
@@ -193,13 +199,35 @@ func checkOverrides(data []byte, file, artifactType, mediaType string) error {
 		if t.MediaType == detected.MediaType {
 			continue
 		}
-		for _, o := range []struct{ flag, value, known string }{{"--artifact-type", artifactType, t.ArtifactType}, {"--media-type", mediaType, t.MediaType}} {
-			if o.value != "" && o.value == o.known {
-				return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, o.value, t.Title, detected.Title, detected.MediaType, o.flag)
+		for _, o := range []struct{ flag, value string }{{"--artifact-type", artifactType}, {"--media-type", mediaType}} {
+			if v := baseMediaType(o.value); v != "" && (v == t.ArtifactType || v == t.MediaType) {
+				return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, quoteValue(o.value), t.Title, detected.Title, detected.MediaType, o.flag)
 			}
 		}
 	}
 	return nil
+}
+
+// baseMediaType is v's type/subtype in lower case, without parameters
+// ("" for ""). A value that does not parse as a media type is compared
+// trimmed and in lower case.
+func baseMediaType(v string) string {
+	if strings.TrimSpace(v) == "" {
+		return ""
+	}
+	if mt, _, err := mime.ParseMediaType(v); err == nil {
+		return mt
+	}
+	base, _, _ := strings.Cut(v, ";")
+	return strings.ToLower(strings.TrimSpace(base))
+}
+
+// quoteValue is v as given, quoted when it holds spaces or parameters.
+func quoteValue(v string) string {
+	if strings.ContainsAny(v, " \t;") {
+		return strconv.Quote(v)
+	}
+	return v
 }
 
 // checkTypeName refuses a --type this tool does not know ("" and the
