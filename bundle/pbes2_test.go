@@ -60,29 +60,8 @@ func TestPBES2CostBounded(t *testing.T) {
 	oid := func(o ...int) asn1.ObjectIdentifier { return o }
 	encKey := func(kdf asn1.ObjectIdentifier, params any) []byte {
 		t.Helper()
-		kp, err := asn1.Marshal(params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		iv, _ := asn1.Marshal(make([]byte, 16))
-		pbes2, err := asn1.Marshal(struct{ KDF, Cipher pkix.AlgorithmIdentifier }{
-			pkix.AlgorithmIdentifier{Algorithm: kdf, Parameters: asn1.RawValue{FullBytes: kp}},
-			pkix.AlgorithmIdentifier{Algorithm: oid(2, 16, 840, 1, 101, 3, 4, 1, 42), Parameters: asn1.RawValue{FullBytes: iv}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := asn1.Marshal(struct {
-			Algo pkix.AlgorithmIdentifier
-			Data []byte
-		}{pkix.AlgorithmIdentifier{Algorithm: oid(1, 2, 840, 113549, 1, 5, 13), Parameters: asn1.RawValue{FullBytes: pbes2}}, make([]byte, 64)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der})
+		return encryptedKey(t, kdf, params, oid(2, 16, 840, 1, 101, 3, 4, 1, 42), make([]byte, 16), make([]byte, 64))
 	}
-	pbkdf2 := oid(1, 2, 840, 113549, 1, 5, 12)
-	scrypt := oid(1, 3, 6, 1, 4, 1, 11591, 4, 11)
 	for name, key := range map[string][]byte{
 		"2^40 iterations": encKey(pbkdf2, struct {
 			Salt []byte
@@ -104,6 +83,17 @@ func TestPBES2CostBounded(t *testing.T) {
 			Salt    []byte
 			N, R, P int64
 		}{make([]byte, 8), 2, 1 << 40, 1}),
+		// N·r is small, but the lanes' buffer, 128·r·p, is 2 GiB (2.6 GB
+		// and 31 s before).
+		"scrypt N=2 r=2^20 p=16": encKey(scrypt, struct {
+			Salt    []byte
+			N, R, P int64
+		}{make([]byte, 8), 2, 1 << 20, 16}),
+		// Within memory, but 16 lanes of 256 MiB each to mix.
+		"scrypt N=2^18 r=7 p=16": encKey(scrypt, struct {
+			Salt    []byte
+			N, R, P int64
+		}{make([]byte, 8), 1 << 18, 7, 16}),
 	} {
 		asked := false
 		_, err := bundle.ParsePrivateKey(key, func() ([]byte, error) { asked = true; return []byte("pw"), nil })
@@ -118,6 +108,74 @@ func TestPBES2CostBounded(t *testing.T) {
 		Iter int64
 	}{make([]byte, 8), 2048}), passphrase("pw")); !errors.Is(err, bundle.ErrPassphrase) {
 		t.Errorf("2,048 iterations: %v, want the passphrase error", err)
+	}
+}
+
+var (
+	pbkdf2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
+	scrypt = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11591, 4, 11}
+	aes256 = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+	des3   = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
+)
+
+// encryptedKey is the PEM of a PBES2-encrypted PKCS#8 key with the given
+// key derivation, cipher, IV and ciphertext.
+func encryptedKey(t *testing.T, kdf asn1.ObjectIdentifier, params any, cipher asn1.ObjectIdentifier, iv, data []byte) []byte {
+	t.Helper()
+	kp, err := asn1.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ivDER, _ := asn1.Marshal(iv)
+	pbes2, err := asn1.Marshal(struct{ KDF, Cipher pkix.AlgorithmIdentifier }{
+		pkix.AlgorithmIdentifier{Algorithm: kdf, Parameters: asn1.RawValue{FullBytes: kp}},
+		pkix.AlgorithmIdentifier{Algorithm: cipher, Parameters: asn1.RawValue{FullBytes: ivDER}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := asn1.Marshal(struct {
+		Algo pkix.AlgorithmIdentifier
+		Data []byte
+	}{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}, Parameters: asn1.RawValue{FullBytes: pbes2}}, data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der})
+}
+
+// TestPBES2CipherShape: an encrypted key whose IV is not one block of its
+// cipher, or whose ciphertext is not whole blocks, is refused with the key
+// error under any passphrase, the empty one included (youmark/pkcs8 hands
+// them to crypto/cipher, which panicked: exit 2 with a stack trace), and
+// so is one whose KDF parameters do not parse (their cost cannot be
+// checked).
+func TestPBES2CipherShape(t *testing.T) {
+	iter := struct {
+		Salt []byte
+		Iter int64
+	}{make([]byte, 8), 2048}
+	for name, key := range map[string][]byte{
+		"AES IV of 8 bytes":        encryptedKey(t, pbkdf2, iter, aes256, make([]byte, 8), make([]byte, 64)),
+		"AES IV of 0 bytes":        encryptedKey(t, pbkdf2, iter, aes256, nil, make([]byte, 64)),
+		"AES ciphertext 17 bytes":  encryptedKey(t, pbkdf2, iter, aes256, make([]byte, 16), make([]byte, 17)),
+		"AES ciphertext empty":     encryptedKey(t, pbkdf2, iter, aes256, make([]byte, 16), nil),
+		"3DES IV of 16 bytes":      encryptedKey(t, pbkdf2, iter, des3, make([]byte, 16), make([]byte, 64)),
+		"3DES ciphertext 12 bytes": encryptedKey(t, pbkdf2, iter, des3, make([]byte, 8), make([]byte, 12)),
+		"PBKDF2 params not DER":    encryptedKey(t, pbkdf2, asn1.RawValue{Tag: asn1.TagInteger, Bytes: []byte{1}}, aes256, make([]byte, 16), make([]byte, 64)),
+		"scrypt params not DER":    encryptedKey(t, scrypt, asn1.RawValue{Tag: asn1.TagOctetString, Bytes: []byte{1}}, aes256, make([]byte, 16), make([]byte, 64)),
+	} {
+		for _, pass := range []string{"", "pw"} {
+			_, err := bundle.ParsePrivateKey(key, passphrase(pass))
+			if !errors.Is(err, bundle.ErrKey) {
+				t.Errorf("%s under %q: %v, want the key error", name, pass, err)
+			}
+		}
+	}
+	// The shapes right for the cipher reach the decryption (and fail it:
+	// the ciphertext is zeros).
+	if _, err := bundle.ParsePrivateKey(encryptedKey(t, pbkdf2, iter, des3, make([]byte, 8), make([]byte, 64)), passphrase("pw")); !errors.Is(err, bundle.ErrPassphrase) {
+		t.Errorf("3DES with an 8-byte IV: %v, want the passphrase error", err)
 	}
 }
 
