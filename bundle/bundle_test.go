@@ -12,6 +12,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,6 +202,10 @@ func TestSignErrorRedactsURL(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no service at "+r.URL.RequestURI(), http.StatusNotFound)
+	}))
+	defer echo.Close()
 	k, _ := bundle.GenerateKey("ecdsa-p256")
 	kp, _ := bundle.NewKeypair(k)
 	st, _ := bundle.NewStatement("x", imageDigest, bundle.PredicateVerdict, []byte(`{}`))
@@ -212,14 +218,25 @@ func TestSignErrorRedactsURL(t *testing.T) {
 		{TSAURL: "http://ci:hunter2@127.0.0.1:99999/x?token=s3cret"},
 		{RekorURL: "ftp://ci:hunter2@" + addr + "/?token=s3cret"},
 		{TSAURL: "//" + addr + "/?token=s3cret"},
+		// A token in the path, a path parameter, a user name with an @.
+		{TSAURL: "http://" + addr + "/t/s3cretPathToken/tsa"},
+		{RekorURL: "http://" + addr + "/t/s3cretPathToken"},
+		{TSAURL: "http://" + addr + "/tsa;jsessionid=s3cret"},
+		{RekorURL: "https://alice%40corp.example:hunter2@" + addr + "/log"},
+		// A service that quotes the request in its answer.
+		{TSAURL: echo.URL + "/t/s3cretPathToken/tsa;sid=s3cret?token=s3cret"},
+		{RekorURL: echo.URL + "/t/s3cretPathToken"},
 	} {
 		_, err := bundle.SignStatement(context.Background(), st, kp, o)
 		if err == nil {
 			t.Errorf("signing with %+v succeeded", o)
 			continue
 		}
-		if msg := err.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "hunter2") {
-			t.Errorf("the error echoes the credentials: %s", msg)
+		msg := err.Error()
+		for _, secret := range []string{"s3cret", "hunter2", "corp.example"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("the error echoes the credentials (%s): %s", secret, msg)
+			}
 		}
 	}
 }

@@ -215,8 +215,16 @@ func (o SignOptions) Check() error {
 // ErrInvalidURL is a --tsa-url or --rekor-url that is not an http(s) URL.
 var ErrInvalidURL = errors.New("invalid service URL")
 
+// redactedAs is what a secret is replaced with: a path stays a path.
+func redactedAs(secret string) string {
+	if strings.HasPrefix(secret, "/") {
+		return "/REDACTED"
+	}
+	return "REDACTED"
+}
+
 // redacted is an error whose message hides the credentials a service URL
-// may carry (user info, a token in the query or the fragment), wherever
+// may carry (user info, a token in the path, the query or the fragment), wherever
 // and however the message quotes the URL (sigstore-go's Rekor client
 // appends its path to the base URL, query and all; net/http prints a
 // password as ***); errors.Is and As still see the cause.
@@ -235,10 +243,27 @@ func (r redacted) Error() string {
 			continue
 		}
 		if u.User != nil {
+			// Up to the last @ before the host: a user name may hold one
+			// (alice%40corp.example, printed decoded).
 			host := regexp.QuoteMeta(u.Host)
-			msg = regexp.MustCompile(`[^\s"/@]+@`+host).ReplaceAllString(msg, "REDACTED@"+u.Host)
+			msg = regexp.MustCompile(`[^\s"/]+@`+host).ReplaceAllString(msg, "REDACTED@"+u.Host)
 		}
 		var secrets []string
+		// The path as given, whole: services put tokens in it too
+		// (/t/<token>/tsa, ;jsessionid=…); what a client appends to it
+		// (sigstore-go's /api/v2/log/entries) stays readable. After the
+		// host it goes whatever its length; alone (a service quoting the
+		// request) from 8 bytes, so that a short one (/log) does not
+		// garble the rest (/api/v2/log/entries).
+		for _, p := range []string{u.EscapedPath(), u.Path} {
+			if p == "" || p == "/" {
+				continue
+			}
+			msg = strings.ReplaceAll(msg, u.Host+p, u.Host+"/REDACTED")
+			if len(p) >= 8 {
+				secrets = append(secrets, p)
+			}
+		}
 		if p, ok := u.User.Password(); ok {
 			secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
 		}
@@ -264,7 +289,7 @@ func (r redacted) Error() string {
 		sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 		for _, sec := range secrets {
 			if len(sec) >= 4 {
-				msg = strings.ReplaceAll(msg, sec, "REDACTED")
+				msg = strings.ReplaceAll(msg, sec, redactedAs(sec))
 			}
 		}
 	}
