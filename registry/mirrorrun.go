@@ -137,7 +137,7 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 		failed = failed || res.Err != nil
 	}
 	if shared != nil && !o.DryRun {
-		if created != nil && !holdsBlobs(dref.Repository) {
+		if failed && created != nil && !holdsBlobs(dref.Repository) {
 			// A new layout into which nothing was written (the run
 			// failed while reading its source) is removed whole, with
 			// the directories made for it: a failed command leaves the
@@ -164,17 +164,19 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 	return out, ctx.Err()
 }
 
-// newLayout is what opening a layout that is not there yet creates:
-// the topmost missing directory of its path, or, in a directory that
-// exists but holds no layout, the entries it did not hold.
+// newLayout is what opening a layout that is not there yet creates: the
+// layout's own entries (oci-layout, index.json, blobs, and oras-go's
+// ingest directory) that its directory did not hold,
+// and the directories of its path that did not exist, from dir up to top.
 type newLayout struct {
-	top    string
-	dir    string
-	before map[string]bool
+	dir    string          // the layout's directory, absolute
+	top    string          // the topmost directory made for it; "" when dir existed
+	before map[string]bool // dir's entries before (when it existed)
 }
 
 // beforeLayout notes what path holds before a layout is opened there (nil
-// when it holds a layout or cannot be read).
+// when it holds a layout, is not a directory, or cannot be read: then
+// nothing is removed).
 func beforeLayout(path string) *newLayout {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -183,7 +185,14 @@ func beforeLayout(path string) *newLayout {
 	if _, err := os.Lstat(filepath.Join(abs, "oci-layout")); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if ents, err := os.ReadDir(abs); err == nil {
+	if fi, err := os.Lstat(abs); err == nil {
+		// Something is there: a directory (or a link to one) without a
+		// layout has its entries noted; anything else (a file, a
+		// dangling link) is no layout's to remove.
+		ents, err := os.ReadDir(abs)
+		if err != nil || !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+			return nil
+		}
 		n := &newLayout{dir: abs, before: map[string]bool{}}
 		for _, e := range ents {
 			n.before[e.Name()] = true
@@ -203,23 +212,60 @@ func beforeLayout(path string) *newLayout {
 		}
 		top = up
 	}
-	return &newLayout{top: top}
+	return &newLayout{dir: abs, top: top}
 }
 
-// remove removes what the layout's opening created.
+// remove removes what the layout's opening created, and only that: the
+// layout's own entries it added, then each directory made for it that is
+// empty, from the layout's up. blobs and ingest go only while they hold no
+// file; when one does (another writer's, meanwhile), the layout is left
+// whole for it. Nothing is removed recursively, so files another process
+// put there meanwhile stay, and so do the directories that hold them.
 func (n *newLayout) remove() {
-	switch {
-	case n == nil:
-	case n.top != "":
-		os.RemoveAll(n.top)
-	default:
-		ents, _ := os.ReadDir(n.dir)
-		for _, e := range ents {
-			if !n.before[e.Name()] {
-				os.RemoveAll(filepath.Join(n.dir, e.Name()))
-			}
+	if n == nil {
+		return
+	}
+	for _, name := range []string{"blobs", "ingest"} {
+		if n.before[name] {
+			continue
+		}
+		p := filepath.Join(n.dir, name)
+		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+			removeEmptyTree(p)
+		}
+		if _, err := os.Lstat(p); err == nil {
+			return
 		}
 	}
+	for _, name := range []string{"oci-layout", "index.json"} {
+		if !n.before[name] {
+			os.Remove(filepath.Join(n.dir, name))
+		}
+	}
+	if n.top == "" {
+		return
+	}
+	for d := n.dir; ; d = filepath.Dir(d) {
+		if os.Remove(d) != nil || d == n.top {
+			return
+		}
+	}
+}
+
+// removeEmptyTree removes dir and the directories under it, bottom up,
+// where they hold no file (a layout's blobs/sha256 of a run that wrote no
+// blob).
+func removeEmptyTree(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			removeEmptyTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir) // fails, and keeps it, when anything is left
 }
 
 // holdsBlobs says whether a layout directory holds a blob (a manifest
