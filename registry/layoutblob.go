@@ -22,7 +22,7 @@ func (t *Target) layoutDir() string {
 	if t.Ref.Kind != KindLayout || t.layoutStore() == nil {
 		return ""
 	}
-	return t.Ref.Repository
+	return t.layoutRoot
 }
 
 // ingestSeq makes this process's temporary blob names unique.

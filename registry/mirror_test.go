@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1063,5 +1064,39 @@ func TestMirrorFailedReadWritesNothing(t *testing.T) {
 	}
 	if after, err := os.ReadFile(filepath.Join(dst, "index.json")); err != nil || string(after) != string(before) {
 		t.Errorf("a failed mirror changed the layout's index: %v\n%s\n%s", err, before, after)
+	}
+}
+
+// TestMirrorLayoutRelativeThroughLink: from a working directory reached
+// through a link, a mirror into oci:../out writes the whole layout in one
+// directory (the one $PWD names, as oras-go's store does), and reads back
+// from there. Before, its blobs went to the real directory's parent and
+// its index.json to the link's, and the mirror failed ("not found").
+func TestMirrorLayoutRelativeThroughLink(t *testing.T) {
+	ctx := context.Background()
+	srcHost := regtest.Start(t, regtest.Referrers)
+	img := regtest.PushImage(t, openRef(t, srcHost+"/app").Store, "v1")
+	root := t.TempDir()
+	for _, d := range []string{"real/deep", "logical"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(root, "logical", "link")
+	if err := os.Symlink(filepath.Join(root, "real", "deep"), link); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(link)
+	t.Setenv("PWD", link) // as a shell that cd'd through the link sets it
+	res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:v1"}, "oci:../out", registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}})
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("mirror into oci:../out: %v %+v", err, res)
+	}
+	if _, err := os.Stat(filepath.Join(root, "real", "out")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the layout is split: %s exists (%v)", filepath.Join(root, "real", "out"), err)
+	}
+	got, err := openRef(t, "oci:"+filepath.Join(root, "logical", "out")).Resolve(ctx, img.Digest.String())
+	if err != nil || got.Digest != img.Digest {
+		t.Errorf("the image in the mirrored layout: %v %v", got.Digest, err)
 	}
 }

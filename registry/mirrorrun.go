@@ -137,7 +137,7 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 		failed = failed || res.Err != nil
 	}
 	if shared != nil && !o.DryRun {
-		if failed && created != nil && !holdsBlobs(dref.Repository) {
+		if failed && created != nil && !holdsBlobs(created.dir) {
 			// A new layout into which nothing was written (the run
 			// failed while reading its source) is removed whole, with
 			// the directories made for it: a failed command leaves the

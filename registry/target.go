@@ -117,6 +117,8 @@ type Target struct {
 	Store GraphTarget
 	// Remote is set for registry targets.
 	Remote *remote.Repository
+	// layoutRoot is a layout's directory, absolute (Open).
+	layoutRoot string
 	// arch is a writable layout tar's store (committed by Close); tmpDir
 	// the empty layout standing for an empty read-only one.
 	arch   *archiveStore
@@ -163,16 +165,26 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 		}
 		return &Target{Ref: ref, Store: repo, Remote: repo, credSource: src, singlePost: new(atomic.Int32)}, nil
 	case KindLayout:
-		if opts.ReadOnly {
-			if _, err := os.Stat(filepath.Join(ref.Repository, ocispec.ImageLayoutFile)); err != nil {
-				return nil, fmt.Errorf("%w: no OCI layout at %s", ErrNotFound, ref.Repository)
-			}
-		}
-		st, err := oci.NewWithContext(ctx, ref.Repository)
+		// Every file of the layout is named from one absolute path, the
+		// one oras-go's store makes (filepath.Abs: the working directory
+		// as $PWD names it). A relative path used as given would resolve
+		// ".." through the real directory instead, so that from a
+		// directory reached by a link, oci:../out put blobs in one
+		// directory and index.json in another.
+		root, err := filepath.Abs(ref.Repository)
 		if err != nil {
 			return nil, fmt.Errorf("opening OCI layout %s: %w", ref.Repository, err)
 		}
-		return &Target{Ref: ref, Store: st}, nil
+		if opts.ReadOnly {
+			if _, err := os.Stat(filepath.Join(root, ocispec.ImageLayoutFile)); err != nil {
+				return nil, fmt.Errorf("%w: no OCI layout at %s", ErrNotFound, ref.Repository)
+			}
+		}
+		st, err := oci.NewWithContext(ctx, root)
+		if err != nil {
+			return nil, fmt.Errorf("opening OCI layout %s: %w", ref.Repository, err)
+		}
+		return &Target{Ref: ref, Store: st, layoutRoot: root}, nil
 	case KindArchive:
 		if opts.ReadOnly {
 			return openArchiveReadOnly(ctx, ref)
