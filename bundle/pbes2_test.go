@@ -120,7 +120,7 @@ var (
 
 // encryptedKey is the PEM of a PBES2-encrypted PKCS#8 key with the given
 // key derivation, cipher, IV and ciphertext.
-func encryptedKey(t *testing.T, kdf asn1.ObjectIdentifier, params any, cipher asn1.ObjectIdentifier, iv, data []byte) []byte {
+func encryptedKey(t testing.TB, kdf asn1.ObjectIdentifier, params any, cipher asn1.ObjectIdentifier, iv, data []byte) []byte {
 	t.Helper()
 	kp, err := asn1.Marshal(params)
 	if err != nil {
@@ -191,6 +191,13 @@ func FuzzParsePrivateKey(f *testing.F) {
 		f.Add(b, "")
 		f.Add(b, "pw")
 	}
+	// The shapes that made crypto/cipher panic (TestPBES2CipherShape).
+	iter := struct {
+		Salt []byte
+		Iter int64
+	}{make([]byte, 8), 2048}
+	f.Add(encryptedKey(f, pbkdf2, iter, aes256, make([]byte, 8), make([]byte, 64)), "")
+	f.Add(encryptedKey(f, pbkdf2, iter, des3, make([]byte, 8), make([]byte, 12)), "pw")
 	for _, alg := range bundle.Algorithms() {
 		k, err := bundle.GenerateKey(alg)
 		if err != nil {
