@@ -256,6 +256,9 @@ func TestAttachTypeChecked(t *testing.T) {
 		{"--media-type", "application/spdx+json "},
 		{"--media-type", "application/vnd.openvex+json;charset=utf-8"},
 		{"--artifact-type", "Application/Spdx+Json;version=2.3"},
+		// Another encoding of a known format: JSON content is none.
+		{"--media-type", "text/spdx"},
+		{"--media-type", "application/vnd.cyclonedx+xml"},
 	} {
 		r := stella(t, "", append([]string{"attach", l.image, cdx}, args...)...)
 		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "but the content is a CycloneDX") || !strings.Contains(r.stderr, "drop "+args[0]) {

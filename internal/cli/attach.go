@@ -195,17 +195,34 @@ func checkOverrides(data []byte, file, artifactType, mediaType string) error {
 	if !recognized {
 		return nil
 	}
-	for _, t := range artifacts.Types() {
-		if t.MediaType == detected.MediaType {
+	for _, o := range []struct{ flag, value string }{{"--artifact-type", artifactType}, {"--media-type", mediaType}} {
+		v := baseMediaType(o.value)
+		if v == "" {
 			continue
 		}
-		for _, o := range []struct{ flag, value string }{{"--artifact-type", artifactType}, {"--media-type", mediaType}} {
-			if v := baseMediaType(o.value); v != "" && (v == t.ArtifactType || v == t.MediaType) {
+		for _, t := range artifacts.Types() {
+			if t.MediaType != detected.MediaType && (v == t.ArtifactType || v == t.MediaType) {
 				return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, quoteValue(o.value), t.Title, detected.Title, detected.MediaType, o.flag)
 			}
 		}
+		// What this tool recognizes is JSON: a known other encoding of
+		// these formats mislabels it whatever the format.
+		if title, ok := otherEncodings[v]; ok {
+			return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, quoteValue(o.value), title, detected.Title, detected.MediaType, o.flag)
+		}
 	}
 	return nil
+}
+
+// otherEncodings are the registered media types of the SBOM and VEX
+// formats' encodings other than JSON (SPDX 2.3 and CycloneDX 1.6
+// specifications, IANA), which no JSON document is.
+var otherEncodings = map[string]string{
+	"text/spdx":                            "an SPDX tag-value document",
+	"application/spdx+xml":                 "an SPDX XML document",
+	"application/spdx+yaml":                "an SPDX YAML document",
+	"application/vnd.cyclonedx+xml":        "a CycloneDX XML document",
+	"application/x.vnd.cyclonedx+protobuf": "a CycloneDX protobuf document",
 }
 
 // baseMediaType is v's type/subtype in lower case, without parameters
