@@ -255,7 +255,11 @@ func (r redacted) Error() string {
 		// host it goes whatever its length; alone (a service quoting the
 		// request) from 8 bytes, so that a short one (/log) does not
 		// garble the rest (/api/v2/log/entries).
-		for _, p := range []string{u.EscapedPath(), u.Path} {
+		paths := []string{u.EscapedPath()}
+		if u.Path != paths[0] {
+			paths = append(paths, u.Path)
+		}
+		for _, p := range paths {
 			if p == "" || p == "/" {
 				continue
 			}

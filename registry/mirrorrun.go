@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -137,14 +136,13 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 		failed = failed || res.Err != nil
 	}
 	if shared != nil && !o.DryRun {
-		if failed && created != nil && !holdsBlobs(created.dir) {
+		if failed && created.remove() {
 			// A new layout into which nothing was written (the run
 			// failed while reading its source) is removed whole, with
 			// the directories made for it: a failed command leaves the
-			// disk as it was. One a failed run wrote into keeps what was
-			// completed, for the rerun.
-			shared.Discard()
-			created.remove()
+			// disk as it was. One a failed run wrote into (its blobs
+			// hold a file) is kept with what was completed, for the
+			// rerun.
 			return out, ctx.Err()
 		}
 		// A layout keeps what a failed run completed (each manifest with
@@ -218,12 +216,13 @@ func beforeLayout(path string) *newLayout {
 // remove removes what the layout's opening created, and only that: the
 // layout's own entries it added, then each directory made for it that is
 // empty, from the layout's up. blobs and ingest go only while they hold no
-// file; when one does (another writer's, meanwhile), the layout is left
-// whole for it. Nothing is removed recursively, so files another process
-// put there meanwhile stay, and so do the directories that hold them.
-func (n *newLayout) remove() {
+// file; when one does (this run's blobs, or another writer's meanwhile),
+// the layout is left whole and remove reports false. Nothing is removed
+// recursively, so files another process put there meanwhile stay, and so
+// do the directories that hold them.
+func (n *newLayout) remove() bool {
 	if n == nil {
-		return
+		return false
 	}
 	for _, name := range []string{"blobs", "ingest"} {
 		if n.before[name] {
@@ -234,7 +233,7 @@ func (n *newLayout) remove() {
 			removeEmptyTree(p)
 		}
 		if _, err := os.Lstat(p); err == nil {
-			return
+			return false
 		}
 	}
 	for _, name := range []string{"oci-layout", "index.json"} {
@@ -242,51 +241,42 @@ func (n *newLayout) remove() {
 			os.Remove(filepath.Join(n.dir, name))
 		}
 	}
-	if n.top == "" {
-		return
-	}
-	for d := n.dir; ; d = filepath.Dir(d) {
+	for d := n.dir; n.top != ""; d = filepath.Dir(d) {
 		if os.Remove(d) != nil || d == n.top {
-			return
+			break
 		}
 	}
+	return true
 }
 
 // removeEmptyTree removes dir and the directories under it, bottom up,
-// where they hold no file (a layout's blobs/sha256 of a run that wrote no
-// blob).
+// while they hold no file (a layout's blobs/sha256 of a run that wrote no
+// blob). It stops at the first file it meets: dir then stays, and a large
+// blobs/sha256 is not listed whole.
 func removeEmptyTree(dir string) {
-	ents, err := os.ReadDir(dir)
+	f, err := os.Open(dir)
 	if err != nil {
 		return
 	}
-	for _, e := range ents {
-		if e.IsDir() {
-			removeEmptyTree(filepath.Join(dir, e.Name()))
+	var subdirs []string
+	for {
+		ents, err := f.ReadDir(64)
+		for _, e := range ents {
+			if !e.IsDir() {
+				f.Close()
+				return
+			}
+			subdirs = append(subdirs, e.Name())
 		}
+		if err != nil {
+			break
+		}
+	}
+	f.Close()
+	for _, sub := range subdirs {
+		removeEmptyTree(filepath.Join(dir, sub))
 	}
 	os.Remove(dir) // fails, and keeps it, when anything is left
-}
-
-// holdsBlobs says whether a layout directory holds a blob (a manifest
-// is one too).
-func holdsBlobs(dir string) bool {
-	algs, err := os.ReadDir(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist)
-	}
-	for _, a := range algs {
-		f, err := os.Open(filepath.Join(dir, "blobs", a.Name()))
-		if err != nil {
-			return true
-		}
-		names, err := f.Readdirnames(1)
-		f.Close()
-		if len(names) > 0 || !errors.Is(err, io.EOF) {
-			return true
-		}
-	}
-	return false
 }
 
 type mirrorRun struct {

@@ -196,22 +196,27 @@ func checkOverrides(data []byte, file, artifactType, mediaType string) error {
 		return nil
 	}
 	for _, o := range []struct{ flag, value string }{{"--artifact-type", artifactType}, {"--media-type", mediaType}} {
-		v := baseMediaType(o.value)
-		if v == "" {
-			continue
-		}
-		for _, t := range artifacts.Types() {
-			if t.MediaType != detected.MediaType && (v == t.ArtifactType || v == t.MediaType) {
-				return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, quoteValue(o.value), t.Title, detected.Title, detected.MediaType, o.flag)
-			}
-		}
-		// What this tool recognizes is JSON: a known other encoding of
-		// these formats mislabels it whatever the format.
-		if title, ok := otherEncodings[v]; ok {
+		if title := otherFormat(baseMediaType(o.value), detected); title != "" {
 			return Usagef("%s: %s %s is %s, but the content is %s (%s): drop %s", file, o.flag, quoteValue(o.value), title, detected.Title, detected.MediaType, o.flag)
 		}
 	}
 	return nil
+}
+
+// otherFormat is the title of the format media type v names when that is
+// not detected's: another format's media or artifact type, or a known
+// other encoding (what this tool recognizes is JSON, so those mislabel it
+// whatever the format); "" otherwise.
+func otherFormat(v string, detected artifacts.Type) string {
+	if v == "" {
+		return ""
+	}
+	for _, t := range artifacts.Types() {
+		if t.MediaType != detected.MediaType && (v == t.ArtifactType || v == t.MediaType) {
+			return t.Title
+		}
+	}
+	return otherEncodings[v]
 }
 
 // otherEncodings are the registered media types of the SBOM and VEX
