@@ -1067,6 +1067,64 @@ func TestMirrorFailedReadWritesNothing(t *testing.T) {
 	}
 }
 
+// TestMirrorGateRefusedWritesNothing: an image the gate refuses is not an
+// error of MirrorImages (the caller makes it one), but nothing of it is
+// written, and a new layout made for it goes as for a failed read. Before,
+// the empty layout (oci-layout, index.json, blobs) stayed.
+func TestMirrorGateRefusedWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	srcHost := regtest.Start(t, regtest.Referrers)
+	regtest.PushImage(t, openRef(t, srcHost+"/app").Store, "v1")
+	opts := registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}}
+	opts.Admit = func(context.Context, *registry.Target, ocispec.Descriptor, []*registry.Node) (registry.MirrorDecision, error) {
+		return registry.MirrorDecision{Refuse: "no signer"}, nil
+	}
+	root := t.TempDir()
+	empty := filepath.Join(root, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []string{filepath.Join(root, "a", "b", "layout"), empty} {
+		res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:v1"}, "oci:"+dst, opts)
+		if err != nil || len(res) != 1 || res[0].Report == nil || res[0].Report.Admitted {
+			t.Fatalf("mirror into %s: %v %+v, want a refused report", dst, err, res)
+		}
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 1 || ents[0].Name() != "empty" {
+		t.Errorf("after the refused mirrors %s holds %v, want only the empty directory", root, ents)
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("after the refused mirror the empty directory holds %v", ents)
+	}
+}
+
+// TestMirrorFailedKeepsWhatItWrote: a run that failed for one image after
+// mirroring another keeps the layout with what it completed, also into a
+// directory that held an empty blobs directory before. Before, blobs being
+// there before skipped the check of what it holds, and oci-layout and
+// index.json were removed, orphaning the image mirrored.
+func TestMirrorFailedKeepsWhatItWrote(t *testing.T) {
+	ctx := context.Background()
+	srcHost := regtest.Start(t, regtest.Referrers)
+	img := regtest.PushImage(t, openRef(t, srcHost+"/app").Store, "v1")
+	dst := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dst, "blobs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := registry.MirrorRunOptions{Source: registry.Options{PlainHTTP: true}, Prefix: true}
+	res, err := registry.MirrorImages(ctx, []string{srcHost + "/app:v1", srcHost + "/app:nope"}, "oci:"+dst, opts)
+	if err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err == nil {
+		t.Fatalf("mirror: %v %+v, want the first image mirrored and the second failed", err, res)
+	}
+	idx, err := os.ReadFile(filepath.Join(dst, "index.json"))
+	if err != nil || !strings.Contains(string(idx), img.Digest.String()) {
+		t.Fatalf("index.json after the failed run (%v): %s, want it to list %s", err, idx, img.Digest)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "oci-layout")); err != nil {
+		t.Error("oci-layout removed")
+	}
+}
+
 // TestMirrorLayoutRelativeThroughLink: from a working directory reached
 // through a link, a mirror into oci:../out writes the whole layout in one
 // directory (the one $PWD names, as oras-go's store does), and reads back

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -131,12 +132,16 @@ func MirrorImages(ctx context.Context, sources []string, dst string, o MirrorRun
 			}
 		}
 	}
-	failed := false
+	failed, gated := false, false
 	for _, res := range out {
 		failed = failed || res.Err != nil
+		// An image the gate refused is not an error here (the caller
+		// makes it one), but nothing of it was written: a new layout
+		// that holds nothing else goes as for a failure.
+		gated = gated || o.Admit != nil && res.Report != nil && !res.Report.Admitted
 	}
 	if shared != nil && !o.DryRun {
-		if failed && created.remove() {
+		if (failed || gated) && created.remove() {
 			// A new layout into which nothing was written (the run
 			// failed while reading its source) is removed whole, with
 			// the directories made for it: a failed command leaves the
@@ -225,10 +230,15 @@ func (n *newLayout) remove() bool {
 		return false
 	}
 	for _, name := range []string{"blobs", "ingest"} {
+		p := filepath.Join(n.dir, name)
 		if n.before[name] {
+			// There before (empty, or another's): whatever it holds now
+			// may be this run's blobs, so a file in it keeps the layout.
+			if holdsFile(p) {
+				return false
+			}
 			continue
 		}
-		p := filepath.Join(n.dir, name)
 		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
 			removeEmptyTree(p)
 		}
@@ -247,6 +257,31 @@ func (n *newLayout) remove() bool {
 		}
 	}
 	return true
+}
+
+// holdsFile reports whether the tree under dir holds anything but
+// directories, stopping at the first such entry (a directory that cannot
+// be read counts as holding one: nothing is removed on a guess).
+func holdsFile(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	defer f.Close()
+	for {
+		ents, err := f.ReadDir(64)
+		for _, e := range ents {
+			if !e.IsDir() || holdsFile(filepath.Join(dir, e.Name())) {
+				return true
+			}
+		}
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+	}
 }
 
 // removeEmptyTree removes dir and the directories under it, bottom up,
