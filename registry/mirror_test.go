@@ -1157,4 +1157,20 @@ func TestMirrorLayoutRelativeThroughLink(t *testing.T) {
 	if err != nil || got.Digest != img.Digest {
 		t.Errorf("the image in the mirrored layout: %v %v", got.Digest, err)
 	}
+	// Its index, read as import and export read it, from the same
+	// relative name. Before, LayoutIndex opened ../out through the real
+	// directory: "no such file or directory".
+	ref, err := registry.ParseReference("oci:../out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := registry.Open(ctx, ref, registry.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lt.Discard()
+	idx, err := registry.LayoutIndex(lt)
+	if err != nil || !slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return d.Digest == img.Digest }) {
+		t.Errorf("LayoutIndex of oci:../out: %v, %+v; want it to list %s", err, idx.Manifests, img.Digest)
+	}
 }

@@ -297,7 +297,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // MaxManifestBytes.
 func LayoutIndex(t *Target) (ocispec.Index, error) {
 	var idx ocispec.Index
-	dir := t.Ref.Repository
+	dir := t.layoutRoot // the one path the store reads (Open)
+	if dir == "" {
+		dir = t.Ref.Repository
+	}
 	var b []byte
 	switch {
 	case t.arch != nil:
