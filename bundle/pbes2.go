@@ -12,13 +12,15 @@ import (
 // for 16 GiB. openssl writes 2,048 PBKDF2 iterations (OWASP advises
 // 600,000 for SHA-256, 1.3 million for SHA-1) and scrypt N = 2^14, r = 8
 // (16 MiB); cosign N = 2^15, r = 8; age asks for N = 2^18 (256 MiB).
-// scrypt (golang.org/x/crypto/scrypt) allocates 128·r·(N + p + 2) bytes
-// (N blocks for the table, p for the lanes, 2 to mix) and works
-// 128·N·r bytes per lane, p lanes: both are bounded, not N·r alone (N = 2,
-// r = 2^20, p = 16 passed that and took 2.6 GB for 31 s).
+// scrypt (golang.org/x/crypto/scrypt) allocates 128·r·N bytes for the
+// table and 128·r·(p + 2) for the lanes and mixing, and works 128·N·r
+// bytes per lane, p lanes: all three are bounded, not N·r alone (N = 2,
+// r = 2^20, p = 16 passed that and took 2.6 GB for 31 s). The table's
+// bound is age's cost exactly (N = 2^18, r = 8: 256 MiB), which loads.
 const (
 	maxPBKDF2Iterations = 5_000_000
-	maxScryptMemory     = 256 << 20 // 128·r·(N + p + 2) bytes
+	maxScryptTable      = 256 << 20 // 128·r·N bytes
+	maxScryptLanes      = 16 << 20  // 128·r·(p + 2) bytes
 	maxScryptWork       = 1 << 30   // 128·N·r·p bytes mixed
 	maxScryptParallel   = 16
 )
@@ -104,7 +106,7 @@ func checkKDF(kdf pkix.AlgorithmIdentifier) error {
 			return fmt.Errorf("%w: the key's scrypt parameters do not parse: %v", ErrKey, err)
 		}
 		if !scryptWithin(p.N, p.R, p.P) {
-			return fmt.Errorf("%w: the key asks for scrypt N=%d r=%d p=%d (at most %d MiB of memory, %d MiB mixed and p ≤ %d are taken)", ErrKey, p.N, p.R, p.P, maxScryptMemory>>20, maxScryptWork>>20, maxScryptParallel)
+			return fmt.Errorf("%w: the key asks for scrypt N=%d r=%d p=%d (at most %d MiB of table, %d MiB of lanes, %d MiB mixed and p ≤ %d are taken)", ErrKey, p.N, p.R, p.P, maxScryptTable>>20, maxScryptLanes>>20, maxScryptWork>>20, maxScryptParallel)
 		}
 	}
 	return nil
@@ -114,9 +116,9 @@ func checkKDF(kdf pkix.AlgorithmIdentifier) error {
 // bounds, computed without overflow: each factor is bounded before the
 // products are formed (p ≤ 16, r and n ≤ 2^21, so every product < 2^63).
 func scryptWithin(n, r, p int64) bool {
-	const most = maxScryptMemory / 128 // the bound on r·(N + p + 2)
+	const most = maxScryptTable / 128 // the bound on r·N
 	if n < 1 || r < 1 || p < 1 || p > maxScryptParallel || r > most || n > most {
 		return false
 	}
-	return r*(n+p+2) <= most && 128*n*r*p <= maxScryptWork
+	return r*n <= most && 128*r*(p+2) <= maxScryptLanes && 128*n*r*p <= maxScryptWork
 }
