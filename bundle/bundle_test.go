@@ -226,6 +226,19 @@ func TestSignErrorRedactsURL(t *testing.T) {
 		// A service that quotes the request in its answer.
 		{TSAURL: echo.URL + "/t/s3cretPathToken/tsa;sid=s3cret?token=s3cret"},
 		{RekorURL: echo.URL + "/t/s3cretPathToken"},
+		// A path the client rewrites before it quotes it (rekor-tiles:
+		// path.Join cleans it and escapes it anew), and short ones quoted
+		// alone.
+		{RekorURL: "http://" + addr + "//t/s3cretPathToken"},
+		{RekorURL: "http://" + addr + "/t/./s3cretPathToken"},
+		{RekorURL: "http://" + addr + "/t/s3cret!Token"},
+		{RekorURL: "http://" + addr + "/t/s3cret*Token"},
+		{RekorURL: "http://" + addr + "/t/s3cret'Token"},
+		{RekorURL: "http://" + addr + "/t/s3cret(Token)"},
+		{RekorURL: "http://" + addr + "/t/s3cret/"},
+		{TSAURL: echo.URL + "/s3cret"},
+		{RekorURL: echo.URL + "/s3cret"},
+		{TSAURL: echo.URL + "/t/s3cret!x"},
 	} {
 		_, err := bundle.SignStatement(context.Background(), st, kp, o)
 		if err == nil {
@@ -237,6 +250,10 @@ func TestSignErrorRedactsURL(t *testing.T) {
 			if strings.Contains(msg, secret) {
 				t.Errorf("the error echoes the credentials (%s): %s", secret, msg)
 			}
+		}
+		// What the client appends stays readable.
+		if o.RekorURL != "" && strings.Contains(msg, "/api/") && !strings.Contains(msg, "/REDACTED/api/v2/log/entries") && !strings.Contains(msg, addr+"/api/v2/log/entries") {
+			t.Errorf("the Rekor path the client appended is garbled: %s", msg)
 		}
 	}
 }

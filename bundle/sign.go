@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -223,6 +225,46 @@ func redactedAs(secret string) string {
 	return "REDACTED"
 }
 
+// pathForms is the forms the path of u may take in a message, longest
+// first: as given, escaped or not, and cleaned (a trailing slash, "//"
+// and "." gone) and escaped anew, as path.Join and url.URL.String make
+// it. None for an empty path or "/".
+func pathForms(u *url.URL) []string {
+	clean := path.Clean("/" + u.Path)
+	var forms []string
+	for _, f := range []string{u.EscapedPath(), u.Path, clean, (&url.URL{Path: clean}).EscapedPath()} {
+		if f = strings.TrimSuffix(f, "/"); f != "" && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return forms
+}
+
+// redactPath hides the path of a service URL in msg. After the host,
+// the whole path is hidden, and only what follows one of its forms (what
+// a client appended) is kept: a path quoted in a form not foreseen goes
+// whole. Alone (a service quoting the request), each form is hidden
+// where it stands as a path does, whatever its length: after a space or
+// a quote, before a space, a quote, a slash, ? or # or the end, so that
+// a short one (/log) is not cut out of a longer path (/api/v2/log).
+func redactPath(msg, host string, forms []string) string {
+	msg = regexp.MustCompile(regexp.QuoteMeta(host)+`/[^\s"'?#]*`).ReplaceAllStringFunc(msg, func(m string) string {
+		p := m[len(host):]
+		for _, f := range forms {
+			if rest, ok := strings.CutPrefix(p, f); ok && (rest == "" || rest[0] == '/') {
+				return host + "/REDACTED" + rest
+			}
+		}
+		return host + "/REDACTED"
+	})
+	for _, f := range forms {
+		re := regexp.MustCompile(`(^|[\s"'(=])` + regexp.QuoteMeta(f) + `([\s"'/?#),;:.]|$)`)
+		msg = re.ReplaceAllString(msg, "${1}/REDACTED${2}")
+	}
+	return msg
+}
+
 // redacted is an error whose message hides the credentials a service URL
 // may carry (user info, a token in the path, the query or the fragment), wherever
 // and however the message quotes the URL (sigstore-go's Rekor client
@@ -249,23 +291,17 @@ func (r redacted) Error() string {
 			msg = regexp.MustCompile(`[^\s"/]+@`+host).ReplaceAllString(msg, "REDACTED@"+u.Host)
 		}
 		var secrets []string
-		// The path as given, whole: services put tokens in it too
-		// (/t/<token>/tsa, ;jsessionid=…); what a client appends to it
-		// (sigstore-go's /api/v2/log/entries) stays readable. After the
-		// host it goes whatever its length; alone (a service quoting the
-		// request) from 8 bytes, so that a short one (/log) does not
-		// garble the rest (/api/v2/log/entries).
-		paths := []string{u.EscapedPath()}
-		if u.Path != paths[0] {
-			paths = append(paths, u.Path)
-		}
-		for _, p := range paths {
-			if p == "" || p == "/" {
-				continue
-			}
-			msg = strings.ReplaceAll(msg, u.Host+p, u.Host+"/REDACTED")
-			if len(p) >= 8 {
-				secrets = append(secrets, p)
+		// The path: services put tokens in it too (/t/<token>/tsa,
+		// ;jsessionid=…). A client may rewrite it before it quotes it
+		// (rekor-tiles: path.Join, which cleans it and escapes it anew),
+		// so each form it can take is looked for; what the client
+		// appends (/api/v2/log/entries) stays readable.
+		if forms := pathForms(u); len(forms) > 0 {
+			msg = redactPath(msg, u.Host, forms)
+			for _, f := range forms {
+				if len(f) >= 8 {
+					secrets = append(secrets, f)
+				}
 			}
 		}
 		if p, ok := u.User.Password(); ok {
