@@ -259,10 +259,28 @@ func TestAttachTypeChecked(t *testing.T) {
 		// Another encoding of a known format: JSON content is none.
 		{"--media-type", "text/spdx"},
 		{"--media-type", "application/vnd.cyclonedx+xml"},
+		// The Sigstore bundle's media type before v0.3.
+		{"--artifact-type", "application/vnd.dev.sigstore.bundle+json;version=0.3"},
 	} {
 		r := stella(t, "", append([]string{"attach", l.image, cdx}, args...)...)
 		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "but the content is a CycloneDX") || !strings.Contains(r.stderr, "drop "+args[0]) {
 			t.Errorf("CycloneDX with %v: exit %d stderr %q", args, r.code, r.stderr)
+		}
+	}
+	// A value that is no media type is refused before anything is read,
+	// whatever the content: a stray space or comma would slip past the
+	// comparison with the known formats.
+	for _, args := range [][]string{
+		{"--media-type", "application/ spdx+json"},
+		{"--media-type", "application/spdx+json,"},
+		{"--artifact-type", "spdx"},
+		{"--artifact-type", "application/spdx/json"},
+	} {
+		for _, doc := range []string{cdx, odd} {
+			r := stella(t, "", append([]string{"attach", l.image, doc}, args...)...)
+			if r.code != cli.ExitUsage || !strings.Contains(r.stderr, args[0]+" ") || !strings.Contains(r.stderr, "not a media type") {
+				t.Errorf("%s with %v: exit %d stderr %q", filepath.Base(doc), args, r.code, r.stderr)
+			}
 		}
 	}
 	if r := stella(t, "", "discover", l.image); strings.Contains(r.stdout, "spdx") || strings.Count(r.stdout, "openvex") != 1 {

@@ -87,6 +87,9 @@ unless --type says it.`,
 			if err := checkTypeName(typ); err != nil {
 				return err // before anything is read
 			}
+			if err := checkMediaTypes(artifactType, mediaType); err != nil {
+				return err
+			}
 			var (
 				data    []byte
 				opts    registry.AttachOptions
@@ -211,12 +214,41 @@ func otherFormat(v string, detected artifacts.Type) string {
 	if v == "" {
 		return ""
 	}
+	if a, ok := aliases[v]; ok {
+		v = a
+	}
 	for _, t := range artifacts.Types() {
 		if t.MediaType != detected.MediaType && (v == t.ArtifactType || v == t.MediaType) {
 			return t.Title
 		}
 	}
 	return otherEncodings[v]
+}
+
+// aliases are other names of the types this tool knows: the Sigstore
+// bundle's media type before v0.3 (application/vnd.dev.sigstore.bundle+json;
+// version=0.1 and 0.2, and the same with version=0.3), by its base.
+var aliases = map[string]string{
+	"application/vnd.dev.sigstore.bundle+json": artifacts.MediaTypeSigstoreBundle,
+}
+
+// checkMediaTypes refuses an --artifact-type or --media-type that is not
+// a media type (type/subtype, RFC 6838, with optional parameters): such a
+// label names nothing any reader can match, and one with a stray space or
+// comma ("application/ spdx+json") would slip past the comparison with
+// the known formats.
+func checkMediaTypes(artifactType, mediaType string) error {
+	for _, o := range []struct{ flag, value string }{{"--artifact-type", artifactType}, {"--media-type", mediaType}} {
+		if o.value == "" {
+			continue
+		}
+		mt, _, err := mime.ParseMediaType(o.value)
+		typ, sub, ok := strings.Cut(mt, "/")
+		if err != nil || !ok || typ == "" || sub == "" || strings.Contains(sub, "/") {
+			return Usagef("%s %s: not a media type (type/subtype, as application/vnd.example+json)", o.flag, strconv.Quote(o.value))
+		}
+	}
+	return nil
 }
 
 // otherEncodings are the registered media types of the SBOM and VEX
