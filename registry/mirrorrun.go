@@ -229,21 +229,25 @@ func (n *newLayout) remove() bool {
 	if n == nil {
 		return false
 	}
+	// Both are looked at before either goes: a file in one keeps the
+	// layout whole, the other with it. One that was there before (empty,
+	// or another's) is never removed; what it holds now may be this run's
+	// blobs, so a file in it keeps the layout too.
+	for _, name := range []string{"blobs", "ingest"} {
+		if holdsFile(filepath.Join(n.dir, name)) {
+			return false
+		}
+	}
 	for _, name := range []string{"blobs", "ingest"} {
 		p := filepath.Join(n.dir, name)
 		if n.before[name] {
-			// There before (empty, or another's): whatever it holds now
-			// may be this run's blobs, so a file in it keeps the layout.
-			if holdsFile(p) {
-				return false
-			}
 			continue
 		}
 		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
 			removeEmptyTree(p)
 		}
 		if _, err := os.Lstat(p); err == nil {
-			return false
+			return false // a file came meanwhile
 		}
 	}
 	for _, name := range []string{"oci-layout", "index.json"} {

@@ -87,6 +87,38 @@ func TestNewLayoutRemovesOnlyItsOwn(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a file in ingest", func(t *testing.T) {
+		// ingest is looked at before blobs goes: before, the empty blobs
+		// was removed, then the file in ingest kept the rest, and the
+		// layout was saved without its blobs directory.
+		dir := filepath.Join(t.TempDir(), "layout")
+		n := beforeLayout(dir)
+		makeLayoutEntries(t, dir)
+		os.WriteFile(filepath.Join(dir, "ingest", "partial"), []byte("x"), 0o644)
+		if n.remove() {
+			t.Error("remove reports the layout removed")
+		}
+		for _, f := range []string{"oci-layout", "index.json", "blobs/sha256", "ingest/partial"} {
+			if !exists(filepath.Join(dir, f)) {
+				t.Errorf("%s removed under a file in ingest", f)
+			}
+		}
+	})
+	t.Run("blobs there before, a file in it now", func(t *testing.T) {
+		dir := t.TempDir()
+		os.Mkdir(filepath.Join(dir, "blobs"), 0o755)
+		n := beforeLayout(dir)
+		makeLayoutEntries(t, dir)
+		os.WriteFile(filepath.Join(dir, "blobs", "sha256", "ab"), []byte("x"), 0o644)
+		if n.remove() {
+			t.Error("remove reports the layout removed")
+		}
+		for _, f := range []string{"oci-layout", "index.json", "blobs/sha256/ab"} {
+			if !exists(filepath.Join(dir, f)) {
+				t.Errorf("%s removed", f)
+			}
+		}
+	})
 	for name, target := range map[string]string{"dangling link": "nothere/x", "link to a file": "file"} {
 		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()
