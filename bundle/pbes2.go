@@ -29,6 +29,9 @@ var (
 	oidPBES2  = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}
 	oidPBKDF2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
 	oidScrypt = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11591, 4, 11}
+	// The PBKDF2 hashes youmark/pkcs8 derives with (none said: SHA-1).
+	oidHMACSHA1   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 7}
+	oidHMACSHA256 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}
 )
 
 // pbes2BlockSize is the block size, and so the IV size, of each cipher
@@ -68,7 +71,11 @@ func checkPBES2(der []byte) error {
 	if err := checkKDF(params.KDF); err != nil {
 		return err
 	}
-	if bs, ok := pbes2BlockSize[params.Cipher.Algorithm.String()]; ok {
+	bs, ok := pbes2BlockSize[params.Cipher.Algorithm.String()]
+	if !ok {
+		return fmt.Errorf("%w: the key's cipher (OID %s) is not one this tool decrypts (AES-CBC, DES-EDE3-CBC): re-encrypt it, e.g. openssl pkcs8 -topk8 -v2 aes-256-cbc", ErrKey, params.Cipher.Algorithm)
+	}
+	{
 		var iv []byte
 		if _, err := asn1.Unmarshal(params.Cipher.Parameters.FullBytes, &iv); err != nil || len(iv) != bs {
 			return fmt.Errorf("%w: the key's cipher IV is not one %d-byte block", ErrKey, bs)
@@ -88,13 +95,17 @@ func checkKDF(kdf pkix.AlgorithmIdentifier) error {
 		var p struct {
 			Salt       []byte
 			Iterations int64
-			Rest       asn1.RawValue `asn1:"optional"`
+			KeyLength  int64                    `asn1:"optional"`
+			PRF        pkix.AlgorithmIdentifier `asn1:"optional"`
 		}
 		if _, err := asn1.Unmarshal(raw, &p); err != nil {
 			return fmt.Errorf("%w: the key's PBKDF2 parameters do not parse: %v", ErrKey, err)
 		}
 		if p.Iterations < 1 || p.Iterations > maxPBKDF2Iterations {
 			return fmt.Errorf("%w: the key asks for %d PBKDF2 iterations (at most %d are taken)", ErrKey, p.Iterations, maxPBKDF2Iterations)
+		}
+		if prf := p.PRF.Algorithm; len(prf) > 0 && !prf.Equal(oidHMACSHA1) && !prf.Equal(oidHMACSHA256) {
+			return fmt.Errorf("%w: the key's PBKDF2 hash (OID %s) is not one this tool derives with (HMAC-SHA1, HMAC-SHA256): re-encrypt it, e.g. openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256", ErrKey, prf)
 		}
 	case kdf.Algorithm.Equal(oidScrypt):
 		var p struct {
@@ -108,6 +119,8 @@ func checkKDF(kdf pkix.AlgorithmIdentifier) error {
 		if !scryptWithin(p.N, p.R, p.P) {
 			return fmt.Errorf("%w: the key asks for scrypt N=%d r=%d p=%d (at most %d MiB of table, %d MiB of lanes, %d MiB mixed and p ≤ %d are taken)", ErrKey, p.N, p.R, p.P, maxScryptTable>>20, maxScryptLanes>>20, maxScryptWork>>20, maxScryptParallel)
 		}
+	default:
+		return fmt.Errorf("%w: the key's key derivation (OID %s) is not one this tool takes (PBKDF2, scrypt)", ErrKey, kdf.Algorithm)
 	}
 	return nil
 }

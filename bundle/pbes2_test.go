@@ -234,3 +234,47 @@ func FuzzParsePrivateKey(f *testing.F) {
 		}
 	})
 }
+
+// TestPBES2Unsupported: a key encrypted with a cipher, a key derivation or
+// a PBKDF2 hash youmark/pkcs8 does not take is refused as such, before any
+// passphrase is asked. Before, each read as a wrong passphrase ("or a
+// corrupt key"), which no passphrase would fix.
+func TestPBES2Unsupported(t *testing.T) {
+	type pbkdf2Params struct {
+		Salt      []byte
+		Iter      int64
+		KeyLength int64 `asn1:"optional"`
+		PRF       pkix.AlgorithmIdentifier
+	}
+	prf := func(o ...int) pkix.AlgorithmIdentifier {
+		return pkix.AlgorithmIdentifier{Algorithm: o, Parameters: asn1.NullRawValue}
+	}
+	plain := struct {
+		Salt []byte
+		Iter int64
+	}{make([]byte, 8), 2048}
+	for name, tc := range map[string]struct {
+		key  []byte
+		says string
+	}{
+		"RC2-CBC":        {encryptedKey(t, pbkdf2, plain, asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 2}, make([]byte, 8), make([]byte, 64)), "cipher (OID 1.2.840.113549.3.2)"},
+		"an unknown KDF": {encryptedKey(t, asn1.ObjectIdentifier{1, 2, 3, 4}, plain, aes256, make([]byte, 16), make([]byte, 64)), "key derivation (OID 1.2.3.4)"},
+		"HMAC-SHA512":    {encryptedKey(t, pbkdf2, pbkdf2Params{make([]byte, 8), 2048, 0, prf(1, 2, 840, 113549, 2, 11)}, aes256, make([]byte, 16), make([]byte, 64)), "PBKDF2 hash (OID 1.2.840.113549.2.11)"},
+	} {
+		asked := false
+		_, err := bundle.ParsePrivateKey(tc.key, func() ([]byte, error) { asked = true; return []byte("pw"), nil })
+		if !errors.Is(err, bundle.ErrKey) || errors.Is(err, bundle.ErrPassphrase) || !strings.Contains(err.Error(), tc.says) || asked {
+			t.Errorf("%s: %v (passphrase asked: %v), want the key refused for its %s", name, err, asked, tc.says)
+		}
+	}
+	// The hashes it takes, said explicitly (openssl writes HMAC-SHA256),
+	// with a key length too, reach the decryption (and fail it: zeros).
+	for name, p := range map[string]any{
+		"HMAC-SHA256":              pbkdf2Params{make([]byte, 8), 2048, 0, prf(1, 2, 840, 113549, 2, 9)},
+		"HMAC-SHA1, key length 32": pbkdf2Params{make([]byte, 8), 2048, 32, prf(1, 2, 840, 113549, 2, 7)},
+	} {
+		if _, err := bundle.ParsePrivateKey(encryptedKey(t, pbkdf2, p, aes256, make([]byte, 16), make([]byte, 64)), passphrase("pw")); !errors.Is(err, bundle.ErrPassphrase) {
+			t.Errorf("%s: %v, want the passphrase error", name, err)
+		}
+	}
+}
