@@ -75,14 +75,12 @@ func checkPBES2(der []byte) error {
 	if !ok {
 		return fmt.Errorf("%w: the key's cipher (OID %s) is not one this tool decrypts (AES-CBC, DES-EDE3-CBC): re-encrypt it, e.g. openssl pkcs8 -topk8 -v2 aes-256-cbc", ErrKey, params.Cipher.Algorithm)
 	}
-	{
-		var iv []byte
-		if _, err := asn1.Unmarshal(params.Cipher.Parameters.FullBytes, &iv); err != nil || len(iv) != bs {
-			return fmt.Errorf("%w: the key's cipher IV is not one %d-byte block", ErrKey, bs)
-		}
-		if len(info.Data) == 0 || len(info.Data)%bs != 0 {
-			return fmt.Errorf("%w: the key's ciphertext (%d bytes) is not whole %d-byte blocks", ErrKey, len(info.Data), bs)
-		}
+	var iv []byte
+	if _, err := asn1.Unmarshal(params.Cipher.Parameters.FullBytes, &iv); err != nil || len(iv) != bs {
+		return fmt.Errorf("%w: the key's cipher IV is not one %d-byte block", ErrKey, bs)
+	}
+	if len(info.Data) == 0 || len(info.Data)%bs != 0 {
+		return fmt.Errorf("%w: the key's ciphertext (%d bytes) is not whole %d-byte blocks", ErrKey, len(info.Data), bs)
 	}
 	return nil
 }
