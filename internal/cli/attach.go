@@ -236,11 +236,17 @@ var aliases = map[string]string{
 // a media type (type/subtype, RFC 6838, with optional parameters): such a
 // label names nothing any reader can match, and one with a stray space or
 // comma ("application/ spdx+json") would slip past the comparison with
-// the known formats.
+// the known formats. Spaces around a media type are refused too.
 func checkMediaTypes(artifactType, mediaType string) error {
 	for _, o := range []struct{ flag, value string }{{"--artifact-type", artifactType}, {"--media-type", mediaType}} {
 		if o.value == "" {
 			continue
+		}
+		if strings.TrimSpace(o.value) != o.value {
+			// Pushed as given, the space would be part of the label, and
+			// a reader matching the type (discover --artifact-type, oras
+			// discover) would never find the artifact.
+			return Usagef("%s %s: spaces around the media type", o.flag, strconv.Quote(o.value))
 		}
 		mt, _, err := mime.ParseMediaType(o.value)
 		typ, sub, ok := strings.Cut(mt, "/")
