@@ -2,8 +2,12 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage"
@@ -15,6 +19,75 @@ import (
 // (registries "MAY" reject longer ones; distribution answers them with a
 // 500 that names its storage path).
 const maxNameLength = 255
+
+// purgeUndated removes, under repos (distribution's repositories
+// directory), the upload directories that have no startedat file and in
+// which nothing changed after cutoff. distribution's purger dates an upload
+// by that file alone and keeps one without it forever; yet no such upload
+// can be resumed (distribution reads startedat to resume), and every
+// cancelled upload leaves one: blobWriter.Cancel removes the upload, then
+// closes the writer, which saves its hash state again
+// (_uploads/<id>/hashstates/sha256/0). An upload being opened has its
+// directory made just before its startedat is written: its fresh mtime
+// keeps it. The walk does not enter the layer and manifest links.
+func purgeUndated(ctx context.Context, repos string, cutoff time.Time) error {
+	err := filepath.WalkDir(repos, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile, or no repository yet
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		switch d.Name() {
+		case "_layers", "_manifests":
+			return filepath.SkipDir
+		case "_uploads":
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				return nil
+			}
+			for _, e := range ents {
+				up := filepath.Join(p, e.Name())
+				if _, err := os.Lstat(filepath.Join(up, "startedat")); e.IsDir() && errors.Is(err, fs.ErrNotExist) && !changedAfter(up, cutoff) {
+					os.RemoveAll(up) //nolint:errcheck // retried on the next round
+				}
+			}
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// changedAfter reports whether dir or anything under it was modified after
+// t (or could not be read: kept, to be looked at again).
+func changedAfter(dir string, t time.Time) bool {
+	changed := false
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.ModTime().After(t) {
+			changed = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return changed || err != nil
+}
 
 // front is what every request passes first, in both modes: repository
 // names outside the spec refused with NAME_INVALID (never a 500 that
@@ -87,8 +160,12 @@ func purgeUploads(ctx context.Context, root string, ttl, interval time.Duration)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if _, errs := storage.PurgeUploads(ctx, drv, time.Now().Add(-ttl), true); len(errs) > 0 {
+			cutoff := time.Now().Add(-ttl)
+			if _, errs := storage.PurgeUploads(ctx, drv, cutoff, true); len(errs) > 0 {
 				logrus.Warnf("purging uploads: %v", errs[0])
+			}
+			if err := purgeUndated(ctx, filepath.Join(root, "docker/registry/v2/repositories"), cutoff); err != nil {
+				logrus.Warnf("purging uploads: %v", err)
 			}
 			select {
 			case <-ctx.Done():
