@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -936,4 +939,69 @@ func TestAttachLayoutReferrersTag(t *testing.T) {
 			t.Errorf("the tag's entry %s has no artifactType", d)
 		}
 	}
+}
+
+// TestAttachLayoutKeepsForeignTag: in a layout or layout tar, as on a
+// registry without the referrers API (TestAttachBadReferrersTag), a
+// subject's referrers tag that names something other than an index of
+// referrers (the subject itself, an index listing the subject) is refused
+// before anything is written. Before, attach replaced it with a new
+// referrers index: the tag's name was lost, and an image listed only
+// under it was left unreferenced.
+func TestAttachLayoutKeepsForeignTag(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, scheme string }{
+		{"subject", "oci:"}, {"index listing the subject", "oci:"}, {"subject", "oci-archive:"},
+	} {
+		t.Run(tc.name+" "+tc.scheme, func(t *testing.T) {
+			dir := t.TempDir()
+			ref := "oci:" + filepath.Join(dir, "l")
+			if tc.scheme == "oci-archive:" {
+				ref = "oci-archive:" + filepath.Join(dir, "l.tar")
+			}
+			tg := openRef(t, ref)
+			img := regtest.PushImage(t, tg.Store, "v1")
+			tagged := img
+			if tc.name != "subject" {
+				b, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{img}})
+				tagged = content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
+				if err := tg.Store.Push(ctx, tagged, bytes.NewReader(b)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tg.Store.Tag(ctx, tagged, registry.ReferrersTag(img.Digest)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tg.Close(); err != nil {
+				t.Fatal(err)
+			}
+			before := treeState(t, dir)
+			_, _, err := registry.AttachByDigest(ctx, openRef(t, ref), img.Digest, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType})
+			if !errors.Is(err, registry.ErrFallbackIndex) || !strings.Contains(err.Error(), "nothing was written") {
+				t.Errorf("attach = %v, want ErrFallbackIndex, nothing written", err)
+			}
+			if diff := cmp.Diff(before, treeState(t, dir)); diff != "" {
+				t.Errorf("a refused attach changed the layout (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// treeState is every file under root (or root itself) and a digest of its
+// bytes, by path.
+func treeState(t *testing.T, root string) map[string]digest.Digest {
+	t.Helper()
+	m := map[string]digest.Digest{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		m[strings.TrimPrefix(p, root)] = digest.FromBytes(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -222,6 +222,16 @@ func pushArtifact(ctx context.Context, t *Target, o ArtifactOptions, subject dig
 			prefetched, badTag, err = prefetchFallback(rctx, t, subject)
 			return err
 		})
+	} else if subject != "" {
+		// A layout's referrers tag is rewritten after the push
+		// (tagLayoutReferrers): one that names something else is refused
+		// now, as on a registry.
+		reads.Go(func() error {
+			if _, err := layoutReferrersTag(rctx, t, subject); err != nil {
+				return fmt.Errorf("%w; refusing to attach, which would replace it (nothing was written)", err)
+			}
+			return nil
+		})
 	}
 	// An upload session for the document, opened with the reads (see
 	// upload.go), in a goroutine of its own: it takes none of the reads'

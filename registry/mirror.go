@@ -994,16 +994,11 @@ func (m *mirror) layoutReferrerTags(ctx context.Context) error {
 // itself (putLayoutManifest).
 func tagLayoutReferrers(ctx context.Context, t *Target, subj digest.Digest, entries []ocispec.Descriptor, mirror bool) error {
 	tag := fallbackTag(subj)
-	entries = slices.Clone(entries)
-	if cur, err := t.Store.Resolve(ctx, tag); err == nil && cur.MediaType == ocispec.MediaTypeImageIndex && cur.Size <= MaxManifestBytes {
-		if b, err := fetchVerified(ctx, t, cur); err == nil {
-			var idx ocispec.Index
-			if json.Unmarshal(b, &idx) == nil {
-				entries = append(entries, idx.Manifests...)
-			}
-		}
+	listed, err := layoutReferrersTag(ctx, t, subj)
+	if err != nil {
+		return fmt.Errorf("%w; refusing to replace it", err)
 	}
-	b, d, err := ReferrersIndex(entries)
+	b, d, err := ReferrersIndex(slices.Concat(entries, listed))
 	if err != nil {
 		return err
 	}
@@ -1020,6 +1015,39 @@ func tagLayoutReferrers(ctx context.Context, t *Target, subj digest.Digest, entr
 		return fmt.Errorf("tagging the referrers of %s in %s: %w", subj, t.Ref, err)
 	}
 	return nil
+}
+
+// layoutReferrersTag is what subject's referrers tag in layout t lists
+// (none when there is no such tag, or its index cannot be read from the
+// layout: replacing a dangling or corrupt index loses nothing). A tag that
+// names anything else than an index of referrers (the subject itself, an
+// index listing the subject, one over MaxManifestBytes) is an error, as on
+// a registry (fetchFallbackIndex): replacing it would lose what it names.
+func layoutReferrersTag(ctx context.Context, t *Target, subject digest.Digest) ([]ocispec.Descriptor, error) {
+	tag := fallbackTag(subject)
+	cur, err := t.Store.Resolve(ctx, tag)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading referrers tag %s in %s: %w", tag, t.Ref, err)
+	case cur.MediaType != ocispec.MediaTypeImageIndex || cur.Digest == subject:
+		return nil, fmt.Errorf("%w %s in %s: it names %s %s, %w", ErrFallbackIndex, tag, t.Ref, cur.MediaType, cur.Digest, errNotIndex)
+	case cur.Size > MaxManifestBytes:
+		return nil, fmt.Errorf("%w %s in %s: %w (%d bytes)", ErrFallbackIndex, tag, t.Ref, ErrTooLarge, cur.Size)
+	}
+	b, err := fetchVerified(ctx, t, cur)
+	if err != nil {
+		return nil, nil
+	}
+	var idx ocispec.Index
+	if json.Unmarshal(b, &idx) != nil {
+		return nil, nil
+	}
+	if slices.ContainsFunc(idx.Manifests, func(m ocispec.Descriptor) bool { return m.Digest == subject }) {
+		return nil, fmt.Errorf("%w %s in %s: the index lists the subject itself", ErrFallbackIndex, tag, t.Ref)
+	}
+	return idx.Manifests, nil
 }
 
 // plainDesc is d without its listing's artifact type and annotations.
