@@ -52,8 +52,9 @@ func newVerifyBundleCmd(s *cli.Streams) *cobra.Command {
 Rekor call. The flags are cosign's. With --key the bundle must be signed by that
 key (a --trusted-root then still supplies transparency-log and timestamp keys);
 otherwise the certificate must chain to --trusted-root and match the identity.
-Exit status: 0 verified, 4 verification failed, 1 cannot run (unreadable or
-malformed key, root or digest), 2 usage.`,
+Exit status: 0 verified, 4 verification failed (a malformed or oversized bundle
+too), 1 cannot run (unreadable bundle; unreadable or malformed key, root or
+digest), 2 usage.`,
 		Example: `  stella-oras verify-bundle artifact.sigstore.json --artifact a.txt --trusted-root trusted_root.json \
     --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \
     --certificate-oidc-issuer https://token.actions.githubusercontent.com
