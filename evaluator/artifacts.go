@@ -278,7 +278,7 @@ func PullPolicy(ctx context.Context, ref string, opts registry.Options) (*policy
 // from the single layer of the artifact a reference names.
 func readDocument(ctx context.Context, src string, limit int64, opts registry.Options) ([]byte, string, error) {
 	if !isReference(src) {
-		data, err := load.File(src, limit)
+		data, err := load.JSONFile(src, limit)
 		if err != nil {
 			return nil, "", err
 		}

@@ -160,7 +160,7 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			if limit <= 0 {
 				limit = load.DefaultMaxSBOMBytes
 			}
-			data, sbErr = load.File(src.SBOM, limit)
+			data, sbErr = load.JSONFile(src.SBOM, limit)
 			if sbErr != nil {
 				return
 			}
@@ -228,7 +228,7 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			data, name, mt := o.reach, "reachability "+o.reachType, o.reachType
 			if data == nil {
 				name = src.Reach
-				if data, rchErr = load.File(src.Reach, MaxReachBytes); rchErr != nil {
+				if data, rchErr = load.JSONFile(src.Reach, MaxReachBytes); rchErr != nil {
 					return
 				}
 				mt = reachMediaType(data)

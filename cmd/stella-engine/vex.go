@@ -97,7 +97,7 @@ and distro ids of one vulnerability), as eval resolves them.`,
 			}
 			var rep vexReport
 			for _, f := range files {
-				data, err := load.File(f, load.DefaultMaxSBOMBytes)
+				data, err := load.JSONFile(f, load.DefaultMaxSBOMBytes)
 				if err != nil {
 					return err
 				}

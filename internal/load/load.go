@@ -36,6 +36,21 @@ var ErrTooLarge = readfile.ErrTooLarge
 // File reads a whole file of at most limit bytes (readfile.File).
 func File(path string, limit int64) ([]byte, error) { return readfile.File(path, limit) }
 
+// JSONFile is File of a JSON document (an SBOM, VEX, reachability): one
+// whose first bytes are neither whitespace nor the start of an object or
+// array is refused from them, before the rest is read. /dev/zero or a
+// binary file given as --sbom was otherwise read to its bound (256 MiB,
+// about four times that in memory while it grew) only to fail to parse.
+func JSONFile(path string, limit int64) ([]byte, error) {
+	return readfile.Sniffed(context.Background(), path, limit, func(head []byte) (int64, error) {
+		t := bytes.TrimLeft(head, " \t\r\n")
+		if len(t) == 0 || t[0] == '{' || t[0] == '[' {
+			return limit, nil // empty, or a document: the parser judges it
+		}
+		return 0, fmt.Errorf("%s: not a JSON document: it begins with %q, not an object", path, t[0])
+	})
+}
+
 // FileOrStdin is File, or standard input for "-" (readfile.FileOrStdin).
 func FileOrStdin(path string, limit int64, stdin io.Reader) ([]byte, error) {
 	return readfile.FileOrStdin(path, limit, stdin)

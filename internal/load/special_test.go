@@ -128,3 +128,36 @@ func TestFeedSnapshotFromPipe(t *testing.T) {
 		t.Errorf("the snapshot through a pipe is %s, from the file %s", got.ContentID(), want.ContentID())
 	}
 }
+
+// TestJSONFileLooksFirst: an SBOM, VEX or reachability input that does not
+// begin as JSON does (a pipe or device of NUL bytes: --sbom /dev/zero) is
+// refused after a look at its start. Before, it was read to the 256 MiB
+// SBOM bound (about 1 GB resident while the buffer grew) only to fail to
+// parse. Whitespace first, and documents, read as before.
+func TestJSONFileLooksFirst(t *testing.T) {
+	const offered = 64 << 20
+	p, written := testutil.Fifo(t, nil, 0, offered)
+	if _, err := load.JSONFile(p, load.DefaultMaxSBOMBytes); err == nil || !strings.Contains(err.Error(), `not a JSON document: it begins with '\x00'`) {
+		t.Errorf("a pipe of NUL bytes: %v, want refused as not a JSON document", err)
+	}
+	if n := written(); n >= offered {
+		t.Errorf("the reader took all %d bytes offered, want it to stop after its look at the start", n)
+	}
+	p, _ = testutil.Fifo(t, []byte("\n\n\t "), ' ', 8<<10)
+	if _, err := load.JSONFile(p, 1<<20); err != nil {
+		t.Errorf("a pipe of whitespace: %v, want it read (the parser judges it)", err)
+	}
+	dir := t.TempDir()
+	for name, doc := range map[string]string{"obj.json": "  {\"bomFormat\":\"CycloneDX\"}", "arr.json": "[]", "empty.json": ""} {
+		f := filepath.Join(dir, name)
+		os.WriteFile(f, []byte(doc), 0o600)
+		if b, err := load.JSONFile(f, 1<<20); err != nil || string(b) != doc {
+			t.Errorf("%s: %q, %v; want it read whole", name, b, err)
+		}
+	}
+	bin := filepath.Join(dir, "sbom.gz")
+	os.WriteFile(bin, []byte{0x1f, 0x8b, 8, 0}, 0o600)
+	if _, err := load.JSONFile(bin, 1<<20); err == nil || !strings.Contains(err.Error(), "sbom.gz: not a JSON document") {
+		t.Errorf("a gzip file: %v, want refused as not a JSON document, naming it", err)
+	}
+}
