@@ -81,7 +81,8 @@ func do(t *testing.T, method, url string, body []byte, ct string) (int, http.Hea
 	return resp.StatusCode, resp.Header, b
 }
 
-func pushEmptyBlob(t *testing.T, host string) {
+// openUpload starts a blob upload in app and returns its location.
+func openUpload(t *testing.T, host string) string {
 	t.Helper()
 	code, hdr, _ := do(t, http.MethodPost, "http://"+host+"/v2/app/blobs/uploads/", nil, "")
 	if code != http.StatusAccepted {
@@ -91,6 +92,12 @@ func pushEmptyBlob(t *testing.T, host string) {
 	if !strings.HasPrefix(loc, "http") {
 		loc = "http://" + host + loc
 	}
+	return loc
+}
+
+func pushEmptyBlob(t *testing.T, host string) {
+	t.Helper()
+	loc := openUpload(t, host)
 	sep := "?"
 	if strings.Contains(loc, "?") {
 		sep = "&"
@@ -292,19 +299,8 @@ func TestBodyIdleTimeout(t *testing.T) {
 func TestUploadPurge(t *testing.T) {
 	root := t.TempDir()
 	host := start(t, embedded.Options{Root: root, UploadTTL: time.Second, PurgeInterval: 200 * time.Millisecond})
-	open := func() string {
-		code, hdr, _ := do(t, http.MethodPost, "http://"+host+"/v2/app/blobs/uploads/", nil, "")
-		if code != http.StatusAccepted {
-			t.Fatalf("upload start: %d", code)
-		}
-		loc := hdr.Get("Location")
-		if !strings.HasPrefix(loc, "http") {
-			loc = "http://" + host + loc
-		}
-		return loc
-	}
-	loc := open()
-	if code, _, _ := do(t, http.MethodDelete, open(), nil, ""); code != http.StatusNoContent {
+	loc := openUpload(t, host)
+	if code, _, _ := do(t, http.MethodDelete, openUpload(t, host), nil, ""); code != http.StatusNoContent {
 		t.Fatalf("upload cancel: %d", code)
 	}
 	uploads := filepath.Join(root, "docker/registry/v2/repositories/app/_uploads")
