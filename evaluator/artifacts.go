@@ -138,7 +138,7 @@ func PullFeed(ctx context.Context, ref string, opts registry.Options, ecosystems
 		return nil, nil, err
 	}
 	defer t.Close()
-	d, m, mb, err := feedManifest(ctx, t, opts)
+	d, m, mb, err := feedManifest(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,10 +183,9 @@ func PullFeed(ctx context.Context, ref string, opts registry.Options, ecosystems
 
 // feedManifest resolves a feed reference (no tag: the latest epoch) and
 // reads its manifest, refusing anything but a feed artifact.
-func feedManifest(ctx context.Context, t *registry.Target, opts registry.Options) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
-	latestFeed(ctx, t, opts)
-	if t.Ref.Ref() == "" {
-		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, fmt.Errorf("%s: a tag or digest is required", t.Ref)
+func feedManifest(ctx context.Context, t *registry.Target) (ocispec.Descriptor, ocispec.Manifest, []byte, error) {
+	if err := latestFeed(ctx, t); err != nil {
+		return ocispec.Descriptor{}, ocispec.Manifest{}, nil, err
 	}
 	d, m, mb, err := registry.FetchManifestRef(ctx, t, t.Ref.Ref())
 	if err != nil {

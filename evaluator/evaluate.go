@@ -427,7 +427,7 @@ func inputIDs(ctx context.Context, o EvaluateOptions) (feedID, policyID string, 
 			return "", "", err
 		}
 		defer t.Close()
-		_, m, _, err := feedManifest(ctx, t, o.Registry)
+		_, m, _, err := feedManifest(ctx, t)
 		if err != nil {
 			return "", "", err
 		}

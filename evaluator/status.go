@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -119,6 +120,11 @@ func latestEpoch(ctx context.Context, repo string, opts registry.Options) string
 	if err != nil {
 		return ""
 	}
+	return newestEpochTag(tags)
+}
+
+// newestEpochTag is the newest of tags that are epoch tags ("" if none).
+func newestEpochTag(tags []string) string {
 	best := ""
 	for _, tag := range tags {
 		if _, err := time.Parse(epochTagLayout, tag); err == nil && tag > best {
@@ -129,12 +135,22 @@ func latestEpoch(ctx context.Context, repo string, opts registry.Options) string
 }
 
 // latestFeed points a feed reference without a tag or digest at the
-// repository's latest epoch tag, when it has one: such a reference names
-// the latest epoch, so a new epoch makes the next evaluation recompute.
-func latestFeed(ctx context.Context, t *registry.Target, opts registry.Options) {
-	if t.Ref.Ref() == "" {
-		if l := latestEpoch(ctx, t.Ref.String(), opts); l != "" {
-			t.Ref.Tag = l
-		}
+// repository's latest epoch tag: such a reference names the latest epoch,
+// so a new epoch makes the next evaluation recompute. A repository whose
+// tags cannot be listed (unreachable, plain HTTP without --plain-http, no
+// such repository) or that has no epoch tag is an error that says so.
+func latestFeed(ctx context.Context, t *registry.Target) error {
+	if t.Ref.Ref() != "" {
+		return nil
 	}
+	tags, err := registry.Tags(ctx, t)
+	if err != nil {
+		return fmt.Errorf("feed %s (no tag: its latest epoch): %w", t.Ref, err)
+	}
+	l := newestEpochTag(tags)
+	if l == "" {
+		return fmt.Errorf("feed %s: no epoch tag (YYYY-MM-DDTHHMMSSZ, as feed push tags a snapshot) to take as the latest: name a tag or digest", t.Ref)
+	}
+	t.Ref.Tag = l
+	return nil
 }

@@ -180,3 +180,30 @@ func TestPlainHTTPHint(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedWithoutTagSaysWhy: a feed reference without a tag names the
+// repository's latest epoch. When its tags cannot be listed, the error is
+// the listing's (here: plain HTTP without --plain-http, with its hint),
+// and a repository without an epoch tag says so. Before, both read "a tag
+// or digest is required", which hid the cause and contradicted the README.
+func TestFeedWithoutTagSaysWhy(t *testing.T) {
+	host := regtest.Start(t, regtest.Plain)
+	if r := stella(t, "", "feed", "push", example("osv"), "--epoch", "2026-08-21", "--plain-http", host+"/feeds"); r.code != 0 {
+		t.Fatalf("feed push: exit %d %s", r.code, r.stderr)
+	}
+	if r := stella(t, "", "feed", "push", example("osv"), "--epoch", "2026-08-21", "--plain-http", host+"/other:v1"); r.code != 0 {
+		t.Fatalf("feed push: exit %d %s", r.code, r.stderr)
+	}
+	eval := func(feed string, extra ...string) result {
+		return stella(t, "", append([]string{"eval", "--sbom", example("sbom.cdx.json"), "--feed", feed}, extra...)...)
+	}
+	if r := eval(host+"/feeds", "--plain-http"); r.code != cli.ExitOK && r.code != cli.ExitGateFailed {
+		t.Errorf("eval --feed REPO (its latest epoch): exit %d %s", r.code, r.stderr)
+	}
+	if r := eval(host + "/feeds"); r.code != cli.ExitError || !strings.Contains(r.stderr, "--plain-http") || strings.Contains(r.stderr, "a tag or digest is required") {
+		t.Errorf("eval --feed REPO over plain HTTP without --plain-http: exit %d stderr %q, want 1 and the hint", r.code, r.stderr)
+	}
+	if r := eval(host+"/other", "--plain-http"); r.code != cli.ExitError || !strings.Contains(r.stderr, "no epoch tag") {
+		t.Errorf("eval --feed REPO without epoch tags: exit %d stderr %q, want 1 and why", r.code, r.stderr)
+	}
+}
