@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -83,8 +84,12 @@ func TestRoundTrip(t *testing.T) {
 			}
 			k3, _ := bundle.GenerateKey(alg)
 			pub3, _ := bundle.MarshalPublicKey(k3.Public())
-			if _, err := verify.VerifyBundle(writeBundle(t, b), verify.BundleOptions{KeyPEM: pub3, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {
-				t.Errorf("wrong key verified: %v", err)
+			// Another key's bundle says so, in the key's ID, rather than
+			// sigstore-go's "accepted signatures do not match threshold,
+			// Found: 0, Expected 1", which reads like a --threshold.
+			id3, _ := bundle.KeyID(k3.Public())
+			if _, err := verify.VerifyBundle(writeBundle(t, b), verify.BundleOptions{KeyPEM: pub3, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) || !strings.Contains(fmt.Sprint(err), "no signature verifies under the key "+id3) || strings.Contains(fmt.Sprint(err), "Found:") {
+				t.Errorf("wrong key: %v, want a verification error naming the key", err)
 			}
 			for _, field := range []string{"payload", "sig"} {
 				if _, err := verify.VerifyBundle(writeBundle(t, tamper(t, b, field)), verify.BundleOptions{KeyPEM: pub, ArtifactDigest: imageDigest}); !errors.Is(err, verify.ErrVerification) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -121,6 +122,16 @@ func TestMirrorRequireVerified(t *testing.T) {
 	r = run(dstHost+"/refused", evaluator.Trust{Keys: [][]byte{mustPub(t, stranger)}})
 	if !errors.Is(r.Err, evaluator.ErrVerification) || r.Report == nil || r.Report.Admitted {
 		t.Fatalf("untrusted image: %v, want ErrVerificationFailed and not admitted", r.Err)
+	}
+	// Another signer's bundle is refused as that, once, not with
+	// sigstore-go's threshold message under "verification failed" twice.
+	for _, rf := range r.Report.Refused {
+		if rf.Digest == good.Bundle.Digest && (!strings.Contains(rf.Reason, "not signed by a trusted key") || strings.Count(rf.Reason, "verification failed") > 1 || strings.Contains(rf.Reason, "Found:")) {
+			t.Errorf("the other signer's bundle refused as %q, want it said once that it is not signed by a trusted key", rf.Reason)
+		}
+	}
+	if !slices.ContainsFunc(r.Report.Refused, func(rf registry.MirrorRefusal) bool { return rf.Digest == good.Bundle.Digest }) {
+		t.Errorf("refused %v: want the other signer's bundle %s among them", r.Report.Refused, good.Bundle.Digest)
 	}
 	if ok, _ := open(t, dstHost+"/refused", opts).Store.Exists(ctx, img); ok {
 		t.Error("the refused image reached the destination")

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -234,9 +235,13 @@ func statementOf(b []byte) (*bundle.Statement, error) {
 // that verifies it wins. It returns the statement and the signer.
 func verifyOne(name string, data []byte, tr Trust, subjectDigest string) (*bundle.Statement, string, error) {
 	var last error = fmt.Errorf("no trusted key")
+	untrusted := 0 // keys under which no signature verifies
 	for _, k := range tr.Keys {
 		res, err := verify.VerifyBundleBytes(name, data, verify.BundleOptions{KeyPEM: k, ArtifactDigest: subjectDigest})
 		if err != nil {
+			if errors.Is(err, verify.ErrUntrustedKey) {
+				untrusted++
+			}
 			last = err
 			continue
 		}
@@ -257,6 +262,10 @@ func verifyOne(name string, data []byte, tr Trust, subjectDigest string) (*bundl
 			return nil, res.Signer, verificationFailed(nil, "%s: the statement does not name %s", name, subjectDigest)
 		}
 		return st, res.Signer, nil
+	}
+	if untrusted > 0 && untrusted == len(tr.Keys) {
+		// Another signer's bundle: said once, not as the last key's error.
+		return nil, "", verificationFailed(nil, "%s: %s", name, verify.ReasonUntrustedKey)
 	}
 	return nil, "", verificationFailed(last, "%s", name)
 }

@@ -25,6 +25,10 @@ import (
 // to the check not being able to run: unreadable files, bad flags).
 var ErrVerification = errors.New("verification failed")
 
+// ErrUntrustedKey: no signature of the bundle verifies under the key given
+// (another key's bundle, or a tampered one); a kind of ErrVerification.
+var ErrUntrustedKey = errors.New("no signature verifies under the key")
+
 // ErrInput wraps inputs the check cannot use: unreadable or malformed key,
 // trusted root or artifact digest.
 var ErrInput = errors.New("invalid verification input")
@@ -187,6 +191,13 @@ func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, erro
 	}
 	out, err := v.Verify(b, sgverify.NewPolicy(artifact, policy...))
 	if err != nil {
+		if len(o.KeyPEM) > 0 && !signedByAny(data, [][]byte{o.KeyPEM}) {
+			// Another key's bundle, or a tampered one: said so, rather
+			// than sigstore-go's "accepted signatures do not match
+			// threshold, Found: 0, Expected 1", which reads like a
+			// --threshold.
+			return nil, fmt.Errorf("%w: %s: %w %s", ErrVerification, path, ErrUntrustedKey, res.Signer)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrVerification, err)
 	}
 	if out.Signature != nil && out.Signature.Certificate != nil {

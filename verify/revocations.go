@@ -61,5 +61,8 @@ func LoadRevocations(name string, data []byte, keys [][]byte) (map[string]bool, 
 		}
 		return out, nil
 	}
+	if len(keys) > 1 && !signedByAny(data, keys) {
+		return nil, fmt.Errorf("%w: revocation list %s: no signature verifies under any of the %d revocation keys", ErrVerification, name, len(keys))
+	}
 	return nil, fmt.Errorf("revocation list %s: %w", name, lastErr)
 }

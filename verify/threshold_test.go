@@ -313,6 +313,11 @@ func TestLoadRevocations(t *testing.T) {
 			t.Errorf("%s: LoadRevocations() = %v, %v, want ErrVerification", name, got, err)
 		}
 	}
+	// Signed by none of several keys: said so, not as the last key's
+	// sigstore-go threshold message.
+	if _, err := LoadRevocations("list", list, pems(other, newTestKey(t, "ed25519"))); !errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), "no signature verifies under any of the 2 revocation keys") {
+		t.Errorf("signed by none of 2 keys: LoadRevocations() = %v, want that said", err)
+	}
 	if got, err := LoadRevocations("list", list, nil); !errors.Is(err, ErrInput) {
 		t.Errorf("no trusted key: LoadRevocations() = %v, %v, want ErrInput", got, err)
 	}

@@ -144,7 +144,7 @@ func TestRevocationKey(t *testing.T) {
 		t.Errorf("threshold 1 with a: exit %d stderr %q", r.code, r.stderr)
 	}
 	// Only admin may sign the list; and the list alone names no signer.
-	if r := stella(t, "", "verify", l.image, "--key", l.keyPath("admin", "pub"), "--revocations", list, "--revocation-key", l.keyPath("a", "pub")); r.code != cli.ExitVerifyFailed {
+	if r := stella(t, "", "verify", l.image, "--key", l.keyPath("admin", "pub"), "--revocations", list, "--revocation-key", l.keyPath("a", "pub")); r.code != cli.ExitVerifyFailed || !strings.Contains(r.stderr, "no signature verifies under the key") || strings.Contains(r.stderr, "Found:") {
 		t.Errorf("list checked against a --revocation-key that did not sign it: exit %d (%s)", r.code, r.stderr)
 	}
 	if r := stella(t, "", verifyArgs("--revocation-key", l.keyPath("admin", "pub"))...); r.code != cli.ExitUsage {
