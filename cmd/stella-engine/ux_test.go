@@ -183,6 +183,18 @@ func TestResolveFlags(t *testing.T) {
 			t.Errorf("%s with a tag: exit %d stderr %q", args[0], r.code, r.stderr)
 		}
 	}
+	// No tag at all: --resolve has nothing to resolve, and the error
+	// says what to give, not to pass the flag that was passed.
+	untagged := strings.TrimSuffix(l.tagged, ":v1")
+	for _, args := range [][]string{
+		{"verify", untagged, "--resolve", "--key", l.keyPath("a", "pub")},
+		{"attest", untagged, "--resolve", "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key")},
+		{"attest", untagged, "--predicate", l.pred, "--type", verdictType, "--key", l.keyPath("a", "key")},
+	} {
+		if r := stella(t, "", args...); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "no tag or digest") || strings.Contains(r.stderr, "pass --resolve") {
+			t.Errorf("%v: exit %d stderr %q", args, r.code, r.stderr)
+		}
+	}
 	r = stella(t, "", "verify", l.image, "--key", l.keyPath("a", "pub"), "--revocations", l.tagged)
 	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "by digest") || strings.Contains(r.stderr, "--resolve") {
 		t.Errorf("--revocations by tag: exit %d stderr %q", r.code, r.stderr)
@@ -237,6 +249,14 @@ func TestAttachTypeChecked(t *testing.T) {
 	}
 	if r := stella(t, "", "attach", l.image, cdx, "--type", "vex-cyclonedx"); r.code != 0 {
 		t.Errorf("CycloneDX as vex-cyclonedx: exit %d %s", r.code, r.stderr)
+	}
+	// A family (--type sbom or vex): content of the other family is a
+	// usage error as a contradicting type is; a CycloneDX BOM is either.
+	if r := stella(t, "", "attach", l.image, example("vex.openvex.json"), "--type", "sbom"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "--type sbom, but the content is vex-openvex") {
+		t.Errorf("OpenVEX as sbom: exit %d stderr %q", r.code, r.stderr)
+	}
+	if r := stella(t, "", "attach", l.image, cdx, "--type", "vex", "--output", "json"); r.code != 0 || !strings.Contains(r.stdout, `"artifactType": "application/vnd.cyclonedx.vex+json"`) {
+		t.Errorf("CycloneDX as vex: exit %d %s%s, want it attached as CycloneDX VEX", r.code, r.stdout, r.stderr)
 	}
 	odd := filepath.Join(l.dir, "odd.json")
 	os.WriteFile(odd, []byte(`{"statements":[]}`), 0o644)

@@ -157,10 +157,21 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 		}
 		return detected, nil
 	case "sbom", "vex":
-		if !recognized || !strings.HasPrefix(detected.Name, name+"-") {
+		if !recognized {
 			return artifacts.Type{}, fmt.Errorf("%s: not a %s document this tool recognizes", file, strings.ToUpper(name))
 		}
-		return detected, nil
+		if strings.HasPrefix(detected.Name, name+"-") {
+			return detected, nil
+		}
+		// The family's type of the same format (a CycloneDX BOM as vex:
+		// vex-cyclonedx), as an explicit type of the same format is taken.
+		_, format, _ := strings.Cut(detected.Name, "-")
+		if t, ok := artifacts.TypeByName(name + "-" + format); ok && t.MediaType == detected.MediaType {
+			return t, nil
+		}
+		// Content of the other family (an OpenVEX document as sbom): the
+		// flag is wrong, a usage error as for an explicit type.
+		return artifacts.Type{}, Usagef("%s: --type %s, but the content is %s (%s): drop --type, or pass --type %s", file, name, detected.Name, detected.MediaType, detected.Name)
 	}
 	if err := checkTypeName(name); err != nil {
 		return artifacts.Type{}, err

@@ -90,7 +90,10 @@ func SubjectByDigest(ctx context.Context, t *registry.Target, resolve bool) (Reg
 func SubjectDescriptor(ctx context.Context, t *registry.Target, resolve bool) (RegistryDesc, error) {
 	ref := t.Ref
 	if ref.Digest == "" {
-		if ref.Tag == "" || !resolve {
+		switch {
+		case ref.Tag == "":
+			return RegistryDesc{}, UsageError{Err: errors.New(ref.String() + ": no tag or digest: name the image by digest (@sha256:…), or by tag with --resolve")}
+		case !resolve:
 			return RegistryDesc{}, UsageError{Err: errors.New(ref.String() + ": a digest (@sha256:…) is required; pass --resolve to resolve the tag")}
 		}
 	}
