@@ -29,12 +29,34 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd := newCmd(os.Stdout, os.Stderr)
-	cmd.SetArgs(os.Args[1:])
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a command line this command cannot take: exit 2, as for
+// stella-oras (README, "Exit codes"), not 1, which says it could not run.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// run runs the command with args and returns its exit status: 0, 1 (it
+// could not run: the address taken, the storage locked) or 2 (usage).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newCmd(stdout, stderr)
+	cmd.SetArgs(args)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(stderr, "Error:", err)
+	var u usageError
+	if errors.As(err, &u) {
+		fmt.Fprintln(stderr, "Run 'stella-registry --help' for usage.")
+		return 2
+	}
+	return 1
 }
 
 func newCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -58,13 +80,18 @@ proxy. --plain turns the referrers layer off (plain distribution).
 'stella-oras registry serve' runs this command.`,
 		Example: `  stella-registry --root ./registry-data
   stella-oras attach --plain-http 127.0.0.1:5000/app@sha256:… sbom.cdx.json`,
-		Args:          cobra.NoArgs,
+		Args: func(c *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: want text or json", output)
+				return usageError{fmt.Errorf("--output must be text or json, not %q", output)}
 			}
 			if idle == 0 {
 				idle = -1 // 0 on the command line means no timeout

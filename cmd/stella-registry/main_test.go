@@ -80,3 +80,17 @@ func TestOneServerPerRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUsageExit2: a command line the registry cannot take (an --output it
+// does not know, an unknown flag, an argument) exits 2 with one error line
+// and a pointer to the help, as stella-oras does; before, it exited 1,
+// which says the command could not run.
+func TestUsageExit2(t *testing.T) {
+	for _, args := range [][]string{{"--output", "yaml"}, {"--bogus"}, {"extra"}, {"--upload-ttl", "soon"}} {
+		var stderr strings.Builder
+		code := run(t.Context(), append([]string{"--addr", "127.0.0.1:0", "--root", t.TempDir()}, args...), io.Discard, &stderr)
+		if code != 2 || !strings.HasPrefix(stderr.String(), "Error: ") || strings.Count(stderr.String(), "\n") != 2 || !strings.Contains(stderr.String(), "--help") {
+			t.Errorf("%v: exit %d stderr %q, want 2, one error line and the help pointer", args, code, stderr.String())
+		}
+	}
+}
