@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,6 +222,17 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	subjects, err := m.subjectsOf(ctx, root, 0)
 	if err != nil {
 		return nil, err
+	}
+	// The image's tag is written last, after the referrers tags: one named
+	// as a subject's referrers tag (the OCI tag schema's sha256-<hex>)
+	// would replace the index just written, and every later update of it
+	// would be refused (it names no index of referrers).
+	if tag := cmp.Or(o.Tag, src.Ref.Tag); tag != "" {
+		for _, s := range subjects {
+			if tag == fallbackTag(s.Digest) {
+				return nil, fmt.Errorf("%w: tag %s on %s is the referrers tag of %s (the OCI referrers tag schema's): give the image another tag", ErrMirror, tag, dst.Ref, s.Digest)
+			}
+		}
 	}
 	listings := map[string]string{}
 	var lmu sync.Mutex

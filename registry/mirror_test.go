@@ -1174,3 +1174,33 @@ func TestMirrorLayoutRelativeThroughLink(t *testing.T) {
 		t.Errorf("LayoutIndex of oci:../out: %v, %+v; want it to list %s", err, idx.Manifests, img.Digest)
 	}
 }
+
+// TestMirrorRefusesReferrersTagAsTag: a destination tag that is the
+// image's referrers tag (sha256-<hex>) is refused before anything is
+// written. Before, the image's tag, written last, replaced the referrers
+// index the same run had just written there, and every later attach or
+// mirror of a referrer to that image was refused (the tag named no index
+// of referrers).
+func TestMirrorRefusesReferrersTagAsTag(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := "oci:" + filepath.Join(root, "src")
+	img := regtest.PushImage(t, openRef(t, src).Store, "v1")
+	if _, err := registry.Attach(ctx, openRef(t, src), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(root, "dst")
+	res, err := registry.MirrorImages(ctx, []string{src + "@" + img.Digest.String()}, "oci:"+dst+":"+registry.ReferrersTag(img.Digest), registry.MirrorRunOptions{})
+	if err == nil && (len(res) != 1 || res[0].Err == nil) {
+		t.Fatal("mirror to the image's referrers tag: no error")
+	}
+	if err == nil {
+		err = res[0].Err
+	}
+	if !errors.Is(err, registry.ErrMirror) || !strings.Contains(err.Error(), "is the referrers tag of "+img.Digest.String()) {
+		t.Errorf("mirror to the image's referrers tag: %v, want ErrMirror saying so", err)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused mirror left %s (%v)", dst, err)
+	}
+}
