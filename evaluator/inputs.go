@@ -229,6 +229,9 @@ func gather(ctx context.Context, src Sources, o gatherOptions) (*Gathered, error
 			if data == nil {
 				name = src.Reach
 				if data, rchErr = load.JSONFile(src.Reach, MaxReachBytes); rchErr != nil {
+					if errors.Is(rchErr, load.ErrNotJSON) {
+						rchErr = fmt.Errorf("%w: %w", reach.ErrReach, rchErr)
+					}
 					return
 				}
 				mt = reachMediaType(data)

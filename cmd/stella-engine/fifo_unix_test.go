@@ -24,7 +24,7 @@ func TestJSONInputsLookFirst(t *testing.T) {
 			args[flag] = p
 			r := stella(t, "", "eval", "--feed", example("osv"), "--epoch", "2026-08-21",
 				"--sbom", args["--sbom"], "--vex", args["--vex"], "--reachability", args["--reachability"])
-			if r.code != cli.ExitError || !strings.Contains(r.stderr, "not a JSON document") || strings.Count(r.stderr, "\n") != 1 {
+			if r.code != cli.ExitError || !strings.Contains(r.stderr, "not a JSON document") || strings.Count(r.stderr, "\n") != 1 || (flag == "--reachability") != strings.Contains(r.stderr, "invalid reachability input") {
 				t.Errorf("%s as a pipe of NUL bytes: exit %d stderr %q, want 1 and one line saying it is not JSON", flag, r.code, r.stderr)
 			}
 			if n := written(); n >= offered {

@@ -36,6 +36,9 @@ var ErrTooLarge = readfile.ErrTooLarge
 // File reads a whole file of at most limit bytes (readfile.File).
 func File(path string, limit int64) ([]byte, error) { return readfile.File(path, limit) }
 
+// ErrNotJSON: a JSONFile input that does not begin as JSON does.
+var ErrNotJSON = errors.New("not a JSON document")
+
 // JSONFile is File of a JSON document (an SBOM, VEX, reachability): one
 // whose first bytes are neither whitespace nor the start of an object or
 // array is refused from them, before the rest is read. /dev/zero or a
@@ -47,7 +50,13 @@ func JSONFile(path string, limit int64) ([]byte, error) {
 		if len(t) == 0 || t[0] == '{' || t[0] == '[' {
 			return limit, nil // empty, or a document: the parser judges it
 		}
-		return 0, fmt.Errorf("%s: not a JSON document: it begins with %q, not an object", path, t[0])
+		if bytes.HasPrefix(t, []byte("\xef\xbb\xbf")) {
+			return 0, fmt.Errorf("%s: %w: it begins with a UTF-8 byte order mark, which JSON does not allow (save it without one)", path, ErrNotJSON)
+		}
+		if t[0] < 0x20 || t[0] > 0x7e {
+			return 0, fmt.Errorf("%s: %w: it begins with byte 0x%02x, not { or [", path, ErrNotJSON, t[0])
+		}
+		return 0, fmt.Errorf("%s: %w: it begins with %q, not { or [", path, ErrNotJSON, t[0])
 	})
 }
 

@@ -137,7 +137,7 @@ func TestFeedSnapshotFromPipe(t *testing.T) {
 func TestJSONFileLooksFirst(t *testing.T) {
 	const offered = 64 << 20
 	p, written := testutil.Fifo(t, nil, 0, offered)
-	if _, err := load.JSONFile(p, load.DefaultMaxSBOMBytes); err == nil || !strings.Contains(err.Error(), `not a JSON document: it begins with '\x00'`) {
+	if _, err := load.JSONFile(p, load.DefaultMaxSBOMBytes); err == nil || !errors.Is(err, load.ErrNotJSON) || !strings.Contains(err.Error(), "not a JSON document: it begins with byte 0x00, not { or [") {
 		t.Errorf("a pipe of NUL bytes: %v, want refused as not a JSON document", err)
 	}
 	if n := written(); n >= offered {
@@ -154,6 +154,16 @@ func TestJSONFileLooksFirst(t *testing.T) {
 		if b, err := load.JSONFile(f, 1<<20); err != nil || string(b) != doc {
 			t.Errorf("%s: %q, %v; want it read whole", name, b, err)
 		}
+	}
+	bom := filepath.Join(dir, "bom.json")
+	os.WriteFile(bom, []byte("\xef\xbb\xbf{}"), 0o600)
+	if _, err := load.JSONFile(bom, 1<<20); !errors.Is(err, load.ErrNotJSON) || !strings.Contains(err.Error(), "UTF-8 byte order mark") {
+		t.Errorf("a file with a byte order mark: %v, want refused, naming the mark", err)
+	}
+	yml := filepath.Join(dir, "sbom.yaml")
+	os.WriteFile(yml, []byte("bomFormat: CycloneDX\n"), 0o600)
+	if _, err := load.JSONFile(yml, 1<<20); !errors.Is(err, load.ErrNotJSON) || !strings.Contains(err.Error(), "it begins with 'b', not { or [") {
+		t.Errorf("a YAML file: %v, want refused, quoting its first character", err)
 	}
 	bin := filepath.Join(dir, "sbom.gz")
 	os.WriteFile(bin, []byte{0x1f, 0x8b, 8, 0}, 0o600)
