@@ -93,9 +93,13 @@ func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, erro
 	if len(data) > MaxBundleBytes {
 		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
 	}
-	b := &bundle.Bundle{}
-	if err := b.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrVerification, path, err)
+	// What the caller gives (the root, the digest) is checked before the
+	// bundle is parsed: a malformed one of those is ErrInput (exit 1)
+	// whatever the bundle holds, not a bundle that fails verification.
+	if o.ArtifactDigest != "" {
+		if _, _, err := artifactDigest(o.ArtifactDigest); err != nil {
+			return nil, err
+		}
 	}
 	var tm root.TrustedMaterial = root.TrustedMaterialCollection{}
 	var tr root.TrustedMaterial
@@ -105,6 +109,10 @@ func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, erro
 			return nil, fmt.Errorf("%w: trusted root %s: %v", ErrInput, o.TrustedRoot, err)
 		}
 		tr, tm = r, r
+	}
+	b := &bundle.Bundle{}
+	if err := b.UnmarshalJSON(data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrVerification, path, err)
 	}
 	var policy []sgverify.PolicyOption
 	var vopts []sgverify.VerifierOption
@@ -221,10 +229,9 @@ func artifactPolicy(o BundleOptions, b *bundle.Bundle) (sgverify.ArtifactPolicyO
 	case o.Artifact != nil:
 		return sgverify.WithArtifact(o.Artifact), nil
 	case o.ArtifactDigest != "":
-		alg, hexd, ok := strings.Cut(o.ArtifactDigest, ":")
-		d, err := hex.DecodeString(hexd)
-		if !ok || err != nil || (alg != "sha256" && alg != "sha384" && alg != "sha512") {
-			return nil, fmt.Errorf("%w: --artifact-digest %q: want sha256:<hex> or sha512:<hex>", ErrInput, o.ArtifactDigest)
+		alg, d, err := artifactDigest(o.ArtifactDigest)
+		if err != nil {
+			return nil, err
 		}
 		return sgverify.WithArtifactDigest(alg, d), nil
 	}
@@ -234,6 +241,16 @@ func artifactPolicy(o BundleOptions, b *bundle.Bundle) (sgverify.ArtifactPolicyO
 		return sgverify.WithoutArtifactUnsafe(), nil
 	}
 	return nil, fmt.Errorf("%w: --artifact or --artifact-digest is required", ErrInput)
+}
+
+// artifactDigest parses --artifact-digest: its algorithm and bytes.
+func artifactDigest(v string) (string, []byte, error) {
+	alg, hexd, ok := strings.Cut(v, ":")
+	d, err := hex.DecodeString(hexd)
+	if !ok || err != nil || (alg != "sha256" && alg != "sha384" && alg != "sha512") {
+		return "", nil, fmt.Errorf("%w: --artifact-digest %q: want sha256:<hex> or sha512:<hex>", ErrInput, v)
+	}
+	return alg, d, nil
 }
 
 // maxTrustedRootBytes bounds a trusted root file (the public-good root is

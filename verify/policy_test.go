@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,5 +35,24 @@ func TestEvaluateImageCertificate(t *testing.T) {
 	other := "sha512:" + subject[len("sha512:")+1:] + "0"
 	if rep, _ := EvaluateImage(cands, ImagePolicy{ImageDigest: other, Certificate: cert}); rep.Satisfied {
 		t.Error("another digest was accepted")
+	}
+}
+
+// TestBundleInputsCheckedFirst: a malformed --artifact-digest or
+// --trusted-root is ErrInput (exit 1) whatever the bundle holds. Before,
+// the bundle was parsed first, so a malformed bundle with a malformed
+// digest or root was a verification failure (exit 4).
+func TestBundleInputsCheckedFirst(t *testing.T) {
+	badRoot := filepath.Join(t.TempDir(), "root.json")
+	os.WriteFile(badRoot, []byte("not a root"), 0o600)
+	for name, o := range map[string]BundleOptions{
+		"digest": {ArtifactDigest: "sha256:zz", Identity: "a@example.com", Issuer: "https://issuer.example"},
+		"root":   {TrustedRoot: badRoot, Identity: "a@example.com", Issuer: "https://issuer.example"},
+	} {
+		for _, bundle := range []string{"garbage", "{}"} {
+			if _, err := VerifyBundleBytes("b.json", []byte(bundle), o); !errors.Is(err, ErrInput) || errors.Is(err, ErrVerification) {
+				t.Errorf("malformed %s with bundle %q: %v, want ErrInput", name, bundle, err)
+			}
+		}
 	}
 }
