@@ -553,3 +553,22 @@ func TestVexNormalizeEpoch(t *testing.T) {
 		t.Errorf("vex normalize: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestThresholdOverDistinctKeys: a --threshold above the distinct keys
+// the --key files hold (one key given twice, under two names) is a usage
+// error, as one above the number of --key flags is; it exited 1.
+func TestThresholdOverDistinctKeys(t *testing.T) {
+	l := newSignedLayout(t, []string{"a"}, []string{"a"})
+	copyPub := filepath.Join(t.TempDir(), "same.pub")
+	b, _ := os.ReadFile(l.keyPath("a", "pub"))
+	os.WriteFile(copyPub, b, 0o644)
+	for _, keys := range [][]string{{l.keyPath("a", "pub"), l.keyPath("a", "pub")}, {l.keyPath("a", "pub"), copyPub}} {
+		r := stella(t, "", "verify", l.image, "--key", keys[0], "--key", keys[1], "--threshold", "2")
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "--threshold 2: the 2 --key files hold 1 distinct keys") {
+			t.Errorf("%v, threshold 2: exit %d stderr %q, want a usage error", keys, r.code, r.stderr)
+		}
+	}
+	if r := stella(t, "", "verify", l.image, "--key", l.keyPath("a", "pub"), "--key", copyPub); r.code != 0 {
+		t.Errorf("one key twice, threshold 1: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-oras/artifacts"
+	"github.com/stella-ops/stella-oras/bundle"
 	"github.com/stella-ops/stella-oras/registry"
 	"github.com/stella-ops/stella-oras/verify"
 )
@@ -61,8 +62,24 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 			ctx := cmd.Context()
 			p := verify.ImagePolicy{Threshold: threshold, PredicateType: predType, Certificate: cert}
 			var err error
-			if p.Keys, err = readPublicKeys(keys); err != nil {
-				return err
+			distinct := map[string]bool{}
+			for _, k := range keys {
+				b, pub, err := readPublicKey(k)
+				if err != nil {
+					return err
+				}
+				id, err := bundle.KeyID(pub)
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				distinct[id] = true
+				p.Keys = append(p.Keys, b)
+			}
+			if !certMode && threshold > len(distinct) {
+				// Two files of one key count once (a threshold of
+				// distinct signers): a usage error, like a threshold
+				// above the number of --key flags.
+				return cli.Usagef("--threshold %d: the %d --key files hold %d distinct keys", threshold, len(keys), len(distinct))
 			}
 			if p.Revoked, err = rev.load(cmd, s, &tf, p.Keys); err != nil {
 				return err
