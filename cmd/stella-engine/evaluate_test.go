@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,4 +152,40 @@ func demoWorld(t *testing.T, passphrase, keyName string) (dir, key string, newIm
 		return ref
 	}
 	return dir, key, newImage
+}
+
+// TestVerifyRequireStatus: verify --require-status gates on the newest
+// verified verdict of the image: 0 when its status is the one required, 3
+// when not (said on stderr: a gate failure is not printed as an error, and
+// it was said nowhere), 4 when no verdict verifies under the keys.
+func TestVerifyRequireStatus(t *testing.T) {
+	dir, key, newImage := demoWorld(t, "secret", "gate")
+	empty := filepath.Join(dir, "empty.cdx.json")
+	os.WriteFile(empty, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[]}`), 0o644)
+	status := map[string]string{}
+	for tag, sbom := range map[string]string{"findings": example("sbom.cdx.json"), "clean": empty} {
+		ref := newImage(tag, tag, sbom)
+		r := stella(t, "", "evaluate", ref, "--feed", "oci:"+filepath.Join(dir, "feeds"), "--key", key+".key", "--output", "json")
+		if r.code != 0 && r.code != cli.ExitGateFailed {
+			t.Fatalf("evaluate %s: exit %d %s", tag, r.code, r.stderr)
+		}
+		var rep struct{ Images []struct{ Status string } }
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Images) != 1 {
+			t.Fatalf("evaluate %s --output json: %v\n%s", tag, err, r.stdout)
+		}
+		status[ref] = rep.Images[0].Status
+	}
+	for ref, st := range status {
+		r := stella(t, "", "verify", ref, "--key", key+".pub", "--require-status", "pass")
+		want := cli.ExitOK
+		if st != "pass" {
+			want = cli.ExitGateFailed
+		}
+		if r.code != want || (want == cli.ExitGateFailed) != strings.Contains(r.stderr, "gate failed: the verified verdict ") || !strings.Contains(r.stdout, "Verified verdict ") {
+			t.Errorf("verify --require-status pass of a %s verdict: exit %d (want %d)\n%s%s", st, r.code, want, r.stdout, r.stderr)
+		}
+	}
+	if !slices.Contains(slices.Collect(maps.Values(status)), "pass") || slices.Equal(slices.Compact(slices.Sorted(maps.Values(status))), []string{"pass"}) {
+		t.Fatalf("statuses %v: want a pass and another, to test both exits", status)
+	}
 }

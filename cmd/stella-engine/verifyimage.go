@@ -36,7 +36,9 @@ func newVerifyCmd(s *cli.Streams) *cobra.Command {
 fallback or OCI layout), verify each with sigstore-go against the listed keys,
 and require that one statement naming this image digest (and, with --type, of
 that predicate type) is signed by at least --threshold distinct listed keys.
-Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
+Exit status: 0 the policy holds, 4 it does not (or, with --require-status, no
+verified verdict), 3 the verified verdict's status is not the one required by
+--require-status, 1 cannot run, 2 usage.`,
 		Example: `  stella-oras verify --plain-http 127.0.0.1:5000/app@sha256:… --key release.pub --type https://stella-ops.org/attestation/verdict/v1
   stella-oras verify oci:./layout@sha256:… --key a.pub --key b.pub --key c.pub --threshold 2 --output json`,
 		Args: cobra.ExactArgs(1),
@@ -149,6 +151,10 @@ Exit status: 0 the policy holds, 4 it does not, 1 cannot run, 2 usage.`,
 					fmt.Fprintf(s.Out, "Verified verdict %s: %s\n", v.Verdict, v.Status)
 				}
 				if v.Status == artifacts.StatusFail || (requireStatus == artifacts.StatusPass && v.Status != artifacts.StatusPass) {
+					// A gate failure is not printed as an error (the
+					// verdict is the result): said here, on stderr, as eval
+					// and evaluate say theirs.
+					fmt.Fprintf(s.Err, "gate failed: the verified verdict %s is %s, --require-status %s\n", v.Verdict, v.Status, requireStatus)
 					return fmt.Errorf("%w: the verified verdict %s is %s, %s required", errGate, v.Verdict, v.Status, requireStatus)
 				}
 				return nil
