@@ -29,14 +29,31 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	if dir == "" {
 		return fmt.Errorf("%s: %w: --strict needs --schemas DIR (or STELLA_SCHEMAS) with the CycloneDX and SPDX JSON schemas", name, ErrSchema)
 	}
-	var top struct {
-		BOMFormat   string          `json:"bomFormat"`
-		SpecVersion string          `json:"specVersion"`
-		SPDXVersion string          `json:"spdxVersion"`
+	// The fields that choose the schema, each read as JSON first: decoded
+	// into strings, a number there was reported in Go's terms ("cannot
+	// unmarshal number into Go struct field .specVersion of type string").
+	var raw struct {
+		BOMFormat   json.RawMessage `json:"bomFormat"`
+		SpecVersion json.RawMessage `json:"specVersion"`
+		SPDXVersion json.RawMessage `json:"spdxVersion"`
 		Context     json.RawMessage `json:"@context"`
 	}
-	if err := json.Unmarshal(data, &top); err != nil {
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%s: %w: the document is a JSON %s, not an object", name, ErrSchema, te.Value)
+		}
 		return fmt.Errorf("%s: %w: %v", name, ErrSchema, err)
+	}
+	var top struct{ BOMFormat, SpecVersion, SPDXVersion string }
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		to   *string
+	}{{"bomFormat", raw.BOMFormat, &top.BOMFormat}, {"specVersion", raw.SpecVersion, &top.SpecVersion}, {"spdxVersion", raw.SPDXVersion, &top.SPDXVersion}} {
+		if len(f.raw) > 0 && json.Unmarshal(f.raw, f.to) != nil {
+			return fmt.Errorf("%s: %w: %s is %s, want a string (such as %q)", name, ErrSchema, f.name, clip(f.raw), map[string]string{"bomFormat": "CycloneDX", "specVersion": "1.6", "spdxVersion": "SPDX-2.3"}[f.name])
+		}
 	}
 	var key string
 	switch {
@@ -44,7 +61,7 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 		key = "CycloneDX " + top.SpecVersion
 	case top.SPDXVersion != "":
 		key = top.SPDXVersion
-	case len(top.Context) > 0:
+	case len(raw.Context) > 0:
 		key = "SPDX 3"
 	}
 	file, ok := schemaFiles[key]
@@ -59,6 +76,14 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 		return fmt.Errorf("%s: %w against %s: %s", name, ErrSchema, file, problem)
 	}
 	return nil
+}
+
+// clip is a JSON value for a message: at most 40 bytes of it.
+func clip(v []byte) string {
+	if len(v) > 40 {
+		return string(v[:40]) + "…"
+	}
+	return string(v)
 }
 
 // whyNoSchema says what is wrong with a document that names no format

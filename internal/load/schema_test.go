@@ -100,3 +100,23 @@ func TestSchemaEnumMessageBounded(t *testing.T) {
 		t.Errorf("ValidateSBOM(bad license id) = %d bytes %q, want a short summary naming the value and the place", len(msg), msg)
 	}
 }
+
+// TestSchemaFieldTypes: a field that chooses the schema, given as
+// something other than a string, is said so in JSON's terms, not Go's
+// ("cannot unmarshal number into Go struct field .specVersion of type
+// string"); so is a document that is not an object.
+func TestSchemaFieldTypes(t *testing.T) {
+	long := `"` + strings.Repeat("x", 100) + `"`
+	for doc, want := range map[string]string{
+		`{"bomFormat":"CycloneDX","specVersion":1}`:    `specVersion is 1, want a string (such as "1.6")`,
+		`{"bomFormat":["CycloneDX"]}`:                  `bomFormat is ["CycloneDX"], want a string (such as "CycloneDX")`,
+		`{"spdxVersion":{"v":` + long + `}}`:           `spdxVersion is {"v":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…, want a string`,
+		`[{"bomFormat":"CycloneDX"}]`:                  `the document is a JSON array, not an object`,
+		`{"bomFormat":"CycloneDX","specVersion":null}`: `a CycloneDX document without specVersion`,
+	} {
+		err := ValidateSBOM("s.json", []byte(doc), t.TempDir())
+		if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "Go struct") {
+			t.Errorf("ValidateSBOM(%s) = %v, want ErrSchema saying %q", doc, err, want)
+		}
+	}
+}
