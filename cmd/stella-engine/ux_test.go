@@ -263,6 +263,13 @@ func TestAttachTypeChecked(t *testing.T) {
 	if r := stella(t, "", "attach", l.image, odd, "--type", "vex-openvex"); r.code != 0 {
 		t.Errorf("unrecognized content with --type: exit %d %s", r.code, r.stderr)
 	}
+	// This tool's own formats and the Sigstore bundle are always
+	// recognized: content that is not one is refused as such a type.
+	for typ, what := range map[string]string{"verdict": "a verdict", "sigstore-bundle": "a Sigstore bundle", "policy": "a compiled policy", "feed": "a feed snapshot"} {
+		if r := stella(t, "", "attach", l.image, odd, "--type", typ); r.code != cli.ExitError || !strings.Contains(r.stderr, "--type "+typ+", but the content is not "+what) {
+			t.Errorf("unrecognized content as %s: exit %d stderr %q", typ, r.code, r.stderr)
+		}
+	}
 	// --media-type and --artifact-type override, but do not name another
 	// known format than the content's.
 	for _, args := range [][]string{

@@ -177,6 +177,13 @@ func pickType(data []byte, name, file string) (artifacts.Type, error) {
 		return artifacts.Type{}, err
 	}
 	t, _ := artifacts.TypeByName(name)
+	// This tool's own formats and the Sigstore bundle are recognized
+	// whenever the content is one: content that is not is no such
+	// document (attach --type verdict of {"a":1} was pushed, and replay of
+	// the image then stopped at it).
+	if !recognized && strictTypes[name] {
+		return artifacts.Type{}, fmt.Errorf("%s: --type %s, but the content is not %s (this tool recognizes every one)", file, name, t.Title)
+	}
 	// An explicit type must not contradict what the content is: a
 	// CycloneDX file pushed as application/spdx+json misleads every
 	// reader. Content that is not recognized at all is taken as said (an
@@ -234,6 +241,14 @@ func otherFormat(v string, detected artifacts.Type) string {
 		}
 	}
 	return otherEncodings[v]
+}
+
+// strictTypes are the --type names whose documents Detect always
+// recognizes: this tool's own (by their kind or format; not a reach graph,
+// which need not name its schema) and the Sigstore bundle (by its media
+// type).
+var strictTypes = map[string]bool{
+	"feed": true, "policy": true, "scan-manifest": true, "verdict": true, "delta": true, "sigstore-bundle": true,
 }
 
 // aliases are other names of the types this tool knows: the Sigstore
