@@ -141,14 +141,25 @@ func runDemo(ctx context.Context, s *cli.Streams, dir string, out cli.OutputFlag
 	}
 	fmt.Fprintf(w, "  policy %s, tag %s\n", pp.Digest, pp.Tag)
 
+	// The demo's key is written as the step says, so that every command
+	// it prints can be run again by hand (before, ci.key stayed in memory
+	// and the printed evaluate could not be): encrypted under the empty
+	// passphrase, as STELLA_KEY_PASSWORD= makes key generate write it.
 	keyPath := filepath.Join(dir, "ci")
-	step("key generate -o %s", keyPath)
+	fmt.Fprintf(w, "\n$ STELLA_KEY_PASSWORD= stella-oras key generate -o %s\n", keyPath)
 	k, err := bundle.GenerateKey("ecdsa-p256")
 	if err != nil {
 		return err
 	}
 	pub, err := bundle.MarshalPublicKey(k.Public())
 	if err != nil {
+		return err
+	}
+	priv, err := bundle.MarshalPrivateKey(k, nil)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyPath+".key", priv, 0o600); err != nil {
 		return err
 	}
 	if err := os.WriteFile(keyPath+".pub", pub, 0o644); err != nil {
@@ -158,13 +169,13 @@ func runDemo(ctx context.Context, s *cli.Streams, dir string, out cli.OutputFlag
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  key %s (the private key stays in memory)\n", signer.KeyID())
+	fmt.Fprintf(w, "  key %s (%s.key: a demo key, under the empty passphrase)\n", signer.KeyID(), keyPath)
 
 	o := evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feeds + ":" + fp.Tag, Policy: pols + ":" + pp.Tag, Env: "staging"}, Signer: signer}
 	var first *evaluator.ImageResult
 	res := demoResult{Dir: dir, Image: imgRef, Feed: o.Sources.Feed, Policy: o.Sources.Policy, KeyID: signer.KeyID(), PublicKey: keyPath + ".pub"}
 	for i := range 2 {
-		step("evaluate %s --feed %s --policy %s --env staging --key %s.key", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
+		fmt.Fprintf(w, "\n$ STELLA_KEY_PASSWORD= stella-oras evaluate %s --feed %s --policy %s --env staging --key %s.key\n", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
 		rep, err := evaluator.Evaluate(ctx, imgRef, o)
 		if err != nil {
 			return err
