@@ -97,7 +97,7 @@ func runEval(ctx context.Context, s *cli.Streams, o *evalOptions, tf *cli.Target
 		return cli.Usagef("--sbom and --feed are required")
 	}
 	if o.strict && o.schemas == "" {
-		return cli.Usagef("--strict needs --schemas DIR (or STELLA_SCHEMAS) with the CycloneDX and SPDX JSON schemas, e.g. the corpus's schemas/")
+		return cli.Usagef("--strict needs --schemas DIR (or STELLA_SCHEMAS): a directory holding cyclonedx/ and spdx/, the standards' JSON schema files, which this tool does not ship")
 	}
 	if o.failOn != artifacts.StatusFail && o.failOn != artifacts.StatusWarn {
 		return cli.Usagef("--fail-on must be fail or warn, not %q", o.failOn)
