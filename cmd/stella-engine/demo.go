@@ -28,6 +28,7 @@ type demoResult struct {
 	Policy          string `json:"policy"`
 	KeyID           string `json:"key_id"`
 	PublicKey       string `json:"public_key"`
+	PrivateKey      string `json:"private_key"` // under the empty passphrase
 	State           string `json:"state"`
 	Status          string `json:"status"`
 	VerdictDigest   string `json:"verdict_digest"`
@@ -173,7 +174,7 @@ func runDemo(ctx context.Context, s *cli.Streams, dir string, out cli.OutputFlag
 
 	o := evaluator.EvaluateOptions{Sources: evaluator.Sources{Feed: feeds + ":" + fp.Tag, Policy: pols + ":" + pp.Tag, Env: "staging"}, Signer: signer}
 	var first *evaluator.ImageResult
-	res := demoResult{Dir: dir, Image: imgRef, Feed: o.Sources.Feed, Policy: o.Sources.Policy, KeyID: signer.KeyID(), PublicKey: keyPath + ".pub"}
+	res := demoResult{Dir: dir, Image: imgRef, Feed: o.Sources.Feed, Policy: o.Sources.Policy, KeyID: signer.KeyID(), PublicKey: keyPath + ".pub", PrivateKey: keyPath + ".key"}
 	for i := range 2 {
 		fmt.Fprintf(w, "\n$ STELLA_KEY_PASSWORD= stella-oras evaluate %s --feed %s --policy %s --env staging --key %s.key\n", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
 		rep, err := evaluator.Evaluate(ctx, imgRef, o)

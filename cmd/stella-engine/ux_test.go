@@ -409,7 +409,7 @@ func TestOutputJSONOfKeyRevokeDemoVex(t *testing.T) {
 	}
 	r = stella(t, "", "demo", "--dir", filepath.Join(dir, "demo"), "--output", "json")
 	var d demoResult
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || r.code != 0 || !d.Verified || d.Replay != "identical" || d.SecondState != "cached" || !strings.Contains(r.stderr, "$ stella-oras evaluate") {
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || r.code != 0 || !d.Verified || d.Replay != "identical" || d.SecondState != "cached" || !strings.Contains(r.stderr, "$ STELLA_KEY_PASSWORD= stella-oras evaluate") {
 		t.Errorf("demo --output json: exit %d %v\n%s", r.code, err, r.stdout)
 	}
 	r = stella(t, "", "vex", "normalize", example("vex.openvex.json"), "--output", "json")
