@@ -80,7 +80,7 @@ func VerifyBundle(path string, o BundleOptions) (*Result, error) {
 	// of memory (#11 1.4).
 	data, err := readfile.File(path, MaxBundleBytes)
 	if errors.Is(err, readfile.ErrTooLarge) {
-		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
+		return verifyBundle(path, nil, true, o)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInput, err)
@@ -90,11 +90,15 @@ func VerifyBundle(path string, o BundleOptions) (*Result, error) {
 
 // VerifyBundleBytes verifies a bundle held in memory; name is for messages.
 func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, error) {
-	if len(data) > MaxBundleBytes {
-		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
-	}
+	return verifyBundle(path, data, len(data) > MaxBundleBytes, o)
+}
+
+// verifyBundle is VerifyBundleBytes of data, or of a bundle over
+// MaxBundleBytes (tooLarge), which fails verification once what the
+// caller gives has been checked.
+func verifyBundle(path string, data []byte, tooLarge bool, o BundleOptions) (*Result, error) {
 	// What the caller gives (the root, the digest) is checked before the
-	// bundle is parsed: a malformed one of those is ErrInput (exit 1)
+	// bundle is looked at: a malformed one of those is ErrInput (exit 1)
 	// whatever the bundle holds, not a bundle that fails verification.
 	if o.ArtifactDigest != "" {
 		if _, _, err := artifactDigest(o.ArtifactDigest); err != nil {
@@ -109,6 +113,9 @@ func VerifyBundleBytes(path string, data []byte, o BundleOptions) (*Result, erro
 			return nil, fmt.Errorf("%w: trusted root %s: %v", ErrInput, o.TrustedRoot, err)
 		}
 		tr, tm = r, r
+	}
+	if tooLarge {
+		return nil, fmt.Errorf("%w: %s: bundle larger than %d bytes", ErrVerification, path, MaxBundleBytes)
 	}
 	b := &bundle.Bundle{}
 	if err := b.UnmarshalJSON(data); err != nil {

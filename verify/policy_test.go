@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stella-ops/stella-oras/internal/testutil"
@@ -49,10 +50,15 @@ func TestBundleInputsCheckedFirst(t *testing.T) {
 		"digest": {ArtifactDigest: "sha256:zz", Identity: "a@example.com", Issuer: "https://issuer.example"},
 		"root":   {TrustedRoot: badRoot, Identity: "a@example.com", Issuer: "https://issuer.example"},
 	} {
-		for _, bundle := range []string{"garbage", "{}"} {
+		for _, bundle := range []string{"garbage", "{}", strings.Repeat(" ", MaxBundleBytes+1)} {
 			if _, err := VerifyBundleBytes("b.json", []byte(bundle), o); !errors.Is(err, ErrInput) || errors.Is(err, ErrVerification) {
-				t.Errorf("malformed %s with bundle %q: %v, want ErrInput", name, bundle, err)
+				t.Errorf("malformed %s with bundle %.10q: %v, want ErrInput", name, bundle, err)
 			}
+		}
+		big := filepath.Join(t.TempDir(), "big.json")
+		os.WriteFile(big, make([]byte, MaxBundleBytes+1), 0o600)
+		if _, err := VerifyBundle(big, o); !errors.Is(err, ErrInput) || errors.Is(err, ErrVerification) {
+			t.Errorf("malformed %s with a bundle file over the bound: %v, want ErrInput", name, err)
 		}
 	}
 }
