@@ -3,6 +3,7 @@ package evaluator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -23,6 +24,10 @@ import (
 const (
 	ReplayIdentical = "identical"
 	ReplayDifferent = "different"
+	// ReplayNotVerdict: a referrer of the verdict artifact type that is no
+	// verdict artifact (its layers are not a scan manifest, a verdict and
+	// its inputs): nothing to replay, and nothing it claims can be shown.
+	ReplayNotVerdict = "not-a-verdict"
 )
 
 // ReplayOptions configure Replay. The zero value reads with the default
@@ -41,6 +46,8 @@ type ReplayResult struct {
 	VerdictDigest  string          `json:"verdict_digest"`
 	Replayed       string          `json:"replayed_verdict_digest"`
 	Delta          json.RawMessage `json:"delta,omitempty"`
+	// Reason says why an artifact was not replayed (ReplayNotVerdict).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Replay re-evaluates verdicts from their artifacts alone: ref names a
@@ -62,6 +69,13 @@ func Replay(ctx context.Context, ref string, o ReplayOptions) ([]ReplayResult, e
 	out := make([]ReplayResult, 0, len(arts))
 	for _, a := range arts {
 		r, err := replayOne(ctx, t, a)
+		if errors.Is(err, ErrWrongArtifact) {
+			// One malformed referrer (anyone who can push can attach one)
+			// is reported as such; the image's other verdicts are still
+			// replayed. It stopped the whole replay before.
+			out = append(out, ReplayResult{Verdict: refAt(t, a.Digest.String()), Outcome: ReplayNotVerdict, Reason: err.Error()})
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("replaying %s: %w", refAt(t, a.Digest.String()), err)
 		}

@@ -211,3 +211,35 @@ func TestVerifyRequireStatus(t *testing.T) {
 		t.Fatalf("statuses %v: want a pass and another, to test both exits", status)
 	}
 }
+
+// TestReplaySkipsMalformedVerdict: a referrer of the verdict type that is
+// no verdict artifact (a verdict document attached alone, one layer) is
+// reported as not a verdict, and the image's real verdicts are still
+// replayed; the exit is 4, as for a verdict that does not replay. Before,
+// it stopped the whole replay with exit 1 and nothing listed.
+func TestReplaySkipsMalformedVerdict(t *testing.T) {
+	dir, key, newImage := demoWorld(t, "secret", "rk")
+	ref := newImage("r", "r", example("sbom.cdx.json"))
+	if r := stella(t, "", "evaluate", ref, "--feed", "oci:"+filepath.Join(dir, "feeds"), "--key", key+".key"); r.code != 0 && r.code != cli.ExitGateFailed {
+		t.Fatalf("evaluate: exit %d %s", r.code, r.stderr)
+	}
+	v := filepath.Join(dir, "verdict.json")
+	if r := stella(t, "", "eval", "--sbom", example("sbom.cdx.json"), "--feed", example("osv"), "-o", v); r.code != 0 && r.code != cli.ExitGateFailed {
+		t.Fatalf("eval: exit %d %s", r.code, r.stderr)
+	}
+	if r := stella(t, "", "attach", ref, v); r.code != 0 || !strings.Contains(r.stdout, "application/vnd.stellaops.verdict") {
+		t.Fatalf("attach of a verdict document: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	r := stella(t, "", "replay", ref, "--output", "json")
+	var rs []evaluator.ReplayResult
+	if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil {
+		t.Fatalf("replay --output json: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	outcomes := map[string]int{}
+	for _, x := range rs {
+		outcomes[x.Outcome]++
+	}
+	if r.code != cli.ExitVerifyFailed || outcomes[evaluator.ReplayIdentical] != 1 || outcomes[evaluator.ReplayNotVerdict] != 1 || !strings.Contains(r.stderr, "cannot be replayed") {
+		t.Errorf("replay of an image with a malformed verdict referrer: exit %d, outcomes %v, stderr %q", r.code, outcomes, r.stderr)
+	}
+}

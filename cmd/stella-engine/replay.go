@@ -55,7 +55,11 @@ Exit status: 0 every replay is identical, 4 one differs, 1 could not run.`,
 				return err
 			}
 			for _, r := range rs {
-				if r.Outcome != evaluator.ReplayIdentical {
+				switch r.Outcome {
+				case evaluator.ReplayIdentical:
+				case evaluator.ReplayNotVerdict:
+					return fmt.Errorf("%w: %s cannot be replayed: %s", errVerify, r.Verdict, r.Reason)
+				default:
 					return fmt.Errorf("%w: %s replays to %s, not %s", errVerify, r.Verdict, r.Replayed, r.VerdictDigest)
 				}
 			}
