@@ -271,6 +271,14 @@ func Mirror(ctx context.Context, src, dst *Target, ref string, o MirrorOptions) 
 	if o.OnPlan != nil {
 		o.OnPlan(m.plan(subjects, trees, skip))
 	}
+	// A layout's referrers tags are written last (layoutReferrerTags): one
+	// that names something else than an index of referrers is refused
+	// now, before anything is copied, not after.
+	if m.dst.Remote == nil && !o.DryRun {
+		if err := checkLayoutReferrerTags(ctx, m.dst, trees, skip); err != nil {
+			return nil, err
+		}
+	}
 	// The image: platform manifests (and their blobs) before the index.
 	if _, err := m.image(ctx, root, nil, 0); err != nil {
 		return nil, err
@@ -981,6 +989,37 @@ func (m *mirror) registryReferrerTags(ctx context.Context) error {
 	}
 	for _, d := range m.unlisted {
 		m.o.State.markCopied(d)
+	}
+	return nil
+}
+
+// checkLayoutReferrerTags checks, in layout dst, the referrers tag of
+// every node of trees that has a referrer to copy (layoutReferrersTag).
+func checkLayoutReferrerTags(ctx context.Context, dst *Target, trees []*Node, skip map[digest.Digest]string) error {
+	var walk func(n *Node) error
+	walk = func(n *Node) error {
+		copied := false
+		for _, c := range n.Referrers {
+			if _, refused := skip[c.Digest]; refused {
+				continue
+			}
+			copied = true
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		if !copied {
+			return nil
+		}
+		if _, err := layoutReferrersTag(ctx, dst, n.Digest); err != nil {
+			return fmt.Errorf("%w; refusing to mirror, which would replace it (nothing was copied)", err)
+		}
+		return nil
+	}
+	for _, t := range trees {
+		if err := walk(t); err != nil {
+			return err
+		}
 	}
 	return nil
 }

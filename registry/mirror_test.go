@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1202,5 +1203,40 @@ func TestMirrorRefusesReferrersTagAsTag(t *testing.T) {
 	}
 	if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the refused mirror left %s (%v)", dst, err)
+	}
+}
+
+// TestMirrorForeignLayoutTagBeforeCopy: a destination layout whose
+// sha256-<hex> tag of a subject names something other than an index of
+// referrers is refused before anything is copied. Before, the mirror
+// copied the image and its referrers and failed only at the referrers
+// tag, leaving them unlisted and the image untagged.
+func TestMirrorForeignLayoutTagBeforeCopy(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := "oci:" + filepath.Join(root, "src")
+	img := regtest.PushImage(t, openRef(t, src).Store, "v1")
+	if _, err := registry.Attach(ctx, openRef(t, src), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+		t.Fatal(err)
+	}
+	dstDir := filepath.Join(root, "dst")
+	dst := openRef(t, "oci:"+dstDir)
+	other := regtest.PushImage(t, dst.Store, "other")
+	if err := dst.Store.Tag(ctx, other, registry.ReferrersTag(img.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	before := treeState(t, dstDir)
+	res, err := registry.MirrorImages(ctx, []string{src + ":v1"}, "oci:"+dstDir+":v1", registry.MirrorRunOptions{})
+	if err == nil && (len(res) != 1 || res[0].Err == nil) {
+		t.Fatal("mirror into a layout with a foreign referrers tag: no error")
+	}
+	if err == nil {
+		err = res[0].Err
+	}
+	if !errors.Is(err, registry.ErrFallbackIndex) || !strings.Contains(err.Error(), "nothing was copied") {
+		t.Errorf("mirror: %v, want ErrFallbackIndex, nothing copied", err)
+	}
+	if after := treeState(t, dstDir); !maps.Equal(before, after) {
+		t.Errorf("the refused mirror changed the layout: %d files before, %d after", len(before), len(after))
 	}
 }
