@@ -1184,12 +1184,7 @@ func TestMirrorLayoutRelativeThroughLink(t *testing.T) {
 // of referrers).
 func TestMirrorRefusesReferrersTagAsTag(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	src := "oci:" + filepath.Join(root, "src")
-	img := regtest.PushImage(t, openRef(t, src).Store, "v1")
-	if _, err := registry.Attach(ctx, openRef(t, src), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
-		t.Fatal(err)
-	}
+	root, src, img := layoutWithReferrer(t)
 	dst := filepath.Join(root, "dst")
 	res, err := registry.MirrorImages(ctx, []string{src + "@" + img.Digest.String()}, "oci:"+dst+":"+registry.ReferrersTag(img.Digest), registry.MirrorRunOptions{})
 	if err == nil && (len(res) != 1 || res[0].Err == nil) {
@@ -1213,12 +1208,7 @@ func TestMirrorRefusesReferrersTagAsTag(t *testing.T) {
 // tag, leaving them unlisted and the image untagged.
 func TestMirrorForeignLayoutTagBeforeCopy(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	src := "oci:" + filepath.Join(root, "src")
-	img := regtest.PushImage(t, openRef(t, src).Store, "v1")
-	if _, err := registry.Attach(ctx, openRef(t, src), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
-		t.Fatal(err)
-	}
+	root, src, img := layoutWithReferrer(t)
 	dstDir := filepath.Join(root, "dst")
 	dst := openRef(t, "oci:"+dstDir)
 	other := regtest.PushImage(t, dst.Store, "other")
@@ -1239,4 +1229,17 @@ func TestMirrorForeignLayoutTagBeforeCopy(t *testing.T) {
 	if after := treeState(t, dstDir); !maps.Equal(before, after) {
 		t.Errorf("the refused mirror changed the layout: %d files before, %d after", len(before), len(after))
 	}
+}
+
+// layoutWithReferrer is a new directory holding a layout src (its
+// reference) with an image tagged v1 and one referrer of it.
+func layoutWithReferrer(t *testing.T) (root, src string, img ocispec.Descriptor) {
+	t.Helper()
+	root = t.TempDir()
+	src = "oci:" + filepath.Join(root, "src")
+	img = regtest.PushImage(t, openRef(t, src).Store, "v1")
+	if _, err := registry.Attach(context.Background(), openRef(t, src), img, []byte(`{"n":1}`), registry.AttachOptions{ArtifactType: sbomType, MediaType: sbomType}); err != nil {
+		t.Fatal(err)
+	}
+	return root, src, img
 }
