@@ -1227,7 +1227,14 @@ func TestMirrorForeignLayoutTagBeforeCopy(t *testing.T) {
 		t.Errorf("mirror: %v, want ErrFallbackIndex, nothing copied", err)
 	}
 	if after := treeState(t, dstDir); !maps.Equal(before, after) {
-		t.Errorf("the refused mirror changed the layout: %d files before, %d after", len(before), len(after))
+		var changed []string
+		for f := range maps.Keys(after) {
+			if before[f] != after[f] {
+				changed = append(changed, f)
+			}
+		}
+		slices.Sort(changed)
+		t.Errorf("the refused mirror changed the layout: %v", changed)
 	}
 }
 

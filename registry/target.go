@@ -2,9 +2,11 @@ package registry
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/stella-ops/stella-oras/internal/atomicfile"
 )
 
 // Limits. Manifests are small JSON documents: the distribution spec lets
@@ -246,12 +250,56 @@ func (t *Target) HoldIndex() {
 // SaveIndex writes a held index.json (HoldIndex); otherwise it does
 // nothing.
 func (t *Target) SaveIndex() error {
-	if st := t.layoutStore(); st != nil && !st.AutoSaveIndex {
-		if err := st.SaveIndex(); err != nil {
-			return fmt.Errorf("writing the index of %s: %w", t.Ref, err)
+	st := t.layoutStore()
+	if st == nil || st.AutoSaveIndex {
+		return nil
+	}
+	var old []byte
+	if t.layoutRoot != "" {
+		old, _ = os.ReadFile(filepath.Join(t.layoutRoot, ocispec.ImageIndexFile))
+	}
+	if err := st.SaveIndex(); err != nil {
+		return fmt.Errorf("writing the index of %s: %w", t.Ref, err)
+	}
+	// oras-go writes the index's entries in map order: a run that
+	// changed nothing (a refused mirror) would still leave index.json's
+	// bytes changed. The same entries put the old bytes back.
+	if old != nil {
+		p := filepath.Join(t.layoutRoot, ocispec.ImageIndexFile)
+		if now, err := os.ReadFile(p); err == nil && !bytes.Equal(now, old) && sameIndex(old, now) {
+			if err := atomicfile.Write(p, old, 0o644); err != nil {
+				return fmt.Errorf("writing the index of %s: %w", t.Ref, err)
+			}
 		}
 	}
 	return nil
+}
+
+// sameIndex reports whether two index.json files hold the same index, in
+// whatever order their entries are.
+func sameIndex(a, b []byte) bool {
+	var x, y ocispec.Index
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil || len(x.Manifests) != len(y.Manifests) {
+		return false
+	}
+	canon := func(ix *ocispec.Index) ([]string, bool) {
+		out := make([]string, 0, len(ix.Manifests))
+		for _, d := range ix.Manifests {
+			b, err := json.Marshal(d) // map keys sorted: comparable
+			if err != nil {
+				return nil, false
+			}
+			out = append(out, string(b))
+		}
+		slices.Sort(out)
+		ix.Manifests = nil
+		return out, true
+	}
+	xm, ok1 := canon(&x)
+	ym, ok2 := canon(&y)
+	xr, err1 := json.Marshal(x)
+	yr, err2 := json.Marshal(y)
+	return ok1 && ok2 && err1 == nil && err2 == nil && slices.Equal(xm, ym) && bytes.Equal(xr, yr)
 }
 
 func (t *Target) layoutStore() *oci.Store {
