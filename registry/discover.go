@@ -474,7 +474,7 @@ func fetchFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descript
 		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("reading referrers tag %s on %s: %w", tag, t.Ref, t.annotate(err))
 	}
 	defer rc.Close()
-	if desc.MediaType != ocispec.MediaTypeImageIndex || desc.Digest == subject.Digest {
+	if !mayBeReferrersIndex(desc, subject.Digest) {
 		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("%w %s on %s: it resolves to %s %s, %w", ErrFallbackIndex, tag, t.Ref, desc.MediaType, desc.Digest, errNotIndex)
 	}
 	if desc.Size > MaxManifestBytes {
@@ -488,10 +488,21 @@ func fetchFallbackIndex(ctx context.Context, t *Target, subject ocispec.Descript
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("%w %s on %s: %v", ErrFallbackIndex, tag, t.Ref, err)
 	}
-	for _, m := range idx.Manifests {
-		if m.Digest == subject.Digest {
-			return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("%w %s on %s: the index lists the subject itself", ErrFallbackIndex, tag, t.Ref)
-		}
+	if listsSubject(idx, subject.Digest) {
+		return ocispec.Index{}, ocispec.Descriptor{}, fmt.Errorf("%w %s on %s: the index lists the subject itself", ErrFallbackIndex, tag, t.Ref)
 	}
 	return idx, desc, nil
+}
+
+// mayBeReferrersIndex reports whether what subject's referrers tag names
+// (desc) can be an index of its referrers: an image index, not the
+// subject itself.
+func mayBeReferrersIndex(desc ocispec.Descriptor, subject digest.Digest) bool {
+	return desc.MediaType == ocispec.MediaTypeImageIndex && desc.Digest != subject
+}
+
+// listsSubject reports whether idx lists subject itself: then it is no
+// index of subject's referrers.
+func listsSubject(idx ocispec.Index, subject digest.Digest) bool {
+	return slices.ContainsFunc(idx.Manifests, func(m ocispec.Descriptor) bool { return m.Digest == subject })
 }

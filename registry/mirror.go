@@ -1082,7 +1082,7 @@ func layoutReferrersTag(ctx context.Context, t *Target, subject digest.Digest) (
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading referrers tag %s in %s: %w", tag, t.Ref, err)
-	case cur.MediaType != ocispec.MediaTypeImageIndex || cur.Digest == subject:
+	case !mayBeReferrersIndex(cur, subject):
 		return nil, fmt.Errorf("%w %s in %s: it names %s %s, %w", ErrFallbackIndex, tag, t.Ref, cur.MediaType, cur.Digest, errNotIndex)
 	case cur.Size > MaxManifestBytes:
 		return nil, fmt.Errorf("%w %s in %s: %w (%d bytes)", ErrFallbackIndex, tag, t.Ref, ErrTooLarge, cur.Size)
@@ -1095,7 +1095,7 @@ func layoutReferrersTag(ctx context.Context, t *Target, subject digest.Digest) (
 	if json.Unmarshal(b, &idx) != nil {
 		return nil, nil
 	}
-	if slices.ContainsFunc(idx.Manifests, func(m ocispec.Descriptor) bool { return m.Digest == subject }) {
+	if listsSubject(idx, subject) {
 		return nil, fmt.Errorf("%w %s in %s: the index lists the subject itself", ErrFallbackIndex, tag, t.Ref)
 	}
 	return idx.Manifests, nil

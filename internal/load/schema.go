@@ -47,12 +47,16 @@ func ValidateSBOM(name string, data []byte, dir string) error {
 	}
 	var top struct{ BOMFormat, SpecVersion, SPDXVersion string }
 	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		to   *string
-	}{{"bomFormat", raw.BOMFormat, &top.BOMFormat}, {"specVersion", raw.SpecVersion, &top.SpecVersion}, {"spdxVersion", raw.SPDXVersion, &top.SPDXVersion}} {
+		name, example string
+		raw           json.RawMessage
+		to            *string
+	}{
+		{"bomFormat", "CycloneDX", raw.BOMFormat, &top.BOMFormat},
+		{"specVersion", "1.6", raw.SpecVersion, &top.SpecVersion},
+		{"spdxVersion", "SPDX-2.3", raw.SPDXVersion, &top.SPDXVersion},
+	} {
 		if len(f.raw) > 0 && json.Unmarshal(f.raw, f.to) != nil {
-			return fmt.Errorf("%s: %w: %s is %s, want a string (such as %q)", name, ErrSchema, f.name, clip(f.raw), map[string]string{"bomFormat": "CycloneDX", "specVersion": "1.6", "spdxVersion": "SPDX-2.3"}[f.name])
+			return fmt.Errorf("%s: %w: %s is %s, want a string (such as %q)", name, ErrSchema, f.name, clip(f.raw), f.example)
 		}
 	}
 	var key string
