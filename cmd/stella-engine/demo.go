@@ -86,6 +86,9 @@ func runDemo(ctx context.Context, s *cli.Streams, dir string, out cli.OutputFlag
 	}
 	img, feeds, pols := "oci:"+filepath.Join(dir, "layout"), "oci:"+filepath.Join(dir, "feeds"), "oci:"+filepath.Join(dir, "policies")
 	step := func(format string, a ...any) { fmt.Fprintf(w, "\n$ stella-oras "+format+"\n", a...) }
+	keyStep := func(format string, a ...any) {
+		fmt.Fprintf(w, "\n$ STELLA_KEY_PASSWORD= stella-oras "+format+"\n", a...)
+	}
 	opts := registry.Options{}
 
 	step("sample-image %s:demo", img)
@@ -147,7 +150,7 @@ func runDemo(ctx context.Context, s *cli.Streams, dir string, out cli.OutputFlag
 	// and the printed evaluate could not be): encrypted under the empty
 	// passphrase, as STELLA_KEY_PASSWORD= makes key generate write it.
 	keyPath := filepath.Join(dir, "ci")
-	fmt.Fprintf(w, "\n$ STELLA_KEY_PASSWORD= stella-oras key generate -o %s\n", keyPath)
+	keyStep("key generate -o %s", keyPath)
 	k, err := bundle.GenerateKey("ecdsa-p256")
 	if err != nil {
 		return err
@@ -176,7 +179,7 @@ func runDemo(ctx context.Context, s *cli.Streams, dir string, out cli.OutputFlag
 	var first *evaluator.ImageResult
 	res := demoResult{Dir: dir, Image: imgRef, Feed: o.Sources.Feed, Policy: o.Sources.Policy, KeyID: signer.KeyID(), PublicKey: keyPath + ".pub", PrivateKey: keyPath + ".key"}
 	for i := range 2 {
-		fmt.Fprintf(w, "\n$ STELLA_KEY_PASSWORD= stella-oras evaluate %s --feed %s --policy %s --env staging --key %s.key\n", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
+		keyStep("evaluate %s --feed %s --policy %s --env staging --key %s.key", imgRef, o.Sources.Feed, o.Sources.Policy, keyPath)
 		rep, err := evaluator.Evaluate(ctx, imgRef, o)
 		if err != nil {
 			return err
