@@ -28,8 +28,6 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
-
-	"github.com/stella-ops/stella-oras/internal/atomicfile"
 )
 
 // Limits. Manifests are small JSON documents: the distribution spec lets
@@ -184,7 +182,7 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Target, error) {
 				return nil, fmt.Errorf("%w: no OCI layout at %s", ErrNotFound, ref.Repository)
 			}
 		}
-		st, err := oci.NewWithContext(ctx, root)
+		st, err := openLayoutStore(ctx, root)
 		if err != nil {
 			return nil, fmt.Errorf("opening OCI layout %s: %w", ref.Repository, err)
 		}
@@ -234,43 +232,28 @@ func (t *Target) Discard() {
 	}
 }
 
-// HoldIndex makes an OCI layout (or layout tar) target keep its
-// index.json in memory until SaveIndex. oras-go's store rewrites the whole
-// index at every manifest push and tag (AutoSaveIndex), which is
-// quadratic: in a mirror of one image with 200 referrers and their
-// bundles into a layout, those rewrites were 44 % of the CPU. Registry
-// targets: nothing to hold. Callers that hold must call SaveIndex, on
-// failure too (what was pushed stays usable: children are pushed first).
+// HoldIndex makes an OCI layout target keep its index.json in memory
+// until SaveIndex. Otherwise it is written at every manifest push and
+// tag, as oras-go's store does, which is quadratic: in a mirror of one
+// image with 200 referrers and their bundles into a layout, those
+// rewrites were 44 % of the CPU. Other targets: nothing to hold. Callers
+// that hold must call SaveIndex, on failure too (what was pushed stays
+// usable: children are pushed first).
 func (t *Target) HoldIndex() {
 	if st := t.layoutStore(); st != nil {
-		st.AutoSaveIndex = false
+		st.hold()
 	}
 }
 
-// SaveIndex writes a held index.json (HoldIndex); otherwise it does
-// nothing.
+// SaveIndex writes a held index.json (HoldIndex) if what it lists
+// changed; otherwise it does nothing.
 func (t *Target) SaveIndex() error {
 	st := t.layoutStore()
-	if st == nil || st.AutoSaveIndex {
+	if st == nil {
 		return nil
 	}
-	var old []byte
-	if t.layoutRoot != "" {
-		old, _ = os.ReadFile(filepath.Join(t.layoutRoot, ocispec.ImageIndexFile))
-	}
-	if err := st.SaveIndex(); err != nil {
+	if err := st.save(); err != nil {
 		return fmt.Errorf("writing the index of %s: %w", t.Ref, err)
-	}
-	// oras-go writes the index's entries in map order: a run that
-	// changed nothing (a refused mirror) would still leave index.json's
-	// bytes changed. The same entries put the old bytes back.
-	if old != nil {
-		p := filepath.Join(t.layoutRoot, ocispec.ImageIndexFile)
-		if now, err := os.ReadFile(p); err == nil && !bytes.Equal(now, old) && sameIndex(old, now) {
-			if err := atomicfile.Write(p, old, 0o644); err != nil {
-				return fmt.Errorf("writing the index of %s: %w", t.Ref, err)
-			}
-		}
 	}
 	return nil
 }
@@ -302,8 +285,8 @@ func sameIndex(a, b []byte) bool {
 	return ok1 && ok2 && err1 == nil && err2 == nil && slices.Equal(xm, ym) && bytes.Equal(xr, yr)
 }
 
-func (t *Target) layoutStore() *oci.Store {
-	st, _ := t.Store.(*oci.Store)
+func (t *Target) layoutStore() *layoutStore {
+	st, _ := t.Store.(*layoutStore)
 	return st
 }
 

@@ -231,16 +231,22 @@ func checkTarName(name string) error {
 // form (a test holds it to package canon's).
 func canonicalIndex(idx ocispec.Index) ([]byte, error) {
 	idx.Manifests = slices.Clone(idx.Manifests)
-	slices.SortStableFunc(idx.Manifests, func(a, b ocispec.Descriptor) int {
+	sortEntries(idx.Manifests)
+	if idx.Manifests == nil {
+		idx.Manifests = []ocispec.Descriptor{}
+	}
+	return canonicalJSON(idx)
+}
+
+// sortEntries puts index entries in canonicalIndex's order: by digest,
+// then tag.
+func sortEntries(ds []ocispec.Descriptor) {
+	slices.SortStableFunc(ds, func(a, b ocispec.Descriptor) int {
 		if c := strings.Compare(a.Digest.String(), b.Digest.String()); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Annotations[ocispec.AnnotationRefName], b.Annotations[ocispec.AnnotationRefName])
 	})
-	if idx.Manifests == nil {
-		idx.Manifests = []ocispec.Descriptor{}
-	}
-	return canonicalJSON(idx)
 }
 
 // canonicalJSON encodes v with its objects' keys sorted: encoding/json
@@ -306,6 +312,9 @@ func LayoutIndex(t *Target) (ocispec.Index, error) {
 	case t.arch != nil:
 		// Written since it was opened: the index as Close will write it.
 		return t.arch.index(), nil
+	case t.layoutStore() != nil:
+		// What index.json lists, or will once saved (HoldIndex).
+		return t.layoutStore().index(), nil
 	case t.Ref.Kind == KindArchive && t.tmpDir != "":
 		dir = t.tmpDir
 	case t.Ref.Kind == KindArchive:

@@ -39,7 +39,24 @@ func Write(path string, data []byte, perm os.FileMode) error {
 //     again: `-o /dev/stdout > file` shares the shell's offset, where a
 //     second open would write over what the process prints on stdout;
 //   - a directory is refused.
-func WriteFrom(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
+func WriteFrom(path string, perm os.FileMode, write func(io.Writer) error) error {
+	return writeFrom(path, perm, true, write)
+}
+
+// Replace is Write without the fsync before the rename: a reader, or a
+// process killed mid-write, still finds the old file or the new one,
+// whole, but a crash of the machine may leave either. For a file among
+// others that are not synced either (an OCI layout's index.json, whose
+// blobs oras-go writes unsynced), where a sync on every update would be
+// the one slow write.
+func Replace(path string, data []byte, perm os.FileMode) error {
+	return writeFrom(path, perm, false, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+func writeFrom(path string, perm os.FileMode, sync bool, write func(io.Writer) error) (err error) {
 	target, stream, err := resolve(path)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -65,8 +82,10 @@ func WriteFrom(path string, perm os.FileMode, write func(io.Writer) error) (err 
 	if err = write(f); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if sync {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
