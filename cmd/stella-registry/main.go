@@ -145,6 +145,6 @@ proxy. --plain turns the referrers layer off (plain distribution).
 	cmd.Flags().BoolVar(&debug, "debug", false, "distribution's logs on stderr")
 	cmd.Flags().DurationVar(&uploadTTL, "upload-ttl", 24*time.Hour, "purge blob uploads abandoned for longer than this (0: never)")
 	cmd.Flags().DurationVar(&idle, "body-idle-timeout", embedded.DefaultBodyIdleTimeout, "cut off a request whose body sends nothing for this long (0: never)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or json: the address and storage as one JSON line on stdout")
+	cmd.Flags().StringVar(&output, "output", "text", "text, or json: the address and storage as one JSON line on stdout")
 	return cmd
 }

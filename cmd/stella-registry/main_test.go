@@ -84,11 +84,15 @@ func TestOneServerPerRoot(t *testing.T) {
 // TestUsageExit2: a command line the registry cannot take (an --output it
 // does not know, an unknown flag, an argument) exits 2 with one error line
 // and a pointer to the help, as stella-oras does; before, it exited 1,
-// which says the command could not run.
+// which says the command could not run. -o is not taken: in stella-oras
+// it is --out, a path (pull, delta, export), never the format.
 func TestUsageExit2(t *testing.T) {
-	for _, args := range [][]string{{"--output", "yaml"}, {"--bogus"}, {"extra"}, {"--upload-ttl", "soon"}} {
+	for _, args := range [][]string{{"--output", "yaml"}, {"--bogus"}, {"extra"}, {"--upload-ttl", "soon"}, {"-o", "json"}} {
 		var stderr strings.Builder
-		code := run(t.Context(), append([]string{"--addr", "127.0.0.1:0", "--root", t.TempDir()}, args...), io.Discard, &stderr)
+		// Bounded: a command line taken by mistake serves until cancelled.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		code := run(ctx, append([]string{"--addr", "127.0.0.1:0", "--root", t.TempDir()}, args...), io.Discard, &stderr)
+		cancel()
 		if code != 2 || !strings.HasPrefix(stderr.String(), "Error: ") || strings.Count(stderr.String(), "\n") != 2 || !strings.Contains(stderr.String(), "--help") {
 			t.Errorf("%v: exit %d stderr %q, want 2, one error line and the help pointer", args, code, stderr.String())
 		}
