@@ -99,12 +99,31 @@ func useQemu(t *testing.T, binary, name, why string) (string, error) {
 // useWine runs a Windows binary under Wine, in a fresh prefix that is
 // removed (and its wineserver stopped) when the test ends.
 func useWine(t *testing.T, binary string) (string, error) {
-	wine, err := exec.LookPath("wine")
+	wine, env, how, err := winePrefix(t)
 	if err != nil {
-		return "", fmt.Errorf("wine is not installed (Debian: wine wine64)")
+		return "", err
+	}
+	emulator[binary] = &emu{argv: []string{wine}, env: env, path: winPath}
+	out, err := probe(binary)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(out, "windows/amd64") {
+		return "", fmt.Errorf("%s version under wine: %q names no windows/amd64 platform", binary, out)
+	}
+	return how, nil
+}
+
+// winePrefix makes a fresh Wine prefix, removed (and its wineserver
+// stopped) when the test ends, and returns wine, the environment that
+// selects the prefix, and how it was made.
+func winePrefix(t *testing.T) (wine string, env []string, how string, err error) {
+	wine, err = exec.LookPath("wine")
+	if err != nil {
+		return "", nil, "", fmt.Errorf("wine is not installed (Debian: wine wine64)")
 	}
 	prefix := t.TempDir()
-	env := []string{
+	env = []string{
 		"WINEPREFIX=" + prefix,
 		"WINEDEBUG=-all",
 		// A fresh prefix would offer to install Wine Mono and Gecko;
@@ -124,9 +143,9 @@ func useWine(t *testing.T, binary string) (string, error) {
 	boot.Env = append(os.Environ(), env...)
 	start := time.Now()
 	if b, err := boot.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("creating a Wine prefix: %v: %s", err, b)
+		return "", nil, "", fmt.Errorf("creating a Wine prefix: %v: %s", err, b)
 	}
-	how := fmt.Sprintf("under %s (%s, a fresh prefix in %s", wine, wineVersion(wine), time.Since(start).Round(time.Millisecond))
+	how = fmt.Sprintf("under %s (%s, a fresh prefix in %s", wine, wineVersion(wine), time.Since(start).Round(time.Millisecond))
 	// Go's runtime needs ProcessPrng from bcryptprimitives.dll (every
 	// Windows 10 has it), which Debian bookworm's Wine 8.0 lacks: give
 	// the prefix a DLL whose one export forwards to advapi32's
@@ -135,20 +154,50 @@ func useWine(t *testing.T, binary string) (string, error) {
 	dll := filepath.Join(prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll")
 	if _, err := os.Stat(dll); os.IsNotExist(err) {
 		if err := os.WriteFile(dll, forwarderDLL("bcryptprimitives.dll", map[string]string{"ProcessPrng": "advapi32.SystemFunction036"}), 0o644); err != nil {
-			return "", err
+			return "", nil, "", err
 		}
 		how += ", with a bcryptprimitives.dll forwarding ProcessPrng to RtlGenRandom"
 	}
-	how += ")"
-	emulator[binary] = &emu{argv: []string{wine}, env: env, path: winPath}
-	out, err := probe(binary)
+	return wine, env, how + ")", nil
+}
+
+// TestWindowsUnitTests runs, under Wine, the Windows build of unit tests
+// whose subject is how Windows differs: replacing a file another process
+// has open (a layout's index.json while another command reads the
+// layout), which Windows refuses as a rename. With CI=true a missing Wine
+// fails the test, elsewhere it is skipped with the reason.
+func TestWindowsUnitTests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Windows test binary; skipped with -short")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("on Windows these run natively, with go test")
+	}
+	wine, env, how, err := winePrefix(t)
 	if err != nil {
-		return "", err
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skipf("skipped: %v", err)
 	}
-	if !strings.Contains(out, "windows/amd64") {
-		return "", fmt.Errorf("%s version under wine: %q names no windows/amd64 platform", binary, out)
+	t.Logf("Wine: %s", how)
+	for pkg, tests := range map[string]string{"internal/atomicfile": "^TestReplaceWhileOpen$"} {
+		exe := filepath.Join(t.TempDir(), filepath.Base(pkg)+".test.exe")
+		b := exec.Command("go", "test", "-c", "-o", exe, "./"+pkg)
+		b.Dir = testutil.RepoRoot()
+		b.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+		if out, err := b.CombinedOutput(); err != nil {
+			t.Fatalf("building %s's tests for Windows: %v: %s", pkg, err, out)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		cmd := exec.CommandContext(ctx, wine, exe, "-test.run", tests, "-test.v")
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(out), "--- PASS") || strings.Contains(string(out), "--- FAIL") {
+			t.Errorf("%s %s under Wine: %v:\n%s", pkg, tests, err, out)
+		}
 	}
-	return how, nil
 }
 
 // probe runs "binary version" the way runEval will run it.

@@ -1,14 +1,16 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -24,10 +26,11 @@ import (
 // sample-image and two attaches, four index.json files differed), and
 // rewrites it in place (os.WriteFile), so that a reader, or a command
 // killed mid-write, could find half an index. Here the entries are listed
-// in a layout tar's order (canonicalIndex: by digest, then tag), and the
-// file is replaced whole. Which entries are listed is oras-go's rule
-// (oci.Store's saveIndex): each tag, with its descriptor, and, by digest,
-// each manifest no tag names; a manifest whose tag moved stays listed.
+// in a layout tar's order (by digest, then tag: sortEntries), the file is
+// replaced whole, keeping its mode, and only when an entry changed. Which
+// entries are listed is oras-go's rule (oci.Store's saveIndex): each tag,
+// with its descriptor, and, by digest, each manifest no tag names; a
+// manifest whose tag moved stays listed.
 //
 // Only what a Target does is offered (no Delete, Untag or GC): every
 // change of the index goes through Push and Tag, which keep the list.
@@ -35,30 +38,50 @@ type layoutStore struct {
 	st   *oci.Store
 	path string // index.json
 
+	// mu guards what follows, and is held across each tag in st with its
+	// record here, so that the two agree on what a tag names.
 	mu   sync.Mutex
 	base ocispec.Index                 // index.json as opened, its entries aside
 	refs map[string]ocispec.Descriptor // a tag, or a digest, → its descriptor (oras-go's tag resolver)
 	held bool                          // HoldIndex: index.json is written by SaveIndex only
-	disk []byte                        // what index.json holds: as read, or as last written
-	ours bool                          // disk was written here (canonicalIndex's form)
+	// dirty: refs changed since index.json was read or written. Only then
+	// is it written: a command that changes no entry leaves its bytes,
+	// whatever another tool wrote (another order, an entry twice).
+	dirty bool
 }
+
+// MaxLayoutIndexBytes bounds an OCI layout directory's index.json, read
+// or written: about 200,000 entries. A layout tar's index is bounded as
+// one manifest is (MaxManifestBytes: readers of tars hold it whole).
+const MaxLayoutIndexBytes = 64 << 20
+
+// artifactManifest is image-spec 1.1's release candidates' artifact
+// manifest, which oras-go's store lists as a manifest.
+const artifactManifest = "application/vnd.oci.artifact.manifest.v1+json"
 
 // openLayoutStore opens (making it when missing) the layout at root,
 // an absolute path.
 func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
+	path := filepath.Join(root, ocispec.ImageIndexFile)
+	// Read first, bounded (oras-go's store reads it whole, unbounded);
+	// a new layout's, which the store writes, after.
+	b, err := readBounded(path, MaxLayoutIndexBytes)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
 	st, err := oci.NewWithContext(ctx, root)
 	if err != nil {
 		return nil, err
 	}
 	st.AutoSaveIndex = false
-	s := &layoutStore{st: st, path: filepath.Join(root, ocispec.ImageIndexFile), refs: map[string]ocispec.Descriptor{}}
-	// oras-go has just read the file (or written it, for a new layout):
-	// it is read again here, bounded as every index is.
-	if s.disk, err = readBounded(s.path, MaxManifestBytes); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", s.path, err)
+	if b == nil {
+		if b, err = readBounded(path, MaxLayoutIndexBytes); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
 	}
-	if err := json.Unmarshal(s.disk, &s.base); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", s.path, err)
+	s := &layoutStore{st: st, path: path, refs: map[string]ocispec.Descriptor{}}
+	if err := json.Unmarshal(b, &s.base); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	for _, d := range s.base.Manifests {
 		// as oras-go's loadIndex lists them
@@ -118,34 +141,47 @@ func (s *layoutStore) Tags(ctx context.Context, last string, fn func([]string) e
 	return s.st.Tags(ctx, last, fn)
 }
 
-// Push stores d; a manifest is listed, by digest.
+// Push stores d; a manifest is listed, by digest. The content is written
+// outside the lock (pushes of blobs run at once); a digest names one
+// manifest whichever push records it.
 func (s *layoutStore) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader) error {
 	if err := s.st.Push(ctx, d, r); err != nil {
 		return err
 	}
-	if !isManifestType(d.MediaType) {
+	if !isManifestType(d.MediaType) && d.MediaType != artifactManifest {
 		return nil
 	}
-	return s.list(d, d.Digest.String())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listLocked(d, d.Digest.String())
 }
 
 // Tag points ref at d, which must be stored.
 func (s *layoutStore) Tag(ctx context.Context, d ocispec.Descriptor, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.st.Tag(ctx, d, ref); err != nil {
 		return err
 	}
-	return s.list(d, ref)
+	return s.listLocked(d, ref)
 }
 
-// list records what oras-go's store recorded for the same call (its
-// tag: a tag also lists d by digest) and writes the index unless held.
-func (s *layoutStore) list(d ocispec.Descriptor, ref string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if dg := d.Digest.String(); ref != dg {
-		s.refs[dg] = d
+// listLocked records what oras-go's store recorded for the same call
+// (its tag: a tag also lists d by digest) and writes the index unless
+// held.
+func (s *layoutStore) listLocked(d ocispec.Descriptor, ref string) error {
+	// Compared as listed: a tag's entry carries its name whatever the
+	// descriptor given.
+	set := func(k string) {
+		if old, ok := s.refs[k]; !ok || !reflect.DeepEqual(withoutRefName(old), withoutRefName(d)) {
+			s.refs[k] = d
+			s.dirty = true
+		}
 	}
-	s.refs[ref] = d
+	if dg := d.Digest.String(); ref != dg {
+		set(dg)
+	}
+	set(ref)
 	if s.held {
 		return nil
 	}
@@ -196,23 +232,31 @@ func (s *layoutStore) indexLocked() ocispec.Index {
 	return idx
 }
 
-// saveLocked writes index.json when what it lists changed. An index.json
-// that lists the same entries in another order (another tool's) is kept
-// as it is: a command that changed nothing leaves its bytes.
+// saveLocked writes index.json when what it lists changed (dirty),
+// with json.Marshal: struct fields in their order (oras-go's), map keys
+// sorted, entries sorted (indexLocked).
 func (s *layoutStore) saveLocked() error {
-	b, err := canonicalIndex(s.indexLocked())
+	if !s.dirty {
+		return nil
+	}
+	b, err := json.Marshal(s.indexLocked())
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(b, s.disk) || !s.ours && sameIndex(s.disk, b) {
-		return nil
+	if len(b) > MaxLayoutIndexBytes {
+		return fmt.Errorf("%s: %w: %d bytes, over the %d a layout's index may have (too many tags and manifests for one layout)", s.path, ErrTooLarge, len(b), MaxLayoutIndexBytes)
+	}
+	// The file keeps its mode (a private layout stays private).
+	perm := os.FileMode(0o644)
+	if fi, err := os.Stat(s.path); err == nil {
+		perm = fi.Mode().Perm()
 	}
 	// Replaced whole, not synced: the layout's blobs are not synced
 	// either (oras-go's store and writeLayoutBlob), and a reader or a
 	// killed process finds the old index or the new one.
-	if err := atomicfile.Replace(s.path, b, 0o644); err != nil {
+	if err := atomicfile.Replace(s.path, b, perm); err != nil {
 		return err
 	}
-	s.disk, s.ours = b, true
+	s.dirty = false
 	return nil
 }

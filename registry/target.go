@@ -2,11 +2,9 @@ package registry
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,33 +254,6 @@ func (t *Target) SaveIndex() error {
 		return fmt.Errorf("writing the index of %s: %w", t.Ref, err)
 	}
 	return nil
-}
-
-// sameIndex reports whether two index.json files hold the same index, in
-// whatever order their entries are.
-func sameIndex(a, b []byte) bool {
-	var x, y ocispec.Index
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil || len(x.Manifests) != len(y.Manifests) {
-		return false
-	}
-	canon := func(ix *ocispec.Index) ([]string, bool) {
-		out := make([]string, 0, len(ix.Manifests))
-		for _, d := range ix.Manifests {
-			b, err := json.Marshal(d) // map keys sorted: comparable
-			if err != nil {
-				return nil, false
-			}
-			out = append(out, string(b))
-		}
-		slices.Sort(out)
-		ix.Manifests = nil
-		return out, true
-	}
-	xm, ok1 := canon(&x)
-	ym, ok2 := canon(&y)
-	xr, err1 := json.Marshal(x)
-	yr, err2 := json.Marshal(y)
-	return ok1 && ok2 && err1 == nil && err2 == nil && slices.Equal(xm, ym) && bytes.Equal(xr, yr)
 }
 
 func (t *Target) layoutStore() *layoutStore {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -49,12 +50,33 @@ func WriteFrom(path string, perm os.FileMode, write func(io.Writer) error) error
 // others that are not synced either (an OCI layout's index.json, whose
 // blobs oras-go writes unsynced), where a sync on every update would be
 // the one slow write.
+//
+// On Windows a file that another process has open cannot be renamed over
+// (Go, among others, opens files without FILE_SHARE_DELETE): Replace then
+// writes the file in place, as os.WriteFile does, rather than fail.
 func Replace(path string, data []byte, perm os.FileMode) error {
-	return writeFrom(path, perm, false, func(w io.Writer) error {
+	err := writeFrom(path, perm, false, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
+	var re *renameError
+	if err == nil || runtime.GOOS != "windows" || !errors.As(err, &re) {
+		return err
+	}
+	if err := os.WriteFile(re.target, data, perm); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
+
+// renameError is a failed rename of the temporary file over target.
+type renameError struct {
+	target string
+	err    error
+}
+
+func (e *renameError) Error() string { return e.err.Error() }
+func (e *renameError) Unwrap() error { return e.err }
 
 func writeFrom(path string, perm os.FileMode, sync bool, write func(io.Writer) error) (err error) {
 	target, stream, err := resolve(path)
@@ -94,7 +116,7 @@ func writeFrom(path string, perm os.FileMode, sync bool, write func(io.Writer) e
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err = os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, &renameError{target: target, err: err})
 	}
 	return nil
 }

@@ -32,3 +32,34 @@ func TestReplace(t *testing.T) {
 		t.Errorf("%d files left, want 2 (a temporary file stayed?)", len(ents))
 	}
 }
+
+// TestReplaceWhileOpen: Replace succeeds while another handle has the
+// file open for reading, as a layout's index.json is whenever another
+// process reads the layout. Windows refuses a rename over such a file
+// (e2e's TestWindowsReplaceWhileOpen runs this test under Wine), where
+// the first version of Replace then failed.
+func TestReplaceWhileOpen(t *testing.T) {
+	// Not t.TempDir: Go's RemoveAll on Windows deletes with POSIX
+	// semantics, which Wine 8 refuses ("Invalid function").
+	dir, err := os.MkdirTemp("", "replace-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "index.json")
+	t.Cleanup(func() { os.Remove(p); os.Remove(dir) })
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Replace(p, []byte("new"), 0o644)
+	f.Close()
+	if err != nil {
+		t.Fatalf("Replace while the file is open: %v", err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "new" {
+		t.Errorf("after Replace: %q, %v; want \"new\"", b, err)
+	}
+}
