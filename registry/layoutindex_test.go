@@ -52,7 +52,7 @@ func layoutRun(t *testing.T, dir string) (src, dst []byte) {
 
 // TestLayoutIndexReproducible: the same pushes, attaches and mirror into
 // new layouts give the same index.json bytes every time, listed in one
-// order (by digest, then tag), which is a layout tar's (canonicalIndex).
+// order (by digest, then tag), a layout tar's (sortEntries).
 // Before, oras-go's store wrote its entries in Go's map order: of six runs
 // of sample-image and two attaches, four index.json files differed.
 func TestLayoutIndexReproducible(t *testing.T) {

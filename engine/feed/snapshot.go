@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -260,15 +261,18 @@ func (s *Snapshot) AddGroup(i int, data []byte) error {
 // Groups describes the record groups, in order.
 func (s *Snapshot) Groups() []Group { return slices.Clone(s.h.Groups) }
 
-// GroupData is record group i, or nil if it was not added.
+// GroupData is a copy of record group i, or nil if it was not added.
+// What the snapshot answers is its own: no caller can change it (so no
+// later verdict from it), which every accessor keeps.
 func (s *Snapshot) GroupData(i int) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.groups[i]
+	return slices.Clone(s.groups[i])
 }
 
-// Index is the feed's index document, whose content ID is ContentID.
-func (s *Snapshot) Index() []byte { return s.index }
+// Index is a copy of the feed's index document, whose content ID is
+// ContentID.
+func (s *Snapshot) Index() []byte { return slices.Clone(s.index) }
 
 // Needs returns the record groups that lookups in the given ecosystems
 // (as in OSV; release suffixes ignored) read, sorted.
@@ -453,12 +457,18 @@ func (s *Snapshot) ContentID() string { return s.id }
 func (s *Snapshot) Epoch() time.Time { return s.epoch }
 
 // Meta describes the snapshot.
-func (s *Snapshot) Meta() Meta { return s.h.Meta }
+func (s *Snapshot) Meta() Meta {
+	m := s.h.Meta
+	m.Ecosystems = maps.Clone(m.Ecosystems)
+	m.Withdrawn = slices.Clone(m.Withdrawn)
+	m.Superseded = slices.Clone(m.Superseded)
+	return m
+}
 
 // Aliases returns the alias group of id (sorted, including id), or nil.
 func (s *Snapshot) Aliases(id string) []string {
 	if i, ok := s.alias[id]; ok {
-		return s.h.Aliases[i]
+		return slices.Clone(s.h.Aliases[i])
 	}
 	return nil
 }
@@ -488,9 +498,31 @@ func (s *Snapshot) Lookup(ecosystem, name string) ([]*Loaded, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, l)
+		out = append(out, l.clone())
 	}
 	return out, nil
+}
+
+// clone is a deep copy of l: the cache keeps the decoded record, each
+// Lookup gets its own.
+func (l *Loaded) clone() *Loaded {
+	c := *l
+	c.Aliases = slices.Clone(l.Aliases)
+	c.Severity = slices.Clone(l.Severity)
+	c.DatabaseSpecific = slices.Clone(l.DatabaseSpecific)
+	c.Affected = slices.Clone(l.Affected)
+	for i := range c.Affected {
+		a := &c.Affected[i]
+		a.Severity = slices.Clone(a.Severity)
+		a.Versions = slices.Clone(a.Versions)
+		a.EcosystemSpecific = slices.Clone(a.EcosystemSpecific)
+		a.DatabaseSpecific = slices.Clone(a.DatabaseSpecific)
+		a.Ranges = slices.Clone(a.Ranges)
+		for j := range a.Ranges {
+			a.Ranges[j].Events = slices.Clone(a.Ranges[j].Events)
+		}
+	}
+	return &c
 }
 
 // load decodes one record; callers hold s.mu.
@@ -560,7 +592,13 @@ func (u *unionFind) groups() [][]string {
 }
 
 // AliasGroups returns every alias group (sorted ids), sorted.
-func (s *Snapshot) AliasGroups() [][]string { return s.h.Aliases }
+func (s *Snapshot) AliasGroups() [][]string {
+	out := make([][]string, len(s.h.Aliases))
+	for i, g := range s.h.Aliases {
+		out[i] = slices.Clone(g)
+	}
+	return out
+}
 
 // Bytes is the snapshot file of a complete snapshot (the index with its
 // record groups), or nil when a group is missing.

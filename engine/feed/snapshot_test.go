@@ -224,3 +224,81 @@ func TestBuildCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotAccessorsCopy: what a snapshot's accessors return is the
+// caller's: changing it changes nothing the snapshot answers next (alias
+// groups, a record's ranges and versions, the index and record bytes),
+// so that no caller can change a later verdict from the same snapshot.
+// Before, AliasGroups, Aliases, Lookup, Index and GroupData handed out
+// the snapshot's own slices and cached records.
+func TestSnapshotAccessorsCopy(t *testing.T) {
+	b, err := Build(quickstart(t), BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "EX-GO-2026-0001"
+	groups, aliases := s.AliasGroups(), s.Aliases(id)
+	recs, err := s.Lookup("Go", "example.com/webframework")
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("Lookup: %d records, %v", len(recs), err)
+	}
+	idx, g0, meta := s.Index(), s.GroupData(0), s.Meta()
+	// The answers as text, taken before anything is changed.
+	wantGroups, wantAliases := fmt.Sprint(groups), fmt.Sprint(aliases)
+	wantRec, wantMeta := fmt.Sprintf("%+v", *recs[0]), fmt.Sprintf("%+v", meta)
+	wantIdx, wantG0 := string(idx), string(g0)
+	if len(meta.Withdrawn) == 0 || len(meta.Ecosystems) == 0 {
+		t.Fatalf("the quickstart feed's meta has no withdrawn record or no ecosystem: %+v", meta)
+	}
+
+	for _, g := range groups {
+		for i := range g {
+			g[i] = "ZZ-" + g[i]
+		}
+	}
+	for i := range aliases {
+		aliases[i] = "ZZ"
+	}
+	for i := range recs[0].Affected {
+		a := &recs[0].Affected[i]
+		a.Ranges, a.Versions = nil, append(a.Versions[:0:0], "changed")
+		if len(a.Severity) > 0 {
+			a.Severity[0].Score = "changed"
+		}
+	}
+	recs[0].Aliases = append(recs[0].Aliases[:0], "changed")
+	for i := range idx {
+		idx[i] = ' '
+	}
+	for i := range g0 {
+		g0[i] = ' '
+	}
+	meta.Withdrawn[0] = "changed"
+	for k := range meta.Ecosystems {
+		meta.Ecosystems[k] = -1
+	}
+
+	if got := fmt.Sprint(s.AliasGroups()); got != wantGroups {
+		t.Errorf("AliasGroups = %s after changing what it returned, want %s", got, wantGroups)
+	}
+	if got := fmt.Sprint(s.Aliases(id)); got != wantAliases {
+		t.Errorf("Aliases(%s) = %v after changing what it returned, want %v", id, got, wantAliases)
+	}
+	again, err := s.Lookup("Go", "example.com/webframework")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", *again[0]); got != wantRec {
+		t.Errorf("Lookup's record changed with what it returned:\n%s\nwant\n%s", got, wantRec)
+	}
+	if string(s.Index()) != wantIdx || string(s.GroupData(0)) != wantG0 {
+		t.Error("Index or GroupData changed with what they returned")
+	}
+	if got := fmt.Sprintf("%+v", s.Meta()); got != wantMeta {
+		t.Errorf("Meta = %s after changing what it returned, want %s", got, wantMeta)
+	}
+}
