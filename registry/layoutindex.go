@@ -63,6 +63,13 @@ const artifactManifest = "application/vnd.oci.artifact.manifest.v1+json"
 // an absolute path.
 func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	path := filepath.Join(root, ocispec.ImageIndexFile)
+	// oras-go's store opens both files and reads them whole: a FIFO there
+	// would wait for a writer forever, a device never end.
+	for _, name := range []string{ocispec.ImageLayoutFile, ocispec.ImageIndexFile} {
+		if fi, err := os.Stat(filepath.Join(root, name)); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file (%s)", filepath.Join(root, name), fi.Mode().Type())
+		}
+	}
 	// Read first, bounded (oras-go's store reads it whole, unbounded);
 	// a new layout's, which the store writes, after.
 	b, err := readBounded(path, MaxLayoutIndexBytes)

@@ -1,0 +1,56 @@
+//go:build unix
+
+package registry_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stella-ops/stella-oras/registry"
+)
+
+// TestLayoutIndexNotRegular: a layout whose index.json is a FIFO or a
+// device is refused at once, saying so. Before, opening it waited for a
+// writer forever (a FIFO), or read without end (/dev/zero, which oras-go's
+// store decoded unbounded).
+func TestLayoutIndexNotRegular(t *testing.T) {
+	for _, kind := range []string{"fifo", "device"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "index.json")
+		switch kind {
+		case "fifo":
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+		case "device":
+			if err := os.Symlink("/dev/zero", p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ref, err := registry.ParseReference("oci:" + dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := registry.Open(context.Background(), ref, registry.Options{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s index.json: %v, want a refusal that says it is not a regular file", kind, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s index.json: opening the layout still waits after 10 s", kind)
+		}
+	}
+}
