@@ -36,6 +36,7 @@ import (
 // change of the index goes through Push and Tag, which keep the list.
 type layoutStore struct {
 	st   *oci.Store
+	root string
 	path string // index.json
 
 	// mu guards what follows, and is held across each tag in st with its
@@ -76,6 +77,11 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	if b != nil {
+		if err := listedRegular(root, b); err != nil {
+			return nil, err
+		}
+	}
 	st, err := oci.NewWithContext(ctx, root)
 	if err != nil {
 		return nil, err
@@ -86,7 +92,7 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
 	}
-	s := &layoutStore{st: st, path: path, refs: map[string]ocispec.Descriptor{}}
+	s := &layoutStore{st: st, root: root, path: path, refs: map[string]ocispec.Descriptor{}}
 	if err := json.Unmarshal(b, &s.base); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -99,6 +105,27 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	}
 	s.base.Manifests = nil
 	return s, nil
+}
+
+// listedRegular refuses a layout whose index.json lists a manifest whose
+// blob is not a regular file: oras-go's store reads every listed manifest
+// when it opens the layout, and would wait on a FIFO forever. An
+// index.json that does not decode is left to the store to refuse.
+func listedRegular(root string, index []byte) error {
+	var idx ocispec.Index
+	if json.Unmarshal(index, &idx) != nil {
+		return nil
+	}
+	for _, d := range idx.Manifests {
+		if d.Digest.Validate() != nil {
+			continue
+		}
+		p := filepath.Join(root, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded())
+		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file (%s): not read", p, fi.Mode().Type())
+		}
+	}
+	return nil
 }
 
 // readBounded reads the file at path, refusing one over limit bytes
@@ -128,7 +155,16 @@ func withoutRefName(d ocispec.Descriptor) ocispec.Descriptor {
 	return d
 }
 
+// Fetch opens the blob of d. One that is not a regular file (a FIFO,
+// which open would wait on for a writer forever, or a device) is refused:
+// a layout is a directory anyone may have written.
 func (s *layoutStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	if d.Digest.Validate() == nil {
+		p := filepath.Join(s.root, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded())
+		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file (%s): not read", p, fi.Mode().Type())
+		}
+	}
 	return s.st.Fetch(ctx, d)
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stella-ops/stella-oras/internal/regtest"
 	"github.com/stella-ops/stella-oras/registry"
 )
 
@@ -51,6 +52,53 @@ func TestLayoutIndexNotRegular(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s index.json: opening the layout still waits after 10 s", kind)
+		}
+	}
+}
+
+// TestLayoutBlobNotRegular: a blob of a layout that is a FIFO is refused
+// at once: a listed manifest's when the layout is opened (oras-go's store
+// reads every listed manifest then), a config's when it is read. Before,
+// both waited on the FIFO for a writer forever, ignoring SIGTERM.
+func TestLayoutBlobNotRegular(t *testing.T) {
+	ctx := context.Background()
+	for _, which := range []string{"manifest", "config"} {
+		dir := filepath.Join(t.TempDir(), "layout")
+		img := regtest.PushImage(t, openRef(t, "oci:"+dir).Store, "v1")
+		m, _, err := registry.FetchManifest(ctx, openRef(t, "oci:"+dir), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fifo := img
+		if which == "config" {
+			fifo = m.Config
+		}
+		p := filepath.Join(dir, "blobs", "sha256", fifo.Digest.Encoded())
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		ref, err := registry.ParseReference("oci:" + dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			tg, err := registry.Open(ctx, ref, registry.Options{})
+			if err == nil {
+				_, err = registry.FetchBlob(ctx, tg, fifo, registry.MaxManifestBytes)
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("a FIFO as the %s blob: %v, want a refusal that says it is not a regular file", which, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a FIFO as the %s blob: still waiting after 10 s", which)
 		}
 	}
 }
