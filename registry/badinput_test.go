@@ -379,3 +379,27 @@ func TestArchivePAXSparse(t *testing.T) {
 		t.Errorf("Open of a PAX sparse tar = %v, want ErrUnsafePath", err)
 	}
 }
+
+// TestCAFileBounded: a --ca-file is read to at most MaxCAFileBytes,
+// counting bytes (a 100 MiB sparse file is refused without being read
+// whole; /dev/zero would have been read until memory ran out). Before, it
+// was read whole with os.ReadFile.
+func TestCAFileBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ref, err := registry.ParseReference("127.0.0.1:1/app@sha256:" + strings.Repeat("0", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = registry.Open(context.Background(), ref, registry.Options{CAFile: p, PlainHTTP: false})
+	if err == nil || !strings.Contains(err.Error(), "--ca-file") || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("a 100 MiB --ca-file: %v, want a refusal naming --ca-file and its bound", err)
+	}
+}

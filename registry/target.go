@@ -26,6 +26,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // Limits. Manifests are small JSON documents: the distribution spec lets
@@ -309,10 +311,14 @@ func httpClient(opts Options) (*auth.Client, error) {
 	return c, nil
 }
 
+// MaxCAFileBytes bounds a --ca-file (counted as it is read): Mozilla's
+// whole CA bundle is about 220 KB.
+const MaxCAFileBytes = 8 << 20
+
 func newHTTPClient(opts Options) (*auth.Client, error) {
 	tlsConf := &tls.Config{InsecureSkipVerify: opts.Insecure} //nolint:gosec // --insecure is the user's explicit choice
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pem, err := readfile.File(opts.CAFile, MaxCAFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("reading --ca-file: %w", err)
 		}
