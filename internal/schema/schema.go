@@ -26,6 +26,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // Invalid is the error for a document that does not validate: the first
@@ -55,6 +57,24 @@ func Validate(dir, file string, data []byte) error {
 		return &Invalid{Problem: err.Error()}
 	}
 	return nil
+}
+
+// maxSchemaBytes bounds one schema file (counted as it is read): the
+// CycloneDX 1.6 schema, the largest, is about 250 KB with its siblings.
+const maxSchemaBytes = 16 << 20
+
+// readSchema reads one file of the schema directory: a regular file (a
+// FIFO found there would wait for a writer forever, a device never end),
+// at most maxSchemaBytes.
+func readSchema(p string) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s): not read", p, fi.Mode().Type())
+	}
+	return readfile.File(p, maxSchemaBytes)
 }
 
 // compiled caches compiled schemas by directory and file: compiling the
@@ -88,7 +108,7 @@ func compileSchema(dir, file string) (*jsonschema.Schema, error) {
 		if p == mainPath && mainID != "" {
 			continue
 		}
-		b, err := os.ReadFile(p)
+		b, err := readSchema(p)
 		if err != nil {
 			return nil, err
 		}
