@@ -3,8 +3,11 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stella-ops/stella-oras/internal/cli"
 	"github.com/stella-ops/stella-oras/internal/testutil"
@@ -31,5 +34,41 @@ func TestJSONInputsLookFirst(t *testing.T) {
 				t.Errorf("%s: all %d bytes offered were read, want the read to stop after a look at the start", flag, n)
 			}
 		})
+	}
+}
+
+// TestSIGTERMEndsBlockedCommand: a command blocked where its context does
+// not reach, here opening a FIFO given as --sbom that nobody writes, ends
+// after one SIGTERM (what timeout(1) sends), within cli.SignalGrace: exit
+// 1 and one line saying so. Before, the signal cancelled a context nothing
+// was looking at, and the process waited for a writer forever.
+func TestSIGTERMEndsBlockedCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the signal grace")
+	}
+	fifo := filepath.Join(t.TempDir(), "sbom.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	cmd, _, stderr := cliProcess(t, nil, "eval", "--sbom", fifo, "--feed", example("osv"))
+	time.Sleep(500 * time.Millisecond) // started, and waiting in open(2)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(cli.SignalGrace + 10*time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running %s after one SIGTERM", cli.SignalGrace+10*time.Second)
+	}
+	took := time.Since(sent)
+	t.Logf("exited %v after SIGTERM", took)
+	if code := exitCodeOf(t, err); code != cli.ExitError || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("after SIGTERM: exit %d, stderr %q; want %d and one line saying interrupted", code, stderr.String(), cli.ExitError)
 	}
 }

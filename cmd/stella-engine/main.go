@@ -10,8 +10,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/stella-ops/stella-oras/evaluator"
 	"github.com/stella-ops/stella-oras/internal/cli"
@@ -22,14 +20,9 @@ import (
 func init() { cli.Classify = classify }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal cancels the command, which stops at its next check
-	// and reports "interrupted"; stop() restores the default disposition,
-	// so a second Ctrl-C ends the process at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	// The first signal cancels the command; a second, or the grace
+	// passing, ends the process (cli.SignalContext).
+	ctx, stop := cli.SignalContext(os.Stderr, cli.SignalGrace, os.Exit)
 	// Buffer stdout: tables are written cell by cell, and one write
 	// syscall per cell costs more than the evaluation itself.
 	out := cli.NewResultWriter(os.Stdout, 64<<10)

@@ -10,10 +10,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -31,13 +28,9 @@ func main() {
 	if handoff.EngineArgs(args) {
 		os.Exit(runEngine(args))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// As in the engine: the first signal cancels the command, a second
-	// ends the process.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	// The first signal cancels the command; a second, or the grace
+	// passing, ends the process (cli.SignalContext).
+	ctx, stop := cli.SignalContext(os.Stderr, cli.SignalGrace, os.Exit)
 	out := cli.NewResultWriter(os.Stdout, 64<<10)
 	code := cli.Run(ctx, newRoot(&cli.Streams{In: os.Stdin, Out: out, Err: os.Stderr}), args, out, os.Stderr)
 	stop()
