@@ -52,22 +52,7 @@ func TestSIGTERMEndsBlockedCommand(t *testing.T) {
 	}
 	cmd, _, stderr := cliProcess(t, nil, "eval", "--sbom", fifo, "--feed", example("osv"))
 	time.Sleep(500 * time.Millisecond) // started, and waiting in open(2)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	sent := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(cli.SignalGrace + 10*time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running %s after one SIGTERM", cli.SignalGrace+10*time.Second)
-	}
-	took := time.Since(sent)
-	t.Logf("exited %v after SIGTERM", took)
+	_, err := signalWait(t, cmd, syscall.SIGTERM, cli.SignalGrace+10*time.Second)
 	if code := exitCodeOf(t, err); code != cli.ExitError || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "interrupted") {
 		t.Errorf("after SIGTERM: exit %d, stderr %q; want %d and one line saying interrupted", code, stderr.String(), cli.ExitError)
 	}

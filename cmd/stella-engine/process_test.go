@@ -122,22 +122,7 @@ func TestFeedBuildSIGINT(t *testing.T) {
 
 	cmd, _, stderr := cliProcess(t, nil, "feed", "build", src, "-o", filepath.Join(out, "s.json"))
 	time.Sleep(500 * time.Millisecond) // started, and into the records
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	sent := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal("still running 10 s after SIGINT")
-	}
-	took := time.Since(sent)
-	t.Logf("exited %v after SIGINT", took)
+	took, err := signalWait(t, cmd, syscall.SIGINT, 10*time.Second)
 	if code := exitCodeOf(t, err); code != cli.ExitError || !strings.Contains(stderr.String(), "interrupted") {
 		t.Errorf("after SIGINT: exit %d, stderr %q; want %d and \"interrupted\"", code, stderr.String(), cli.ExitError)
 	}
@@ -147,6 +132,30 @@ func TestFeedBuildSIGINT(t *testing.T) {
 	if left := dirEntries(t, out); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}
+}
+
+// signalWait sends sig to the CLI process and waits for it to exit, at
+// most limit (then it is killed and the test fails); it returns the
+// time it took after the signal and the process's error.
+func signalWait(t *testing.T, cmd *exec.Cmd, sig os.Signal, limit time.Duration) (time.Duration, error) {
+	t.Helper()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		took := time.Since(sent)
+		t.Logf("exited %v after %v", took, sig)
+		return took, err
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running %v after %v", limit, sig)
+	}
+	return 0, nil
 }
 
 // fullWriter fails every write the way /dev/full does.
