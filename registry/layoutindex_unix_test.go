@@ -4,6 +4,7 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,43 @@ func TestLayoutBlobNotRegular(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("a FIFO as the %s blob: still waiting after 10 s", which)
 		}
+	}
+}
+
+// TestLayoutChildNotRegular: a manifest index.json does not list but a
+// listed index names (a platform's), whose blob is a FIFO, is refused when
+// the layout is opened: oras-go's store reads it then, through its own
+// storage. Found by a review of the check above, which covered listed
+// manifests only.
+func TestLayoutChildNotRegular(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	idx, plats := regtest.PushIndex(t, openRef(t, "oci:"+dir).Store, "1.0")
+	only := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":%q,"digest":%q,"size":%d,"annotations":{"org.opencontainers.image.ref.name":"1.0"}}]}`, idx.MediaType, idx.Digest, idx.Size)
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(only), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "blobs", "sha256", plats[1].Digest.Encoded())
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	ref, err := registry.ParseReference("oci:" + dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := registry.Open(context.Background(), ref, registry.Options{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("a FIFO as an index's child: %v, want a refusal that says it is not a regular file", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO as an index's child: opening still waits after 10 s")
 	}
 }
