@@ -123,9 +123,9 @@ const maxLayoutManifests = 200_000
 // into memory: a 2 GiB blob took 8 GB) and a regular file (it would wait
 // on a FIFO for a writer forever, and read a device's declared size). A
 // manifest that is missing, does not match its digest or does not decode
-// is left to the store, which refuses such a layout as before. On a layout
-// of 5,000 manifests opening took 240-250 ms with this walk, 185-195
-// without.
+// is left to the store, which refuses such a layout as before. The walk
+// reads each manifest a second time (opening a layout of 5,000 manifests
+// took about 30 % longer).
 func walkLayout(ctx context.Context, root string, index []byte) error {
 	var idx ocispec.Index
 	if json.Unmarshal(index, &idx) != nil {
