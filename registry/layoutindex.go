@@ -21,6 +21,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
+	"github.com/stella-ops/stella-oras/internal/iox"
 )
 
 // layoutStore is the store of an OCI layout directory: oras-go's
@@ -200,9 +201,9 @@ func withoutRefName(d ocispec.Descriptor) ocispec.Descriptor {
 	return d
 }
 
-// Fetch opens the blob of d. One that is not a regular file (a FIFO,
-// which open would wait on for a writer forever, or a device) is refused:
-// a layout is a directory anyone may have written.
+// Fetch opens the blob of d, read until ctx is done. One that is not a
+// regular file (a FIFO, which open would wait on for a writer forever, or
+// a device) is refused: a layout is a directory anyone may have written.
 func (s *layoutStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	if d.Digest.Validate() == nil {
 		p := filepath.Join(s.root, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded())
@@ -210,7 +211,11 @@ func (s *layoutStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadC
 			return nil, fmt.Errorf("%s is not a regular file (%s): not read", p, fi.Mode().Type())
 		}
 	}
-	return s.st.Fetch(ctx, d)
+	rc, err := s.st.Fetch(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return iox.ContextReadCloser(ctx, rc), nil
 }
 
 func (s *layoutStore) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {

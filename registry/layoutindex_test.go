@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -297,4 +302,79 @@ func TestLayoutManifestTooLarge(t *testing.T) {
 	if _, err := registry.Open(context.Background(), ref, registry.Options{}); !errors.Is(err, registry.ErrTooLarge) {
 		t.Errorf("a 5 MiB manifest: %v, want ErrTooLarge", err)
 	}
+}
+
+// TestMirrorLayoutCancelMidBlob: a mirror from a layout cancelled while it
+// copies a large layer (2 GiB, sparse) stops inside the blob, with the
+// context's error, and leaves neither the blob nor a partial file in the
+// destination. Before, a layout's blob was read with no context: the copy
+// went on to the blob's end and left it copied (25 s for 4 GiB in a
+// review), long past the grace a signal gives (cli.SignalGrace), which
+// then ended the process with a partial file left in ingest.
+func TestMirrorLayoutCancelMidBlob(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := filepath.Join(root, "src")
+	tg := openRef(t, "oci:"+src)
+	const size = 2 << 30
+	// A real layer of zeros (its digest computed): a copy that is not
+	// stopped finishes, and leaves the blob in the destination.
+	h := digest.Canonical.Digester()
+	if _, err := io.Copy(h.Hash(), io.LimitReader(zeros{}, size)); err != nil {
+		t.Fatal(err)
+	}
+	layer := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: h.Digest(), Size: size}
+	if err := os.MkdirAll(filepath.Join(src, "blobs", "sha256"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(src, "blobs", "sha256", layer.Digest.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	cd := content.NewDescriptorFromBytes(ocispec.MediaTypeImageConfig, cfg)
+	if err := tg.Store.Push(ctx, cd, bytes.NewReader(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{layer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	if err := tg.Store.Push(ctx, md, bytes.NewReader(mb)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Store.Tag(ctx, md, "big"); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(root, "dst")
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(200*time.Millisecond, cancel)
+	res, err := registry.MirrorImages(cctx, []string{"oci:" + src + ":big"}, "oci:"+dst+":big", registry.MirrorRunOptions{})
+	if err == nil && len(res) == 1 {
+		err = res[0].Err
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("mirror cancelled mid-blob: %v, want context.Canceled", err)
+	}
+	filepath.WalkDir(dst, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, ierr := e.Info(); ierr == nil && fi.Size() > 1<<20 {
+				t.Errorf("left in the destination: %s, %d bytes", p, fi.Size())
+			}
+		}
+		return nil
+	})
+}
+
+// zeros reads as an endless run of NUL bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
