@@ -12,8 +12,11 @@ import (
 )
 
 // SignalGrace is how long a command may run on after the first SIGINT or
-// SIGTERM before the process ends without it (SignalContext).
-const SignalGrace = 3 * time.Second
+// SIGTERM before the process ends without it (SignalContext): longer than
+// what a cancelled command does on its way out (the DELETE of an unused
+// upload session takes up to 5 s, registry.cancelUpload), as long as
+// docker stop waits before its SIGKILL.
+const SignalGrace = 10 * time.Second
 
 // SignalContext is the context of a command run as a process. The first
 // SIGINT or SIGTERM cancels it; the command stops at its next check and
