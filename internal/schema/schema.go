@@ -59,9 +59,15 @@ func Validate(dir, file string, data []byte) error {
 	return nil
 }
 
-// maxSchemaBytes bounds one schema file (counted as it is read): the
-// CycloneDX 1.6 schema, the largest, is about 250 KB with its siblings.
-const maxSchemaBytes = 16 << 20
+// maxSchemaBytes bounds one schema file (counted as it is read), and
+// maxSchemaTotal and maxSchemaFiles the directory the schema and its
+// siblings are in: the CycloneDX 1.6 schema, the largest, is about 250 KB
+// with its siblings, in a few files.
+const (
+	maxSchemaBytes = 16 << 20
+	maxSchemaTotal = 64 << 20
+	maxSchemaFiles = 1000
+)
 
 // readSchema reads one file of the schema directory: a regular file (a
 // FIFO found there would wait for a writer forever, a device never end),
@@ -102,8 +108,12 @@ func compileSchema(dir, file string) (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(siblings) > maxSchemaFiles {
+		return nil, fmt.Errorf("%s: %d schema files, over the %d a schema directory may have", filepath.Dir(mainPath), len(siblings), maxSchemaFiles)
+	}
 	ids := map[string]bool{}
 	var mainID string
+	var total int64
 	for _, p := range append([]string{mainPath}, siblings...) {
 		if p == mainPath && mainID != "" {
 			continue
@@ -111,6 +121,9 @@ func compileSchema(dir, file string) (*jsonschema.Schema, error) {
 		b, err := readSchema(p)
 		if err != nil {
 			return nil, err
+		}
+		if total += int64(len(b)); total > maxSchemaTotal {
+			return nil, fmt.Errorf("%s: the schema files exceed %d bytes in all", filepath.Dir(mainPath), maxSchemaTotal)
 		}
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		if err != nil {

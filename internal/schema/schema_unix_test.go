@@ -5,6 +5,7 @@ package schema
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,8 +15,9 @@ import (
 // TestSchemaDirFiles: the files of a schema directory are read only when
 // they are regular files, and only up to maxSchemaBytes: a FIFO among
 // them is refused at once (before, compiling waited on it for a writer
-// forever), a 100 MiB file without being read whole. A good directory
-// still validates.
+// forever), a 100 MiB file without being read whole, and a directory of
+// more than 1,000 files or 64 MiB in all. A good directory still
+// validates.
 func TestSchemaDirFiles(t *testing.T) {
 	const main = `{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://example.com/s.json","type":"object","required":["a"]}`
 	for _, tc := range []struct {
@@ -39,6 +41,21 @@ func TestSchemaDirFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "exceeds"},
+		{"many", func(t *testing.T, p string) {
+			for i := range 1001 {
+				if err := os.WriteFile(strings.TrimSuffix(p, ".json")+strconv.Itoa(i)+".json", []byte("{}"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, "over the 1000"},
+		{"large in all", func(t *testing.T, p string) {
+			big := `{"description":"` + strings.Repeat("x", 15<<20) + `"}`
+			for i := range 5 {
+				if err := os.WriteFile(strings.TrimSuffix(p, ".json")+strconv.Itoa(i)+".json", []byte(big), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, "in all"},
 	} {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(main), 0o644); err != nil {
