@@ -429,8 +429,9 @@ type Built struct {
 	check  func() error
 }
 
-// Index is the snapshot's index document (what ContentID is computed over).
-func (b *Built) Index() []byte { return b.index }
+// Index is a copy of the snapshot's index document (what ContentID is
+// computed over).
+func (b *Built) Index() []byte { return slices.Clone(b.index) }
 
 // Size is the length of the snapshot file.
 func (b *Built) Size() int64 { return b.size }

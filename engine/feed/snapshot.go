@@ -161,7 +161,9 @@ type Loaded struct {
 }
 
 // Open reads a snapshot file held in memory: the index, then every record
-// group, each checked against the digest and size the index gives.
+// group, each checked against the digest and size the index gives. The
+// snapshot keeps data (records are decoded from it when first looked
+// up): the caller must not change it afterwards.
 func Open(data []byte) (*Snapshot, error) {
 	start, err := recordsMember(data)
 	if err != nil {
@@ -201,6 +203,8 @@ func Open(data []byte) (*Snapshot, error) {
 
 // OpenIndex reads a feed's index document (as pushed in a feed artifact)
 // without any records; AddGroup then supplies the groups a lookup needs.
+// The snapshot keeps index, as AddGroup keeps each group: the caller must
+// not change them afterwards.
 func OpenIndex(index []byte) (*Snapshot, error) {
 	s := &Snapshot{index: index, cache: map[[2]int]*Loaded{}, pk: map[string]map[string]string{}}
 	if err := json.Unmarshal(index, &s.h); err != nil {
@@ -240,7 +244,8 @@ func OpenIndex(index []byte) (*Snapshot, error) {
 	return s, nil
 }
 
-// AddGroup supplies record group i, checked against the index.
+// AddGroup supplies record group i, checked against the index, and keeps
+// it (see OpenIndex).
 func (s *Snapshot) AddGroup(i int, data []byte) error {
 	if i < 0 || i >= len(s.h.Groups) {
 		return fmt.Errorf("%w: no record group %d", ErrSnapshot, i)
