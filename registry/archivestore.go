@@ -21,6 +21,8 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/stella-ops/stella-oras/internal/iox"
 )
 
 // archiveStore is a writable OCI layout tar, written by streaming.
@@ -369,12 +371,16 @@ func (s *archiveStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Read
 		return nil, err
 	}
 	if ok {
-		return io.NopCloser(io.NewSectionReader(f, e.off, e.size)), nil
+		return iox.ContextReadCloser(ctx, io.NopCloser(io.NewSectionReader(f, e.off, e.size))), nil
 	}
 	if s.old == nil {
 		return nil, fmt.Errorf("%s: %w", d.Digest, errdef.ErrNotFound)
 	}
-	return s.old.Fetch(ctx, d)
+	rc, err := s.old.Fetch(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return iox.ContextReadCloser(ctx, rc), nil
 }
 
 func (s *archiveStore) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {

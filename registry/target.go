@@ -27,6 +27,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 
+	"github.com/stella-ops/stella-oras/internal/iox"
 	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
@@ -488,6 +489,16 @@ var ErrReadOnly = errors.New("opened read-only")
 // readOnlyStore is oras-go's read-only layout store as a GraphTarget
 // whose writes fail.
 type readOnlyStore struct{ *oci.ReadOnlyStore }
+
+// Fetch reads a blob of the tar until ctx is done (a file read has no
+// context of its own).
+func (s readOnlyStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := s.ReadOnlyStore.Fetch(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return iox.ContextReadCloser(ctx, rc), nil
+}
 
 func (readOnlyStore) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
 func (readOnlyStore) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }
