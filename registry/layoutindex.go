@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -113,8 +112,12 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 }
 
 // maxLayoutManifests bounds the manifests walkLayout reads: as many as
-// the largest index.json lists entries (MaxLayoutIndexBytes).
-const maxLayoutManifests = 200_000
+// the largest index.json lists entries (MaxLayoutIndexBytes); and
+// maxLayoutManifestBytes their bytes in all.
+const (
+	maxLayoutManifests     = 200_000
+	maxLayoutManifestBytes = 1 << 30
+)
 
 // walkLayout reads, before oras-go's store does, every manifest it will
 // read when it opens the layout: those index.json lists and, recursively,
@@ -132,18 +135,32 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 	if json.Unmarshal(index, &idx) != nil {
 		return nil
 	}
-	seen := map[digest.Digest]bool{}
-	queue := slices.Clone(idx.Manifests)
+	// Each manifest is queued once, and followed only when its bytes are
+	// its digest's: files that are links to one file (each named by
+	// another digest) cannot make the walk read or queue more than the
+	// layout holds.
+	queued := map[digest.Digest]bool{}
+	var queue []ocispec.Descriptor
+	add := func(ds []ocispec.Descriptor) error {
+		for _, d := range ds {
+			if (!isManifestType(d.MediaType) && d.MediaType != artifactManifest) || queued[d.Digest] || d.Digest.Validate() != nil {
+				continue
+			}
+			if len(queued) >= maxLayoutManifests {
+				return fmt.Errorf("%s: %w: more than %d manifests", root, ErrTooLarge, maxLayoutManifests)
+			}
+			queued[d.Digest] = true
+			queue = append(queue, d)
+		}
+		return nil
+	}
+	if err := add(idx.Manifests); err != nil {
+		return err
+	}
+	var total int64
 	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
-		if (!isManifestType(d.MediaType) && d.MediaType != artifactManifest) || seen[d.Digest] || d.Digest.Validate() != nil {
-			continue
-		}
-		seen[d.Digest] = true
-		if len(seen) > maxLayoutManifests {
-			return fmt.Errorf("%s: %w: more than %d manifests", root, ErrTooLarge, maxLayoutManifests)
-		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -158,10 +175,12 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 		if d.Size > MaxManifestBytes || fi.Size() > MaxManifestBytes {
 			return fmt.Errorf("manifest %s in %s: %w: %d bytes, over %d", d.Digest, root, ErrTooLarge, max(d.Size, fi.Size()), MaxManifestBytes)
 		}
-		// Not checked against its digest here: the store does that.
+		if total += fi.Size(); total > maxLayoutManifestBytes {
+			return fmt.Errorf("%s: %w: its manifests are over %d bytes in all", root, ErrTooLarge, maxLayoutManifestBytes)
+		}
 		b, err := readBounded(p, MaxManifestBytes)
-		if err != nil {
-			continue
+		if err != nil || d.Digest.Algorithm().FromBytes(b) != d.Digest {
+			continue // the store refuses it
 		}
 		succ, err := content.Successors(ctx, fetcherFunc(func(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(b)), nil
@@ -169,7 +188,9 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 		if err != nil {
 			continue
 		}
-		queue = append(queue, succ...)
+		if err := add(succ); err != nil {
+			return err
+		}
 	}
 	return nil
 }
