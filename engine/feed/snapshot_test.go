@@ -302,3 +302,34 @@ func TestSnapshotAccessorsCopy(t *testing.T) {
 		t.Errorf("Meta = %s after changing what it returned, want %s", got, wantMeta)
 	}
 }
+
+// TestBuiltIndexCopy: Built.Index is the caller's copy: changing it
+// changes neither a later Index nor the snapshot written. Before, it was
+// the builder's own buffer.
+func TestBuiltIndexCopy(t *testing.T) {
+	b := NewBuilder(BuildOptions{})
+	for _, src := range quickstart(t) {
+		if err := b.Add(src.Name, src.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(built.Index())
+	idx := built.Index()
+	for i := range idx {
+		idx[i] = ' '
+	}
+	if string(built.Index()) != want {
+		t.Error("Built.Index changed with what it returned")
+	}
+	var out bytes.Buffer
+	if _, err := built.WriteTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(out.Bytes(), []byte(want[:len(want)-1])) {
+		t.Error("the snapshot written changed with what Built.Index returned")
+	}
+}
