@@ -21,6 +21,7 @@ import (
 
 	"github.com/stella-ops/stella-oras/internal/atomicfile"
 	"github.com/stella-ops/stella-oras/internal/iox"
+	"github.com/stella-ops/stella-oras/internal/readfile"
 )
 
 // layoutStore is the store of an OCI layout directory: oras-go's
@@ -71,13 +72,13 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	// oras-go's store opens both files and reads them whole: a FIFO there
 	// would wait for a writer forever, a device never end.
 	for _, name := range []string{ocispec.ImageLayoutFile, ocispec.ImageIndexFile} {
-		if fi, err := os.Stat(filepath.Join(root, name)); err == nil && !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file (%s)", filepath.Join(root, name), fi.Mode().Type())
+		if fi, err := readfile.Regular(filepath.Join(root, name)); fi != nil && err != nil {
+			return nil, err
 		}
 	}
 	// Read first, bounded (oras-go's store reads it whole, unbounded);
 	// a new layout's, which the store writes, after.
-	b, err := readBounded(path, MaxLayoutIndexBytes)
+	b, err := readfile.File(path, MaxLayoutIndexBytes)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -92,7 +93,7 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	}
 	st.AutoSaveIndex = false
 	if b == nil {
-		if b, err = readBounded(path, MaxLayoutIndexBytes); err != nil {
+		if b, err = readfile.File(path, MaxLayoutIndexBytes); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
 	}
@@ -165,12 +166,12 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 			return err
 		}
 		p := filepath.Join(root, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded())
-		fi, err := os.Stat(p)
-		if err != nil {
-			continue
+		fi, err := readfile.Regular(p)
+		if fi == nil {
+			continue // left to the store
 		}
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file (%s): not read", p, fi.Mode().Type())
+		if err != nil {
+			return err
 		}
 		if d.Size > MaxManifestBytes || fi.Size() > MaxManifestBytes {
 			return fmt.Errorf("manifest %s in %s: %w: %d bytes, over %d", d.Digest, root, ErrTooLarge, max(d.Size, fi.Size()), MaxManifestBytes)
@@ -178,7 +179,7 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 		if total += fi.Size(); total > maxLayoutManifestBytes {
 			return fmt.Errorf("%s: %w: its manifests are over %d bytes in all", root, ErrTooLarge, maxLayoutManifestBytes)
 		}
-		b, err := readBounded(p, MaxManifestBytes)
+		b, err := readfile.File(p, MaxManifestBytes)
 		if err != nil || d.Digest.Algorithm().FromBytes(b) != d.Digest {
 			continue // the store refuses it
 		}
@@ -193,21 +194,6 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 		}
 	}
 	return nil
-}
-
-// readBounded reads the file at path, refusing one over limit bytes
-// (counted as they are read).
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("%w: over %d bytes", ErrTooLarge, limit)
-	}
-	return b, err
 }
 
 func withoutRefName(d ocispec.Descriptor) ocispec.Descriptor {
@@ -228,8 +214,8 @@ func withoutRefName(d ocispec.Descriptor) ocispec.Descriptor {
 func (s *layoutStore) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	if d.Digest.Validate() == nil {
 		p := filepath.Join(s.root, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded())
-		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file (%s): not read", p, fi.Mode().Type())
+		if fi, err := readfile.Regular(p); fi != nil && err != nil {
+			return nil, err
 		}
 	}
 	rc, err := s.st.Fetch(ctx, d)

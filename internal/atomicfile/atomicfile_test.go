@@ -36,7 +36,7 @@ func TestReplace(t *testing.T) {
 // TestReplaceWhileOpen: Replace succeeds while another handle has the
 // file open for reading, as a layout's index.json is whenever another
 // process reads the layout. Windows refuses a rename over such a file
-// (e2e's TestWindowsReplaceWhileOpen runs this test under Wine), where
+// (e2e's TestWindowsUnitTests runs this test under Wine), where
 // the first version of Replace then failed.
 func TestReplaceWhileOpen(t *testing.T) {
 	// Not t.TempDir: Go's RemoveAll on Windows deletes with POSIX

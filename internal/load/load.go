@@ -240,12 +240,8 @@ func eachRecord(ctx context.Context, path string, opts FeedOptions, f func(name 
 		if d.IsDir() || !strings.HasSuffix(p, ".json") {
 			return nil
 		}
-		info, err := os.Stat(p) // follows a symlink to what it names
-		if err != nil {
+		if _, err := readfile.Regular(p); err != nil { // follows a symlink to what it names
 			return err
-		}
-		if !info.Mode().IsRegular() {
-			return fmt.Errorf("%s: not a regular file (%s): not read", p, info.Mode().Type())
 		}
 		b, err := readfile.Context(ctx, p, feed.MaxRecordBytes)
 		if err != nil {

@@ -140,3 +140,19 @@ func All(ctx context.Context, r io.Reader, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Regular stats path (following links) and refuses what is not a regular
+// file: a FIFO found in a directory would make a read wait for a writer
+// forever, a device never end. The stat's own error (a missing file) is
+// returned as it is, with no FileInfo; a file that is not regular gives
+// its FileInfo and the refusal.
+func Regular(path string) (os.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return fi, fmt.Errorf("%s: not a regular file (%s): not read", path, fi.Mode().Type())
+	}
+	return fi, nil
+}

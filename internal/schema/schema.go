@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,12 +72,8 @@ const (
 // FIFO found there would wait for a writer forever, a device never end),
 // at most maxSchemaBytes.
 func readSchema(p string) ([]byte, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
+	if _, err := readfile.Regular(p); err != nil {
 		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s): not read", p, fi.Mode().Type())
 	}
 	return readfile.File(p, maxSchemaBytes)
 }
