@@ -78,28 +78,29 @@ func openLayoutStore(ctx context.Context, root string) (*layoutStore, error) {
 	}
 	// Read first, bounded (oras-go's store reads it whole, unbounded);
 	// a new layout's, which the store writes, after.
+	// An index that does not decode is left to the store to refuse.
+	s := &layoutStore{root: root, path: path, refs: map[string]ocispec.Descriptor{}}
 	b, err := readfile.File(path, MaxLayoutIndexBytes)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if b != nil {
-		if err := walkLayout(ctx, root, b); err != nil {
+	decoded := b != nil && json.Unmarshal(b, &s.base) == nil
+	if decoded {
+		if err := walkLayout(ctx, root, s.base.Manifests); err != nil {
 			return nil, err
 		}
 	}
-	st, err := oci.NewWithContext(ctx, root)
-	if err != nil {
+	if s.st, err = oci.NewWithContext(ctx, root); err != nil {
 		return nil, err
 	}
-	st.AutoSaveIndex = false
-	if b == nil {
+	s.st.AutoSaveIndex = false
+	if !decoded {
 		if b, err = readfile.File(path, MaxLayoutIndexBytes); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
-	}
-	s := &layoutStore{st: st, root: root, path: path, refs: map[string]ocispec.Descriptor{}}
-	if err := json.Unmarshal(b, &s.base); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		if err := json.Unmarshal(b, &s.base); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
 	}
 	for _, d := range s.base.Manifests {
 		// as oras-go's loadIndex lists them
@@ -131,11 +132,7 @@ const (
 // is left to the store, which refuses such a layout as before. The walk
 // reads each manifest a second time (opening a layout of 5,000 manifests
 // took about 30 % longer).
-func walkLayout(ctx context.Context, root string, index []byte) error {
-	var idx ocispec.Index
-	if json.Unmarshal(index, &idx) != nil {
-		return nil
-	}
+func walkLayout(ctx context.Context, root string, listed []ocispec.Descriptor) error {
 	// Each manifest is queued once, and followed only when its bytes are
 	// its digest's: files that are links to one file (each named by
 	// another digest) cannot make the walk read or queue more than the
@@ -155,7 +152,7 @@ func walkLayout(ctx context.Context, root string, index []byte) error {
 		}
 		return nil
 	}
-	if err := add(idx.Manifests); err != nil {
+	if err := add(listed); err != nil {
 		return err
 	}
 	var total int64
